@@ -1,0 +1,112 @@
+// Send admission pipeline: shape -> authenticate -> sender binding -> identity authorization ->
+// rate limit -> dispatch (BEHAVIOR.md §2.1, in the reference's order).
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "kernel/kernel.hpp"
+#include "modes/commitment.hpp"
+
+namespace macp::kernel {
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+Ack error_ack(const macp::v1::Envelope& request, Error e, int64_t now) {
+    Ack a;  // RPC-SEND-4: ids echoed from the request envelope, state UNSPECIFIED
+    a.message_id = request.message_id();
+    a.session_id = request.session_id();
+    a.accepted_at_ms = now;
+    a.error = std::move(e);
+    return a;
+}
+
+std::optional<Error> check_shape(const macp::v1::Envelope& env, int64_t max_payload) {
+    if (env.macp_version() != "1.0") return Error(ErrorKind::InvalidMacpVersion);  // ENV-1
+    if (env.message_type().empty() || env.message_id().empty()) return Error(ErrorKind::InvalidEnvelope);  // ENV-2
+    const auto& type = env.message_type();
+    if (type == "Signal") {  // ENV-3
+        if (!env.session_id().empty() || !modes::is_blank(env.mode())) return Error(ErrorKind::InvalidEnvelope);
+    } else if (type == "Progress") {  // ENV-4
+        if (env.session_id().empty() && !modes::is_blank(env.mode())) return Error(ErrorKind::InvalidEnvelope);
+    } else if (env.session_id().empty() || modes::is_blank(env.mode())) {  // ENV-5
+        return Error(ErrorKind::InvalidEnvelope);
+    }
+    if (static_cast<int64_t>(env.payload().size()) > max_payload) return Error(ErrorKind::PayloadTooLarge);  // ENV-6
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<auth::Identity> Kernel::authenticate(const auth::Metadata& metadata) const {
+    return auth_.authenticate(metadata);
+}
+
+Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& request) {
+    const int64_t now = now_ms();
+    if (auto e = check_shape(request, options_.max_payload_bytes)) return error_ack(request, *e, now);
+    auto identity = auth_.authenticate(metadata);  // ENV-8
+    if (!identity) return error_ack(request, Error(ErrorKind::Unauthenticated), now);
+    // ENV-9: a claimed sender must be the authenticated one; then it is overwritten.
+    if (!request.sender().empty() && request.sender() != identity->sender) {
+        spdlog::warn("rejected spoofed sender '{}' from identity '{}'", request.sender(), identity->sender);
+        return error_ack(request, Error(ErrorKind::Unauthenticated, "sender spoofing"), now);
+    }
+    macp::v1::Envelope env = request;
+    env.set_sender(identity->sender);
+    const bool is_start = env.message_type() == "SessionStart";
+    if (is_start && !identity->can_start_sessions) return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10
+    if (identity->allowed_modes && identity->allowed_modes->count(env.mode()) == 0) {
+        return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10 (Q-9: Signals too)
+    }
+    auto bucket = is_start ? auth::RateLimiter::Bucket::SessionStart : auth::RateLimiter::Bucket::Message;
+    if (!limiter_.allow(identity->sender, bucket, now)) {  // ENV-11
+        spdlog::warn("rate limit hit by '{}' ({})", identity->sender, is_start ? "session starts" : "messages");
+        return error_ack(request, Error(ErrorKind::RateLimited), now);
+    }
+    Ack ack;  // ENV-12: dispatch on the exact message type
+    if (is_start) {
+        ack = start_session(*identity, std::move(env), now);
+    } else if (env.message_type() == "Signal" || env.message_type() == "Progress") {
+        ack = ambient(std::move(env), now);
+    } else {
+        ack = session_message(std::move(env), now);
+    }
+    if (ack.error) {
+        ack.message_id = request.message_id();
+        ack.session_id = request.session_id();
+        ack.session_state = 0;
+    }
+    return ack;
+}
+
+Ack Kernel::ambient(macp::v1::Envelope env, int64_t now) {
+    if (!env.payload().empty()) {
+        if (env.message_type() == "Signal") {  // SIG-1
+            macp::v1::SignalPayload p;
+            if (!p.ParseFromString(env.payload()) || modes::is_blank(p.signal_type())) {
+                return error_ack(env, Error(ErrorKind::InvalidEnvelope), now);
+            }
+        } else {  // SIG-2
+            macp::v1::ProgressPayload p;
+            if (!p.ParseFromString(env.payload())) return error_ack(env, Error(ErrorKind::InvalidEnvelope), now);
+        }
+    }
+    events_.on_signal(env);  // SIG-4: broadcast only, never persisted or deduplicated
+    Ack a;  // RPC-SEND-6
+    a.ok = true;
+    a.message_id = env.message_id();
+    a.session_id = env.session_id();
+    a.accepted_at_ms = now;
+    a.session_state = static_cast<int>(SessionState::Open);
+    return a;
+}
+
+storage::Status Kernel::append(const LogEntry& entry) { return committer_.append(entry.session_id, encode_entry(entry)); }
+
+}  // namespace macp::kernel

@@ -1,0 +1,241 @@
+// SessionStart and in-session message processing (BEHAVIOR.md §2.3-2.6).
+#include "kernel/kernel.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "kernel/session_id.hpp"
+#include "kernel/transitions.hpp"
+
+namespace macp::kernel {
+
+Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::ModeRegistry& modes,
+               policy::PolicyRegistry& policies, auth::Authenticator& authenticator, auth::RateLimiter& limiter,
+               EventSink& events)
+    : options_(options),
+      storage_(storage),
+      modes_(modes),
+      policies_(policies),
+      auth_(authenticator),
+      limiter_(limiter),
+      events_(events),
+      committer_(storage) {}
+
+Kernel::~Kernel() {
+    {
+        std::lock_guard lock(sweeper_mu_);
+        sweeper_stop_ = true;
+    }
+    sweeper_cv_.notify_all();
+    if (sweeper_.joinable()) sweeper_.join();
+}
+
+namespace {
+
+Ack ok_ack(const macp::v1::Envelope& env, SessionState state, int64_t now, bool duplicate = false) {
+    Ack a;  // RPC-SEND-3
+    a.ok = true;
+    a.duplicate = duplicate;
+    a.message_id = env.message_id();
+    a.session_id = env.session_id();
+    a.accepted_at_ms = now;
+    a.session_state = static_cast<int>(state);
+    return a;
+}
+
+Ack err(const macp::v1::Envelope& env, Error e, int64_t now) {
+    Ack a;
+    a.message_id = env.message_id();
+    a.session_id = env.session_id();
+    a.accepted_at_ms = now;
+    a.error = std::move(e);
+    return a;
+}
+
+// A same-id SessionStart meeting an existing session: duplicate if this message id was accepted
+// in it (SS-7), otherwise SESSION_ALREADY_EXISTS.
+Ack existing_session_answer(SessionSlot& slot, const macp::v1::Envelope& env, int64_t now) {
+    std::lock_guard lock(slot.mu);
+    if (slot.live && slot.session.seen_message_ids.count(env.message_id()) != 0) {
+        return ok_ack(env, slot.session.state, now, true);
+    }
+    return err(env, Error(ErrorKind::SessionAlreadyExists), now);
+}
+
+}  // namespace
+
+Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now) {
+    // SS-1 order: id format, mode, payload, strict rules, versions, TTL, existence, policy, hook, reservation.
+    if (!valid_session_id(env.session_id())) return err(env, Error(ErrorKind::InvalidSessionId), now);
+    auto mode = modes_.find(env.mode());
+    if (!mode) return err(env, Error(ErrorKind::UnknownMode), now);
+    auto payload = parse_session_start(env.payload(), *mode);
+    if (!payload) return err(env, payload.error(), now);
+    if (auto existing = table_.find(env.session_id())) return existing_session_answer(*existing, env, now);
+    if (table_.is_evicted(env.session_id())) return err(env, Error(ErrorKind::SessionAlreadyExists), now);
+
+    StartBinding binding;  // SS-9, POL-BIND-1
+    binding.policy_version = payload->policy_version().empty() ? policy::kDefaultPolicyId : payload->policy_version();
+    binding.policy = policies_.find(binding.policy_version);
+    if (!binding.policy) return err(env, Error(ErrorKind::UnknownPolicyVersion), now);
+    if (binding.policy->mode != "*" && binding.policy->mode != env.mode()) {
+        return err(env, Error(ErrorKind::InvalidPolicyDefinition), now);
+    }
+    // SS-18: an empty mode_version binds the descriptor's.
+    binding.mode_version = payload->mode_version().empty() ? mode->descriptor().mode_version : payload->mode_version();
+    binding.max_suspend_ms = payload->max_suspend_ms() > 0 ? payload->max_suspend_ms() : kDefaultMaxSuspendMs;  // SS-17
+    // The deadline runs on the server clock, not the client's timestamp (docs/compatibility.md, Q-3 / SS-10).
+    binding.ttl_expiry_ms = now + payload->ttl_ms();
+
+    LogEntry entry;  // STO-LOG-3
+    entry.message_id = env.message_id();
+    entry.received_at_ms = now;
+    entry.sender = env.sender();
+    entry.message_type = env.message_type();
+    entry.payload = env.payload();
+    entry.session_id = env.session_id();
+    entry.mode = env.mode();
+    entry.macp_version = env.macp_version();
+    entry.timestamp_unix_ms = env.timestamp_unix_ms();
+    entry.bound_mode_version = binding.mode_version;
+    entry.bound_max_suspend_ms = binding.max_suspend_ms;
+    entry.semantics_rev = binding.semantics_rev;
+    entry.bound_policy = binding.policy;
+    entry.bound_ttl_expiry_ms = binding.ttl_expiry_ms;
+
+    auto built = build_session(entry, *payload, binding, *mode);
+    if (!built) return err(env, built.error(), now);
+
+    auto slot = std::make_shared<SessionSlot>(env.session_id(), env.sender());
+    std::unique_lock slot_lock(slot->mu);
+    const auto limit = id.max_open_sessions;
+    auto reserved = table_.reserve(slot, [&](const auto& map) {
+        if (!limit) return true;
+        int64_t open = 0;  // SS-8: OPEN, not overdue, same initiator; busy slots count conservatively
+        for (const auto& [sid, other] : map) {
+            if (other->initiator != id.sender) continue;
+            std::unique_lock other_lock(other->mu, std::try_to_lock);
+            if (!other_lock.owns_lock()) {
+                ++open;
+            } else if (other->live && other->session.state == SessionState::Open && now <= other->session.ttl_expiry_ms) {
+                ++open;
+            }
+        }
+        return open < *limit;
+    });
+    if (reserved == SessionTable::Reserve::Exists) {
+        slot_lock.unlock();
+        if (auto existing = table_.find(env.session_id())) return existing_session_answer(*existing, env, now);
+        return err(env, Error(ErrorKind::SessionAlreadyExists), now);
+    }
+    if (reserved == SessionTable::Reserve::Refused) return err(env, Error(ErrorKind::RateLimited), now);
+
+    // SS-12: commit point. A failure rolls the reservation back; nothing is acknowledged.
+    if (auto st = storage_.create_session_storage(env.session_id()); !st) {
+        spdlog::error("session {}: cannot create storage: {}", env.session_id(), st.error().message);
+        table_.remove(env.session_id());
+        return err(env, Error(ErrorKind::StorageFailed), now);
+    }
+    if (auto st = append(entry); !st) {
+        spdlog::error("session {}: SessionStart append failed: {}", env.session_id(), st.error().message);
+        table_.remove(env.session_id());
+        return err(env, Error(ErrorKind::StorageFailed), now);
+    }
+    slot->session = std::move(built.value());
+    slot->live = true;
+    save_snapshot(slot->session);  // SS-13 (0.6): best effort, the log is the source of truth
+    events_.on_envelope(env);      // SS-14: published under the session lock, in acceptance order
+    events_.on_lifecycle(Lifecycle::Created, slot->session, now);
+    return ok_ack(env, SessionState::Open, now);
+}
+
+Ack Kernel::session_message(macp::v1::Envelope env, int64_t now) {
+    auto slot = table_.find(env.session_id());
+    if (!slot) return err(env, Error(ErrorKind::UnknownSession), now);  // MSG-1
+    std::lock_guard lock(slot->mu);
+    if (!slot->live) return err(env, Error(ErrorKind::UnknownSession), now);
+    Session& s = slot->session;
+    // MSG-2 precondition order: dedup, mode, expiry, state.
+    if (s.seen_message_ids.count(env.message_id()) != 0) return ok_ack(env, s.state, now, true);
+    if (env.mode() != s.mode) return err(env, Error(ErrorKind::InvalidEnvelope, "mode differs from the session's"), now);
+    if (s.state == SessionState::Open && now > s.ttl_expiry_ms) {
+        if (!expire_if_due(*slot, now)) return err(env, Error(ErrorKind::StorageFailed), now);  // TTL-4
+        return err(env, Error(ErrorKind::TtlExpired), now);
+    }
+    if (s.state != SessionState::Open) return err(env, Error(ErrorKind::SessionNotOpen), now);  // LIFE-5, TTL-7
+    auto mode = modes_.find(s.mode);  // MSG-3
+    if (!mode) return err(env, Error(ErrorKind::UnknownMode), now);
+    auto outcome = evaluate_message(s, *mode, env.sender(), env.message_type(), env.payload(), now);
+    if (!outcome) return err(env, outcome.error(), now);
+
+    LogEntry entry;
+    entry.message_id = env.message_id();
+    entry.received_at_ms = now;
+    entry.sender = env.sender();
+    entry.message_type = env.message_type();
+    entry.payload = env.payload();
+    entry.session_id = s.session_id;
+    entry.mode = s.mode;
+    entry.macp_version = env.macp_version();
+    entry.timestamp_unix_ms = env.timestamp_unix_ms();
+    if (auto st = append(entry); !st) {  // MSG-4: nothing applied, dedup slot not consumed
+        spdlog::error("session {}: append of {} failed: {}", s.session_id, env.message_id(), st.error().message);
+        return err(env, Error(ErrorKind::StorageFailed), now);
+    }
+    commit_message(s, env.message_id(), env.sender(), now, std::move(outcome.value()));
+    if (s.state == SessionState::Resolved) {  // MSG-7
+        save_snapshot(s);
+        events_.on_lifecycle(Lifecycle::Resolved, s, now);
+    } else {
+        maybe_checkpoint(s, now);
+    }
+    events_.on_envelope(env);
+    return ok_ack(env, s.state, now);
+}
+
+void Kernel::save_snapshot(const Session& s) {
+    // MSG-8: snapshot failures are logged only; recovery never depends on the snapshot.
+    if (auto st = storage_.save_session(s.session_id, encode_snapshot(s)); !st) {
+        spdlog::warn("session {}: snapshot save failed: {}", s.session_id, st.error().message);
+    }
+}
+
+void Kernel::maybe_checkpoint(Session& s, int64_t now) {
+    const auto n = options_.checkpoint_interval;  // STO-CKPT-4, without Q-42's drift
+    if (n <= 0 || (s.log_entries + 1) % static_cast<uint64_t>(n) != 0) return;
+    ++s.log_entries;  // the checkpoint counts itself, so a restore resumes the same cadence
+    LogEntry e;       // STO-LOG-5
+    e.received_at_ms = now;
+    e.timestamp_unix_ms = now;
+    e.sender = "_runtime";
+    e.message_type = "Checkpoint";
+    e.kind = EntryKind::Checkpoint;
+    e.session_id = s.session_id;
+    e.mode = s.mode;
+    e.payload = encode_snapshot(s);
+    if (auto st = append(e); !st) {
+        --s.log_entries;
+        spdlog::warn("session {}: checkpoint append failed: {}", s.session_id, st.error().message);  // STO-CKPT-5
+    }
+}
+
+bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
+    Session& s = slot.session;
+    bool due = false;
+    if (s.state == SessionState::Open) {
+        due = now > s.ttl_expiry_ms;  // TTL-1: strictly greater
+    } else if (s.state == SessionState::Suspended && s.suspended_at_ms) {
+        due = s.accumulated_suspended_ms + (now - *s.suspended_at_ms) > s.max_suspend_ms;  // TTL-2
+    }
+    if (!due) return true;
+    auto entry = make_internal_entry(s, "TtlExpired", {}, now);  // TTL-3
+    if (auto st = append(entry); !st) {
+        spdlog::error("session {}: TtlExpired append failed: {}", s.session_id, st.error().message);
+        return false;
+    }
+    apply_internal(s, entry);
+    save_snapshot(s);
+    events_.on_lifecycle(Lifecycle::Expired, s, now);
+    return true;
+}
+
+}  // namespace macp::kernel

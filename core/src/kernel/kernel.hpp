@@ -1,0 +1,131 @@
+// The runtime kernel: admission pipeline, session lifecycle, durability, recovery.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/authenticator.hpp"
+#include "auth/rate_limiter.hpp"
+#include "kernel/errors.hpp"
+#include "kernel/events.hpp"
+#include "kernel/group_commit.hpp"
+#include "kernel/records.hpp"
+#include "kernel/session_table.hpp"
+#include "macp/v1/envelope.pb.h"
+#include "modes/registry.hpp"
+#include "policy/registry.hpp"
+#include "storage/storage_backend.hpp"
+
+namespace macp::kernel {
+
+struct KernelOptions {
+    int64_t max_payload_bytes = 1'048'576;
+    int64_t checkpoint_interval = 0;
+    int64_t session_retention_ms = 3'600'000;
+    bool strict_recovery = false;
+};
+
+// The outcome of one Send (RPC-SEND-3/4).
+struct Ack {
+    bool ok = false;
+    bool duplicate = false;
+    std::string message_id;
+    std::string session_id;
+    int64_t accepted_at_ms = 0;
+    int session_state = 0;  // macp.v1.SessionState wire value; 0 on error
+    std::optional<Error> error;
+};
+
+// RPC-level failures of the unary lookups (GetSession, Cancel, ...), mapped to gRPC statuses.
+struct RpcError {
+    enum Code { NotFound, PermissionDenied, Unauthenticated };
+    Code code;
+    std::string message;
+};
+
+struct RecoveryReport {
+    size_t recovered = 0;
+    size_t skipped = 0;
+    std::vector<std::string> repairs;
+    std::vector<std::string> problems;
+};
+
+class Kernel {
+public:
+    Kernel(KernelOptions options, storage::StorageBackend& storage, modes::ModeRegistry& modes,
+           policy::PolicyRegistry& policies, auth::Authenticator& authenticator, auth::RateLimiter& limiter,
+           EventSink& events);
+    ~Kernel();
+    Kernel(const Kernel&) = delete;
+    Kernel& operator=(const Kernel&) = delete;
+
+    [[nodiscard]] std::optional<auth::Identity> authenticate(const auth::Metadata& metadata) const;
+
+    // The whole Send admission pipeline (BEHAVIOR.md §2.1 ENV-1..13).
+    Ack send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope);
+
+    // GetSession (RPC-GET-*): lazy expiry, existence before permission.
+    Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
+    // ListSessions (RPC-LS-1): every session in memory.
+    std::vector<Session> list_sessions();
+
+    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
+    Result<Ack, RpcError> suspend(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
+    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
+
+    // Rebuilds every stored session by replaying its log (STO-REC-*). Call once before serving.
+    Result<RecoveryReport, std::string> recover();
+
+    // Background TTL expiry and retention eviction (BG-1); ticks once immediately.
+    void start_sweeper(std::chrono::milliseconds interval);
+    // One sweep (tests and the sweeper thread).
+    void sweep();
+    // Stops the sweeper and saves every session snapshot (STO-REC-10).
+    void shutdown();
+
+    [[nodiscard]] const modes::ModeRegistry& modes() const { return modes_; }
+    [[nodiscard]] const policy::PolicyRegistry& policies() const { return policies_; }
+    [[nodiscard]] size_t session_count() const { return table_.size(); }
+
+private:
+    Ack start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now);
+    Ack session_message(macp::v1::Envelope env, int64_t now);
+    Ack ambient(macp::v1::Envelope env, int64_t now);
+    // Lazy expiry under the slot lock (TTL-3). Returns false when the TtlExpired append failed.
+    bool expire_if_due(SessionSlot& slot, int64_t now);
+    storage::Status append(const LogEntry& entry);
+    void save_snapshot(const Session& s);
+    void maybe_checkpoint(Session& s, int64_t now);
+    // Loads an evicted session from storage for read-only access.
+    std::optional<Session> load_from_storage(const std::string& session_id);
+    Result<Session, std::string> replay(const std::string& session_id, const std::vector<std::string>& records);
+    template <class Op>
+    Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb, Op&& op);
+
+    KernelOptions options_;
+    storage::StorageBackend& storage_;
+    modes::ModeRegistry& modes_;
+    policy::PolicyRegistry& policies_;
+    auth::Authenticator& auth_;
+    auth::RateLimiter& limiter_;
+    EventSink& events_;
+    SessionTable table_;
+    GroupCommitter committer_;
+
+    std::mutex sweeper_mu_;
+    std::condition_variable sweeper_cv_;
+    bool sweeper_stop_ = false;
+    std::thread sweeper_;
+};
+
+int64_t now_ms();
+
+}  // namespace macp::kernel

@@ -1,0 +1,172 @@
+// Start-up recovery: every session is rebuilt by replaying its log through the same transitions
+// and mode code that accepted it (BEHAVIOR.md §6.6 STO-REC-*).
+#include <spdlog/spdlog.h>
+
+#include "kernel/kernel.hpp"
+#include "kernel/transitions.hpp"
+
+namespace macp::kernel {
+
+Result<Session, std::string> Kernel::replay(const std::string& session_id, const std::vector<std::string>& records) {
+    std::vector<LogEntry> entries;
+    entries.reserve(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+        auto e = decode_entry(records[i]);
+        if (!e) return fail("record " + std::to_string(i + 1) + " is corrupt: " + e.error());
+        entries.push_back(std::move(e.value()));
+    }
+    size_t next = 0;
+    std::optional<Session> session;
+    for (size_t i = entries.size(); i-- > 0;) {  // STO-REC-3: last checkpoint is the fast path
+        if (entries[i].kind == EntryKind::Checkpoint) {
+            auto snap = decode_snapshot(entries[i].payload);
+            if (!snap) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + snap.error());
+            session = std::move(snap.value());
+            next = i + 1;
+            break;
+        }
+    }
+    if (!session) {  // STO-REC-4: full replay from the SessionStart
+        const LogEntry& first = entries.front();
+        if (first.kind != EntryKind::Incoming || first.message_type != "SessionStart" || first.mode.empty()) {
+            return fail(std::string("log does not begin with a SessionStart"));
+        }
+        auto mode = modes_.find(first.mode);
+        if (!mode) return fail("mode '" + first.mode + "' is not registered");
+        auto payload = parse_session_start(first.payload, *mode);
+        if (!payload) return fail(std::string("SessionStart no longer validates: ") + payload.error().display());
+        StartBinding b;
+        b.mode_version = first.bound_mode_version.value_or(
+            payload->mode_version().empty() ? mode->descriptor().mode_version : payload->mode_version());
+        b.max_suspend_ms = first.bound_max_suspend_ms.value_or(
+            payload->max_suspend_ms() > 0 ? payload->max_suspend_ms() : kDefaultMaxSuspendMs);
+        b.semantics_rev = first.semantics_rev.value_or(0);
+        b.policy_version = payload->policy_version().empty() ? policy::kDefaultPolicyId : payload->policy_version();
+        // The recorded definition wins (RFC-0012 §8); only logs without one re-resolve.
+        b.policy = first.bound_policy ? first.bound_policy : policies_.find(b.policy_version);
+        b.ttl_expiry_ms = first.bound_ttl_expiry_ms.value_or(first.received_at_ms + payload->ttl_ms());
+        auto built = build_session(first, *payload, b, *mode);
+        if (!built) return fail(std::string("SessionStart rejected on replay: ") + built.error().display());
+        session = std::move(built.value());
+        next = 1;
+    }
+    Session& s = *session;
+    for (size_t i = next; i < entries.size(); ++i) {  // STO-REC-7
+        const LogEntry& e = entries[i];
+        if (e.kind == EntryKind::Checkpoint) {
+            ++s.log_entries;
+            continue;
+        }
+        if (e.kind == EntryKind::Internal) {
+            if (!apply_internal(s, e)) return fail("unknown internal entry '" + e.message_type + "'");
+            continue;
+        }
+        if (s.state != SessionState::Open) {
+            s.seen_message_ids.insert(e.message_id);
+            ++s.log_entries;
+            continue;
+        }
+        auto mode = modes_.find(s.mode);
+        if (!mode) return fail("mode '" + s.mode + "' is not registered");
+        const int64_t at = e.received_at_ms != 0 ? e.received_at_ms : e.timestamp_unix_ms;
+        auto outcome = evaluate_message(s, *mode, e.sender, e.message_type, e.payload, at);
+        if (!outcome) {
+            return fail("record " + std::to_string(i + 1) + " (" + e.message_type + ") rejected on replay: " +
+                        outcome.error().display());
+        }
+        commit_message(s, e.message_id, e.sender, at, std::move(outcome.value()));
+    }
+    if (s.session_id.empty()) s.session_id = session_id;
+    return std::move(s);
+}
+
+Result<RecoveryReport, std::string> Kernel::recover() {
+    RecoveryReport report;
+    auto repairs = storage_.recover();
+    if (!repairs) return fail("storage recovery failed: " + repairs.error().message);
+    report.repairs = std::move(repairs.value());
+    for (const auto& r : report.repairs) spdlog::warn("storage repair: {}", r);
+    auto ids = storage_.list_session_ids();
+    if (!ids) return fail("cannot list stored sessions: " + ids.error().message);
+    for (const auto& id : *ids) {
+        auto records = storage_.load_log(id);
+        std::string problem;
+        if (!records) {
+            problem = "cannot load log: " + records.error().message;
+        } else if (records->empty()) {
+            continue;  // STO-REC-1: a session whose start never became durable
+        } else {
+            auto s = replay(id, *records);
+            if (s) {
+                auto slot = std::make_shared<SessionSlot>(id, s->initiator);
+                slot->session = std::move(s.value());
+                slot->live = true;
+                table_.insert(slot);
+                ++report.recovered;
+                continue;
+            }
+            problem = s.error();
+        }
+        problem = "session " + id + ": " + problem;
+        if (options_.strict_recovery) return fail(problem);  // STO-REC-2
+        spdlog::warn("skipping unrecoverable {}", problem);
+        report.problems.push_back(problem);
+        ++report.skipped;
+    }
+    spdlog::info("recovered {} sessions ({} skipped)", report.recovered, report.skipped);
+    return report;
+}
+
+std::optional<Session> Kernel::load_from_storage(const std::string& session_id) {
+    auto records = storage_.load_log(session_id);
+    if (!records || records->empty()) return std::nullopt;
+    auto s = replay(session_id, *records);
+    if (!s) {
+        spdlog::warn("session {}: cannot be rebuilt from storage: {}", session_id, s.error());
+        return std::nullopt;
+    }
+    return std::move(s.value());
+}
+
+void Kernel::start_sweeper(std::chrono::milliseconds interval) {
+    sweeper_ = std::thread([this, interval] {
+        std::unique_lock lock(sweeper_mu_);
+        while (!sweeper_stop_) {
+            lock.unlock();
+            sweep();  // BG-1: first tick at start-up
+            lock.lock();
+            sweeper_cv_.wait_for(lock, interval, [this] { return sweeper_stop_; });
+        }
+    });
+}
+
+void Kernel::sweep() {
+    const int64_t now = now_ms();
+    for (const auto& slot : table_.all()) {
+        std::lock_guard lock(slot->mu);
+        if (!slot->live) continue;
+        expire_if_due(*slot, now);  // TTL-5 (and the suspension cap, which the reference leaves lazy: Q-5)
+        const Session& s = slot->session;
+        // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
+        if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
+            slot->live = false;
+            table_.evict(s.session_id);
+        }
+    }
+}
+
+void Kernel::shutdown() {
+    {
+        std::lock_guard lock(sweeper_mu_);
+        sweeper_stop_ = true;
+    }
+    sweeper_cv_.notify_all();
+    if (sweeper_.joinable()) sweeper_.join();
+    for (const auto& slot : table_.all()) {  // STO-REC-10
+        std::lock_guard lock(slot->mu);
+        if (slot->live) save_snapshot(slot->session);
+    }
+    if (auto st = storage_.flush(); !st) spdlog::warn("storage flush at shutdown failed: {}", st.error().message);
+}
+
+}  // namespace macp::kernel

@@ -1,0 +1,45 @@
+#include "kernel/session_table.hpp"
+
+namespace macp::kernel {
+
+std::shared_ptr<SessionSlot> SessionTable::find(const std::string& id) const {
+    std::shared_lock lock(mu_);
+    auto it = map_.find(id);
+    return it == map_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<SessionSlot>> SessionTable::all() const {
+    std::shared_lock lock(mu_);
+    std::vector<std::shared_ptr<SessionSlot>> out;
+    out.reserve(map_.size());
+    for (const auto& [id, slot] : map_) out.push_back(slot);
+    return out;
+}
+
+size_t SessionTable::size() const {
+    std::shared_lock lock(mu_);
+    return map_.size();
+}
+
+void SessionTable::insert(const std::shared_ptr<SessionSlot>& slot) {
+    std::unique_lock lock(mu_);
+    map_[slot->session_id] = slot;
+}
+
+void SessionTable::remove(const std::string& id) {
+    std::unique_lock lock(mu_);
+    map_.erase(id);
+}
+
+void SessionTable::evict(const std::string& id) {
+    std::unique_lock lock(mu_);
+    map_.erase(id);
+    evicted_.insert(id);
+}
+
+bool SessionTable::is_evicted(const std::string& id) const {
+    std::shared_lock lock(mu_);
+    return evicted_.count(id) != 0;
+}
+
+}  // namespace macp::kernel

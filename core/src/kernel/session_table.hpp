@@ -1,0 +1,57 @@
+// The in-memory session map. The map lock is held only to find, insert or remove a slot; each
+// slot's own mutex serializes one session's work (validate -> durable append -> apply), so
+// different sessions proceed in parallel and no global lock is held across storage I/O.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "kernel/session.hpp"
+
+namespace macp::kernel {
+
+struct SessionSlot {
+    SessionSlot(std::string id, std::string initiator_) : session_id(std::move(id)), initiator(std::move(initiator_)) {}
+    const std::string session_id;
+    const std::string initiator;  // immutable, readable without the lock (max_open_sessions)
+    std::mutex mu;
+    bool live = false;  // false while a SessionStart is being made durable, or after rollback/removal
+    Session session;
+};
+
+class SessionTable {
+public:
+    std::shared_ptr<SessionSlot> find(const std::string& id) const;
+    std::vector<std::shared_ptr<SessionSlot>> all() const;
+    size_t size() const;
+
+    // Inserts `slot` (already locked by the caller) unless the id is taken or tombstoned.
+    // `may_reserve` runs under the map's exclusive lock, so quota checks are atomic with insertion.
+    enum class Reserve { Inserted, Exists, Refused };
+    template <class Pred>
+    Reserve reserve(const std::shared_ptr<SessionSlot>& slot, Pred&& may_reserve) {
+        std::unique_lock lock(mu_);
+        if (map_.count(slot->session_id) != 0 || evicted_.count(slot->session_id) != 0) return Reserve::Exists;
+        if (!may_reserve(map_)) return Reserve::Refused;
+        map_.emplace(slot->session_id, slot);
+        return Reserve::Inserted;
+    }
+    void insert(const std::shared_ptr<SessionSlot>& slot);
+    void remove(const std::string& id);
+    // Removes from memory but remembers the id: it can neither be restarted nor reused, and is
+    // still served from storage (STO-RET-2 fix, Q-25).
+    void evict(const std::string& id);
+    bool is_evicted(const std::string& id) const;
+
+private:
+    mutable std::shared_mutex mu_;
+    std::unordered_map<std::string, std::shared_ptr<SessionSlot>> map_;
+    std::unordered_set<std::string> evicted_;
+};
+
+}  // namespace macp::kernel

@@ -1,0 +1,62 @@
+// The contract between the kernel and a coordination mode. A mode is a pure function over session
+// state: it never touches storage, clocks or gRPC; the kernel passes everything it may look at.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/errors.hpp"
+#include "kernel/session.hpp"
+#include "util/result.hpp"
+
+namespace macp::modes {
+
+struct ModeDescriptor {
+    std::string mode;
+    std::string mode_version;
+    std::string title;
+    std::string description;
+    std::string determinism_class;
+    std::string participant_model;
+    std::vector<std::string> message_types;
+    std::vector<std::string> terminal_message_types;
+    std::map<std::string, std::string> schema_uris;
+};
+
+// Everything a mode may consult for one message.
+struct MessageContext {
+    const kernel::Session& session;
+    const std::string& sender;
+    const std::string& message_type;
+    const std::string& payload;
+    int64_t accepted_at_ms;  // one server clock reading per message, replayed verbatim (MSG-4)
+};
+
+// What the kernel should do after an accepted message.
+struct Outcome {
+    std::string mode_state;                 // replaces the session's mode state
+    std::optional<std::string> resolution;  // set => the session becomes RESOLVED (LIFE-3)
+};
+
+template <class T>
+using ModeResult = Result<T, kernel::Error>;
+
+class Mode {
+public:
+    virtual ~Mode() = default;
+    [[nodiscard]] virtual const ModeDescriptor& descriptor() const = 0;
+    // Strict SessionStart validation (SS-3) applies to standards-track and built-in extensions.
+    [[nodiscard]] virtual bool strict() const = 0;
+    [[nodiscard]] virtual bool standards_track() const = 0;
+    // Validates mode-specific SessionStart rules and returns the initial mode state (SS-11).
+    [[nodiscard]] virtual ModeResult<std::string> on_session_start(const kernel::Session& session) const = 0;
+    // Who may send this message type (MODE-GEN-3); runs before validation.
+    [[nodiscard]] virtual ModeResult<bool> authorize(const MessageContext& ctx) const = 0;
+    // Validates and applies the message.
+    [[nodiscard]] virtual ModeResult<Outcome> apply(const MessageContext& ctx) const = 0;
+};
+
+}  // namespace macp::modes

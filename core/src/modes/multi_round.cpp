@@ -1,0 +1,185 @@
+#include "modes/multi_round.hpp"
+
+#include <map>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "macp/modes/multi_round/v1/multi_round.pb.h"
+#include "modes/commitment.hpp"
+#include "util/json.hpp"
+
+namespace macp::modes {
+
+using kernel::Error;
+using kernel::ErrorKind;
+
+namespace {
+
+struct State {
+    int64_t round = 0;
+    std::vector<std::string> participants;
+    std::map<std::string, std::string> contributions;  // sorted: stable encoding
+    bool converged = false;
+};
+
+std::string encode(const State& s) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("round");
+    w.Int64(s.round);
+    w.Key("participants");
+    w.StartArray();
+    for (const auto& p : s.participants) w.String(p.data(), static_cast<rapidjson::SizeType>(p.size()));
+    w.EndArray();
+    w.Key("contributions");
+    w.StartObject();
+    for (const auto& [k, v] : s.contributions) {
+        w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+        w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    }
+    w.EndObject();
+    w.Key("convergence_type");
+    w.String("all_equal");
+    w.Key("converged");
+    w.Bool(s.converged);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+Result<State, Error> decode(const std::string& bytes) {
+    rapidjson::Document d;
+    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+    State s;
+    s.round = util::get_int(d, "round");
+    s.converged = util::get_bool(d, "converged");
+    if (d.HasMember("participants") && d["participants"].IsArray()) {
+        for (const auto& p : d["participants"].GetArray()) {
+            if (p.IsString()) s.participants.emplace_back(p.GetString(), p.GetStringLength());
+        }
+    }
+    if (d.HasMember("contributions") && d["contributions"].IsObject()) {
+        for (const auto& m : d["contributions"].GetObject()) {
+            if (!m.value.IsString()) return fail(Error(ErrorKind::InvalidModeState));
+            s.contributions.emplace(std::string(m.name.GetString(), m.name.GetStringLength()),
+                                    std::string(m.value.GetString(), m.value.GetStringLength()));
+        }
+    }
+    return s;
+}
+
+// MODE-MR-3 (0.6): JSON {"value": "<string>"} first (old histories replay byte-identically),
+// then protobuf ContributePayload. Unlike the reference, a protobuf that carries no
+// value field at all is rejected instead of being read as "".
+std::optional<std::string> contribution_value(const std::string& payload) {
+    if (payload.empty()) return std::nullopt;
+    rapidjson::Document d;
+    if (util::parse_json_untrusted(payload, d)) {
+        if (d.IsObject()) {
+            auto it = d.FindMember("value");
+            if (it != d.MemberEnd() && it->value.IsString()) {
+                return std::string(it->value.GetString(), it->value.GetStringLength());
+            }
+        }
+        return std::nullopt;
+    }
+    macp::modes::multi_round::v1::ContributePayload p;
+    // proto3 omits an empty string, so a decodable payload without a value carried only unknown
+    // fields: reject it rather than read it as "".
+    if (!p.ParseFromString(payload) || p.value().empty()) return std::nullopt;
+    return p.value();
+}
+
+bool all_converged(const State& s) {
+    if (s.participants.empty()) return false;
+    const std::string* first = nullptr;
+    for (const auto& p : s.participants) {
+        auto it = s.contributions.find(p);
+        if (it == s.contributions.end()) return false;
+        if (first == nullptr) {
+            first = &it->second;
+        } else if (*first != it->second) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+MultiRoundMode::MultiRoundMode() {
+    descriptor_ = ModeDescriptor{
+        "ext.multi_round.v1",
+        "1.0.0",
+        "Multi-Round Mode",
+        "Participants revise contributions over rounds until every value agrees; the initiator then commits.",
+        "semantic-deterministic",
+        "peer",
+        {"SessionStart", "Contribute", "Commitment"},
+        {"Commitment"},
+        {{"protobuf", "buf.build/multiagentcoordinationprotocol/macp"}}};  // reference key
+}
+
+ModeResult<std::string> MultiRoundMode::on_session_start(const kernel::Session& session) const {
+    if (session.participants.empty()) return fail(Error(ErrorKind::InvalidPayload, "multi_round needs participants"));  // MODE-MR-1
+    State s;
+    s.participants = session.participants;
+    return encode(s);  // MODE-MR-2
+}
+
+ModeResult<bool> MultiRoundMode::authorize(const MessageContext& ctx) const {
+    if (ctx.message_type == "Contribute") {
+        if (!ctx.session.is_participant(ctx.sender)) return fail(Error(ErrorKind::Forbidden));  // MODE-MR-4
+        return true;
+    }
+    if (ctx.message_type == "Commitment") {
+        // MODE-MR-4 / Q-34: initiator only, the bound policy's authority is not consulted.
+        if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
+        return true;
+    }
+    return fail(Error(ErrorKind::InvalidPayload, "unknown multi_round message type"));  // MODE-MR-1
+}
+
+ModeResult<Outcome> MultiRoundMode::apply(const MessageContext& ctx) const {
+    auto st = decode(ctx.session.mode_state);
+    if (!st) return fail(st.error());
+    State s = std::move(st.value());
+    if (ctx.message_type == "Contribute") {
+        if (s.converged) return fail(Error(ErrorKind::InvalidPayload, "already converged"));  // MODE-MR-6
+        auto value = contribution_value(ctx.payload);
+        if (!value) return fail(Error(ErrorKind::InvalidPayload, "Contribute payload has no string value"));
+        auto it = s.contributions.find(ctx.sender);
+        if (it == s.contributions.end() || it->second != *value) {  // MODE-MR-5
+            ++s.round;
+            s.contributions[ctx.sender] = *value;
+        }
+        s.converged = all_converged(s);
+        return Outcome{encode(s), std::nullopt};
+    }
+    // Commitment (MODE-MR-7): convergence is checked before the payload.
+    if (!s.converged) return fail(Error(ErrorKind::InvalidPayload, "not converged"));
+    auto c = validate_commitment(ctx.session, ctx.payload);
+    if (!c) return fail(c.error());
+    // MODE-MR-8: the resolution is a JSON summary, not the commitment.
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("converged_value");
+    const auto& first = s.contributions.at(s.participants.front());
+    w.String(first.data(), static_cast<rapidjson::SizeType>(first.size()));
+    w.Key("round");
+    w.Int64(s.round);
+    w.Key("final");
+    w.StartObject();
+    for (const auto& [k, v] : s.contributions) {
+        w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+        w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    }
+    w.EndObject();
+    w.EndObject();
+    return Outcome{encode(s), std::string(buf.GetString(), buf.GetSize())};
+}
+
+}  // namespace macp::modes

@@ -1,0 +1,115 @@
+// One live plugin instance: the host callbacks a call needs (error sink, emitter), the executor
+// every call runs on, and the lifetime rule "destroy the instance before the library".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "macp/plugin/abi.h"
+#include "plugin_host/executor.hpp"
+#include "plugin_host/loaded_plugin.hpp"
+#include "plugin_host/plugin_config.hpp"
+#include "util/result.hpp"
+
+namespace macp::plugin_host {
+
+// "OK", "IO_ERROR", "AUTH_NOT_MINE", ... or "status N" for codes this host does not know.
+std::string status_name(int32_t status);
+
+// The macp_call_context passed to one plugin call. Its error sink copies the plugin's message
+// (abi.h OWNERSHIP) and never lets an exception escape into plugin code. Not movable: the C
+// struct points back at this object.
+class HostCallContext {
+public:
+    HostCallContext();
+    HostCallContext(const HostCallContext&) = delete;
+    HostCallContext& operator=(const HostCallContext&) = delete;
+
+    [[nodiscard]] const macp_call_context* get() const { return &ctx_; }
+    // The last message the plugin reported (empty if none).
+    [[nodiscard]] const std::string& message() const { return message_; }
+
+private:
+    static void set_error(void* ctx, const char* message, std::size_t len) noexcept;
+
+    macp_call_context ctx_{};
+    std::string message_;
+};
+
+// A macp_emitter that copies every emitted item. Copy failures (out of memory) are recorded
+// instead of thrown, because the callback runs inside plugin code.
+class Collector {
+public:
+    Collector();
+    Collector(const Collector&) = delete;
+    Collector& operator=(const Collector&) = delete;
+
+    [[nodiscard]] const macp_emitter* get() const { return &emitter_; }
+    [[nodiscard]] std::vector<std::string>& items() { return items_; }
+    [[nodiscard]] bool failed() const { return failed_; }
+
+private:
+    static void emit(void* ctx, const uint8_t* data, std::size_t len) noexcept;
+
+    macp_emitter emitter_{};
+    std::vector<std::string> items_;
+    bool failed_ = false;
+};
+
+struct ExecutorOptions {
+    std::size_t threads = 4;
+    std::size_t queue_capacity = 256;
+};
+
+class PluginInstance {
+    struct Key {
+        explicit Key() = default;
+    };  // passkey: construction only through create()
+
+public:
+    using CreateFn = macp_status (*)(const macp_config_pair*, std::size_t, void**,
+                                     const macp_call_context*);
+    using DestroyFn = void (*)(void*);
+
+    // Starts the executor and runs the plugin's create() on it. On failure the message names
+    // the plugin and carries the plugin's own error text.
+    static Result<std::unique_ptr<PluginInstance>, std::string> create(
+        std::shared_ptr<LoadedPlugin> plugin, CreateFn create_fn, DestroyFn destroy_fn,
+        const ConfigPairs& config, ExecutorOptions options);
+
+    PluginInstance(Key, std::shared_ptr<LoadedPlugin> plugin, DestroyFn destroy_fn,
+                   ExecutorOptions options);
+    // destroy() runs on the executor after every other call has returned; then the threads stop;
+    // only then is our reference to the library dropped (member order below).
+    ~PluginInstance();
+    PluginInstance(const PluginInstance&) = delete;
+    PluginInstance& operator=(const PluginInstance&) = delete;
+
+    // Runs fn(instance) on the executor, holding the serializing lock when the plugin is not
+    // flagged thread-safe. Exceptions thrown by fn (host-side, e.g. bad_alloc) reach the caller.
+    template <class F>
+    std::invoke_result_t<F&, void*> call(F&& fn) {
+        return executor_.run([this, &fn]() {
+            std::unique_lock<std::mutex> lock(serialize_mutex_, std::defer_lock);
+            if (serialize_) lock.lock();
+            return fn(instance_);
+        });
+    }
+
+    [[nodiscard]] const LoadedPlugin& plugin() const { return *plugin_; }
+
+private:
+    std::shared_ptr<LoadedPlugin> plugin_;  // declared first so it is released last
+    DestroyFn destroy_;
+    bool serialize_;
+    std::mutex serialize_mutex_;
+    BoundedExecutor executor_;
+    void* instance_ = nullptr;  // owned by the plugin; released through destroy_
+};
+
+}  // namespace macp::plugin_host

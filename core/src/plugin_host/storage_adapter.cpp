@@ -1,0 +1,281 @@
+#include "plugin_host/storage_adapter.hpp"
+
+#include <exception>
+#include <set>
+#include <utility>
+
+namespace macp::plugin_host {
+namespace {
+
+// Pre-filled into item_status so the adapter can tell "the plugin wrote no status for this item"
+// apart from every real status code (all of which are >= 0).
+constexpr macp_status kNoStatus = -1;
+
+const uint8_t* bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+}  // namespace
+
+Result<std::unique_ptr<StorageAdapter>, std::string> StorageAdapter::create(
+    std::shared_ptr<LoadedPlugin> plugin, const ConfigPairs& config, ExecutorOptions options) {
+    const auto vt = copy_vtable<macp_storage_vtable>(plugin->descriptor().vtable);
+    auto instance = PluginInstance::create(std::move(plugin), vt.create, vt.destroy, config, options);
+    if (!instance) return fail(std::move(instance.error()));
+    return std::make_unique<StorageAdapter>(Key{}, vt, std::move(instance.value()));
+}
+
+StorageAdapter::StorageAdapter(Key, const macp_storage_vtable& vtable,
+                               std::unique_ptr<PluginInstance> instance)
+    : vt_(vtable), instance_(std::move(instance)) {}
+
+std::string StorageAdapter::name() const { return instance_->plugin().name(); }
+
+storage::StorageError StorageAdapter::error(const char* op, macp_status status,
+                                            const std::string& message) const {
+    std::string text = "storage backend " + name() + ": " + op + " failed (" + status_name(status) + ")";
+    if (!message.empty()) text += ": " + message;
+    return storage::StorageError{status, std::move(text)};
+}
+
+template <class F>
+storage::Status StorageAdapter::simple_call(const char* op, F&& fn) {
+    // Everything that can throw on the host side (allocation, the executor) stays inside this
+    // try: the kernel only ever sees Result values.
+    try {
+        HostCallContext cc;
+        const macp_status status = instance_->call([&](void* inst) { return fn(inst, cc.get()); });
+        if (status == MACP_STATUS_OK) return {};
+        return fail(error(op, status, cc.message()));
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+template <class F>
+storage::StorageResult<std::vector<std::string>> StorageAdapter::collecting_call(const char* op, F&& fn) {
+    try {
+        HostCallContext cc;
+        Collector out;
+        const macp_status status =
+            instance_->call([&](void* inst) { return fn(inst, out.get(), cc.get()); });
+        if (status != MACP_STATUS_OK) return fail(error(op, status, cc.message()));
+        if (out.failed()) {
+            return fail(error(op, MACP_STATUS_INTERNAL, "out of memory while copying the plugin's results"));
+        }
+        return std::move(out.items());
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+storage::Status StorageAdapter::create_session_storage(const std::string& session_id) {
+    return simple_call("create_session_storage", [&](void* inst, const macp_call_context* c) {
+        return vt_.create_session_storage(inst, session_id.c_str(), c);
+    });
+}
+
+storage::Status StorageAdapter::save_session(const std::string& session_id, std::string_view snapshot) {
+    return simple_call("save_session", [&](void* inst, const macp_call_context* c) {
+        return vt_.save_session(inst, session_id.c_str(), bytes(snapshot), snapshot.size(), c);
+    });
+}
+
+storage::StorageResult<std::optional<std::string>> StorageAdapter::load_session(const std::string& session_id) {
+    auto items = collecting_call("load_session", [&](void* inst, const macp_emitter* out,
+                                                     const macp_call_context* c) {
+        return vt_.load_session(inst, session_id.c_str(), out, c);
+    });
+    if (!items) {
+        if (items.error().status == MACP_STATUS_NOT_FOUND) return std::optional<std::string>();
+        return fail(std::move(items.error()));
+    }
+    // The ABI says "emits the snapshot once": anything else is a plugin bug, and guessing which
+    // emitted buffer is the snapshot could silently restore the wrong state.
+    if (items->size() != 1) {
+        return fail(error("load_session", MACP_STATUS_INTERNAL,
+                          "the plugin returned OK but emitted " + std::to_string(items->size()) +
+                              " snapshots instead of exactly one"));
+    }
+    return std::optional<std::string>(std::move(items->front()));
+}
+
+storage::Status StorageAdapter::delete_session(const std::string& session_id) {
+    return simple_call("delete_session", [&](void* inst, const macp_call_context* c) {
+        return vt_.delete_session(inst, session_id.c_str(), c);
+    });
+}
+
+storage::StorageResult<std::vector<std::string>> StorageAdapter::list_session_ids() {
+    return collecting_call("list_session_ids", [&](void* inst, const macp_emitter* out,
+                                                   const macp_call_context* c) {
+        return vt_.list_session_ids(inst, out, c);
+    });
+}
+
+storage::Status StorageAdapter::append_log_entry(const std::string& session_id, std::string_view record) {
+    return simple_call("append_log_entry", [&](void* inst, const macp_call_context* c) {
+        return vt_.append_log_entry(inst, session_id.c_str(), bytes(record), record.size(), c);
+    });
+}
+
+std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<storage::LogAppend>& items) {
+    std::vector<storage::Status> result;
+    if (items.empty()) return result;
+    const char* op = vt_.append_log_batch != nullptr ? "append_log_batch" : "append_log_entry";
+    try {
+        result.reserve(items.size());
+        if (vt_.append_log_batch == nullptr) {
+            // Fallback: one append per item, all inside a single executor job. Once an item of a
+            // session fails, that session's later items are not attempted: appending them would
+            // leave a gap in its log.
+            instance_->call([&](void* inst) {
+                std::set<std::string> failed_sessions;
+                for (const auto& item : items) {
+                    if (failed_sessions.count(item.session_id) != 0) {
+                        result.push_back(fail(error(op, MACP_STATUS_INTERNAL,
+                                                    "not attempted: an earlier record of session " +
+                                                        item.session_id + " failed")));
+                        continue;
+                    }
+                    HostCallContext cc;
+                    const macp_status status = vt_.append_log_entry(
+                        inst, item.session_id.c_str(), bytes(item.record), item.record.size(), cc.get());
+                    if (status == MACP_STATUS_OK) {
+                        result.emplace_back();
+                    } else {
+                        failed_sessions.insert(item.session_id);
+                        result.push_back(fail(error(op, status, cc.message())));
+                    }
+                }
+                return 0;
+            });
+            return result;
+        }
+
+        std::vector<macp_log_append> raw;
+        raw.reserve(items.size());
+        for (const auto& item : items) {
+            raw.push_back({item.session_id.c_str(), bytes(item.record), item.record.size()});
+        }
+        std::vector<macp_status> item_status(items.size(), kNoStatus);
+        HostCallContext cc;
+        const macp_status overall = instance_->call([&](void* inst) {
+            return vt_.append_log_batch(inst, raw.data(), raw.size(), item_status.data(), cc.get());
+        });
+        for (const macp_status s : item_status) {
+            if (s == MACP_STATUS_OK) {
+                result.emplace_back();
+            } else if (s != kNoStatus) {
+                result.push_back(fail(error(op, s, cc.message())));
+            } else if (overall == MACP_STATUS_OK) {
+                // "Returns OK only if every item is OK": an overall OK vouches for the item.
+                result.emplace_back();
+            } else {
+                const macp_status reported = overall == kNoStatus ? MACP_STATUS_INTERNAL : overall;
+                std::string message = cc.message();
+                if (message.empty()) message = "the plugin reported no status for this item";
+                result.push_back(fail(error(op, reported, message)));
+            }
+        }
+        return result;
+    } catch (const std::exception& e) {
+        // A host-side failure part-way: report every item as failed. Items the plugin may already
+        // have stored are re-sent by nobody: the kernel never acknowledged them.
+        result.clear();
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            result.push_back(fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what())));
+        }
+        return result;
+    }
+}
+
+storage::StorageResult<std::vector<std::string>> StorageAdapter::load_log(const std::string& session_id) {
+    return collecting_call("load_log", [&](void* inst, const macp_emitter* out, const macp_call_context* c) {
+        return vt_.load_log(inst, session_id.c_str(), out, c);
+    });
+}
+
+storage::Status StorageAdapter::put_record(const std::string& ns, const std::string& key, std::string_view blob) {
+    return simple_call("put_record", [&](void* inst, const macp_call_context* c) {
+        return vt_.put_record(inst, ns.c_str(), key.c_str(), bytes(blob), blob.size(), c);
+    });
+}
+
+storage::Status StorageAdapter::delete_record(const std::string& ns, const std::string& key) {
+    return simple_call("delete_record", [&](void* inst, const macp_call_context* c) {
+        return vt_.delete_record(inst, ns.c_str(), key.c_str(), c);
+    });
+}
+
+storage::StorageResult<std::vector<std::pair<std::string, std::string>>> StorageAdapter::list_records(
+    const std::string& ns) {
+    auto items = collecting_call("list_records", [&](void* inst, const macp_emitter* out,
+                                                     const macp_call_context* c) {
+        return vt_.list_records(inst, ns.c_str(), out, c);
+    });
+    if (!items) return fail(std::move(items.error()));
+    // Two emits per record: key, then blob.
+    if (items->size() % 2 != 0) {
+        return fail(error("list_records", MACP_STATUS_INTERNAL,
+                          "the plugin emitted a key without its blob (" + std::to_string(items->size()) +
+                              " items)"));
+    }
+    std::vector<std::pair<std::string, std::string>> records;
+    records.reserve(items->size() / 2);
+    for (std::size_t i = 0; i < items->size(); i += 2) {
+        records.emplace_back(std::move((*items)[i]), std::move((*items)[i + 1]));
+    }
+    return records;
+}
+
+bool StorageAdapter::supports_replace_log() const { return vt_.replace_log != nullptr; }
+
+storage::Status StorageAdapter::replace_log(const std::string& session_id,
+                                            const std::vector<std::string>& records) {
+    if (vt_.replace_log == nullptr) {
+        return fail(error("replace_log", MACP_STATUS_UNSUPPORTED,
+                          "this backend does not implement log compaction"));
+    }
+    std::vector<const uint8_t*> pointers;
+    std::vector<size_t> lengths;
+    try {
+        pointers.reserve(records.size());
+        lengths.reserve(records.size());
+        for (const auto& r : records) {
+            pointers.push_back(bytes(r));
+            lengths.push_back(r.size());
+        }
+    } catch (const std::exception& e) {
+        return fail(error("replace_log", MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+    return simple_call("replace_log", [&](void* inst, const macp_call_context* c) {
+        return vt_.replace_log(inst, session_id.c_str(), pointers.data(), lengths.data(), records.size(), c);
+    });
+}
+
+storage::Status StorageAdapter::flush() {
+    if (vt_.flush == nullptr) return {};  // nothing buffered beyond what each call made durable
+    return simple_call("flush", [&](void* inst, const macp_call_context* c) { return vt_.flush(inst, c); });
+}
+
+storage::StorageResult<std::string> StorageAdapter::health() {
+    if (vt_.health == nullptr) return std::string("health not reported");
+    try {
+        HostCallContext cc;
+        const macp_status status =
+            instance_->call([&](void* inst) { return vt_.health(inst, cc.get()); });
+        if (status != MACP_STATUS_OK) return fail(error("health", status, cc.message()));
+        // On OK the message is the durability note (storage.h); it may be empty.
+        return cc.message().empty() ? std::string("healthy") : cc.message();
+    } catch (const std::exception& e) {
+        return fail(error("health", MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+storage::StorageResult<std::vector<std::string>> StorageAdapter::recover() {
+    if (vt_.recover == nullptr) return std::vector<std::string>();
+    return collecting_call("recover", [&](void* inst, const macp_emitter* out, const macp_call_context* c) {
+        return vt_.recover(inst, out, c);
+    });
+}
+
+}  // namespace macp::plugin_host

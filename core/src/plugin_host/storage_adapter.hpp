@@ -1,0 +1,63 @@
+// storage::StorageBackend implemented over a storage plugin's C vtable.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "macp/plugin/storage.h"
+#include "plugin_host/plugin_instance.hpp"
+#include "storage/storage_backend.hpp"
+
+namespace macp::plugin_host {
+
+class StorageAdapter final : public storage::StorageBackend {
+    struct Key {
+        explicit Key() = default;
+    };
+
+public:
+    // `plugin` must have passed check_descriptor for MACP_PLUGIN_KIND_STORAGE.
+    static Result<std::unique_ptr<StorageAdapter>, std::string> create(
+        std::shared_ptr<LoadedPlugin> plugin, const ConfigPairs& config, ExecutorOptions options = {});
+
+    StorageAdapter(Key, const macp_storage_vtable& vtable, std::unique_ptr<PluginInstance> instance);
+
+    [[nodiscard]] std::string name() const override;
+
+    storage::Status create_session_storage(const std::string& session_id) override;
+    storage::Status save_session(const std::string& session_id, std::string_view snapshot) override;
+    storage::StorageResult<std::optional<std::string>> load_session(const std::string& session_id) override;
+    storage::Status delete_session(const std::string& session_id) override;
+    storage::StorageResult<std::vector<std::string>> list_session_ids() override;
+
+    storage::Status append_log_entry(const std::string& session_id, std::string_view record) override;
+    std::vector<storage::Status> append_log_batch(const std::vector<storage::LogAppend>& items) override;
+    storage::StorageResult<std::vector<std::string>> load_log(const std::string& session_id) override;
+
+    storage::Status put_record(const std::string& ns, const std::string& key, std::string_view blob) override;
+    storage::Status delete_record(const std::string& ns, const std::string& key) override;
+    storage::StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(
+        const std::string& ns) override;
+
+    [[nodiscard]] bool supports_replace_log() const override;
+    storage::Status replace_log(const std::string& session_id,
+                                const std::vector<std::string>& records) override;
+    storage::Status flush() override;
+    storage::StorageResult<std::string> health() override;
+    storage::StorageResult<std::vector<std::string>> recover() override;
+
+private:
+    // Runs one plugin operation that reports only a status.
+    template <class F>
+    storage::Status simple_call(const char* op, F&& fn);
+    // Runs one plugin operation that emits items; returns them or the error.
+    template <class F>
+    storage::StorageResult<std::vector<std::string>> collecting_call(const char* op, F&& fn);
+    [[nodiscard]] storage::StorageError error(const char* op, macp_status status,
+                                              const std::string& message) const;
+
+    macp_storage_vtable vt_;  // host copy; members beyond the plugin's struct_size are NULL
+    std::unique_ptr<PluginInstance> instance_;  // owns the executor and keeps the library loaded
+};
+
+}  // namespace macp::plugin_host

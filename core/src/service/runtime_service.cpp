@@ -1,0 +1,221 @@
+#include "service/runtime_service.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <spdlog/spdlog.h>
+
+#include "service/convert.hpp"
+#include "util/json.hpp"
+
+namespace macp::service {
+
+namespace {
+
+const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED, "Unauthenticated");  // RPC-GEN-6
+
+// Runs a handler body, turning any escaped exception into INTERNAL instead of crashing.
+template <class Fn>
+grpc::Status guarded(const char* rpc, Fn&& fn) noexcept {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        spdlog::error("{} failed: {}", rpc, e.what());
+    } catch (...) {
+        spdlog::error("{} failed with an unknown exception", rpc);
+    }
+    return {grpc::StatusCode::INTERNAL, "internal error"};
+}
+
+grpc::Status to_status(const kernel::RpcError& e) {
+    switch (e.code) {
+        case kernel::RpcError::NotFound: return {grpc::StatusCode::NOT_FOUND, e.message};
+        case kernel::RpcError::PermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, e.message};
+        case kernel::RpcError::Unauthenticated: return kUnauthenticated;
+    }
+    return {grpc::StatusCode::INTERNAL, e.message};
+}
+
+constexpr int32_t kMaxPageSize = 1000;
+
+}  // namespace
+
+grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest* req,
+                                        macp::v1::InitializeResponse* resp) {
+    return guarded("Initialize", [&] {
+        if (req->supported_protocol_versions().empty()) {  // RPC-INIT-1
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "INVALID_REQUEST: supported_protocol_versions must not be empty");
+        }
+        const auto& v = req->supported_protocol_versions();
+        if (std::find(v.begin(), v.end(), "1.0") == v.end()) {  // RPC-INIT-2
+            return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                "UNSUPPORTED_PROTOCOL_VERSION: no mutually supported protocol version");
+        }
+        resp->set_selected_protocol_version("1.0");  // RPC-INIT-3
+        auto* info = resp->mutable_runtime_info();  // RPC-INIT-4
+        info->set_name("macp-runtime");
+        info->set_title("MACP Runtime (C++)");
+        info->set_version(info_.version);
+        info->set_description("Production runtime for the Multi-Agent Coordination Protocol");
+        auto* caps = resp->mutable_capabilities();  // RPC-INIT-5 as of 0.6
+        caps->mutable_sessions()->set_stream(true);
+        caps->mutable_sessions()->set_list_sessions(true);
+        caps->mutable_sessions()->set_watch_sessions(true);
+        caps->mutable_cancellation()->set_cancel_session(true);
+        caps->mutable_progress()->set_progress(true);
+        caps->mutable_manifest()->set_get_manifest(true);
+        caps->mutable_mode_registry()->set_list_modes(true);
+        caps->mutable_mode_registry()->set_list_changed(true);
+        caps->mutable_roots()->set_list_roots(true);
+        caps->mutable_roots()->set_list_changed(false);
+        caps->mutable_policy_registry()->set_register_policy(true);
+        caps->mutable_policy_registry()->set_list_policies(true);
+        caps->mutable_policy_registry()->set_list_changed(true);
+        (*caps->mutable_experimental()->mutable_features())["ext_mode_lifecycle"] = "true";
+        for (const auto& m : kernel_.modes().all_names()) resp->add_supported_modes(m);  // RPC-INIT-6
+        // RPC-INIT-7 / Q-22: unlike the reference we do not advertise an x-macp-agent-id header.
+        resp->set_instructions(
+            "Authenticate every call with 'Authorization: Bearer <token>' (or 'x-macp-token: <token>'). "
+            "Send envelopes with the unary Send RPC; the sender is derived from the credential.");
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::Send(grpc::ServerContext* ctx, const macp::v1::SendRequest* req,
+                                  macp::v1::SendResponse* resp) {
+    return guarded("Send", [&] {
+        if (!req->has_envelope()) {  // RPC-SEND-1
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SendRequest must contain an envelope");
+        }
+        auto ack = kernel_.send(metadata_of(ctx->client_metadata()), req->envelope());
+        to_proto(ack, resp->mutable_ack());  // RPC-SEND-2: everything else is an ack
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
+                                        macp::v1::GetSessionResponse* resp) {
+    return guarded("GetSession", [&] {
+        auto id = kernel_.authenticate(metadata_of(ctx->client_metadata()));
+        if (!id) return kUnauthenticated;
+        auto s = kernel_.get_session(*id, req->session_id());
+        if (!s) return to_status(s.error());
+        to_proto(*s, resp->mutable_metadata());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::v1::ListSessionsRequest* req,
+                                          macp::v1::ListSessionsResponse* resp) {
+    return guarded("ListSessions", [&] {
+        auto id = kernel_.authenticate(metadata_of(ctx->client_metadata()));
+        if (!id) return kUnauthenticated;  // RPC-GEN-4
+        auto sessions = kernel_.list_sessions();
+        // Stable order so that page tokens (proto 0.1.6) resume exactly where the last page ended.
+        std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
+            return a.started_at_ms != b.started_at_ms ? a.started_at_ms < b.started_at_ms : a.session_id < b.session_id;
+        });
+        if (req->page_size() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0");
+        size_t start = 0;
+        if (!req->page_token().empty()) {
+            std::string token;
+            auto colon = std::string::npos;
+            if (util::base64_decode(req->page_token(), token)) colon = token.find(':');
+            if (colon == std::string::npos) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed page_token");
+            int64_t at = 0;
+            try {
+                at = std::stoll(token.substr(0, colon));
+            } catch (const std::exception&) {
+                return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed page_token");
+            }
+            const std::string last_id = token.substr(colon + 1);
+            while (start < sessions.size() &&
+                   (sessions[start].started_at_ms < at ||
+                    (sessions[start].started_at_ms == at && sessions[start].session_id <= last_id))) {
+                ++start;
+            }
+        }
+        // page_size 0 keeps the pre-0.1.6 behaviour: everything in one response.
+        size_t limit = req->page_size() == 0 ? sessions.size() : std::min<size_t>(req->page_size(), kMaxPageSize);
+        size_t end = std::min(sessions.size(), start + limit);
+        for (size_t i = start; i < end; ++i) to_proto(sessions[i], resp->add_sessions());
+        if (end < sessions.size() && end > start) {
+            const auto& last = sessions[end - 1];
+            resp->set_next_page_token(util::base64_encode(std::to_string(last.started_at_ms) + ":" + last.session_id));
+        }
+        return grpc::Status::OK;
+    });
+}
+
+namespace {
+template <class Resp, class Fn>
+grpc::Status control_rpc(const char* name, kernel::Kernel& k, grpc::ServerContext* ctx, Resp* resp, Fn&& fn) {
+    return guarded(name, [&] {
+        auto id = k.authenticate(metadata_of(ctx->client_metadata()));
+        if (!id) return kUnauthenticated;
+        auto ack = fn(*id);
+        if (!ack) return to_status(ack.error());
+        to_proto(*ack, resp->mutable_ack());
+        return grpc::Status::OK;
+    });
+}
+}  // namespace
+
+grpc::Status RuntimeService::CancelSession(grpc::ServerContext* ctx, const macp::v1::CancelSessionRequest* req,
+                                           macp::v1::CancelSessionResponse* resp) {
+    return control_rpc("CancelSession", kernel_, ctx, resp,
+                       [&](const auth::Identity& id) { return kernel_.cancel(id, req->session_id(), req->reason()); });
+}
+
+grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp::v1::SuspendSessionRequest* req,
+                                            macp::v1::SuspendSessionResponse* resp) {
+    return control_rpc("SuspendSession", kernel_, ctx, resp,
+                       [&](const auth::Identity& id) { return kernel_.suspend(id, req->session_id(), req->reason()); });
+}
+
+grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp::v1::ResumeSessionRequest* req,
+                                           macp::v1::ResumeSessionResponse* resp) {
+    return control_rpc("ResumeSession", kernel_, ctx, resp,
+                       [&](const auth::Identity& id) { return kernel_.resume(id, req->session_id(), req->reason()); });
+}
+
+grpc::Status RuntimeService::GetManifest(grpc::ServerContext*, const macp::v1::GetManifestRequest* req,
+                                         macp::v1::GetManifestResponse* resp) {
+    return guarded("GetManifest", [&] {
+        if (!req->agent_id().empty() && req->agent_id() != "macp-runtime") {  // RPC-MAN-1
+            return grpc::Status(grpc::StatusCode::NOT_FOUND, "Agent '" + req->agent_id() + "' not found");
+        }
+        auto* m = resp->mutable_manifest();  // RPC-MAN-2
+        m->set_agent_id("macp-runtime");
+        m->set_title("MACP Runtime (C++)");
+        m->set_description("Production runtime for the Multi-Agent Coordination Protocol");
+        for (const auto& n : kernel_.modes().all_names()) m->add_supported_modes(n);
+        m->add_input_content_types("application/macp-envelope+proto");
+        m->add_output_content_types("application/macp-envelope+proto");
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*,
+                                       macp::v1::ListModesResponse* resp) {
+    return guarded("ListModes", [&] {
+        for (const auto& d : kernel_.modes().standards_track()) to_proto(d, resp->add_modes());  // RPC-LM-1
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*,
+                                          macp::v1::ListExtModesResponse* resp) {
+    return guarded("ListExtModes", [&] {
+        for (const auto& d : kernel_.modes().extensions()) to_proto(d, resp->add_modes());  // RPC-LEM-1
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*,
+                                       macp::v1::ListRootsResponse*) {
+    return grpc::Status::OK;  // RPC-LR-1: always empty
+}
+
+}  // namespace macp::service

@@ -1,0 +1,38 @@
+// macp.v1.MACPRuntimeService over gRPC's synchronous API. Handlers translate between wire
+// messages and the kernel and never let an exception escape (DESIGN: exceptions never cross a
+// gRPC handler). RPCs not overridden here answer UNIMPLEMENTED (owned by later issues).
+#pragma once
+
+#include <string>
+
+#include "kernel/kernel.hpp"
+#include "macp/v1/core.grpc.pb.h"
+
+namespace macp::service {
+
+struct ServiceInfo {
+    std::string version;  // RPC-INIT-4
+};
+
+class RuntimeService final : public macp::v1::MACPRuntimeService::Service {
+public:
+    RuntimeService(kernel::Kernel& kernel, ServiceInfo info) : kernel_(kernel), info_(std::move(info)) {}
+
+    grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*, macp::v1::InitializeResponse*) override;
+    grpc::Status Send(grpc::ServerContext*, const macp::v1::SendRequest*, macp::v1::SendResponse*) override;
+    grpc::Status GetSession(grpc::ServerContext*, const macp::v1::GetSessionRequest*, macp::v1::GetSessionResponse*) override;
+    grpc::Status ListSessions(grpc::ServerContext*, const macp::v1::ListSessionsRequest*, macp::v1::ListSessionsResponse*) override;
+    grpc::Status CancelSession(grpc::ServerContext*, const macp::v1::CancelSessionRequest*, macp::v1::CancelSessionResponse*) override;
+    grpc::Status SuspendSession(grpc::ServerContext*, const macp::v1::SuspendSessionRequest*, macp::v1::SuspendSessionResponse*) override;
+    grpc::Status ResumeSession(grpc::ServerContext*, const macp::v1::ResumeSessionRequest*, macp::v1::ResumeSessionResponse*) override;
+    grpc::Status GetManifest(grpc::ServerContext*, const macp::v1::GetManifestRequest*, macp::v1::GetManifestResponse*) override;
+    grpc::Status ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*, macp::v1::ListModesResponse*) override;
+    grpc::Status ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*, macp::v1::ListExtModesResponse*) override;
+    grpc::Status ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*, macp::v1::ListRootsResponse*) override;
+
+private:
+    kernel::Kernel& kernel_;
+    ServiceInfo info_;
+};
+
+}  // namespace macp::service

@@ -1,0 +1,71 @@
+#include "service/server.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#ifdef MACP_HAVE_GRPC_REFLECTION
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#endif
+
+namespace macp::service {
+
+namespace {
+
+Result<std::string, std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail("cannot read " + path);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The envelope limit plus room for the rest of the request (RPC-GEN-11 as of 0.6).
+constexpr int64_t kEnvelopeOverhead = 64 * 1024;
+
+}  // namespace
+
+Server::Server(kernel::Kernel& kernel, const ServerOptions& options) : runtime_(kernel, ServiceInfo{options.version}) {}
+
+Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, const ServerOptions& o) {
+    std::unique_ptr<Server> s(new Server(kernel, o));
+    std::shared_ptr<grpc::ServerCredentials> creds;
+    if (!o.tls_cert_path.empty() && !o.tls_key_path.empty()) {  // AUTH-TLS-1
+        auto cert = read_file(o.tls_cert_path);
+        if (!cert) return fail(cert.error());
+        auto key = read_file(o.tls_key_path);
+        if (!key) return fail(key.error());
+        grpc::SslServerCredentialsOptions ssl;
+        ssl.pem_key_cert_pairs.push_back({key.value(), cert.value()});
+        creds = grpc::SslServerCredentials(ssl);
+    } else {
+        creds = grpc::InsecureServerCredentials();  // AUTH-TLS-2: config already required the opt-in
+    }
+#ifdef MACP_HAVE_GRPC_REFLECTION
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+#endif
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(o.bind_addr, creds, &s->port_);
+    const int64_t limit = o.max_payload_bytes + kEnvelopeOverhead;
+    builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(limit, INT32_MAX)));
+    builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(limit, INT32_MAX)));
+    // Keepalive like the reference (CFG-23): ping idle connections every 30 s.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    builder.RegisterService(&s->runtime_);
+    builder.RegisterService(&s->health_);
+    s->server_ = builder.BuildAndStart();
+    if (!s->server_ || s->port_ == 0) return fail("cannot listen on " + o.bind_addr + " (address in use or not local?)");
+    return s;
+}
+
+void Server::drain(int64_t drain_secs) {
+    health_.begin_drain();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(drain_secs));
+    server_->Wait();
+}
+
+}  // namespace macp::service

@@ -1,0 +1,39 @@
+// Builds and runs the gRPC server: TLS or plaintext, limits, keepalive, health, reflection.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "kernel/kernel.hpp"
+#include "service/health_service.hpp"
+#include "service/runtime_service.hpp"
+#include "util/result.hpp"
+
+namespace macp::service {
+
+struct ServerOptions {
+    std::string bind_addr;
+    std::string tls_cert_path;  // both empty = plaintext (only with MACP_ALLOW_INSECURE=1)
+    std::string tls_key_path;
+    int64_t max_payload_bytes = 1'048'576;
+    std::string version;
+};
+
+class Server {
+public:
+    static Result<std::unique_ptr<Server>, std::string> start(kernel::Kernel& kernel, const ServerOptions& options);
+    // Marks health NOT_SERVING, stops accepting, and waits up to `drain_secs` for in-flight calls.
+    void drain(int64_t drain_secs);
+    [[nodiscard]] int port() const { return port_; }
+
+private:
+    Server(kernel::Kernel& kernel, const ServerOptions& options);
+    RuntimeService runtime_;
+    HealthService health_;
+    std::unique_ptr<grpc::Server> server_;
+    int port_ = 0;
+};
+
+}  // namespace macp::service

@@ -1,0 +1,190 @@
+#include "memory_storage.hpp"
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "macp/plugin/sdk/storage.hpp"
+
+namespace macp::storage {
+namespace {
+
+// Same framing rules as the durable backends, so a log accepted here could be written by any of
+// them (records are stored one per line there).
+void validate_record(std::string_view record) {
+    if (record.empty()) {
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
+    }
+    if (record.find('\n') != std::string_view::npos) {
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
+                         "log record contains a newline; records are stored one per line");
+    }
+}
+
+void validate_record_name(const char* what, const std::string& value) {
+    if (value.empty()) {
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string("empty record ") + what);
+    }
+}
+
+class MemoryStorage {
+public:
+    explicit MemoryStorage(const sdk::Config& /*config*/) {}
+
+    void create_session_storage(const std::string& session_id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_[session_id];
+    }
+
+    void save_session(const std::string& session_id, std::string_view snapshot) {
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_[session_id].snapshot = std::string(snapshot);
+    }
+
+    std::optional<std::string> load_session(const std::string& session_id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = sessions_.find(session_id);
+        if (it == sessions_.end()) return std::nullopt;
+        return it->second.snapshot;
+    }
+
+    void delete_session(const std::string& session_id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_.erase(session_id);
+    }
+
+    void list_session_ids(const sdk::Emitter& out) {
+        std::vector<std::string> ids;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            ids.reserve(sessions_.size());
+            for (const auto& kv : sessions_) ids.push_back(kv.first);
+        }
+        for (const auto& id : ids) out(id);
+    }
+
+    void append_log_entry(const std::string& session_id, std::string_view record) {
+        validate_record(record);
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_[session_id].log.emplace_back(record);
+    }
+
+    void load_log(const std::string& session_id, const sdk::Emitter& out) {
+        // Emit from a copy: the host's callback then runs without our lock, so a slow consumer
+        // never stalls other sessions.
+        std::vector<std::string> records;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = sessions_.find(session_id);
+            if (it == sessions_.end()) return;
+            records = it->second.log;
+        }
+        for (const auto& r : records) out(r);
+    }
+
+    void put_record(const std::string& ns, const std::string& key, std::string_view blob) {
+        validate_record_name("namespace", ns);
+        validate_record_name("key", key);
+        std::lock_guard<std::mutex> lock(mu_);
+        records_[ns][key] = std::string(blob);
+    }
+
+    void delete_record(const std::string& ns, const std::string& key) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = records_.find(ns);
+        if (it == records_.end()) return;
+        it->second.erase(key);
+        if (it->second.empty()) records_.erase(it);
+    }
+
+    void list_records(const std::string& ns, const sdk::Emitter& out) {
+        std::map<std::string, std::string> copy;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = records_.find(ns);
+            if (it == records_.end()) return;
+            copy = it->second;
+        }
+        for (const auto& kv : copy) {
+            out(kv.first);
+            out(kv.second);
+        }
+    }
+
+    // Offered so the host drives every backend through the same group-commit path.
+    void append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status) {
+        std::optional<sdk::Error> first_failure;
+        std::unordered_map<std::string, macp_status> broken;  // session -> status of its failure
+        std::lock_guard<std::mutex> lock(mu_);
+        for (size_t i = 0; i < count; ++i) {
+            const std::string session_id = items[i].session_id != nullptr ? items[i].session_id : "";
+            const std::string_view record(reinterpret_cast<const char*>(items[i].record),
+                                          items[i].record_len);
+            auto b = broken.find(session_id);
+            if (b != broken.end()) {
+                // A later record must not be stored after a gap in its session's chain.
+                item_status[i] = b->second;
+                continue;
+            }
+            try {
+                validate_record(record);
+                sessions_[session_id].log.emplace_back(record);
+                item_status[i] = MACP_STATUS_OK;
+            } catch (const sdk::Error& e) {
+                item_status[i] = e.status();
+                broken.emplace(session_id, e.status());
+                if (!first_failure) first_failure = e;
+            }
+        }
+        if (first_failure) throw *first_failure;
+    }
+
+    void replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
+        std::vector<std::string> fresh;
+        fresh.reserve(records.size());
+        for (const auto r : records) {
+            validate_record(r);
+            fresh.emplace_back(r);
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_[session_id].log = std::move(fresh);
+    }
+
+    std::string health() { return "memory storage: nothing survives a restart"; }
+
+private:
+    struct Session {
+        std::optional<std::string> snapshot;
+        std::vector<std::string> log;
+    };
+
+    std::mutex mu_;
+    std::unordered_map<std::string, Session> sessions_;
+    std::map<std::string, std::map<std::string, std::string>> records_;
+};
+
+}  // namespace
+
+const macp_plugin_descriptor* memory_plugin_descriptor() {
+    static const macp_storage_vtable vtable = sdk::make_storage_vtable<MemoryStorage>();
+    static const macp_plugin_descriptor descriptor = {
+        sizeof(macp_plugin_descriptor),
+        MACP_PLUGIN_ABI_MAJOR,
+        MACP_PLUGIN_ABI_MINOR,
+        MACP_PLUGIN_KIND_STORAGE,
+        MACP_PLUGIN_FLAG_THREAD_SAFE,
+        "memory",
+        "1.0.0",
+        "In-process memory: fast, nothing survives a restart",
+        nullptr,
+        0,
+        &vtable,
+    };
+    return &descriptor;
+}
+
+}  // namespace macp::storage

@@ -1,0 +1,63 @@
+// The kernel's view of a storage backend. Plugins (and the built-in memory backend) reach the
+// kernel only through this interface, via plugin_host's adapter, so the kernel never sees the C ABI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace macp::storage {
+
+struct StorageError {
+    int32_t status = 0;  // a MACP_STATUS_* code from the plugin ABI
+    std::string message;
+};
+
+using Status = Result<void, StorageError>;
+template <class T>
+using StorageResult = Result<T, StorageError>;
+
+struct LogAppend {
+    std::string session_id;
+    std::string record;
+};
+
+class StorageBackend {
+public:
+    virtual ~StorageBackend() = default;
+
+    [[nodiscard]] virtual std::string name() const = 0;
+
+    virtual Status create_session_storage(const std::string& session_id) = 0;
+    virtual Status save_session(const std::string& session_id, std::string_view snapshot) = 0;
+    // nullopt when the session has no snapshot.
+    virtual StorageResult<std::optional<std::string>> load_session(const std::string& session_id) = 0;
+    virtual Status delete_session(const std::string& session_id) = 0;
+    virtual StorageResult<std::vector<std::string>> list_session_ids() = 0;
+
+    // Durable when it returns OK (see storage.h DURABILITY).
+    virtual Status append_log_entry(const std::string& session_id, std::string_view record) = 0;
+    // Group commit; one status per item. Falls back to single appends when unsupported.
+    virtual std::vector<Status> append_log_batch(const std::vector<LogAppend>& items) = 0;
+    virtual StorageResult<std::vector<std::string>> load_log(const std::string& session_id) = 0;
+
+    virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;
+    virtual Status delete_record(const std::string& ns, const std::string& key) = 0;
+    virtual StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(
+        const std::string& ns) = 0;
+
+    [[nodiscard]] virtual bool supports_replace_log() const = 0;
+    virtual Status replace_log(const std::string& session_id, const std::vector<std::string>& records) = 0;
+    virtual Status flush() = 0;
+    // A human-readable durability/readiness note, or the error.
+    virtual StorageResult<std::string> health() = 0;
+    // Start-up repairs performed (one line each).
+    virtual StorageResult<std::vector<std::string>> recover() = 0;
+};
+
+}  // namespace macp::storage

@@ -1,0 +1,136 @@
+#include "util/json.hpp"
+
+#include <array>
+
+#include <algorithm>
+
+namespace macp::util {
+
+namespace {
+
+// Rejects nesting deeper than the limit before the DOM is built.
+int max_depth(std::string_view text) {
+    int depth = 0;
+    int deepest = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+            if (deepest > kMaxJsonDepth) return deepest;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+}  // namespace
+
+bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc) {
+    if (text.size() > kMaxJsonBytes || max_depth(text) > kMaxJsonDepth) return false;
+    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    return !doc.HasParseError();
+}
+
+std::string to_json(const rapidjson::Value& v) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    v.Accept(w);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+namespace {
+constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        uint32_t n = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                     uint32_t(uint8_t(bytes[i + 2]));
+        out += kB64[(n >> 18) & 63];
+        out += kB64[(n >> 12) & 63];
+        out += kB64[(n >> 6) & 63];
+        out += kB64[n & 63];
+    }
+    if (i + 1 == bytes.size()) {
+        uint32_t n = uint32_t(uint8_t(bytes[i])) << 16;
+        out += kB64[(n >> 18) & 63];
+        out += kB64[(n >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == bytes.size()) {
+        uint32_t n = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+        out += kB64[(n >> 18) & 63];
+        out += kB64[(n >> 12) & 63];
+        out += kB64[(n >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+bool base64_decode(std::string_view text, std::string& out) {
+    std::array<int, 256> map{};
+    map.fill(-1);
+    for (size_t i = 0; i < kB64.size(); ++i) map[uint8_t(kB64[i])] = int(i);
+    if (text.size() % 4 != 0) return false;
+    out.clear();
+    out.reserve(text.size() / 4 * 3);
+    for (size_t i = 0; i < text.size(); i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            char c = text[i + k];
+            if (c == '=' && i + 4 == text.size() && k >= 2) {
+                v[k] = 0;
+                ++pad;
+            } else {
+                if (pad > 0) return false;
+                v[k] = map[uint8_t(c)];
+                if (v[k] < 0) return false;
+            }
+        }
+        uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
+        out += char((n >> 16) & 0xff);
+        if (pad < 2) out += char((n >> 8) & 0xff);
+        if (pad < 1) out += char(n & 0xff);
+    }
+    return true;
+}
+
+std::string get_string(const rapidjson::Value& obj, const char* key, std::string fallback) {
+    if (!obj.IsObject()) return fallback;
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsString()) return fallback;
+    return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+int64_t get_int(const rapidjson::Value& obj, const char* key, int64_t fallback) {
+    if (!obj.IsObject()) return fallback;
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsInt64()) return fallback;
+    return it->value.GetInt64();
+}
+
+bool get_bool(const rapidjson::Value& obj, const char* key, bool fallback) {
+    if (!obj.IsObject()) return fallback;
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsBool()) return fallback;
+    return it->value.GetBool();
+}
+
+}  // namespace macp::util

@@ -1,0 +1,57 @@
+// The storage-file plugin instance: the class behind the C vtable (see sdk/storage.hpp).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layout.hpp"
+#include "log_cache.hpp"
+#include "macp/plugin/sdk/storage.hpp"
+#include "registry_store.hpp"
+
+namespace macp::storage_file {
+
+class FileStorage {
+public:
+    static constexpr const char* kDataDirKey = "MACP_DATA_DIR";
+    static constexpr const char* kDefaultDataDir = ".macp-data";
+    static constexpr size_t kOpenLogLimit = 256;
+
+    explicit FileStorage(const sdk::Config& config);
+
+    void create_session_storage(const std::string& session_id);
+    void save_session(const std::string& session_id, std::string_view snapshot);
+    std::optional<std::string> load_session(const std::string& session_id);
+    void delete_session(const std::string& session_id);
+    void list_session_ids(const sdk::Emitter& out);
+
+    void append_log_entry(const std::string& session_id, std::string_view record);
+    void load_log(const std::string& session_id, const sdk::Emitter& out);
+
+    void put_record(const std::string& ns, const std::string& key, std::string_view blob);
+    void delete_record(const std::string& ns, const std::string& key);
+    void list_records(const std::string& ns, const sdk::Emitter& out);
+
+    // group_commit.cpp
+    void append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status);
+    void replace_log(const std::string& session_id, const std::vector<std::string_view>& records);
+    void flush();
+    std::string health();
+    void recover(const sdk::Emitter& repairs);
+
+private:
+    static std::string open_data_dir(const std::string& configured);
+
+    // mkdir of the session directory, made durable only when it was actually created.
+    void ensure_session_dir(const std::string& session_id);
+    std::shared_ptr<LogHandle> log_handle(const std::string& session_id);
+
+    Layout layout_;
+    LogCache logs_;
+    RegistryStore registry_;
+};
+
+}  // namespace macp::storage_file

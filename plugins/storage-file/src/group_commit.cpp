@@ -1,0 +1,103 @@
+// append_log_batch: the group commit that lets many sessions share one round of syncs.
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "file_storage.hpp"
+#include "posix_io.hpp"
+
+namespace macp::storage_file {
+namespace {
+
+// One session's part of the batch.
+struct Chain {
+    std::string session_id;
+    std::shared_ptr<LogHandle> log;  // null until the first item of the chain is written
+    off_t start_size = 0;            // where to roll back to if the shared sync fails
+    std::vector<size_t> written;     // items appended and waiting for the sync
+    std::optional<sdk::Error> broken;  // set once an item failed: later items must not leave a gap
+};
+
+// Remembers the first failure so the call can report one message with the per-item statuses.
+class FailureNote {
+public:
+    void record(macp_status* status_slot, const sdk::Error& e) {
+        *status_slot = e.status();
+        if (!first_) first_ = e;
+    }
+    void throw_if_any() const {
+        if (first_) throw *first_;
+    }
+
+private:
+    std::optional<sdk::Error> first_;
+};
+
+}  // namespace
+
+void FileStorage::append_log_batch(const macp_log_append* items, size_t count,
+                                   macp_status* item_status) {
+    std::vector<Chain> chains;
+    std::unordered_map<std::string, size_t> chain_of;
+    FailureNote failures;
+
+    // Every slot gets a definite answer even if something unexpected escapes below.
+    for (size_t i = 0; i < count; ++i) item_status[i] = MACP_STATUS_INTERNAL;
+
+    // Phase 1: write every item, in order, without syncing.
+    for (size_t i = 0; i < count; ++i) {
+        const std::string session_id = items[i].session_id != nullptr ? items[i].session_id : "";
+        auto [pos, inserted] = chain_of.try_emplace(session_id, chains.size());
+        if (inserted) chains.push_back(Chain{session_id, nullptr, 0, {}, std::nullopt});
+        Chain& chain = chains[pos->second];
+        if (chain.broken) {
+            failures.record(&item_status[i],
+                            sdk::Error(chain.broken->status(),
+                                       "not appended: an earlier record of session " + session_id +
+                                           " in this batch failed: " + chain.broken->what()));
+            continue;
+        }
+        try {
+            validate_session_id(session_id);
+            const std::string line = frame_record(
+                std::string_view(reinterpret_cast<const char*>(items[i].record), items[i].record_len));
+            if (!chain.log) {
+                chain.log = log_handle(session_id);
+                chain.start_size = chain.log->size;
+            }
+            const off_t before = chain.log->size;
+            try {
+                append_line(*chain.log, line);
+            } catch (...) {
+                roll_back(*chain.log, before);
+                logs_.invalidate(session_id);
+                throw;
+            }
+            chain.written.push_back(i);
+        } catch (const sdk::Error& e) {
+            chain.broken = e;
+            failures.record(&item_status[i], e);
+        } catch (const std::exception& e) {
+            chain.broken = sdk::Error(MACP_STATUS_INTERNAL, e.what());
+            failures.record(&item_status[i], *chain.broken);
+        }
+    }
+
+    // Phase 2: one sync per file makes every written item of that session durable at once.
+    for (Chain& chain : chains) {
+        if (chain.written.empty()) continue;
+        try {
+            sync_data(chain.log->fd.get(), chain.log->path);
+            for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
+        } catch (const sdk::Error& e) {
+            roll_back(*chain.log, chain.start_size);
+            logs_.invalidate(chain.session_id);
+            for (const size_t i : chain.written) failures.record(&item_status[i], e);
+        }
+    }
+    // The SDK turns the exception into the call's status and message; item_status is complete.
+    failures.throw_if_any();
+}
+
+}  // namespace macp::storage_file

@@ -1,0 +1,73 @@
+#include "recovery.hpp"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <functional>
+#include <string>
+
+#include "fs_ops.hpp"
+#include "log_file.hpp"
+#include "posix_io.hpp"
+
+namespace macp::storage_file {
+namespace {
+
+bool is_tmp(const std::string& name) {
+    const std::string_view suffix = kTmpSuffix;
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// `rel` is the directory relative to the data dir ("" for the data dir itself).
+void remove_tmp_files(const Layout& layout, const std::string& rel, const sdk::Emitter& repairs) {
+    const std::string dir = rel.empty() ? layout.root() : join(layout.root(), rel);
+    const auto entries = list_dir(dir);
+    if (!entries) return;
+    bool removed_any = false;
+    for (const DirEntry& e : *entries) {
+        if (!e.is_file || !is_tmp(e.name)) continue;
+        if (remove_file(join(dir, e.name))) {
+            removed_any = true;
+            repairs("removed leftover " + (rel.empty() ? e.name : join(rel, e.name)));
+        }
+    }
+    if (removed_any) sync_dir(dir);
+}
+
+void repair_log(const Layout& layout, const std::string& session_id, const sdk::Emitter& repairs) {
+    const std::string path = layout.log_path(session_id);
+    UniqueFd fd = open_file(path, O_RDWR | O_CLOEXEC);
+    if (!fd) {
+        if (errno == ENOENT) return;
+        throw_io("open " + path, errno);
+    }
+    const TailRepair repair = repair_torn_tail(fd.get(), path);
+    if (repair.removed > 0) {
+        repairs("truncated torn tail of sessions/" + session_id + "/" + kLogFile + " (" +
+                std::to_string(repair.removed) + " bytes)");
+    }
+}
+
+void for_each_subdir(const std::string& dir, const std::function<void(const std::string&)>& fn) {
+    const auto entries = list_dir(dir);
+    if (!entries) return;
+    for (const DirEntry& e : *entries) {
+        if (e.is_dir) fn(e.name);
+    }
+}
+
+}  // namespace
+
+void recover_data_dir(const Layout& layout, const sdk::Emitter& repairs) {
+    remove_tmp_files(layout, "", repairs);
+    for_each_subdir(layout.sessions_dir(), [&](const std::string& session_id) {
+        remove_tmp_files(layout, join("sessions", session_id), repairs);
+        repair_log(layout, session_id, repairs);
+    });
+    for_each_subdir(layout.registry_dir(), [&](const std::string& ns_dir) {
+        remove_tmp_files(layout, join("registry", ns_dir), repairs);
+    });
+}
+
+}  // namespace macp::storage_file
