@@ -44,12 +44,12 @@ BoundedExecutor::~BoundedExecutor() {
 
 bool BoundedExecutor::is_current_worker() const { return current_executor == this; }
 
-void BoundedExecutor::post(std::packaged_task<void()> job) {
+void BoundedExecutor::post(Job& job) {
     {
         std::unique_lock lock(mutex_);
         not_full_.wait(lock, [this] { return stopping_ || queue_.size() < capacity_; });
         if (stopping_) throw std::runtime_error("plugin executor " + name_ + " is shutting down");
-        queue_.push_back(std::move(job));
+        queue_.push_back(&job);
     }
     not_empty_.notify_one();
 }
@@ -60,17 +60,17 @@ void BoundedExecutor::worker_loop() {
     const std::string thread_name = name_.substr(0, 15);
     (void)pthread_setname_np(pthread_self(), thread_name.c_str());
     for (;;) {
-        std::packaged_task<void()> job;
+        Job* job = nullptr;
         {
             std::unique_lock lock(mutex_);
             not_empty_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            // Drain before exiting: a queued job has a caller blocked on its future.
+            // Drain before exiting: every queued job has a caller blocked waiting for it.
             if (queue_.empty()) return;
-            job = std::move(queue_.front());
+            job = queue_.front();
             queue_.pop_front();
         }
         not_full_.notify_one();
-        job();  // a packaged_task stores any exception in the caller's future
+        job->execute();  // never throws: the outcome, exception included, goes to the caller
     }
 }
 

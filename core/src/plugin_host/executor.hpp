@@ -1,16 +1,17 @@
 // A small bounded thread pool that runs every call into a plugin instance.
 //
 // Why: plugin calls are synchronous and may block on disk or network (abi.h THREADING), so they
-// must never run on a gRPC thread. Each plugin instance gets its own pool; the caller blocks on a
-// future until its call has run. The queue is bounded so a stalled backend applies back-pressure
+// must never run on a gRPC thread. Each plugin instance gets its own pool; the caller blocks
+// until its call has run. The queue is bounded so a stalled backend applies back-pressure
 // (callers wait for a slot) instead of growing memory without limit.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <future>
+#include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -33,20 +34,72 @@ public:
     // `fn` inline, because queueing and waiting there could deadlock the pool.
     template <class F>
     std::invoke_result_t<F&> run(F&& fn) {
-        using R = std::invoke_result_t<F&>;
         if (is_current_worker()) return fn();
-        // The inner task references `fn` on our stack: safe because we wait for the result below.
-        // The worker owns the task object itself, so its shared state outlives our wake-up.
-        std::packaged_task<R()> task([&fn]() -> R { return fn(); });
-        std::future<R> result = task.get_future();
-        post(std::packaged_task<void()>([t = std::move(task)]() mutable { t(); }));
-        return result.get();
+        Call<F> call(fn);  // lives on our stack: we do not return before the worker is done with it
+        post(call);
+        return call.wait_and_take();
     }
 
     [[nodiscard]] std::size_t thread_count() const { return threads_.size(); }
 
 private:
-    void post(std::packaged_task<void()> job);
+    class Job {
+    public:
+        virtual void execute() noexcept = 0;
+
+    protected:
+        ~Job() = default;
+    };
+
+    // One pending call, owned by the waiting caller. The result (value or exception) is handed
+    // over under the call's own mutex, so the worker never touches the call after the caller can
+    // see it finished, and the caller alone destroys result and exception. (std::packaged_task
+    // would leave the worker releasing shared state, including exception objects, after the
+    // caller has woken — correct, but reported as a race by ThreadSanitizer.)
+    template <class F>
+    class Call final : public Job {
+        using R = std::invoke_result_t<F&>;
+        static_assert(!std::is_reference_v<R>, "plugin calls return values");
+        using Stored = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
+
+    public:
+        explicit Call(F& fn) : fn_(fn) {}
+
+        void execute() noexcept override {
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    fn_();
+                } else {
+                    value_.emplace(fn_());
+                }
+            } catch (...) {
+                error_ = std::current_exception();
+            }
+            // Notify while holding the lock: once it is released the caller may destroy us.
+            std::lock_guard lock(mutex_);
+            done_ = true;
+            done_cv_.notify_one();
+        }
+
+        R wait_and_take() {
+            {
+                std::unique_lock lock(mutex_);
+                done_cv_.wait(lock, [this] { return done_; });
+            }
+            if (error_) std::rethrow_exception(error_);
+            if constexpr (!std::is_void_v<R>) return std::move(*value_);
+        }
+
+    private:
+        F& fn_;
+        Stored value_{};
+        std::exception_ptr error_;
+        std::mutex mutex_;
+        std::condition_variable done_cv_;
+        bool done_ = false;
+    };
+
+    void post(Job& job);
     void worker_loop();
     [[nodiscard]] bool is_current_worker() const;
 
@@ -55,7 +108,7 @@ private:
     std::mutex mutex_;
     std::condition_variable not_empty_;
     std::condition_variable not_full_;
-    std::deque<std::packaged_task<void()>> queue_;
+    std::deque<Job*> queue_;  // borrowed: each job is owned by its waiting caller
     bool stopping_ = false;
     std::vector<std::thread> threads_;  // last: started after every other member is ready
 };

@@ -146,7 +146,6 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                         result.push_back(fail(error(op, status, cc.message())));
                     }
                 }
-                return 0;
             });
             return result;
         }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "fs_ops.hpp"
+#include "log_file.hpp"
 #include "posix_io.hpp"
 #include "recovery.hpp"
 #include "storage_version.hpp"

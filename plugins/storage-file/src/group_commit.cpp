@@ -1,10 +1,16 @@
 // append_log_batch: the group commit that lets many sessions share one round of syncs.
+#include <sys/types.h>
+
+#include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "file_storage.hpp"
+#include "layout.hpp"
+#include "log_file.hpp"
 #include "posix_io.hpp"
 
 namespace macp::storage_file {

@@ -1,0 +1,32 @@
+# The whole set-up on a fresh Debian bookworm machine:
+#   make run    install missing packages, build, start the server (dev defaults, see README)
+#   make test   install missing packages, build, run every test through ctest
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: deps configure build run test clean
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/CMakeCache.txt ]; then \
+	  cmake -S . -B $(BUILD_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE); \
+	fi
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@echo "macp-runtime: embedded default — file storage in ./.macp-data, dev-mode auth (MACP_ALLOW_INSECURE=1), plaintext on 127.0.0.1:50051"
+	MACP_ALLOW_INSECURE=$${MACP_ALLOW_INSECURE:-1} MACP_BIND_ADDR=$${MACP_BIND_ADDR:-127.0.0.1:50051} \
+	MACP_DATA_DIR=$${MACP_DATA_DIR:-./.macp-data} MACP_STORAGE_BACKEND=$${MACP_STORAGE_BACKEND:-file} \
+	  exec $(BUILD_DIR)/bin/macp-runtime
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+clean:
+	rm -rf $(BUILD_DIR)
