@@ -1,7 +1,7 @@
 #include "config/config.hpp"
 
 #include <array>
-#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <sstream>

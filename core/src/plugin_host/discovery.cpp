@@ -11,15 +11,22 @@ namespace macp::plugin_host {
 namespace fs = std::filesystem;
 namespace {
 
-// Relative to the installation prefix (or absolute) — set by the build from GNUInstallDirs.
+// The installed plugin dir relative to the installation prefix, for relocatable installs found
+// next to the executable (<exe_dir>/../lib/<multiarch>/macp-runtime/plugins).
+#if defined(__x86_64__)
+constexpr const char* kDefaultRelativePluginDir = "lib/x86_64-linux-gnu/macp-runtime/plugins";
+#elif defined(__aarch64__)
+constexpr const char* kDefaultRelativePluginDir = "lib/aarch64-linux-gnu/macp-runtime/plugins";
+#else
+constexpr const char* kDefaultRelativePluginDir = "lib/macp-runtime/plugins";
+#endif
+
+// MACP_INSTALL_PLUGIN_DIR (set by the build from GNUInstallDirs) may be absolute
+// (CMAKE_INSTALL_FULL_LIBDIR/...) or relative to MACP_INSTALL_PREFIX.
 #if defined(MACP_INSTALL_PLUGIN_DIR)
 constexpr const char* kInstallPluginDir = MACP_INSTALL_PLUGIN_DIR;
-#elif defined(__x86_64__)
-constexpr const char* kInstallPluginDir = "lib/x86_64-linux-gnu/macp-runtime/plugins";
-#elif defined(__aarch64__)
-constexpr const char* kInstallPluginDir = "lib/aarch64-linux-gnu/macp-runtime/plugins";
 #else
-constexpr const char* kInstallPluginDir = "lib/macp-runtime/plugins";
+constexpr const char* kInstallPluginDir = kDefaultRelativePluginDir;
 #endif
 
 #if defined(MACP_INSTALL_PREFIX)
@@ -130,7 +137,7 @@ std::vector<fs::path> default_search_dirs(const std::string& macp_plugin_path) {
     }
 
     // 2. Next to the executable, so a build tree runs without installing: the server lives in
-    //    <build>/core/src/ and the plugins in <build>/plugins/.
+    //    <build>/bin/ (or deeper, e.g. <build>/core/src/) and the plugins in <build>/plugins/.
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     const fs::path exe_dir = ec ? fs::path() : exe.parent_path();
@@ -140,15 +147,12 @@ std::vector<fs::path> default_search_dirs(const std::string& macp_plugin_path) {
         add(exe_dir / ".." / ".." / "plugins");
     }
 
-    // 3. The installed plugin dir: relative to the executable's prefix (relocatable installs,
-    //    /opt/...), then under the configured install prefix.
+    // 3. The installed plugin dir: first relative to the executable's prefix (a relocated
+    //    install under /opt/...), then the configured one (/usr/lib/<multiarch>/...).
     const fs::path install_dir = kInstallPluginDir;
-    if (install_dir.is_absolute()) {
-        add(install_dir);
-    } else {
-        if (!exe_dir.empty()) add(exe_dir / ".." / install_dir);
-        add(fs::path(kInstallPrefix) / install_dir);
-    }
+    const fs::path relative_dir = install_dir.is_absolute() ? fs::path(kDefaultRelativePluginDir) : install_dir;
+    if (!exe_dir.empty()) add(exe_dir / ".." / relative_dir);
+    add(install_dir.is_absolute() ? install_dir : fs::path(kInstallPrefix) / install_dir);
     return dirs;
 }
 
