@@ -113,14 +113,18 @@ TEST_CASE("acks under concurrent load are never lost on kill -9", "[integration]
         for (auto& w : workers) w.join();
     }
     REQUIRE(acked.size() > 50);
-    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}}, data);
+    // Same generous limit: rate limiting runs before dedup (ENV-11), it must not mask the check.
+    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "1000000"}}, data);
     REQUIRE(server.start());
     std::map<std::string, std::unique_ptr<Client>> clients;
     size_t lost = 0;
     for (int i = 0; i < kClients; ++i) clients[sids[i]] = std::make_unique<Client>(server.address(), "w" + std::to_string(i));
     for (const auto& [sid, id] : acked) {
         auto ack = clients[sid]->send(envelope("Contribute", sid, kMultiRound, id, contribute_json("ignored")));
-        if (!(ack.ok() && ack.duplicate())) ++lost;
+        if (!(ack.ok() && ack.duplicate())) {
+            ++lost;
+            UNSCOPED_INFO("lost " << sid << "/" << id << ": " << ack.error().code());
+        }
     }
     INFO("acknowledged " << acked.size() << " messages before kill -9");
     CHECK(lost == 0);

@@ -58,4 +58,9 @@ bool may_commit(const PolicyDefinition* policy, const std::string& sender, const
     return sender == initiator;  // POL-AUTH-3
 }
 
+std::optional<std::string> unsupported_schema_reason(const PolicyDefinition* policy) {
+    if (policy == nullptr || policy->schema_version == 1 || policy->schema_version == 2) return std::nullopt;
+    return "unsupported policy schema version: " + std::to_string(policy->schema_version) + " (supported: [1, 2])";
+}
+
 }  // namespace macp::policy

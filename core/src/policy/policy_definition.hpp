@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,8 @@ CommitmentAuthority commitment_authority(const PolicyDefinition* policy);
 // True when `sender` may commit (or cancel/suspend/resume) under `policy`.
 bool may_commit(const PolicyDefinition* policy, const std::string& sender, const std::string& initiator,
                 const std::vector<std::string>& participants);
+
+// POL-EVAL-1: a deny reason when the policy's schema_version is not 1 or 2.
+std::optional<std::string> unsupported_schema_reason(const PolicyDefinition* policy);
 
 }  // namespace macp::policy
