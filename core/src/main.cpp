@@ -164,7 +164,8 @@ int run(int argc, char** argv) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
         return 1;
     }
-    macp::service::ServerOptions so{cfg.bind_addr, cfg.tls_cert_path, cfg.tls_key_path, cfg.max_payload_bytes, kVersion};
+    macp::service::ServerOptions so{cfg.bind_addr, cfg.tls_cert_path, cfg.tls_key_path, cfg.max_payload_bytes, kVersion,
+                                    cfg.max_concurrent_streams};
     auto server = macp::service::Server::start(kernel, so);
     if (!server) {
         spdlog::critical("{}", server.error());

@@ -55,6 +55,8 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               static_cast<int>(std::min<int64_t>(o.max_concurrent_streams, INT32_MAX)));
     builder.RegisterService(&s->runtime_);
     builder.RegisterService(&s->health_);
     s->server_ = builder.BuildAndStart();

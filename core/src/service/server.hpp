@@ -19,6 +19,7 @@ struct ServerOptions {
     std::string tls_key_path;
     int64_t max_payload_bytes = 1'048'576;
     std::string version;
+    int64_t max_concurrent_streams = 128;  // CFG-17
 };
 
 class Server {
