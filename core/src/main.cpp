@@ -145,7 +145,7 @@ int run(int argc, char** argv) {
     }
 
     macp::modes::ModeRegistry modes;
-    macp::policy::PolicyRegistry policies;
+    macp::policy::PolicyRegistry policies(plugins.storage.get());
     const bool dev_mode = plugins.resolvers.empty();
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode && cfg.allow_insecure);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
@@ -159,6 +159,12 @@ int run(int argc, char** argv) {
 
     auto health = plugins.storage->health();
     spdlog::info("storage: {} — {}", plugins.storage->name(), health ? health.value() : "UNHEALTHY: " + health.error().message);
+    if (auto loaded = policies.load(); !loaded) {
+        spdlog::critical("{}", loaded.error());
+        return 1;
+    } else if (loaded.value() > 0) {
+        spdlog::info("loaded {} registered policies", loaded.value());
+    }
     auto recovered = kernel.recover();
     if (!recovered) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
@@ -166,7 +172,7 @@ int run(int argc, char** argv) {
     }
     macp::service::ServerOptions so{cfg.bind_addr, cfg.tls_cert_path, cfg.tls_key_path, cfg.max_payload_bytes, kVersion,
                                     cfg.max_concurrent_streams};
-    auto server = macp::service::Server::start(kernel, so);
+    auto server = macp::service::Server::start(kernel, policies, so);
     if (!server) {
         spdlog::critical("{}", server.error());
         return 1;

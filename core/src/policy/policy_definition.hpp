@@ -17,6 +17,7 @@ struct PolicyDefinition {
     std::string description;
     std::string rules;        // compact JSON object
     uint32_t schema_version = 1;
+    int64_t registered_at_ms = 0;  // set by the runtime at registration; 0 for the built-in default
 };
 
 // POL-REG-2: the built-in neutral default.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -216,6 +217,71 @@ grpc::Status RuntimeService::ListExtModes(grpc::ServerContext*, const macp::v1::
 grpc::Status RuntimeService::ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*,
                                        macp::v1::ListRootsResponse*) {
     return grpc::Status::OK;  // RPC-LR-1: always empty
+}
+
+namespace {
+void to_proto(const policy::PolicyDefinition& p, macp::v1::PolicyDescriptor* out) {
+    out->set_policy_id(p.policy_id);
+    out->set_mode(p.mode);
+    out->set_description(p.description);
+    out->set_rules(p.rules);
+    out->set_schema_version(p.schema_version);
+    out->set_registered_at_unix_ms(p.registered_at_ms);
+}
+
+// RPC-GEN-5: the registry mutators need can_manage_mode_registry.
+std::optional<grpc::Status> require_manager(kernel::Kernel& k, grpc::ServerContext* ctx) {
+    auto id = k.authenticate(metadata_of(ctx->client_metadata()));
+    if (!id) return kUnauthenticated;
+    if (!id->can_manage_mode_registry) return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "Forbidden");
+    return std::nullopt;
+}
+}  // namespace
+
+grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp::v1::RegisterPolicyRequest* req,
+                                            macp::v1::RegisterPolicyResponse* resp) {
+    return guarded("RegisterPolicy", [&] {
+        if (auto denied = require_manager(kernel_, ctx)) return *denied;
+        if (!req->has_policy_descriptor()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
+        const auto& d = req->policy_descriptor();
+        policy::PolicyDefinition def{d.policy_id(), d.mode(), d.description(), d.rules(), d.schema_version(),
+                                     kernel::now_ms()};  // RPC-REGP-2: the request's timestamp is ignored
+        auto r = policies_.register_policy(std::move(def));
+        resp->set_ok(r.ok());
+        if (!r) resp->set_error(r.error());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const macp::v1::UnregisterPolicyRequest* req,
+                                              macp::v1::UnregisterPolicyResponse* resp) {
+    return guarded("UnregisterPolicy", [&] {
+        if (auto denied = require_manager(kernel_, ctx)) return *denied;
+        auto r = policies_.unregister_policy(req->policy_id());  // RPC-UNREGP-1
+        resp->set_ok(r.ok());
+        if (!r) resp->set_error(r.error());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1::GetPolicyRequest* req,
+                                       macp::v1::GetPolicyResponse* resp) {
+    return guarded("GetPolicy", [&] {
+        if (!kernel_.authenticate(metadata_of(ctx->client_metadata()))) return kUnauthenticated;  // RPC-GEN-4
+        auto p = policies_.find(req->policy_id());
+        if (!p) return grpc::Status(grpc::StatusCode::NOT_FOUND, "Policy '" + req->policy_id() + "' not found");  // RPC-GETP-1
+        to_proto(*p, resp->mutable_policy_descriptor());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::ListPolicies(grpc::ServerContext* ctx, const macp::v1::ListPoliciesRequest* req,
+                                          macp::v1::ListPoliciesResponse* resp) {
+    return guarded("ListPolicies", [&] {
+        if (!kernel_.authenticate(metadata_of(ctx->client_metadata()))) return kUnauthenticated;
+        for (const auto& p : policies_.list(req->mode())) to_proto(p, resp->add_descriptors());  // RPC-LISTP-1
+        return grpc::Status::OK;
+    });
 }
 
 }  // namespace macp::service

@@ -16,7 +16,8 @@ struct ServiceInfo {
 
 class RuntimeService final : public macp::v1::MACPRuntimeService::Service {
 public:
-    RuntimeService(kernel::Kernel& kernel, ServiceInfo info) : kernel_(kernel), info_(std::move(info)) {}
+    RuntimeService(kernel::Kernel& kernel, policy::PolicyRegistry& policies, ServiceInfo info)
+        : kernel_(kernel), policies_(policies), info_(std::move(info)) {}
 
     grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*, macp::v1::InitializeResponse*) override;
     grpc::Status Send(grpc::ServerContext*, const macp::v1::SendRequest*, macp::v1::SendResponse*) override;
@@ -29,9 +30,14 @@ public:
     grpc::Status ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*, macp::v1::ListModesResponse*) override;
     grpc::Status ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*, macp::v1::ListExtModesResponse*) override;
     grpc::Status ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*, macp::v1::ListRootsResponse*) override;
+    grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*, macp::v1::RegisterPolicyResponse*) override;
+    grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*, macp::v1::UnregisterPolicyResponse*) override;
+    grpc::Status GetPolicy(grpc::ServerContext*, const macp::v1::GetPolicyRequest*, macp::v1::GetPolicyResponse*) override;
+    grpc::Status ListPolicies(grpc::ServerContext*, const macp::v1::ListPoliciesRequest*, macp::v1::ListPoliciesResponse*) override;
 
 private:
     kernel::Kernel& kernel_;
+    policy::PolicyRegistry& policies_;
     ServiceInfo info_;
 };
 

@@ -3,6 +3,7 @@
 #include <array>
 
 #include <algorithm>
+#include <vector>
 
 namespace macp::util {
 
@@ -49,6 +50,38 @@ std::string to_json(const rapidjson::Value& v) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     v.Accept(w);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+namespace {
+void write_canonical(const rapidjson::Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+    if (v.IsObject()) {
+        std::vector<const rapidjson::Value::Member*> members;
+        for (const auto& m : v.GetObject()) members.push_back(&m);
+        std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
+            return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
+                   std::string_view(b->name.GetString(), b->name.GetStringLength());
+        });
+        w.StartObject();
+        for (const auto* m : members) {
+            w.Key(m->name.GetString(), m->name.GetStringLength());
+            write_canonical(m->value, w);
+        }
+        w.EndObject();
+    } else if (v.IsArray()) {
+        w.StartArray();
+        for (const auto& x : v.GetArray()) write_canonical(x, w);
+        w.EndArray();
+    } else {
+        v.Accept(w);
+    }
+}
+}  // namespace
+
+std::string to_canonical_json(const rapidjson::Value& v) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    write_canonical(v, w);
     return {buf.GetString(), buf.GetSize()};
 }
 

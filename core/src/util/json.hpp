@@ -18,6 +18,9 @@ inline constexpr int kMaxJsonDepth = 128;
 // Parses `text` into `doc`; false on syntax error, oversize or nesting deeper than kMaxJsonDepth.
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc);
 
+// Compact serialization with object keys sorted recursively (a canonical form).
+std::string to_canonical_json(const rapidjson::Value& v);
+
 // Compact serialization of any value.
 std::string to_json(const rapidjson::Value& v);
 

@@ -1,0 +1,387 @@
+#include "modes/handoff.hpp"
+
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "macp/modes/handoff/v1/handoff.pb.h"
+#include "modes/commitment.hpp"
+#include "policy/handoff_evaluator.hpp"
+#include "util/json.hpp"
+
+namespace macp::modes {
+
+using kernel::Error;
+using kernel::ErrorKind;
+
+namespace {
+
+namespace pb = macp::modes::handoff::v1;
+
+// ---- State (MODE-HOFF-8) ----------------------------------------------------------------------
+
+enum class Disposition { Offered, Accepted, Declined };
+
+const char* disposition_name(Disposition d) {
+    switch (d) {
+        case Disposition::Offered: return "Offered";
+        case Disposition::Accepted: return "Accepted";
+        case Disposition::Declined: return "Declined";
+    }
+    return "Offered";
+}
+
+std::optional<Disposition> parse_disposition(const std::string& s) {
+    if (s == "Offered") return Disposition::Offered;
+    if (s == "Accepted") return Disposition::Accepted;
+    if (s == "Declined") return Disposition::Declined;
+    return std::nullopt;
+}
+
+struct Offer {
+    std::string handoff_id;
+    std::string target_participant;
+    std::string scope;
+    std::string reason;
+    std::string offered_by;
+    Disposition disposition = Disposition::Offered;
+    std::optional<std::string> accepted_by;
+    std::optional<std::string> declined_by;
+    std::optional<std::string> outcome_reason;
+    int64_t offered_at_ms = 0;
+    // Proto 0.1.6 `HandoffAcceptPayload.implicit`: true when the offer became Accepted through the
+    // policy's implicit-accept timeout rather than a HandoffAccept from the target.
+    bool implicit = false;
+};
+
+struct ContextRecord {
+    std::string content_type;
+    std::string context;  // bytes
+    std::string sender;
+};
+
+struct State {
+    std::map<std::string, Offer> offers;  // key-sorted (MODE-GEN-2)
+    std::map<std::string, std::vector<ContextRecord>> contexts;
+};
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void put_raw(Writer& w, const std::string& v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
+
+void put_str(Writer& w, const char* key, const std::string& v) {
+    w.Key(key);
+    put_raw(w, v);
+}
+
+void put_opt(Writer& w, const char* key, const std::optional<std::string>& v) {
+    w.Key(key);
+    if (v) {
+        put_raw(w, *v);
+    } else {
+        w.Null();
+    }
+}
+
+// The state JSON: offer fields in the MODE-HOFF-8 order (plus `implicit`), maps key-sorted, absent
+// optionals as null, byte fields as base64 strings.
+std::string encode(const State& s) {
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    w.Key("offers");
+    w.StartObject();
+    for (const auto& [id, o] : s.offers) {
+        w.Key(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+        w.StartObject();
+        put_str(w, "handoff_id", o.handoff_id);
+        put_str(w, "target_participant", o.target_participant);
+        put_str(w, "scope", o.scope);
+        put_str(w, "reason", o.reason);
+        put_str(w, "offered_by", o.offered_by);
+        w.Key("disposition");
+        w.String(disposition_name(o.disposition));
+        put_opt(w, "accepted_by", o.accepted_by);
+        put_opt(w, "declined_by", o.declined_by);
+        put_opt(w, "outcome_reason", o.outcome_reason);
+        w.Key("offered_at_ms");
+        w.Int64(o.offered_at_ms);
+        w.Key("implicit");
+        w.Bool(o.implicit);
+        w.EndObject();
+    }
+    w.EndObject();
+    w.Key("contexts");
+    w.StartObject();
+    for (const auto& [id, list] : s.contexts) {
+        w.Key(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+        w.StartArray();
+        for (const auto& c : list) {
+            w.StartObject();
+            put_str(w, "content_type", c.content_type);
+            put_str(w, "context", util::base64_encode(c.context));
+            put_str(w, "sender", c.sender);
+            w.EndObject();
+        }
+        w.EndArray();
+    }
+    w.EndObject();
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+// Readers for the state JSON: an absent member keeps the default, a mistyped one fails.
+bool get_str(const rapidjson::Value& o, const char* key, std::string& out) {
+    auto it = o.FindMember(key);
+    if (it == o.MemberEnd()) return true;
+    if (!it->value.IsString()) return false;
+    out.assign(it->value.GetString(), it->value.GetStringLength());
+    return true;
+}
+
+bool get_opt(const rapidjson::Value& o, const char* key, std::optional<std::string>& out) {
+    auto it = o.FindMember(key);
+    if (it == o.MemberEnd() || it->value.IsNull()) return true;
+    if (!it->value.IsString()) return false;
+    out = std::string(it->value.GetString(), it->value.GetStringLength());
+    return true;
+}
+
+Result<State, Error> decode(const std::string& bytes) {
+    State s;
+    if (bytes.empty()) return s;  // a session without state yet starts from the initial state
+    rapidjson::Document d;
+    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+    bool bad = false;
+    auto offers = d.FindMember("offers");
+    if (offers != d.MemberEnd()) {
+        if (!offers->value.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+        for (const auto& m : offers->value.GetObject()) {
+            if (!m.value.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+            const auto& v = m.value;
+            Offer o;
+            std::string disposition = "Offered";
+            bad |= !get_str(v, "handoff_id", o.handoff_id) || !get_str(v, "target_participant", o.target_participant) ||
+                   !get_str(v, "scope", o.scope) || !get_str(v, "reason", o.reason) ||
+                   !get_str(v, "offered_by", o.offered_by) || !get_str(v, "disposition", disposition) ||
+                   !get_opt(v, "accepted_by", o.accepted_by) || !get_opt(v, "declined_by", o.declined_by) ||
+                   !get_opt(v, "outcome_reason", o.outcome_reason);
+            auto parsed = parse_disposition(disposition);
+            if (!parsed) return fail(Error(ErrorKind::InvalidModeState));
+            o.disposition = *parsed;
+            auto at = v.FindMember("offered_at_ms");  // absent in legacy states: 0
+            if (at != v.MemberEnd()) {
+                if (!at->value.IsInt64()) return fail(Error(ErrorKind::InvalidModeState));
+                o.offered_at_ms = at->value.GetInt64();
+            }
+            auto imp = v.FindMember("implicit");
+            if (imp != v.MemberEnd()) {
+                if (!imp->value.IsBool()) return fail(Error(ErrorKind::InvalidModeState));
+                o.implicit = imp->value.GetBool();
+            }
+            s.offers.emplace(std::string(m.name.GetString(), m.name.GetStringLength()), std::move(o));
+        }
+    }
+    auto contexts = d.FindMember("contexts");
+    if (contexts != d.MemberEnd()) {
+        if (!contexts->value.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+        for (const auto& m : contexts->value.GetObject()) {
+            if (!m.value.IsArray()) return fail(Error(ErrorKind::InvalidModeState));
+            auto& list = s.contexts[std::string(m.name.GetString(), m.name.GetStringLength())];
+            for (const auto& v : m.value.GetArray()) {
+                if (!v.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+                ContextRecord c;
+                std::string text;
+                bad |= !get_str(v, "content_type", c.content_type) || !get_str(v, "context", text) ||
+                       !util::base64_decode(text, c.context) || !get_str(v, "sender", c.sender);
+                list.push_back(std::move(c));
+            }
+        }
+    }
+    if (bad) return fail(Error(ErrorKind::InvalidModeState));
+    return s;
+}
+
+// ---- Rules ------------------------------------------------------------------------------------
+
+Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, detail); }
+
+template <class P>
+Result<P, Error> decode_payload(const std::string& bytes) {
+    P p;
+    if (!p.ParseFromString(bytes)) return fail(invalid("handoff payload does not decode"));  // MODE-GEN-4
+    return p;
+}
+
+bool any_in(const State& s, Disposition d) {
+    for (const auto& [id, o] : s.offers) {
+        if (o.disposition == d) return true;
+    }
+    return false;
+}
+
+Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
+    // MODE-HOFF-2: authorize() already refused non-initiators; repeated here so apply() is safe alone.
+    if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
+    auto p = decode_payload<pb::HandoffOfferPayload>(ctx.payload);
+    if (!p) return fail(p.error());
+    // MODE-HOFF-3 (RFC-MACP-0010 §5.5: at most one outstanding offer, none after an accept).
+    if (p->handoff_id().empty()) return fail(invalid("handoff_id is empty"));
+    if (p->target_participant().empty()) return fail(invalid("target_participant is empty"));
+    if (s.offers.count(p->handoff_id()) != 0) return fail(invalid("handoff_id already used"));
+    if (!ctx.session.is_participant(p->target_participant())) {
+        return fail(invalid("target_participant is not a declared participant"));
+    }
+    if (p->target_participant() == ctx.sender) return fail(invalid("an owner cannot hand off to itself"));
+    if (any_in(s, Disposition::Offered)) return fail(invalid("another offer is still outstanding"));
+    if (any_in(s, Disposition::Accepted)) return fail(invalid("an offer was already accepted"));
+    Offer o;
+    o.handoff_id = p->handoff_id();
+    o.target_participant = p->target_participant();
+    o.scope = p->scope();
+    o.reason = p->reason();
+    o.offered_by = ctx.sender;  // MODE-HOFF-4
+    o.disposition = Disposition::Offered;
+    // MODE-HOFF-4/9 (0.6): the runtime acceptance clock, which a client cannot back-date. Rev 0
+    // sessions used the envelope timestamp in the reference; the mode only sees the acceptance clock.
+    o.offered_at_ms = ctx.accepted_at_ms;
+    s.offers.emplace(o.handoff_id, std::move(o));
+    return {};
+}
+
+Result<void, Error> on_context(const MessageContext& ctx, State& s) {
+    auto p = decode_payload<pb::HandoffContextPayload>(ctx.payload);
+    if (!p) return fail(p.error());
+    // MODE-HOFF-5: the offer must exist, only its offerer may attach context, in any disposition
+    // (RFC-MACP-0010 §2.1: late context is supplementary documentation).
+    auto it = s.offers.find(p->handoff_id());
+    if (it == s.offers.end()) return fail(invalid("unknown handoff_id"));
+    if (it->second.offered_by != ctx.sender) return fail(Error(ErrorKind::Forbidden));
+    s.contexts[p->handoff_id()].push_back(ContextRecord{p->content_type(), p->context(), ctx.sender});
+    return {};
+}
+
+// MODE-HOFF-6, shared by accept and decline: returns the offer the target may still answer.
+Result<Offer*, Error> answerable_offer(const MessageContext& ctx, State& s, const std::string& handoff_id,
+                                       const std::string& claimed_by) {
+    auto it = s.offers.find(handoff_id);
+    if (it == s.offers.end()) return fail(invalid("unknown handoff_id"));
+    if (it->second.target_participant != ctx.sender) return fail(Error(ErrorKind::Forbidden));
+    if (!claimed_by.empty() && claimed_by != ctx.sender) return fail(invalid("accepted_by/declined_by differs from sender"));
+    if (it->second.disposition != Disposition::Offered) return fail(invalid("the offer was already answered"));
+    return &it->second;
+}
+
+Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
+    auto p = decode_payload<pb::HandoffAcceptPayload>(ctx.payload);
+    if (!p) return fail(p.error());
+    // Proto 0.1.6: `implicit` is reserved for runtime-synthesized accepts; a client-sent accept
+    // carrying true is refused. This runtime synthesizes none (the timeout is applied lazily at
+    // Commitment, MODE-HOFF-7), so every accept reaching the mode is client-sent.
+    if (p->implicit()) return fail(invalid("a client HandoffAccept must not set implicit"));
+    auto offer = answerable_offer(ctx, s, p->handoff_id(), p->accepted_by());
+    if (!offer) return fail(offer.error());
+    Offer& o = **offer;
+    o.disposition = Disposition::Accepted;
+    o.accepted_by = ctx.sender;
+    o.outcome_reason = p->reason();
+    o.implicit = false;
+    return {};
+}
+
+Result<void, Error> on_decline(const MessageContext& ctx, State& s) {
+    auto p = decode_payload<pb::HandoffDeclinePayload>(ctx.payload);
+    if (!p) return fail(p.error());
+    auto offer = answerable_offer(ctx, s, p->handoff_id(), p->declined_by());
+    if (!offer) return fail(offer.error());
+    Offer& o = **offer;
+    o.disposition = Disposition::Declined;
+    o.declined_by = ctx.sender;
+    o.outcome_reason = p->reason();
+    return {};
+}
+
+// MODE-HOFF-7 / MODE-HOFF-9: offers still Offered when `timeout` ms of acceptance clock have passed
+// since they were offered become Accepted by their target, marked implicit.
+void apply_implicit_accepts(State& s, uint64_t timeout, int64_t now_ms) {
+    for (auto& [id, o] : s.offers) {
+        if (o.disposition != Disposition::Offered || o.offered_at_ms <= 0 || now_ms < o.offered_at_ms) continue;
+        if (static_cast<uint64_t>(now_ms - o.offered_at_ms) < timeout) continue;
+        o.disposition = Disposition::Accepted;
+        o.accepted_by = o.target_participant;
+        o.outcome_reason = std::string("implicit accept (timeout)");
+        o.implicit = true;
+    }
+}
+
+}  // namespace
+
+HandoffMode::HandoffMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
+
+ModeResult<std::string> HandoffMode::on_session_start(const kernel::Session& session) const {
+    // MODE-HOFF-1 (unchanged in 0.6): ≥2 participants, the initiator (the current owner) among them.
+    if (session.participants.size() < 2) {
+        return fail(Error(ErrorKind::InvalidPayload, "handoff mode needs at least two participants"));
+    }
+    if (!session.is_participant(session.initiator)) {
+        return fail(Error(ErrorKind::InvalidPayload, "the handoff initiator must be a participant"));
+    }
+    return encode(State{});
+}
+
+ModeResult<bool> HandoffMode::authorize(const MessageContext& ctx) const {
+    // MODE-HOFF-2
+    if (ctx.message_type == "Commitment") {  // POL-AUTH-1..3
+        if (!policy::may_commit(ctx.session.bound_policy(), ctx.sender, ctx.session.initiator,
+                                ctx.session.participants)) {
+            return fail(Error(ErrorKind::Forbidden));
+        }
+        return true;
+    }
+    if (ctx.message_type == "HandoffOffer") {
+        if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
+        return true;
+    }
+    if (!ctx.session.is_participant(ctx.sender)) return fail(Error(ErrorKind::Forbidden));
+    return true;
+}
+
+ModeResult<Outcome> HandoffMode::apply(const MessageContext& ctx) const {
+    auto st = decode(ctx.session.mode_state);
+    if (!st) return fail(st.error());
+    State s = std::move(st.value());
+    const auto& type = ctx.message_type;
+    if (type == "Commitment") {
+        // MODE-HOFF-7: shared validation, the lazy implicit accept, readiness, then the policy.
+        auto c = validate_commitment(ctx.session, ctx.payload);
+        if (!c) return fail(c.error());
+        auto rules = policy::handoff_rules_or_default(ctx.session.bound_policy());
+        if (rules.implicit_accept_timeout_ms > 0) {
+            apply_implicit_accepts(s, rules.implicit_accept_timeout_ms, ctx.accepted_at_ms);  // MODE-HOFF-9
+        }
+        if (!any_in(s, Disposition::Accepted) && !any_in(s, Disposition::Declined)) {
+            return fail(invalid("no accepted or declined offer yet"));
+        }
+        auto deny = policy::evaluate_handoff_commitment(ctx.session.bound_policy(), c->outcome_positive());
+        if (!deny.empty()) return fail(Error::denied(std::move(deny)));  // POL-EVAL-2
+        return Outcome{encode(s), ctx.payload};  // LIFE-4: resolution = the raw commitment bytes
+    }
+    Result<void, Error> r = fail(invalid("unknown handoff message type"));
+    if (type == "HandoffOffer") {
+        r = on_offer(ctx, s);
+    } else if (type == "HandoffContext") {
+        r = on_context(ctx, s);
+    } else if (type == "HandoffAccept") {
+        r = on_accept(ctx, s);
+    } else if (type == "HandoffDecline") {
+        r = on_decline(ctx, s);
+    }
+    if (!r) return fail(r.error());
+    return Outcome{encode(s), std::nullopt};  // MODE-GEN-5: only a Commitment resolves
+}
+
+}  // namespace macp::modes

@@ -1,0 +1,23 @@
+// `macp.mode.quorum.v1` (RFC-MACP-0011): participants approve, reject or abstain on one request until
+// an approval threshold is reached or becomes unreachable (BEHAVIOR.md §4.6 MODE-QUO-*).
+#pragma once
+
+#include "modes/mode.hpp"
+
+namespace macp::modes {
+
+class QuorumMode final : public Mode {
+public:
+    explicit QuorumMode(ModeDescriptor descriptor);
+    [[nodiscard]] const ModeDescriptor& descriptor() const override { return descriptor_; }
+    [[nodiscard]] bool strict() const override { return true; }
+    [[nodiscard]] bool standards_track() const override { return true; }
+    [[nodiscard]] ModeResult<std::string> on_session_start(const kernel::Session& session) const override;
+    [[nodiscard]] ModeResult<bool> authorize(const MessageContext& ctx) const override;
+    [[nodiscard]] ModeResult<Outcome> apply(const MessageContext& ctx) const override;
+
+private:
+    ModeDescriptor descriptor_;
+};
+
+}  // namespace macp::modes
