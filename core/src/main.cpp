@@ -90,12 +90,6 @@ Plugins open_plugins(macp::plugin_host::PluginHost& host, const macp::config::Co
             problems.push_back(r.error());
         }
     }
-    // AUTH-DEV-5: no resolver means dev-mode, which only an explicit insecure opt-in allows.
-    if (c.auth_plugins().empty() && !c.allow_insecure) {
-        problems.emplace_back(
-            "no authentication configured: set MACP_AUTH_TOKENS_FILE/MACP_AUTH_TOKENS_JSON or MACP_AUTH_ISSUER "
-            "(+JWKS), or explicitly opt into dev-mode auth with MACP_ALLOW_INSECURE=1 (local development only)");
-    }
     return out;
 }
 

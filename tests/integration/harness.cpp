@@ -135,7 +135,12 @@ ServerProcess::~ServerProcess() {
 
 bool ServerProcess::start(std::chrono::milliseconds timeout) {
     pid_ = spawn({binary()}, child_env(env_), log_path_.string());
-    auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    // gRPC backs off for a second or more after a refused connection; poll quickly instead.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    auto channel = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "harness.hpp"
@@ -491,12 +494,28 @@ TEST_CASE("RPC-INIT-1..6, RPC-MAN-1/2, RPC-LM-1, RPC-LEM-1, RPC-LR-1, RPC-GEN-2/
         CHECK(resp.roots().empty());
     }
     {
+        // RegisterExtMode is not implemented yet; when it is, pick another unimplemented RPC here.
         INFO("an RPC that is not implemented yet answers UNIMPLEMENTED");
         Client admin(server.address(), "admin");
-        macp::v1::RegisterPolicyRequest req;
-        macp::v1::RegisterPolicyResponse resp;
+        macp::v1::RegisterExtModeRequest req;
+        macp::v1::RegisterExtModeResponse resp;
         auto ctx = admin.context();
-        CHECK(admin.stub().RegisterPolicy(ctx.get(), req, &resp).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+        CHECK(admin.stub().RegisterExtMode(ctx.get(), req, &resp).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+        // A method the service does not have at all is UNIMPLEMENTED too, and the server stays up.
+        grpc::GenericStub generic(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+        grpc::ClientContext gctx;
+        gctx.set_deadline(std::chrono::system_clock::now() + 10s);
+        grpc::Slice empty("");
+        grpc::ByteBuffer request(&empty, 1);
+        grpc::ByteBuffer response;
+        std::promise<grpc::Status> done;
+        generic.UnaryCall(&gctx, "/macp.v1.MACPRuntimeService/NoSuchMethod", grpc::StubOptions(), &request, &response,
+                          [&done](const grpc::Status& st) { done.set_value(st); });
+        CHECK(done.get_future().get().error_code() == grpc::StatusCode::UNIMPLEMENTED);
+        macp::v1::ListRootsRequest lr;
+        macp::v1::ListRootsResponse lr_resp;
+        auto lctx = anon.context();
+        CHECK(stub.ListRoots(lctx.get(), lr, &lr_resp).ok());
     }
     {
         INFO("RPC-GEN-2: grpc.health.v1.Health");

@@ -28,6 +28,13 @@ ParseResult parse_args(const std::vector<std::string>& args, const Env& env) {
 }
 
 const Env kInsecure{{"MACP_ALLOW_INSECURE", "1"}};
+// A static-token configuration, so TLS rules can be checked without the insecure opt-in.
+const Env kWithTokens{{"MACP_AUTH_TOKENS_JSON", "[]"}};
+
+Env with_tokens(Env extra) {
+    extra.emplace("MACP_AUTH_TOKENS_JSON", "[]");
+    return extra;
+}
 
 Env insecure_with(Env extra) {
     extra.emplace("MACP_ALLOW_INSECURE", "1");
@@ -203,7 +210,7 @@ TEST_CASE("every problem is reported at once", "[config]") {
         {"MACP_PLUGIN_PATH", "relative/dir:/abs"},
     };
     const auto errors = parse_errors({}, env);
-    CHECK(errors.size() == 13);  // the twelve above plus TLS missing without insecure mode
+    CHECK(errors.size() == 14);  // the twelve above plus no auth and no TLS without insecure mode
     CHECK(mentions(errors, "MACP_BIND_ADDR (--bind-addr): 'localhost:50051' is not a literal IP socket address"));
     CHECK(mentions(errors, "MACP_MAX_PAYLOAD_BYTES (--max-payload-bytes): '12x' is not an integer"));
     CHECK(mentions(errors, "MACP_SESSION_START_LIMIT_PER_MINUTE (--session-start-limit-per-minute): '0' is not a positive integer"));
@@ -281,10 +288,18 @@ TEST_CASE("switch flags take 1, 0 or no value", "[config]") {
 }
 
 TEST_CASE("TLS is required unless insecure mode is on (AUTH-TLS-2)", "[config][tls]") {
-    const auto errors = parse_errors({}, {});
+    const auto errors = parse_errors({}, kWithTokens);
     REQUIRE(errors.size() == 1);
     CHECK(errors.front() ==
           "TLS is required unless MACP_ALLOW_INSECURE=1 is set (set MACP_TLS_CERT_PATH and MACP_TLS_KEY_PATH)");
+}
+
+TEST_CASE("no auth resolver and no insecure mode: both problems, auth first (AUTH-DEV-5)", "[config][tls]") {
+    const auto errors = parse_errors({}, {});
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].find("no authentication configured") != std::string::npos);
+    CHECK(errors[1].find("TLS is required") != std::string::npos);
+    CHECK(parse_ok({}, {{"MACP_AUTH_ISSUER", "https://issuer"}, {"MACP_ALLOW_INSECURE", "1"}}).auth_issuer == "https://issuer");
 }
 
 TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tls]") {
@@ -294,7 +309,7 @@ TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tl
     const auto missing = dir.path() + "/missing.pem";
 
     SECTION("both present: TLS without insecure mode") {
-        const auto config = parse_ok({"--tls-cert-path=" + cert}, {{"MACP_TLS_KEY_PATH", key}});
+        const auto config = parse_ok({"--tls-cert-path=" + cert}, with_tokens({{"MACP_TLS_KEY_PATH", key}}));
         CHECK(config.tls_cert_path == cert);
         CHECK(config.tls_key_path == key);
         CHECK_FALSE(config.allow_insecure);
@@ -303,7 +318,7 @@ TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tl
         CHECK(parse_ok({}, insecure_with({{"MACP_TLS_CERT_PATH", cert}, {"MACP_TLS_KEY_PATH", key}})).tls_key_path == key);
     }
     SECTION("a path that does not exist") {
-        const auto errors = parse_errors({}, {{"MACP_TLS_CERT_PATH", missing}, {"MACP_TLS_KEY_PATH", key}});
+        const auto errors = parse_errors({}, with_tokens({{"MACP_TLS_CERT_PATH", missing}, {"MACP_TLS_KEY_PATH", key}}));
         REQUIRE(errors.size() == 1);
         CHECK(errors.front() == "MACP_TLS_CERT_PATH (--tls-cert-path): '" + missing + "' does not exist");
     }
@@ -315,10 +330,10 @@ TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tl
         const auto errors = parse_errors({}, insecure_with({{"MACP_TLS_CERT_PATH", cert}}));
         REQUIRE(errors.size() == 1);
         CHECK(errors.front() == "MACP_TLS_KEY_PATH (--tls-key-path): not set, but MACP_TLS_CERT_PATH is; TLS needs both");
-        CHECK(mentions(parse_errors({"--tls-key-path=" + key}, {}), "MACP_TLS_CERT_PATH (--tls-cert-path): not set"));
+        CHECK(mentions(parse_errors({"--tls-key-path=" + key}, kWithTokens), "MACP_TLS_CERT_PATH (--tls-cert-path): not set"));
     }
     SECTION("one missing file and the other unset: both problems") {
-        const auto errors = parse_errors({}, {{"MACP_TLS_KEY_PATH", missing}});
+        const auto errors = parse_errors({}, with_tokens({{"MACP_TLS_KEY_PATH", missing}}));
         CHECK(errors.size() == 2);
         CHECK(mentions(errors, "does not exist"));
         CHECK(mentions(errors, "TLS needs both"));

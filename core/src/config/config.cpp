@@ -208,6 +208,14 @@ void check_tls_file(std::string_view env, const std::string& path, Problems& pro
 // AUTH-TLS-*: unlike the reference, half a TLS configuration is an error rather than silently
 // "no TLS", because the operator clearly meant to enable it.
 void check_tls(const Config& config, Problems& problems) {
+    // AUTH-DEV-5 (0.6): without a resolver, dev-mode auth needs the explicit insecure opt-in;
+    // reported before the TLS problem, as the reference does.
+    if (config.auth_plugins().empty() && !config.allow_insecure) {
+        problems.push_back({"MACP_ALLOW_INSECURE",
+                            "no authentication configured: set MACP_AUTH_TOKENS_FILE/MACP_AUTH_TOKENS_JSON or "
+                            "MACP_AUTH_ISSUER (+JWKS), or explicitly opt into dev-mode auth with "
+                            "MACP_ALLOW_INSECURE=1 (local development only)"});
+    }
     const bool has_cert = !config.tls_cert_path.empty();
     const bool has_key = !config.tls_key_path.empty();
     if (has_cert) check_tls_file("MACP_TLS_CERT_PATH", config.tls_cert_path, problems);

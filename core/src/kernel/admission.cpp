@@ -90,11 +90,11 @@ Ack Kernel::ambient(macp::v1::Envelope env, int64_t now) {
         if (env.message_type() == "Signal") {  // SIG-1
             macp::v1::SignalPayload p;
             if (!p.ParseFromString(env.payload()) || modes::is_blank(p.signal_type())) {
-                return error_ack(env, Error(ErrorKind::InvalidEnvelope), now);
+                return error_ack(env, Error(ErrorKind::InvalidPayload), now);
             }
         } else {  // SIG-2
             macp::v1::ProgressPayload p;
-            if (!p.ParseFromString(env.payload())) return error_ack(env, Error(ErrorKind::InvalidEnvelope), now);
+            if (!p.ParseFromString(env.payload())) return error_ack(env, Error(ErrorKind::InvalidPayload), now);
         }
     }
     events_.on_signal(env);  // SIG-4: broadcast only, never persisted or deduplicated

@@ -108,7 +108,8 @@ private:
     std::optional<Session> load_from_storage(const std::string& session_id);
     Result<Session, std::string> replay(const std::string& session_id, const std::vector<std::string>& records);
     template <class Op>
-    Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb, Op&& op);
+    Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,
+                                  bool expire_first, Op&& op);
 
     KernelOptions options_;
     storage::StorageBackend& storage_;

@@ -68,7 +68,7 @@ std::vector<Session> Kernel::list_sessions() {
 
 template <class Op>
 Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::string& session_id, const char* verb,
-                                      Op&& op) {
+                                      bool expire_first, Op&& op) {
     const int64_t now = now_ms();
     auto slot = table_.find(session_id);
     if (!slot) {
@@ -87,7 +87,7 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
     }
     std::lock_guard lock(slot->mu);
     if (!slot->live) return fail(not_found(session_id));
-    expire_if_due(*slot, now);  // RPC-CANCEL-7
+    if (expire_first) expire_if_due(*slot, now);  // RPC-CANCEL-7; resume has no pre-check (RPC-RESUME-2)
     if (!may_control(caller, slot->session)) {
         return fail(RpcError{RpcError::PermissionDenied,
                              std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
@@ -96,7 +96,7 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
 }
 
 Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
-    return control(caller, session_id, "cancel", [&](SessionSlot& slot, int64_t now) -> Ack {
+    return control(caller, session_id, "cancel", true, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
         if (is_terminal(s.state)) return control_ack(session_id, s.state, now);  // RPC-CANCEL-3
         macp::v1::SessionCancelPayload p;
@@ -115,7 +115,7 @@ Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::st
 }
 
 Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
-    return control(caller, session_id, "suspend", [&](SessionSlot& slot, int64_t now) -> Ack {
+    return control(caller, session_id, "suspend", true, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
         if (s.state != SessionState::Open) return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-SUSP-2
         macp::v1::SessionSuspendPayload p;
@@ -131,7 +131,7 @@ Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::s
 }
 
 Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
-    return control(caller, session_id, "resume", [&](SessionSlot& slot, int64_t now) -> Ack {
+    return control(caller, session_id, "resume", false, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
         if (s.state != SessionState::Suspended) return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-RESUME-2
         const int64_t banked = std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3

@@ -33,7 +33,7 @@ Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::stri
     }
     const auto& want = mode.descriptor().mode_version;  // SS-5
     if (!want.empty() && !p.mode_version().empty() && p.mode_version() != want) {
-        return fail(Error(ErrorKind::InvalidPayload, "mode_version does not match the mode"));
+        return fail(Error(ErrorKind::InvalidEnvelope, "mode_version does not match the mode"));
     }
     if (p.ttl_ms() < 1 || p.ttl_ms() > kMaxTtlMs) return fail(Error(ErrorKind::InvalidTtl));  // SS-6
     return p;

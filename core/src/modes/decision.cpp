@@ -117,7 +117,9 @@ void put(Writer& w, const char* key, const std::string& value) {
     w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-void put_key(Writer& w, const std::string& key) { w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size())); }
+void put_key(Writer& w, const std::string& key) {
+    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
 
 bool get_str(const Value& obj, const char* key, std::string& out) {
     auto it = obj.FindMember(key);
@@ -134,7 +136,9 @@ std::optional<DecisionPhase> parse_phase(std::string_view s) {
     return std::nullopt;
 }
 
-Error bad_state(const char* what) { return Error(ErrorKind::InvalidModeState, std::string("decision state: ") + what); }
+Error bad_state(const char* what) {
+    return Error(ErrorKind::InvalidModeState, std::string("decision state: ") + what);
+}
 
 }  // namespace
 

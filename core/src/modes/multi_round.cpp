@@ -92,17 +92,25 @@ std::optional<std::string> contribution_value(const std::string& payload) {
     return p.value();
 }
 
-bool all_converged(const State& s) {
-    if (s.participants.empty()) return false;
-    const std::string* first = nullptr;
+// MODE-MR-6, decided by the spec's canonical fixtures: the initiator coordinates and need not
+// contribute even when listed as a participant (the 0.4 reference required every participant,
+// so those fixtures could never converge; docs/compatibility.md). Every value given, the
+// initiator's included, must be equal.
+bool all_converged(const State& s, const std::string& initiator) {
+    std::vector<const std::string*> required;
     for (const auto& p : s.participants) {
-        auto it = s.contributions.find(p);
-        if (it == s.contributions.end()) return false;
-        if (first == nullptr) {
-            first = &it->second;
-        } else if (*first != it->second) {
-            return false;
-        }
+        if (p != initiator) required.push_back(&p);
+    }
+    if (required.empty()) {
+        for (const auto& p : s.participants) required.push_back(&p);
+    }
+    if (required.empty()) return false;
+    for (const auto* p : required) {
+        if (s.contributions.count(*p) == 0) return false;
+    }
+    const std::string& first = s.contributions.begin()->second;
+    for (const auto& [sender, value] : s.contributions) {
+        if (value != first) return false;
     }
     return true;
 }
@@ -155,7 +163,7 @@ ModeResult<Outcome> MultiRoundMode::apply(const MessageContext& ctx) const {
             ++s.round;
             s.contributions[ctx.sender] = *value;
         }
-        s.converged = all_converged(s);
+        s.converged = all_converged(s, ctx.session.initiator);
         return Outcome{encode(s), std::nullopt};
     }
     // Commitment (MODE-MR-7): convergence is checked before the payload.
@@ -167,7 +175,7 @@ ModeResult<Outcome> MultiRoundMode::apply(const MessageContext& ctx) const {
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
     w.Key("converged_value");
-    const auto& first = s.contributions.at(s.participants.front());
+    const auto& first = s.contributions.begin()->second;  // all values are equal once converged
     w.String(first.data(), static_cast<rapidjson::SizeType>(first.size()));
     w.Key("round");
     w.Int64(s.round);

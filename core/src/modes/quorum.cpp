@@ -1,7 +1,6 @@
 #include "modes/quorum.hpp"
 
 #include <map>
-#include <optional>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -51,8 +50,11 @@ struct Ballot {
     std::string reason;
 };
 
+// `has_request` + a plain member rather than std::optional<Request>: g++ 12 reports a false
+// -Wmaybe-uninitialized on moving an optional of this struct under -O1 with sanitizers.
 struct State {
-    std::optional<Request> request;
+    bool has_request = false;  // "request": null when false
+    Request request;
     std::map<std::string, Ballot> ballots;  // sender -> ballot
 };
 
@@ -68,8 +70,8 @@ std::string encode(const State& s) {
     Writer w(buf);
     w.StartObject();
     w.Key("request");
-    if (s.request) {
-        const auto& r = *s.request;
+    if (s.has_request) {
+        const auto& r = s.request;
         w.StartObject();
         put(w, "request_id", r.request_id);
         put(w, "action", r.action);
@@ -135,6 +137,7 @@ Result<State, Error> decode(const std::string& bytes) {
         if (required == v.MemberEnd() || !required->value.IsUint()) return fail(bad);
         r.required_approvals = required->value.GetUint();
         s.request = std::move(r);
+        s.has_request = true;
     }
     for (const auto& m : ballots->value.GetObject()) {
         Ballot b;
@@ -186,8 +189,8 @@ uint64_t effective_threshold(const kernel::Session& session, const Request& requ
 // MODE-QUO-6: the threshold is reached, or it can no longer be reached (abstentions and rejects
 // both remove a potential approver).
 bool commitment_ready(const kernel::Session& session, const State& s) {
-    if (!s.request) return false;
-    const uint64_t required = effective_threshold(session, *s.request);
+    if (!s.has_request) return false;
+    const uint64_t required = effective_threshold(session, s.request);
     const uint64_t approvals = tally(s).approve;
     const uint64_t eligible = session.participants.size();
     const uint64_t counted = s.ballots.size();
@@ -200,8 +203,8 @@ Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, deta
 // MODE-QUO-4: one ballot per sender across Approve/Reject/Abstain, for the current request.
 Result<bool, Error> cast_ballot(State& s, const std::string& sender, const std::string& request_id,
                                 const std::string& reason, Choice choice) {
-    if (!s.request) return fail(invalid("no ApprovalRequest yet"));
-    if (request_id != s.request->request_id) return fail(invalid("request_id does not match the request"));
+    if (!s.has_request) return fail(invalid("no ApprovalRequest yet"));
+    if (request_id != s.request.request_id) return fail(invalid("request_id does not match the request"));
     if (s.ballots.count(sender) != 0) return fail(invalid("sender already cast a ballot"));
     s.ballots[sender] = Ballot{request_id, choice, sender, reason};
     return true;
@@ -249,11 +252,12 @@ ModeResult<Outcome> QuorumMode::apply(const MessageContext& ctx) const {
         pb::ApprovalRequestPayload p;
         if (!p.ParseFromString(ctx.payload)) return fail(invalid("ApprovalRequest payload does not decode"));  // MODE-GEN-4
         // MODE-QUO-3: one per session; non-empty request_id; required_approvals in [1, participants].
-        if (s.request || p.request_id().empty() || p.required_approvals() == 0 ||
+        if (s.has_request || p.request_id().empty() || p.required_approvals() == 0 ||
             p.required_approvals() > session.participants.size()) {
             return fail(invalid("invalid or repeated ApprovalRequest"));
         }
         s.request = Request{p.request_id(), p.action(), p.summary(), p.details(), p.required_approvals(), ctx.sender};
+        s.has_request = true;
     } else if (type == "Approve") {
         pb::ApprovePayload p;
         if (!p.ParseFromString(ctx.payload)) return fail(invalid("Approve payload does not decode"));

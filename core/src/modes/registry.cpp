@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <mutex>
 
+#include "modes/decision.hpp"
+#include "modes/handoff.hpp"
+#include "modes/proposal.hpp"
+#include "modes/quorum.hpp"
+#include "modes/task.hpp"
 #include "modes/multi_round.hpp"
 #include "modes/standard_descriptors.hpp"
 
@@ -38,7 +43,21 @@ ModeRegistry::ModeRegistry() {
     int order = 0;
     for (auto& d : standard_descriptors()) {
         auto name = d.mode;
-        entries_.push_back({name, std::make_shared<DescriptorOnlyMode>(std::move(d)), true, order++});
+        std::shared_ptr<const Mode> mode;
+        if (name == "macp.mode.decision.v1") {
+            mode = std::make_shared<DecisionMode>(std::move(d));
+        } else if (name == "macp.mode.proposal.v1") {
+            mode = std::make_shared<ProposalMode>(std::move(d));
+        } else if (name == "macp.mode.quorum.v1") {
+            mode = std::make_shared<QuorumMode>(std::move(d));
+        } else if (name == "macp.mode.task.v1") {
+            mode = std::make_shared<TaskMode>(std::move(d));
+        } else if (name == "macp.mode.handoff.v1") {
+            mode = std::make_shared<HandoffMode>(std::move(d));
+        } else {
+            mode = std::make_shared<DescriptorOnlyMode>(std::move(d));
+        }
+        entries_.push_back({name, std::move(mode), true, order++});
     }
     auto mr = std::make_shared<MultiRoundMode>();
     entries_.push_back({mr->descriptor().mode, mr, true, order++});

@@ -1,6 +1,7 @@
 #include "policy/decision_evaluator.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <set>
@@ -29,12 +30,34 @@ using rapidjson::Value;
 // ---------------------------------------------------------------------------------------------
 // Number formatting as the reference's Rust format strings produce it.
 
-// Rust `{}` for f64: shortest round-trip digits, plain decimal notation, no trailing ".0".
+// Rust `{}` for f64: the shortest round-trip digits written out in plain decimal notation
+// (padded with zeros, never an exponent), no trailing ".0".
 std::string rust_display(double v) {
-    char buf[512];
-    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);  // "-d.ddde+XX"
     if (r.ec != std::errc()) return "?";
-    return {buf, r.ptr};
+    std::string_view s(buf, static_cast<size_t>(r.ptr - buf));
+    std::string sign;
+    if (!s.empty() && s.front() == '-') {
+        sign = "-";
+        s.remove_prefix(1);
+    }
+    auto e = s.find('e');
+    std::string digits;
+    for (char c : s.substr(0, e)) {
+        if (c != '.') digits += c;
+    }
+    int exponent = 0;
+    auto exp_text = s.substr(e + 1);
+    if (!exp_text.empty() && exp_text.front() == '+') exp_text.remove_prefix(1);
+    std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
+    const long point = static_cast<long>(exponent) + 1;  // digits before the decimal point
+    const auto n = static_cast<long>(digits.size());
+    if (point <= 0) return sign + "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+    if (point >= n) return sign + digits + std::string(static_cast<size_t>(point - n), '0');
+    return sign + digits.substr(0, static_cast<size_t>(point)) + "." + digits.substr(static_cast<size_t>(point));
 }
 
 // Rust `{:.N}` for f64 (exact value, ties to even) == printf "%.Nf" under the default rounding mode.
@@ -355,8 +378,10 @@ VotingResult check_voting_algorithm(const DecisionRules::Voting& voting, const D
     if (t.non_abstain() == 0) return {VotingOutcome::NoVotes, {}};  // POL-DEC-4
     const auto& algo = voting.algorithm;
     const double ratio = static_cast<double>(t.approve) / static_cast<double>(t.non_abstain());
-    if (algo == "majority") return ratio_result("majority", "approve", ratio, voting.threshold);  // POL-DEC-5
-    if (algo == "supermajority") {  // POL-DEC-6
+    // POL-DEC-5
+    if (algo == "majority") return ratio_result("majority", "approve", ratio, voting.threshold);
+    // POL-DEC-6
+    if (algo == "supermajority") {
         double effective = voting.threshold > 0.5 ? voting.threshold : 2.0 / 3.0;
         return ratio_result("supermajority", "approve", ratio, effective);
     }
@@ -487,9 +512,7 @@ std::vector<std::string> evaluate_decision_commitment(const PolicyDefinition* po
             std::string detail = std::to_string(blocking.size()) + " blocking objection(s) (veto threshold: " +
                                  std::to_string(rules.objection_handling.veto_threshold) + "), from: " + from;
             switch (rules.objection_handling.critical_objection_action) {
-                case CriticalObjectionAction::Deny:
-                    deny.push_back("blocked by " + detail);
-                    break;
+                case CriticalObjectionAction::Deny: deny.push_back("blocked by " + detail); break;
                 case CriticalObjectionAction::Hold:
                     deny.push_back("held for escalation by " + detail + " (critical_objection_action=hold)");
                     break;
@@ -509,9 +532,9 @@ std::vector<std::string> evaluate_decision_commitment(const PolicyDefinition* po
     const Tally tally = aggregate_votes(state);
     if (rules.commitment.require_vote_quorum &&
         !check_quorum(rules.voting.quorum_type, rules.voting.quorum_value, voters, participants.size())) {
-        deny.push_back("vote quorum not met: " + std::to_string(voters) + " voters of " +
-                       std::to_string(participants.size()) + " participants (quorum: " +
-                       rust_display(rules.voting.quorum_value) + " " + rules.voting.quorum_type + ")");
+        deny.push_back(
+            "vote quorum not met: " + std::to_string(voters) + " voters of " + std::to_string(participants.size()) +
+            " participants (quorum: " + rust_display(rules.voting.quorum_value) + " " + rules.voting.quorum_type + ")");
     }
 
     // POL-DEC-11/12: map the voting result to the requested outcome.

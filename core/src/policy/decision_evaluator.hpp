@@ -50,10 +50,10 @@ struct DecisionVote {
 };
 
 struct DecisionState {
-    std::map<std::string, DecisionProposal> proposals;                    // by proposal_id
-    std::vector<DecisionEvaluation> evaluations;                          // arrival order
-    std::vector<DecisionObjection> objections;                            // arrival order
-    std::map<std::string, std::map<std::string, DecisionVote>> votes;     // proposal_id -> sender -> vote
+    std::map<std::string, DecisionProposal> proposals;                 // by proposal_id
+    std::vector<DecisionEvaluation> evaluations;                       // arrival order
+    std::vector<DecisionObjection> objections;                         // arrival order
+    std::map<std::string, std::map<std::string, DecisionVote>> votes;  // proposal_id -> sender -> vote
     DecisionPhase phase = DecisionPhase::Proposal;
 };
 

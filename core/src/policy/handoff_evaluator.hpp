@@ -16,9 +16,10 @@ struct HandoffRules {
     uint64_t implicit_accept_timeout_ms = 0;
 };
 
-// Reads the handoff rules out of a policy's rules JSON. Missing keys take the POL-SCH-6 defaults and
-// unknown keys are ignored; a value of the wrong type (including the shared `commitment` group,
-// POL-SCH-3) makes the whole rule object fail with a short description of the first problem.
+// Reads the handoff rules out of a policy's rules JSON the way the reference deserializes them:
+// missing keys take the defaults and unknown keys are ignored; a value of the wrong type (including
+// in the shared `commitment` group, POL-SCH-3) fails the whole rule object with serde's wording,
+// e.g. "invalid type: string \"x\", expected a boolean" (first error in key order).
 Result<HandoffRules, std::string> parse_handoff_rules(const PolicyDefinition& policy);
 
 // The mode-side read (MODE-HOFF-7): a null policy or rules that fail to parse give the defaults

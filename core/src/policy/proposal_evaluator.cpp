@@ -113,11 +113,11 @@ std::string check_commitment_group(const Value& v) {
 
 // POL-SCH-4: acceptance{criterion="all_parties"}, counter_proposal{max_rounds=0},
 // rejection{terminal_on_any_reject=false}, commitment{...}.
-Result<ProposalRules, std::string> parse_proposal_rules(std::string_view rules_json) {
+Result<ProposalPolicyRules, std::string> parse_proposal_rules(std::string_view rules_json) {
     rapidjson::Document doc;
     if (!util::parse_json_untrusted(rules_json, doc)) return fail(std::string("rules are not valid JSON"));
     if (!doc.IsObject()) return fail(invalid_type(doc, "struct ProposalPolicyRules"));
-    ProposalRules out;
+    ProposalPolicyRules out;
     for (const auto& [key, group] : members_of(doc)) {
         if (key == "commitment") {
             auto err = check_commitment_group(*group);
@@ -149,7 +149,7 @@ Result<ProposalRules, std::string> parse_proposal_rules(std::string_view rules_j
     return out;
 }
 
-ProposalRules proposal_rules_or_default(const PolicyDefinition* policy) {
+ProposalPolicyRules proposal_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
     auto parsed = parse_proposal_rules(policy->rules);
     if (!parsed) return {};  // POL-SCH-8: mode-side reads fall back to the defaults

@@ -14,7 +14,7 @@ namespace macp::policy {
 
 // POL-SCH-4: the proposal rule schema with its defaults (the `commitment` group is validated for
 // type errors but read elsewhere, by may_commit()).
-struct ProposalRules {
+struct ProposalPolicyRules {
     std::string acceptance_criterion = "all_parties";  // acceptance.criterion
     uint64_t counter_proposal_max_rounds = 0;          // counter_proposal.max_rounds
     bool rejection_terminal_on_any_reject = false;     // rejection.terminal_on_any_reject
@@ -23,11 +23,11 @@ struct ProposalRules {
 // Deserializes `rules` the way the reference's serde structs do: missing keys take the defaults,
 // unknown keys are ignored, and any type mismatch fails the whole object. The error text follows
 // serde's wording ("invalid type: string \"x\", expected usize").
-Result<ProposalRules, std::string> parse_proposal_rules(std::string_view rules_json);
+Result<ProposalPolicyRules, std::string> parse_proposal_rules(std::string_view rules_json);
 
 // Mode-side reads (criterion, max_rounds, terminal_on_any_reject): no policy, or rules that fail to
 // parse, silently give the defaults (POL-SCH-8, unchanged in 0.6 for mode reads).
-ProposalRules proposal_rules_or_default(const PolicyDefinition* policy);
+ProposalPolicyRules proposal_rules_or_default(const PolicyDefinition* policy);
 
 // POL-PROP-1 (0.6): deny reasons for a Proposal Commitment; empty = allow. No bound policy = allow
 // (the reference skips evaluation). Schema version first (POL-EVAL-1), then a rules parse failure

@@ -117,11 +117,11 @@ uint64_t saturating_u64(double x) {
 
 // POL-SCH-7: threshold{type="n_of_m", value=0.0}, abstention{counts_toward_quorum=false,
 // interpretation="neutral"}, commitment{...}.
-Result<QuorumRules, std::string> parse_quorum_rules(std::string_view rules_json) {
+Result<QuorumPolicyRules, std::string> parse_quorum_rules(std::string_view rules_json) {
     rapidjson::Document doc;
     if (!util::parse_json_untrusted(rules_json, doc)) return fail(std::string("rules are not valid JSON"));
     if (!doc.IsObject()) return fail(invalid_type(doc, "struct QuorumPolicyRules"));
-    QuorumRules out;
+    QuorumPolicyRules out;
     for (const auto& [key, group] : members_of(doc)) {
         if (key == "commitment") {
             auto err = check_commitment_group(*group);
@@ -154,14 +154,14 @@ Result<QuorumRules, std::string> parse_quorum_rules(std::string_view rules_json)
     return out;
 }
 
-QuorumRules quorum_rules_or_default(const PolicyDefinition* policy) {
+QuorumPolicyRules quorum_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
     auto parsed = parse_quorum_rules(policy->rules);
     if (!parsed) return {};  // POL-SCH-8: mode-side reads fall back to the defaults
     return std::move(parsed.value());
 }
 
-std::optional<uint64_t> quorum_policy_required_approvals(const QuorumRules& rules, size_t participant_count) {
+std::optional<uint64_t> quorum_policy_required_approvals(const QuorumPolicyRules& rules, size_t participant_count) {
     if (!(rules.threshold_value > 0.0)) return std::nullopt;  // MODE-QUO-5 / POL-QUO-1: only value > 0
     if (rules.threshold_type == "percentage") {
         // POL-SCH-9: 0–100 scale; POL-QUO-1 (0.6): zero participants can never meet it.

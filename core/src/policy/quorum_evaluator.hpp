@@ -17,7 +17,7 @@ namespace macp::policy {
 // POL-SCH-7: the quorum rule schema with its defaults. The JSON key of the threshold type is
 // `type` (not `threshold_type`). The `commitment` group is validated for type errors but read
 // elsewhere, by may_commit().
-struct QuorumRules {
+struct QuorumPolicyRules {
     std::string threshold_type = "n_of_m";    // threshold.type
     double threshold_value = 0.0;             // threshold.value
     bool abstention_counts_toward_quorum = false;  // abstention.counts_toward_quorum (no effect since 0.6)
@@ -26,18 +26,18 @@ struct QuorumRules {
 
 // Deserializes `rules` the way the reference's serde structs do: missing keys take the defaults,
 // unknown keys are ignored, and any type mismatch fails the whole object.
-Result<QuorumRules, std::string> parse_quorum_rules(std::string_view rules_json);
+Result<QuorumPolicyRules, std::string> parse_quorum_rules(std::string_view rules_json);
 
 // Mode-side read (MODE-QUO-5): no policy, or rules that fail to parse, give the defaults
 // (POL-SCH-8, unchanged in 0.6 for mode reads).
-QuorumRules quorum_rules_or_default(const PolicyDefinition* policy);
+QuorumPolicyRules quorum_rules_or_default(const PolicyDefinition* policy);
 
 // The approval count a policy threshold demands, or nullopt when `threshold.value` is not > 0 (the
 // ApprovalRequest's required_approvals then applies). type "percentage": ceil(value/100 × participants)
 // on the 0–100 scale (POL-SCH-9), unreachable (UINT64_MAX) with 0 participants; any other type:
 // ceil(value). Used by both the mode's readiness check and the evaluator (deliberate difference
 // from the reference, Q-47: it truncates non-percentage values in the mode).
-std::optional<uint64_t> quorum_policy_required_approvals(const QuorumRules& rules, size_t participant_count);
+std::optional<uint64_t> quorum_policy_required_approvals(const QuorumPolicyRules& rules, size_t participant_count);
 
 struct QuorumTally {
     uint64_t approve = 0;

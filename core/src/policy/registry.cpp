@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "policy/decision_evaluator.hpp"
 #include "util/json.hpp"
 
 namespace macp::policy {
@@ -75,6 +76,12 @@ std::optional<std::string> validate_policy(const PolicyDefinition& def) {
     if (auto e = type_error(rules)) return "rules do not match schema for mode '" + def.mode + "': " + *e;
     const bool decision_like = def.mode == "*" || def.mode == "macp.mode.decision.v1";
     if (decision_like) {
+        // POL-REG-5: the rules must deserialize exactly as the evaluator will read them.
+        DecisionRules parsed;
+        std::string error;
+        if (!parse_decision_rules(def.rules, parsed, error)) {
+            return "rules do not match schema for mode '" + def.mode + "': " + error;
+        }
         const auto* voting = member(rules, "voting");
         std::string algorithm = voting != nullptr ? util::get_string(*voting, "algorithm", "none") : "none";
         if (algorithm == "weighted") {  // POL-REG-6

@@ -42,7 +42,7 @@ int max_depth(std::string_view text) {
 
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc) {
     if (text.size() > kMaxJsonBytes || max_depth(text) > kMaxJsonDepth) return false;
-    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
     return !doc.HasParseError();
 }
 
@@ -58,12 +58,13 @@ void write_canonical(const rapidjson::Value& v, rapidjson::Writer<rapidjson::Str
     if (v.IsObject()) {
         std::vector<const rapidjson::Value::Member*> members;
         for (const auto& m : v.GetObject()) members.push_back(&m);
-        std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
-            return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
-                   std::string_view(b->name.GetString(), b->name.GetStringLength());
-        });
+        auto key = [](const auto* m) { return std::string_view(m->name.GetString(), m->name.GetStringLength()); };
+        std::stable_sort(members.begin(), members.end(), [&](const auto* a, const auto* b) { return key(a) < key(b); });
         w.StartObject();
-        for (const auto* m : members) {
+        for (size_t i = 0; i < members.size(); ++i) {
+            const auto* m = members[i];
+            // A repeated key keeps its last occurrence, as JSON readers conventionally do.
+            if (i + 1 < members.size() && key(members[i + 1]) == key(m)) continue;
             w.Key(m->name.GetString(), m->name.GetStringLength());
             write_canonical(m->value, w);
         }

@@ -571,6 +571,33 @@ TEST_CASE("POL-SCH-5: task rule parsing", "[task][policy]") {
     CHECK_FALSE(policy::task_rules_or_default(nullptr).allow_reassignment_on_reject);
 }
 
+TEST_CASE("POL-SCH-8: task rule errors use serde's wording, first error in key order, last duplicate wins",
+          "[task][policy]") {
+    auto err = [](const char* rules) {
+        auto r = policy::parse_task_rules(make_policy(rules));
+        REQUIRE_FALSE(r.ok());
+        return r.error();
+    };
+    CHECK(err(R"({"completion":{"require_output":"yes"}})") == R"(invalid type: string "yes", expected a boolean)");
+    CHECK(err("[]") == "invalid type: sequence, expected struct TaskPolicyRules");
+    CHECK(err(R"({"assignment":1})") == "invalid type: integer `1`, expected struct TaskAssignmentRules");
+    CHECK(err(R"({"completion":[true]})") == "invalid type: sequence, expected struct TaskCompletionRules");
+    CHECK(err(R"({"commitment":"x"})") == R"(invalid type: string "x", expected struct CommitmentRules)");
+    CHECK(err(R"({"commitment":{"designated_roles":"a"}})") == R"(invalid type: string "a", expected a sequence)");
+    CHECK(err(R"({"commitment":{"designated_roles":[2.5]}})") == "invalid type: floating point `2.5`, expected a string");
+    CHECK(err(R"({"completion":{"require_output":1},"assignment":{"allow_reassignment_on_reject":null}})") ==
+          "invalid type: null, expected a boolean");
+    auto dup = policy::parse_task_rules(
+        make_policy(R"({"completion":{"require_output":"x"},"completion":{"require_output":true}})"));
+    REQUIRE(dup.ok());
+    CHECK(dup->require_output);
+    CHECK(policy::evaluate_task_commitment(&policy::default_policy(), false, true).empty());
+    auto bad = make_policy(R"({"assignment":{"allow_reassignment_on_reject":"no"}})");
+    CHECK(policy::evaluate_task_commitment(&bad, true, true) ==
+          std::vector<std::string>{R"(policy 'policy.test' rules failed to parse at evaluation time: )"
+                                   R"(invalid type: string "no", expected a boolean)"});
+}
+
 TEST_CASE("POL-TASK-1 (0.6): require_output gates positive commitments only", "[task][policy]") {
     auto pol = make_policy(kRequireOutput);
     CHECK(policy::evaluate_task_commitment(&pol, false, true) ==

@@ -1,0 +1,692 @@
+// Handoff mode (BEHAVIOR.md §4.5 MODE-HOFF-*, §5 POL-SCH-6 / POL-HOFF-1, DELTA-0.6 MODE-HOFF-4/9,
+// proto 0.1.6 HandoffAcceptPayload.implicit) and the conformance fixtures handoff_*.json.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "kernel/session.hpp"
+#include "macp/modes/handoff/v1/handoff.pb.h"
+#include "macp/v1/core.pb.h"
+#include "modes/handoff.hpp"
+#include "modes/standard_descriptors.hpp"
+#include "policy/handoff_evaluator.hpp"
+#include "policy/policy_definition.hpp"
+#include "util/json.hpp"
+
+using namespace macp;
+using kernel::ErrorKind;
+namespace hpb = macp::modes::handoff::v1;
+
+namespace {
+
+const char* kOwner = "agent://owner";
+const char* kTarget = "agent://target";
+const char* kOther = "agent://other";
+const char* kOutsider = "agent://outsider";
+
+modes::ModeDescriptor handoff_descriptor() {
+    for (auto& d : modes::standard_descriptors()) {
+        if (d.mode == "macp.mode.handoff.v1") return d;
+    }
+    FAIL("handoff descriptor missing");
+    return {};
+}
+
+const modes::HandoffMode& mode() {
+    static const modes::HandoffMode m(handoff_descriptor());
+    return m;
+}
+
+policy::PolicyDefinition make_policy(const std::string& rules, uint32_t schema_version = 1) {
+    return policy::PolicyDefinition{"policy.test", "macp.mode.handoff.v1", "test", rules, schema_version};
+}
+
+kernel::Session make_session(std::vector<std::string> participants, std::optional<policy::PolicyDefinition> pol = {},
+                             std::string initiator = kOwner) {
+    kernel::Session s;
+    s.session_id = "s1";
+    s.mode = "macp.mode.handoff.v1";
+    s.initiator = std::move(initiator);
+    s.participants = std::move(participants);
+    s.mode_version = "1.0.0";
+    s.configuration_version = "cfg-1";
+    if (pol) {
+        s.policy_version = pol->policy_id;
+        s.policy = std::move(pol);
+    } else {
+        s.policy_version = policy::kDefaultPolicyId;
+        s.policy = policy::default_policy();
+    }
+    return s;
+}
+
+// Drives a session the way the kernel does: authorize, then apply, then commit the outcome.
+struct Driver {
+    kernel::Session s;
+    int64_t now = 1'000'000;
+
+    explicit Driver(kernel::Session session) : s(std::move(session)) {
+        auto init = mode().on_session_start(s);
+        REQUIRE(init.ok());
+        s.mode_state = init.value();
+    }
+
+    // "" on success, else the error code; `reasons` receives POLICY_DENIED reasons. `at` overrides
+    // the acceptance clock (otherwise it advances 10 ms per message).
+    std::string send(const std::string& sender, const std::string& type, const std::string& payload,
+                     std::vector<std::string>* reasons = nullptr, std::optional<int64_t> at = {}) {
+        now = at ? *at : now + 10;
+        modes::MessageContext ctx{s, sender, type, payload, now};
+        auto authz = mode().authorize(ctx);
+        if (!authz) return authz.error().code();
+        auto out = mode().apply(ctx);
+        if (!out) {
+            if (reasons) *reasons = out.error().reasons;
+            return out.error().code();
+        }
+        s.mode_state = out->mode_state;
+        if (out->resolution) {
+            s.resolution = out->resolution;
+            s.state = kernel::SessionState::Resolved;
+        }
+        return "";
+    }
+};
+
+std::string offer(const std::string& id = "h1", const std::string& target = kTarget) {
+    hpb::HandoffOfferPayload p;
+    p.set_handoff_id(id);
+    p.set_target_participant(target);
+    p.set_scope("support");
+    p.set_reason("escalate");
+    return p.SerializeAsString();
+}
+
+std::string context(const std::string& id = "h1", const std::string& bytes = "ctx") {
+    hpb::HandoffContextPayload p;
+    p.set_handoff_id(id);
+    p.set_content_type("text/plain");
+    p.set_context(bytes);
+    return p.SerializeAsString();
+}
+
+std::string accept(const std::string& id = "h1", const std::string& by = "", bool implicit = false,
+                   const std::string& reason = "ready") {
+    hpb::HandoffAcceptPayload p;
+    p.set_handoff_id(id);
+    p.set_accepted_by(by);
+    p.set_reason(reason);
+    p.set_implicit(implicit);
+    return p.SerializeAsString();
+}
+
+std::string decline(const std::string& id = "h1", const std::string& by = "", const std::string& reason = "busy") {
+    hpb::HandoffDeclinePayload p;
+    p.set_handoff_id(id);
+    p.set_declined_by(by);
+    p.set_reason(reason);
+    return p.SerializeAsString();
+}
+
+std::string commitment(bool positive = true, const std::string& policy_version = "policy.default",
+                       const std::string& action = "") {
+    macp::v1::CommitmentPayload c;
+    c.set_commitment_id("c1");
+    c.set_action(action.empty() ? (positive ? "handoff.accepted" : "handoff.declined") : action);
+    c.set_authority_scope("test");
+    c.set_reason("done");
+    c.set_mode_version("1.0.0");
+    c.set_policy_version(policy_version);
+    c.set_configuration_version("cfg-1");
+    c.set_outcome_positive(positive);
+    return c.SerializeAsString();
+}
+
+rapidjson::Document state_of(const kernel::Session& s) {
+    rapidjson::Document d;
+    REQUIRE(util::parse_json_untrusted(s.mode_state, d));
+    REQUIRE(d.IsObject());
+    return d;
+}
+
+std::string disposition(const kernel::Session& s, const char* id) {
+    auto st = state_of(s);
+    return st["offers"][id]["disposition"].GetString();
+}
+
+const char* kTimeout100 = R"({"acceptance":{"implicit_accept_timeout_ms":100}})";
+
+}  // namespace
+
+// ---- SessionStart -------------------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-1: SessionStart needs two participants including the initiator", "[handoff]") {
+    auto ok = mode().on_session_start(make_session({kOwner, kTarget}));
+    REQUIRE(ok.ok());
+    CHECK(ok.value() == R"({"offers":{},"contexts":{}})");
+    for (auto parts : {std::vector<std::string>{kOwner}, std::vector<std::string>{},
+                       std::vector<std::string>{kTarget, kOther}}) {
+        auto r = mode().on_session_start(make_session(parts));
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::InvalidPayload);
+    }
+    CHECK(mode().strict());
+    CHECK(mode().standards_track());
+    CHECK(mode().descriptor().mode == "macp.mode.handoff.v1");
+}
+
+// ---- Authorization --------------------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-2: authorization runs before payload validation", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget, kOther}));
+    CHECK(d.send(kTarget, "HandoffOffer", offer("h1", kOther)) == "FORBIDDEN");
+    CHECK(d.send(kTarget, "HandoffOffer", "\xff") == "FORBIDDEN");  // MODE-GEN-3
+    CHECK(d.send(kOutsider, "HandoffOffer", offer()) == "FORBIDDEN");
+    for (const char* t : {"HandoffContext", "HandoffAccept", "HandoffDecline"}) {
+        CHECK(d.send(kOutsider, t, "\xff") == "FORBIDDEN");
+    }
+    CHECK(d.send(kTarget, "Commitment", commitment()) == "FORBIDDEN");  // POL-AUTH-3
+    CHECK(d.send(kTarget, "Vote", "") == "INVALID_ENVELOPE");           // unknown type from a participant
+    CHECK(d.send(kOutsider, "Vote", "") == "FORBIDDEN");
+    CHECK(d.send(kOwner, "Commitment", commitment()) == "INVALID_ENVELOPE");  // nothing answered yet
+    CHECK(d.send(kOwner, "HandoffOffer", "\xff") == "INVALID_ENVELOPE");      // MODE-GEN-4
+}
+
+TEST_CASE("MODE-HOFF-2 / POL-AUTH-1,2: commitment authority from the bound policy", "[handoff]") {
+    SECTION("any_participant") {
+        Driver d(make_session({kOwner, kTarget}, make_policy(R"({"commitment":{"authority":"any_participant"}})")));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+        REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
+        CHECK(d.send(kOutsider, "Commitment", commitment(true, "policy.test")) == "FORBIDDEN");
+        CHECK(d.send(kTarget, "Commitment", commitment(true, "policy.test")).empty());
+    }
+    SECTION("designated_role excludes the initiator") {
+        Driver d(make_session({kOwner, kTarget, kOther},
+                              make_policy(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://other"]}})")));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline()).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(false, "policy.test")) == "FORBIDDEN");
+        CHECK(d.send(kOther, "Commitment", commitment(false, "policy.test")).empty());
+    }
+}
+
+// ---- HandoffOffer ---------------------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-3: HandoffOffer validation", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget, kOther}));
+    CHECK(d.send(kOwner, "HandoffOffer", offer("")) == "INVALID_ENVELOPE");
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1", "")) == "INVALID_ENVELOPE");
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1", kOutsider)) == "INVALID_ENVELOPE");
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1", kOwner)) == "INVALID_ENVELOPE");
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer("h1", kTarget)).empty());
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h2", kOther)) == "INVALID_ENVELOPE");  // h1 still Offered
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1", kOther)) == "INVALID_ENVELOPE");  // id reused
+    REQUIRE(d.send(kTarget, "HandoffDecline", decline()).empty());
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1", kOther)) == "INVALID_ENVELOPE");  // id reused after decline
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer("h2", kOther)).empty());              // new id after decline
+    REQUIRE(d.send(kOther, "HandoffAccept", accept("h2")).empty());
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h3", kTarget)) == "INVALID_ENVELOPE");  // after an accept
+}
+
+TEST_CASE("MODE-HOFF-4 / MODE-HOFF-9: the stored offer uses the acceptance clock", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget}));
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 123'456).empty());
+    auto st = state_of(d.s);
+    CHECK(util::to_json(st["offers"]["h1"]) ==
+          R"({"handoff_id":"h1","target_participant":"agent://target","scope":"support","reason":"escalate",)"
+          R"("offered_by":"agent://owner","disposition":"Offered","accepted_by":null,"declined_by":null,)"
+          R"("outcome_reason":null,"offered_at_ms":123456,"implicit":false})");
+}
+
+// ---- HandoffContext ---------------------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-5: HandoffContext", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget, kOther}));
+    CHECK(d.send(kOwner, "HandoffContext", context()) == "INVALID_ENVELOPE");  // no offer
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+    CHECK(d.send(kTarget, "HandoffContext", context()) == "FORBIDDEN");  // not the offerer
+    CHECK(d.send(kOther, "HandoffContext", context()) == "FORBIDDEN");
+    CHECK(d.send(kOwner, "HandoffContext", context("h9")) == "INVALID_ENVELOPE");
+    REQUIRE(d.send(kOwner, "HandoffContext", context("h1", std::string("\x00\xff", 2))).empty());
+    REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
+    REQUIRE(d.send(kOwner, "HandoffContext", context("h1", "late")).empty());  // any disposition
+    auto st = state_of(d.s);
+    CHECK(util::to_json(st["contexts"]) ==
+          R"({"h1":[{"content_type":"text/plain","context":"AP8=","sender":"agent://owner"},)"
+          R"({"content_type":"text/plain","context":"bGF0ZQ==","sender":"agent://owner"}]})");
+}
+
+// ---- HandoffAccept / HandoffDecline -------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-6: HandoffAccept and HandoffDecline", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget, kOther}));
+    CHECK(d.send(kTarget, "HandoffAccept", accept()) == "INVALID_ENVELOPE");   // no offer
+    CHECK(d.send(kTarget, "HandoffDecline", decline()) == "INVALID_ENVELOPE");
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+    CHECK(d.send(kOther, "HandoffAccept", accept()) == "FORBIDDEN");   // not the target
+    CHECK(d.send(kOwner, "HandoffDecline", decline()) == "FORBIDDEN");
+    CHECK(d.send(kOther, "HandoffAccept", accept("h1", kTarget)) == "FORBIDDEN");  // target checked first
+    CHECK(d.send(kTarget, "HandoffAccept", accept("h1", kOther)) == "INVALID_ENVELOPE");
+    CHECK(d.send(kTarget, "HandoffDecline", decline("h1", kOther)) == "INVALID_ENVELOPE");
+    CHECK(d.send(kTarget, "HandoffAccept", "\xff") == "INVALID_ENVELOPE");
+    SECTION("accept") {
+        REQUIRE(d.send(kTarget, "HandoffAccept", accept("h1", kTarget, false, "on it")).empty());
+        auto st = state_of(d.s);
+        const auto& o = st["offers"]["h1"];
+        CHECK(std::string(o["disposition"].GetString()) == "Accepted");
+        CHECK(std::string(o["accepted_by"].GetString()) == kTarget);
+        CHECK(o["declined_by"].IsNull());
+        CHECK(std::string(o["outcome_reason"].GetString()) == "on it");
+        CHECK_FALSE(o["implicit"].GetBool());
+        CHECK(d.send(kTarget, "HandoffAccept", accept()) == "INVALID_ENVELOPE");  // competing accept
+        CHECK(d.send(kTarget, "HandoffDecline", decline()) == "INVALID_ENVELOPE");
+    }
+    SECTION("decline") {
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline("h1", "", "no capacity")).empty());
+        auto st = state_of(d.s);
+        const auto& o = st["offers"]["h1"];
+        CHECK(std::string(o["disposition"].GetString()) == "Declined");
+        CHECK(o["accepted_by"].IsNull());
+        CHECK(std::string(o["declined_by"].GetString()) == kTarget);
+        CHECK(std::string(o["outcome_reason"].GetString()) == "no capacity");
+        CHECK(d.send(kTarget, "HandoffAccept", accept()) == "INVALID_ENVELOPE");
+    }
+}
+
+TEST_CASE("proto 0.1.6: a client HandoffAccept with implicit=true is refused", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget}));
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+    CHECK(d.send(kTarget, "HandoffAccept", accept("h1", kTarget, true)) == "INVALID_ENVELOPE");
+    CHECK(disposition(d.s, "h1") == "Offered");
+    CHECK(d.send(kTarget, "HandoffAccept", accept("h1", kTarget, false)).empty());
+}
+
+// ---- Commitment ----------------------------------------------------------------------------------------------
+
+TEST_CASE("MODE-HOFF-7: Commitment needs an accepted or declined offer", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget}));
+    CHECK(d.send(kOwner, "Commitment", commitment()) == "INVALID_ENVELOPE");
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+    CHECK(d.send(kOwner, "Commitment", commitment()) == "INVALID_ENVELOPE");  // still Offered
+    SECTION("shared validation") {
+        REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
+        CHECK(d.send(kOwner, "Commitment", "\xff") == "INVALID_ENVELOPE");
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "other")) == "INVALID_ENVELOPE");
+        CHECK(d.send(kOwner, "Commitment", commitment(false, "policy.default", "handoff.accepted")) == "INVALID_ENVELOPE");
+    }
+    SECTION("accepted: resolution is the raw commitment; empty policy_version matches") {
+        REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
+        auto c = commitment(true, "");
+        REQUIRE(d.send(kOwner, "Commitment", c).empty());
+        CHECK(d.s.state == kernel::SessionState::Resolved);
+        CHECK(d.s.resolution == c);
+    }
+    SECTION("declined: a negative commitment (POL-HOFF-1 allows both outcomes)") {
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline()).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(false)).empty());
+    }
+    SECTION("MODE-CMT-8: the action is not checked against the state") {
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline()).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(true)).empty());
+    }
+}
+
+TEST_CASE("MODE-HOFF-7 / MODE-HOFF-9: lazy implicit accept on the acceptance clock", "[handoff]") {
+    SECTION("before the timeout the offer stays Offered and the commitment is refused") {
+        Driver d(make_session({kOwner, kTarget}, make_policy(kTimeout100)));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 5'099) == "INVALID_ENVELOPE");
+        CHECK(disposition(d.s, "h1") == "Offered");
+        CHECK(d.s.state == kernel::SessionState::Open);
+    }
+    SECTION("at the timeout the offer becomes Accepted by its target, marked implicit, and persisted") {
+        Driver d(make_session({kOwner, kTarget}, make_policy(kTimeout100)));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        REQUIRE(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 5'100).empty());
+        CHECK(d.s.state == kernel::SessionState::Resolved);
+        auto st = state_of(d.s);
+        const auto& o = st["offers"]["h1"];
+        CHECK(std::string(o["disposition"].GetString()) == "Accepted");
+        CHECK(std::string(o["accepted_by"].GetString()) == kTarget);
+        CHECK(std::string(o["outcome_reason"].GetString()) == "implicit accept (timeout)");
+        CHECK(o["implicit"].GetBool());
+    }
+    SECTION("rev 0 sessions use the acceptance clock too (the mode sees no envelope timestamp)") {
+        auto s = make_session({kOwner, kTarget}, make_policy(kTimeout100));
+        s.semantics_rev = 0;
+        Driver d(std::move(s));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 5'050) == "INVALID_ENVELOPE");
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 6'000).empty());
+    }
+    SECTION("answered offers are left alone; declined stays declined") {
+        Driver d(make_session({kOwner, kTarget, kOther}, make_policy(kTimeout100)));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer("h1", kTarget), nullptr, 5'000).empty());
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline(), nullptr, 5'010).empty());
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer("h2", kOther), nullptr, 5'020).empty());
+        REQUIRE(d.send(kOwner, "Commitment", commitment(false, "policy.test"), nullptr, 9'000).empty());
+        CHECK(disposition(d.s, "h1") == "Declined");
+        CHECK(disposition(d.s, "h2") == "Accepted");
+    }
+    SECTION("a denied commitment leaves the state untouched") {
+        Driver d(make_session({kOwner, kTarget},
+                              make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":100}})", 3)));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        std::vector<std::string> reasons;
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), &reasons, 9'000) == "POLICY_DENIED");
+        CHECK(reasons == std::vector<std::string>{"unsupported policy schema version: 3 (supported: [1, 2])"});
+        CHECK(disposition(d.s, "h1") == "Offered");
+    }
+    SECTION("no timeout (default, 0, or malformed rules -> defaults on the mode side)") {
+        for (const char* rules : {"{}", R"({"acceptance":{"implicit_accept_timeout_ms":0}})",
+                                  R"({"acceptance":{"implicit_accept_timeout_ms":-5}})",
+                                  R"({"acceptance":{"implicit_accept_timeout_ms":100},"commitment":[]})"}) {
+            Driver d(make_session({kOwner, kTarget}, make_policy(rules)));
+            REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+            CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 1'000'000) == "INVALID_ENVELOPE");
+        }
+    }
+    SECTION("an offer whose stored offered_at_ms is 0 (legacy) never times out") {
+        Driver d(make_session({kOwner, kTarget}, make_policy(kTimeout100)));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        auto pos = d.s.mode_state.find("\"offered_at_ms\":5000");
+        REQUIRE(pos != std::string::npos);
+        d.s.mode_state.replace(pos, std::string("\"offered_at_ms\":5000").size(), "\"offered_at_ms\":0");
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 9'000) == "INVALID_ENVELOPE");
+    }
+    SECTION("a timeout larger than any clock difference never fires") {
+        Driver d(make_session({kOwner, kTarget},
+                              make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":18446744073709551615}})")));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 9'000'000'000) ==
+              "INVALID_ENVELOPE");
+    }
+}
+
+TEST_CASE("MODE-HOFF-8: state JSON after a full session; replay reproduces the bytes", "[handoff]") {
+    auto run = [] {
+        Driver d(make_session({kOwner, kTarget, kOther}));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer("h2", kTarget)).empty());
+        REQUIRE(d.send(kOwner, "HandoffContext", context("h2", "a")).empty());
+        REQUIRE(d.send(kTarget, "HandoffDecline", decline("h2")).empty());
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer("h1", kOther)).empty());
+        REQUIRE(d.send(kOther, "HandoffAccept", accept("h1")).empty());
+        REQUIRE(d.send(kOwner, "Commitment", commitment()).empty());
+        return d.s.mode_state;
+    };
+    auto a = run();
+    CHECK(a == run());
+    CHECK(a ==
+          R"({"offers":{"h1":{"handoff_id":"h1","target_participant":"agent://other","scope":"support",)"
+          R"("reason":"escalate","offered_by":"agent://owner","disposition":"Accepted","accepted_by":"agent://other",)"
+          R"("declined_by":null,"outcome_reason":"ready","offered_at_ms":1000040,"implicit":false},)"
+          R"("h2":{"handoff_id":"h2","target_participant":"agent://target","scope":"support","reason":"escalate",)"
+          R"("offered_by":"agent://owner","disposition":"Declined","accepted_by":null,"declined_by":"agent://target",)"
+          R"("outcome_reason":"busy","offered_at_ms":1000010,"implicit":false}},)"
+          R"("contexts":{"h2":[{"content_type":"text/plain","context":"YQ==","sender":"agent://owner"}]}})");
+}
+
+TEST_CASE("Handoff mode state that does not decode is INVALID_ENVELOPE (InvalidModeState)", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget}));
+    d.s.mode_state = R"({"offers":{"h1":{"disposition":"Maybe"}},"contexts":{}})";
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h2")) == "INVALID_ENVELOPE");
+    d.s.mode_state = "[]";
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h2")) == "INVALID_ENVELOPE");
+    // a legacy state without offered_at_ms / implicit still decodes
+    d.s.mode_state =
+        R"({"offers":{"h1":{"handoff_id":"h1","target_participant":"agent://target","scope":"","reason":"",)"
+        R"("offered_by":"agent://owner","disposition":"Declined","accepted_by":null,"declined_by":"agent://target",)"
+        R"("outcome_reason":""}},"contexts":{}})";
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h2")).empty());
+}
+
+// ---- Policy --------------------------------------------------------------------------------------------------
+
+TEST_CASE("POL-SCH-6: handoff rule parsing", "[handoff][policy]") {
+    auto def = policy::parse_handoff_rules(make_policy("{}"));
+    REQUIRE(def.ok());
+    CHECK(def->implicit_accept_timeout_ms == 0);
+    auto set = policy::parse_handoff_rules(make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":5000},"y":[]})"));
+    REQUIRE(set.ok());
+    CHECK(set->implicit_accept_timeout_ms == 5000);
+    CHECK(policy::parse_handoff_rules(policy::default_policy()).ok());
+    for (const char* bad : {R"("x")", R"({"acceptance":[]})", R"({"acceptance":{"implicit_accept_timeout_ms":-1}})",
+                            R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})",
+                            R"({"acceptance":{"implicit_accept_timeout_ms":"100"}})",
+                            R"({"commitment":{"authority":null}})", R"({"commitment":{"allow_decline_over_approval":"no"}})",
+                            "{"}) {
+        CHECK_FALSE(policy::parse_handoff_rules(make_policy(bad)).ok());
+    }
+    CHECK(policy::handoff_rules_or_default(nullptr).implicit_accept_timeout_ms == 0);
+}
+
+TEST_CASE("POL-SCH-8: handoff rule errors use serde's wording", "[handoff][policy]") {
+    auto err = [](const char* rules) {
+        auto r = policy::parse_handoff_rules(make_policy(rules));
+        REQUIRE_FALSE(r.ok());
+        return r.error();
+    };
+    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":-1}})") == "invalid value: integer `-1`, expected u64");
+    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})") == "invalid type: floating point `1.5`, expected u64");
+    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":100.0}})") ==
+          "invalid type: floating point `100.0`, expected u64");
+    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":"10\"0"}})") ==
+          R"(invalid type: string "10\"0", expected u64)");
+    CHECK(err(R"({"acceptance":true})") == "invalid type: boolean `true`, expected struct HandoffAcceptanceRules");
+    CHECK(err("7") == "invalid type: integer `7`, expected struct HandoffPolicyRules");
+    CHECK(err(R"({"commitment":{"require_vote_quorum":{}}})") == "invalid type: map, expected a boolean");
+    // key order: "acceptance" sorts before "commitment"
+    CHECK(err(R"({"commitment":{"authority":1},"acceptance":{"implicit_accept_timeout_ms":-2}})") ==
+          "invalid value: integer `-2`, expected u64");
+}
+
+TEST_CASE("POL-HOFF-1 / POL-EVAL-1 / POL-SCH-8: handoff evaluation", "[handoff][policy]") {
+    CHECK(policy::evaluate_handoff_commitment(nullptr, true).empty());
+    CHECK(policy::evaluate_handoff_commitment(&policy::default_policy(), true).empty());
+    CHECK(policy::evaluate_handoff_commitment(&policy::default_policy(), false).empty());
+    auto v2 = make_policy(kTimeout100, 2);
+    CHECK(policy::evaluate_handoff_commitment(&v2, false).empty());
+    auto v0 = make_policy("{}", 0);
+    CHECK(policy::evaluate_handoff_commitment(&v0, false) ==
+          std::vector<std::string>{"unsupported policy schema version: 0 (supported: [1, 2])"});
+    auto broken = make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":"soon"}})");
+    auto reasons = policy::evaluate_handoff_commitment(&broken, true);
+    REQUIRE(reasons.size() == 1);
+    CHECK(reasons[0].rfind("policy 'policy.test' rules failed to parse at evaluation time: ", 0) == 0);
+
+    SECTION("through the mode: a parse failure denies after the readiness check") {
+        Driver d(make_session({kOwner, kTarget}, broken));
+        REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test")) == "INVALID_ENVELOPE");
+        REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
+        std::vector<std::string> got;
+        CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), &got) == "POLICY_DENIED");
+        CHECK(got == reasons);
+        CHECK(d.s.state == kernel::SessionState::Open);
+    }
+}
+
+// ---- Conformance fixtures ----------------------------------------------------------------------------------
+
+namespace {
+
+std::string str_member(const rapidjson::Value& o, const char* key) {
+    auto it = o.FindMember(key);
+    return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
+}
+
+int64_t int_member(const rapidjson::Value& o, const char* key) {
+    auto it = o.FindMember(key);
+    return it != o.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0;
+}
+
+std::string fixture_payload(const std::string& type, const rapidjson::Value& p) {
+    if (type == "Commitment") {
+        macp::v1::CommitmentPayload c;
+        c.set_commitment_id(str_member(p, "commitment_id"));
+        c.set_action(str_member(p, "action"));
+        c.set_authority_scope(str_member(p, "authority_scope"));
+        c.set_reason(str_member(p, "reason"));
+        c.set_mode_version(str_member(p, "mode_version"));
+        c.set_policy_version(str_member(p, "policy_version"));
+        c.set_configuration_version(str_member(p, "configuration_version"));
+        auto op = p.FindMember("outcome_positive");
+        c.set_outcome_positive(op == p.MemberEnd() || !op->value.IsBool() || op->value.GetBool());  // CONF-7
+        return c.SerializeAsString();
+    }
+    if (type == "HandoffOffer") {
+        hpb::HandoffOfferPayload r;
+        r.set_handoff_id(str_member(p, "handoff_id"));
+        r.set_target_participant(str_member(p, "target_participant"));
+        r.set_scope(str_member(p, "scope"));
+        r.set_reason(str_member(p, "reason"));
+        return r.SerializeAsString();
+    }
+    if (type == "HandoffAccept") {
+        hpb::HandoffAcceptPayload r;
+        r.set_handoff_id(str_member(p, "handoff_id"));
+        r.set_accepted_by(str_member(p, "accepted_by"));
+        r.set_reason(str_member(p, "reason"));
+        auto im = p.FindMember("implicit");
+        r.set_implicit(im != p.MemberEnd() && im->value.IsBool() && im->value.GetBool());
+        return r.SerializeAsString();
+    }
+    if (type == "HandoffDecline") return decline(str_member(p, "handoff_id"), str_member(p, "declined_by"), str_member(p, "reason"));
+    if (type == "HandoffContext") {
+        hpb::HandoffContextPayload r;  // CONF-11: context = the UTF-8 bytes of the JSON string
+        r.set_handoff_id(str_member(p, "handoff_id"));
+        r.set_content_type(str_member(p, "content_type"));
+        r.set_context(str_member(p, "context"));
+        return r.SerializeAsString();
+    }
+    FAIL("unsupported fixture message type " << type);
+    return {};
+}
+
+// CONF-15: objects are matched key by key, arrays as a prefix, scalars by equality.
+bool subset_match(const rapidjson::Value& expected, const rapidjson::Value& actual) {
+    if (expected.IsObject()) {
+        if (!actual.IsObject()) return false;
+        for (const auto& m : expected.GetObject()) {
+            auto it = actual.FindMember(m.name);
+            if (it == actual.MemberEnd() || !subset_match(m.value, it->value)) return false;
+        }
+        return true;
+    }
+    if (expected.IsArray()) {
+        if (!actual.IsArray() || actual.Size() < expected.Size()) return false;
+        for (rapidjson::SizeType i = 0; i < expected.Size(); ++i) {
+            if (!subset_match(expected[i], actual[i])) return false;
+        }
+        return true;
+    }
+    return expected == actual;
+}
+
+void run_fixture(const std::filesystem::path& path) {
+    INFO("fixture " << path.string());
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    rapidjson::Document fx;
+    REQUIRE(util::parse_json_untrusted(text.str(), fx));
+    REQUIRE(str_member(fx, "mode") == "macp.mode.handoff.v1");
+    std::vector<std::string> participants;
+    for (const auto& p : fx["participants"].GetArray()) participants.emplace_back(p.GetString());
+    kernel::Session s = make_session(participants, {}, str_member(fx, "initiator"));
+    s.mode_version = str_member(fx, "mode_version");
+    s.configuration_version = str_member(fx, "configuration_version");
+    if (fx.HasMember("policy")) {  // CONF-4
+        const auto& p = fx["policy"];
+        s.policy = policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"),
+                                            str_member(p, "description"), util::to_json(p["rules"]),
+                                            static_cast<uint32_t>(int_member(p, "schema_version"))};
+        s.policy_version = s.policy->policy_id;
+    }  // else POL-BIND-1: an empty policy_version binds policy.default (make_session's default)
+
+    auto replay_session = s;
+    Driver d(std::move(s));
+    struct Msg {
+        std::string sender, type, payload;
+        int64_t at;
+    };
+    std::vector<Msg> accepted;
+    int i = 0;
+    for (const auto& m : fx["messages"].GetArray()) {
+        ++i;
+        auto sender = str_member(m, "sender");
+        auto type = str_member(m, "message_type");
+        auto payload = fixture_payload(type, m["payload"]);
+        INFO("message " << i << " " << type << " from " << sender);
+        auto code = d.send(sender, type, payload);
+        if (str_member(m, "expect") == "accept") {
+            CHECK(code.empty());
+            if (code.empty()) accepted.push_back({sender, type, payload, d.now});
+        } else {
+            CHECK_FALSE(code.empty());
+            auto want = str_member(m, "expected_error_code");
+            if (!want.empty()) CHECK(code == want);
+        }
+    }
+    CHECK(kernel::state_name(d.s.state) == str_member(fx, "expected_final_state"));
+    if (fx.HasMember("expect_resolution_present")) {
+        CHECK(d.s.resolution.has_value() == fx["expect_resolution_present"].GetBool());
+    }
+    if (fx.HasMember("expected_resolution")) {  // CONF-14
+        REQUIRE(d.s.resolution.has_value());
+        macp::v1::CommitmentPayload c;
+        REQUIRE(c.ParseFromString(*d.s.resolution));
+        for (const auto& m : fx["expected_resolution"].GetObject()) {
+            std::string key = m.name.GetString();
+            if (key == "outcome_positive") {
+                CHECK(c.outcome_positive() == m.value.GetBool());
+            } else {
+                const auto* f = c.GetDescriptor()->FindFieldByName(key);
+                REQUIRE(f != nullptr);
+                CHECK(c.GetReflection()->GetString(c, f) == m.value.GetString());
+            }
+        }
+    }
+    if (fx.HasMember("expected_mode_state")) {
+        CHECK(subset_match(fx["expected_mode_state"], state_of(d.s)));
+    }
+    // CONF-16: replaying the accepted messages at their recorded clock reproduces the state bytes.
+    Driver r(std::move(replay_session));
+    for (const auto& m : accepted) CHECK(r.send(m.sender, m.type, m.payload, nullptr, m.at).empty());
+    CHECK(r.s.mode_state == d.s.mode_state);
+    CHECK(r.s.resolution == d.s.resolution);
+}
+
+}  // namespace
+
+TEST_CASE("Conformance fixtures handoff_*.json", "[handoff][conformance]") {
+    const std::filesystem::path root = "/work/shared/conformance";
+    if (!std::filesystem::exists(root)) {
+        WARN("conformance fixtures not found at " << root.string() << "; skipping");
+        return;
+    }
+    int count = 0;
+    for (const char* set : {"spec", "runtime-0.6.1"}) {
+        auto dir = root / set;
+        if (!std::filesystem::exists(dir)) continue;
+        std::vector<std::filesystem::path> files;
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            auto name = e.path().filename().string();
+            if (name.rfind("handoff_", 0) == 0 && e.path().extension() == ".json") files.push_back(e.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) {
+            run_fixture(f);
+            ++count;
+        }
+    }
+    CHECK(count > 0);
+}
