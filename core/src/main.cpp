@@ -138,7 +138,7 @@ int run(int argc, char** argv) {
         return 0;
     }
 
-    macp::modes::ModeRegistry modes;
+    macp::modes::ModeRegistry modes(plugins.storage.get());
     macp::policy::PolicyRegistry policies(plugins.storage.get());
     const bool dev_mode = plugins.resolvers.empty();
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode && cfg.allow_insecure);
@@ -153,6 +153,12 @@ int run(int argc, char** argv) {
 
     auto health = plugins.storage->health();
     spdlog::info("storage: {} — {}", plugins.storage->name(), health ? health.value() : "UNHEALTHY: " + health.error().message);
+    if (auto loaded = modes.load(); !loaded) {
+        spdlog::critical("{}", loaded.error());
+        return 1;
+    } else if (loaded.value() > 0) {
+        spdlog::info("loaded {} registered extension modes", loaded.value());
+    }
     if (auto loaded = policies.load(); !loaded) {
         spdlog::critical("{}", loaded.error());
         return 1;
@@ -166,7 +172,7 @@ int run(int argc, char** argv) {
     }
     macp::service::ServerOptions so{cfg.bind_addr, cfg.tls_cert_path, cfg.tls_key_path, cfg.max_payload_bytes, kVersion,
                                     cfg.max_concurrent_streams};
-    auto server = macp::service::Server::start(kernel, policies, so);
+    auto server = macp::service::Server::start(kernel, modes, policies, so);
     if (!server) {
         spdlog::critical("{}", server.error());
         return 1;

@@ -1,66 +1,165 @@
 #include "modes/registry.hpp"
 
 #include <algorithm>
+#include <array>
 #include <mutex>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "modes/decision.hpp"
 #include "modes/handoff.hpp"
+#include "modes/multi_round.hpp"
+#include "modes/passthrough.hpp"
 #include "modes/proposal.hpp"
 #include "modes/quorum.hpp"
-#include "modes/task.hpp"
-#include "modes/multi_round.hpp"
 #include "modes/standard_descriptors.hpp"
+#include "modes/task.hpp"
+#include "util/json.hpp"
 
 namespace macp::modes {
 
 namespace {
 
-// A standards-track mode whose rules this build does not implement yet: it is discoverable
-// (ListModes, supported_modes) but refuses to start sessions with MODE_NOT_SUPPORTED.
-class DescriptorOnlyMode final : public Mode {
-public:
-    explicit DescriptorOnlyMode(ModeDescriptor d) : d_(std::move(d)) {}
-    [[nodiscard]] const ModeDescriptor& descriptor() const override { return d_; }
-    [[nodiscard]] bool strict() const override { return true; }
-    [[nodiscard]] bool standards_track() const override { return true; }
-    [[nodiscard]] ModeResult<std::string> on_session_start(const kernel::Session&) const override {
-        return fail(kernel::Error(kernel::ErrorKind::UnknownMode, "mode rules not built into this runtime"));
-    }
-    [[nodiscard]] ModeResult<bool> authorize(const MessageContext&) const override {
-        return fail(kernel::Error(kernel::ErrorKind::UnknownMode));
-    }
-    [[nodiscard]] ModeResult<Outcome> apply(const MessageContext&) const override {
-        return fail(kernel::Error(kernel::ErrorKind::UnknownMode));
-    }
+constexpr std::string_view kReservedPrefix = "macp.mode.";
+// Records of promoted built-in modes are keyed by this prefix plus the built-in's original name.
+constexpr std::string_view kBuiltinKey = "builtin:";
 
-private:
-    ModeDescriptor d_;
-};
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
+bool reserved_name(const std::string& s) { return s.compare(0, kReservedPrefix.size(), kReservedPrefix) == 0; }
+
+// Types only the runtime may write (RFC-MACP-0001 §7.3): an extension must not declare them, or
+// a client could forge a cancel or an expiry through Send.
+bool runtime_reserved_type(const std::string& t) {
+    static constexpr std::array<std::string_view, 7> kReserved{"SessionCancel", "SessionSuspend", "SessionResume",
+                                                               "TtlExpired",    "Checkpoint",     "Signal",
+                                                               "Progress"};
+    return std::find(kReserved.begin(), kReserved.end(), t) != kReserved.end();
+}
+
+std::shared_ptr<const Mode> make_builtin(ModeDescriptor d) {
+    const auto& n = d.mode;
+    if (n == "macp.mode.decision.v1") return std::make_shared<DecisionMode>(std::move(d));
+    if (n == "macp.mode.proposal.v1") return std::make_shared<ProposalMode>(std::move(d));
+    if (n == "macp.mode.task.v1") return std::make_shared<TaskMode>(std::move(d));
+    if (n == "macp.mode.handoff.v1") return std::make_shared<HandoffMode>(std::move(d));
+    return std::make_shared<QuorumMode>(std::move(d));
+}
+
+void write_strings(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<std::string>& v) {
+    w.StartArray();
+    for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    w.EndArray();
+}
+
+std::vector<std::string> read_strings(const rapidjson::Value& obj, const char* key) {
+    std::vector<std::string> out;
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsArray()) return out;
+    for (const auto& s : it->value.GetArray()) {
+        if (s.IsString()) out.emplace_back(s.GetString(), s.GetStringLength());
+    }
+    return out;
+}
 
 }  // namespace
 
-ModeRegistry::ModeRegistry() {
+std::string encode_descriptor(const ModeDescriptor& d, bool promoted) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto str = [&](const char* k, const std::string& v) {
+        w.Key(k);
+        w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    };
+    w.StartObject();
+    str("mode", d.mode);
+    str("mode_version", d.mode_version);
+    str("title", d.title);
+    str("description", d.description);
+    str("determinism_class", d.determinism_class);
+    str("participant_model", d.participant_model);
+    w.Key("message_types");
+    write_strings(w, d.message_types);
+    w.Key("terminal_message_types");
+    write_strings(w, d.terminal_message_types);
+    w.Key("schema_uris");
+    w.StartObject();
+    for (const auto& [k, v] : d.schema_uris) str(k.c_str(), v);
+    w.EndObject();
+    w.Key("promoted");
+    w.Bool(promoted);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::optional<std::pair<ModeDescriptor, bool>> decode_descriptor(const std::string& json) {
+    rapidjson::Document doc;
+    if (!util::parse_json_untrusted(json, doc) || !doc.IsObject()) return std::nullopt;
+    ModeDescriptor d;
+    d.mode = util::get_string(doc, "mode");
+    d.mode_version = util::get_string(doc, "mode_version");
+    d.title = util::get_string(doc, "title");
+    d.description = util::get_string(doc, "description");
+    d.determinism_class = util::get_string(doc, "determinism_class");
+    d.participant_model = util::get_string(doc, "participant_model");
+    d.message_types = read_strings(doc, "message_types");
+    d.terminal_message_types = read_strings(doc, "terminal_message_types");
+    if (doc.HasMember("schema_uris") && doc["schema_uris"].IsObject()) {
+        for (const auto& m : doc["schema_uris"].GetObject()) {
+            if (m.value.IsString()) d.schema_uris[m.name.GetString()] = m.value.GetString();
+        }
+    }
+    if (d.mode.empty()) return std::nullopt;
+    return std::make_pair(std::move(d), util::get_bool(doc, "promoted"));
+}
+
+ModeRegistry::ModeRegistry(storage::StorageBackend* storage) : storage_(storage) {
     int order = 0;
     for (auto& d : standard_descriptors()) {
         auto name = d.mode;
-        std::shared_ptr<const Mode> mode;
-        if (name == "macp.mode.decision.v1") {
-            mode = std::make_shared<DecisionMode>(std::move(d));
-        } else if (name == "macp.mode.proposal.v1") {
-            mode = std::make_shared<ProposalMode>(std::move(d));
-        } else if (name == "macp.mode.quorum.v1") {
-            mode = std::make_shared<QuorumMode>(std::move(d));
-        } else if (name == "macp.mode.task.v1") {
-            mode = std::make_shared<TaskMode>(std::move(d));
-        } else if (name == "macp.mode.handoff.v1") {
-            mode = std::make_shared<HandoffMode>(std::move(d));
-        } else {
-            mode = std::make_shared<DescriptorOnlyMode>(std::move(d));
-        }
-        entries_.push_back({name, std::move(mode), true, order++});
+        entries_.push_back({name, make_builtin(std::move(d)), true, true, order++});
     }
     auto mr = std::make_shared<MultiRoundMode>();
-    entries_.push_back({mr->descriptor().mode, mr, true, order++});
+    entries_.push_back({mr->descriptor().mode, mr, true, false, order++});
+}
+
+ModeRegistry::Entry* ModeRegistry::find_entry(const std::string& name) {
+    for (auto& e : entries_) {
+        if (e.name == name) return &e;
+    }
+    return nullptr;
+}
+
+ModeDescriptor ModeRegistry::descriptor_of(const Entry& e) const {
+    auto d = e.mode->descriptor();
+    d.mode = e.name;  // DISC-9: the key wins (a renamed promotion keeps its descriptor otherwise)
+    return d;
+}
+
+Result<size_t, std::string> ModeRegistry::load() {
+    if (storage_ == nullptr) return size_t{0};
+    auto records = storage_->list_records(kModeNamespace);
+    if (!records) return fail("cannot load registered modes: " + records.error().message);
+    std::unique_lock lock(mu_);
+    size_t n = 0;
+    for (const auto& [key, blob] : *records) {
+        auto decoded = decode_descriptor(blob);
+        if (!decoded) return fail("stored mode '" + key + "' is corrupt");
+        auto& [d, promoted] = *decoded;
+        if (key.compare(0, kBuiltinKey.size(), kBuiltinKey) == 0) {
+            // A promoted built-in: the record holds its final name.
+            if (auto* e = find_entry(key.substr(kBuiltinKey.size()))) {
+                e->name = d.mode;
+                e->standards = true;
+            }
+        } else {
+            auto name = d.mode;
+            entries_.push_back({name, std::make_shared<PassthroughMode>(std::move(d), promoted), false, promoted, 0});
+        }
+        ++n;
+    }
+    return n;
 }
 
 std::shared_ptr<const Mode> ModeRegistry::find(const std::string& name) const {
@@ -75,15 +174,17 @@ std::vector<ModeDescriptor> ModeRegistry::standards_track() const {
     std::shared_lock lock(mu_);
     std::vector<const Entry*> picked;
     for (const auto& e : entries_) {
-        if (e.mode->standards_track()) picked.push_back(&e);
+        if (e.standards) picked.push_back(&e);
     }
     std::stable_sort(picked.begin(), picked.end(), [](const Entry* a, const Entry* b) {
-        if (a->builtin != b->builtin) return a->builtin;
-        if (a->builtin) return a->order < b->order;
+        const bool fixed_a = a->builtin && a->order < 5;
+        const bool fixed_b = b->builtin && b->order < 5;
+        if (fixed_a != fixed_b) return fixed_a;
+        if (fixed_a) return a->order < b->order;
         return a->name < b->name;
     });
     std::vector<ModeDescriptor> out;
-    for (const auto* e : picked) out.push_back(e->mode->descriptor());
+    for (const auto* e : picked) out.push_back(descriptor_of(*e));
     return out;
 }
 
@@ -91,7 +192,7 @@ std::vector<ModeDescriptor> ModeRegistry::extensions() const {
     std::shared_lock lock(mu_);
     std::vector<ModeDescriptor> out;
     for (const auto& e : entries_) {
-        if (!e.mode->standards_track()) out.push_back(e.mode->descriptor());
+        if (!e.standards) out.push_back(descriptor_of(e));
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.mode < b.mode; });
     return out;
@@ -103,6 +204,105 @@ std::vector<std::string> ModeRegistry::all_names() const {
     for (const auto& e : entries_) out.push_back(e.name);
     std::sort(out.begin(), out.end());
     return out;
+}
+
+storage::Status ModeRegistry::persist(const Entry& e) {
+    if (storage_ == nullptr) return {};
+    if (e.builtin) {
+        auto d = descriptor_of(e);
+        return storage_->put_record(kModeNamespace, std::string(kBuiltinKey) + e.mode->descriptor().mode,
+                                    encode_descriptor(d, true));
+    }
+    return storage_->put_record(kModeNamespace, e.name, encode_descriptor(descriptor_of(e), e.standards));
+}
+
+void ModeRegistry::notify() {
+    if (listener_) listener_();  // DISC-13: one notification per successful change
+}
+
+Result<void, std::string> ModeRegistry::register_extension(ModeDescriptor d) {
+    // DISC-8 (0.6 order).
+    if (blank(d.mode)) return fail(std::string("mode name must not be empty"));
+    if (reserved_name(d.mode)) return fail(std::string("cannot register extension with reserved macp.mode.* namespace"));
+    if (d.message_types.empty()) return fail(std::string("extension descriptor must declare at least one message type"));
+    if (blank(d.mode_version)) return fail(std::string("extension descriptor must bind mode_version"));
+    if (d.terminal_message_types.empty()) {
+        return fail(std::string("extension descriptor must declare at least one terminal message type"));
+    }
+    for (const auto& t : d.terminal_message_types) {
+        if (t != "Commitment") {
+            return fail("dynamically registered modes resolve only on 'Commitment'; terminal message type '" + t +
+                        "' would never terminate a session");
+        }
+        if (std::find(d.message_types.begin(), d.message_types.end(), t) == d.message_types.end()) {
+            return fail("terminal message type '" + t + "' must also appear in message_types");
+        }
+    }
+    for (const auto& t : d.message_types) {
+        if (runtime_reserved_type(t)) return fail("message type '" + t + "' is reserved for the runtime");
+    }
+    {
+        std::unique_lock lock(mu_);
+        if (find_entry(d.mode) != nullptr) return fail("mode '" + d.mode + "' is already registered");
+        auto name = d.mode;
+        Entry e{name, std::make_shared<PassthroughMode>(std::move(d), false), false, false, 0};
+        // Durable before visible: a session may start in it the moment it is listed.
+        if (auto st = persist(e); !st) return fail("cannot persist mode: " + st.error().message);
+        entries_.push_back(std::move(e));
+    }
+    notify();
+    return {};
+}
+
+Result<void, std::string> ModeRegistry::unregister_extension(const std::string& name) {
+    {
+        std::unique_lock lock(mu_);
+        auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
+        if (it == entries_.end()) return fail("mode '" + name + "' not found");  // DISC-10
+        if (it->builtin) return fail("cannot unregister built-in mode '" + name + "'");
+        if (it->standards) return fail("cannot unregister standards-track mode '" + name + "'");
+        if (storage_ != nullptr) {
+            if (auto st = storage_->delete_record(kModeNamespace, name); !st) {
+                return fail("cannot delete mode: " + st.error().message);
+            }
+        }
+        entries_.erase(it);
+    }
+    notify();
+    return {};
+}
+
+Result<std::string, std::string> ModeRegistry::promote(const std::string& name, const std::string& new_name) {
+    std::string target;
+    {
+        std::unique_lock lock(mu_);
+        auto* e = find_entry(name);
+        if (e == nullptr) return fail("mode '" + name + "' not found");  // DISC-11
+        if (e->standards) return fail("mode '" + name + "' is already standards-track");
+        if (!new_name.empty() && blank(new_name)) return fail(std::string("promotion target name must not be empty"));
+        target = new_name.empty() ? name : new_name;  // RPC-PROMO-1
+        if (reserved_name(target)) return fail("cannot promote '" + name + "' into the reserved macp.mode.* namespace");
+        if (target != name && find_entry(target) != nullptr) {
+            return fail("cannot promote: target name '" + target + "' already exists");
+        }
+        Entry promoted = *e;
+        promoted.name = target;
+        promoted.standards = true;
+        if (!promoted.builtin) {  // DISC-12: promoted modes get strict SessionStart
+            auto d = e->mode->descriptor();
+            d.mode = target;
+            promoted.mode = std::make_shared<PassthroughMode>(std::move(d), true);
+        }
+        if (auto st = persist(promoted); !st) return fail("cannot persist promotion: " + st.error().message);
+        if (!promoted.builtin && target != name && storage_ != nullptr) {
+            if (auto st = storage_->delete_record(kModeNamespace, name); !st) {
+                return fail("cannot persist promotion: " + st.error().message);
+            }
+        }
+        *e = std::move(promoted);
+    }
+    notify();
+    return target;
 }
 
 }  // namespace macp::modes

@@ -1,20 +1,32 @@
-// The set of modes a runtime can run (BEHAVIOR.md §9 DISC-*). Thread-safe; readers get shared
-// pointers so a mode stays alive for the message that is using it even if it is unregistered.
+// The set of modes a runtime can run (BEHAVIOR.md §9 DISC-*): the built-in modes plus extension
+// modes registered at run time, which are persisted through the storage backend so that they and
+// their sessions survive a restart (the reference loses them: DISC-13, STO-REC-9).
+// Thread-safe; readers get shared pointers, so a mode stays alive for the message using it even
+// if it is unregistered meanwhile.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "modes/mode.hpp"
+#include "storage/storage_backend.hpp"
+#include "util/result.hpp"
 
 namespace macp::modes {
 
+inline constexpr const char* kModeNamespace = "modes";
+
 class ModeRegistry {
 public:
-    // Registers the built-in modes: the five standards-track descriptors and ext.multi_round.v1.
-    ModeRegistry();
+    // Registers the built-in modes: the five standards-track modes and ext.multi_round.v1.
+    // `storage` may be null (tests): registrations are then not persisted.
+    explicit ModeRegistry(storage::StorageBackend* storage = nullptr);
+
+    // Loads persisted registrations and promotions; call once at start-up, before recovery.
+    Result<size_t, std::string> load();
 
     [[nodiscard]] std::shared_ptr<const Mode> find(const std::string& name) const;
     // RPC-LM-1: standards-track, built-ins in their fixed order first, then promoted by name.
@@ -24,15 +36,36 @@ public:
     // RPC-INIT-6: every mode name, sorted by byte order.
     [[nodiscard]] std::vector<std::string> all_names() const;
 
+    // RPC-REGX-1 / DISC-8: the error is the reference's free text.
+    Result<void, std::string> register_extension(ModeDescriptor descriptor);
+    // RPC-UNREGX-1 / DISC-10.
+    Result<void, std::string> unregister_extension(const std::string& name);
+    // RPC-PROMO-1 / DISC-11, DISC-12: returns the final name.
+    Result<std::string, std::string> promote(const std::string& name, const std::string& new_name);
+
+    // Called after every successful change (WatchModeRegistry).
+    void on_change(std::function<void()> listener) { listener_ = std::move(listener); }
+
 private:
     struct Entry {
         std::string name;
         std::shared_ptr<const Mode> mode;
         bool builtin = true;
+        bool standards = false;
         int order = 0;  // fixed order of the built-in standards-track modes
     };
+    [[nodiscard]] Entry* find_entry(const std::string& name);
+    [[nodiscard]] ModeDescriptor descriptor_of(const Entry& e) const;
+    storage::Status persist(const Entry& e);
+    void notify();
+
+    storage::StorageBackend* storage_;
     mutable std::shared_mutex mu_;
     std::vector<Entry> entries_;
+    std::function<void()> listener_;
 };
+
+std::string encode_descriptor(const ModeDescriptor& d, bool promoted);
+std::optional<std::pair<ModeDescriptor, bool>> decode_descriptor(const std::string& json);
 
 }  // namespace macp::modes

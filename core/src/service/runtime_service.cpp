@@ -238,6 +238,54 @@ std::optional<grpc::Status> require_manager(kernel::Kernel& k, grpc::ServerConte
 }
 }  // namespace
 
+grpc::Status RuntimeService::RegisterExtMode(grpc::ServerContext* ctx, const macp::v1::RegisterExtModeRequest* req,
+                                             macp::v1::RegisterExtModeResponse* resp) {
+    return guarded("RegisterExtMode", [&] {
+        if (auto denied = require_manager(kernel_, ctx)) return *denied;  // RPC-GEN-5
+        if (!req->has_mode_descriptor()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
+        const auto& d = req->mode_descriptor();
+        modes::ModeDescriptor md{d.mode(),
+                                 d.mode_version(),
+                                 d.title(),
+                                 d.description(),
+                                 d.determinism_class(),
+                                 d.participant_model(),
+                                 {d.message_types().begin(), d.message_types().end()},
+                                 {d.terminal_message_types().begin(), d.terminal_message_types().end()},
+                                 {d.schema_uris().begin(), d.schema_uris().end()}};
+        auto r = modes_.register_extension(std::move(md));  // RPC-REGX-1
+        resp->set_ok(r.ok());
+        if (!r) resp->set_error(r.error());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::UnregisterExtMode(grpc::ServerContext* ctx, const macp::v1::UnregisterExtModeRequest* req,
+                                               macp::v1::UnregisterExtModeResponse* resp) {
+    return guarded("UnregisterExtMode", [&] {
+        if (auto denied = require_manager(kernel_, ctx)) return *denied;
+        auto r = modes_.unregister_extension(req->mode());  // RPC-UNREGX-1
+        resp->set_ok(r.ok());
+        if (!r) resp->set_error(r.error());
+        return grpc::Status::OK;
+    });
+}
+
+grpc::Status RuntimeService::PromoteMode(grpc::ServerContext* ctx, const macp::v1::PromoteModeRequest* req,
+                                         macp::v1::PromoteModeResponse* resp) {
+    return guarded("PromoteMode", [&] {
+        if (auto denied = require_manager(kernel_, ctx)) return *denied;
+        auto r = modes_.promote(req->mode(), req->promoted_mode_name());  // RPC-PROMO-1
+        resp->set_ok(r.ok());
+        if (r) {
+            resp->set_mode(r.value());
+        } else {
+            resp->set_error(r.error());
+        }
+        return grpc::Status::OK;
+    });
+}
+
 grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp::v1::RegisterPolicyRequest* req,
                                             macp::v1::RegisterPolicyResponse* resp) {
     return guarded("RegisterPolicy", [&] {

@@ -16,8 +16,9 @@ struct ServiceInfo {
 
 class RuntimeService final : public macp::v1::MACPRuntimeService::Service {
 public:
-    RuntimeService(kernel::Kernel& kernel, policy::PolicyRegistry& policies, ServiceInfo info)
-        : kernel_(kernel), policies_(policies), info_(std::move(info)) {}
+    RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
+                   ServiceInfo info)
+        : kernel_(kernel), modes_(modes), policies_(policies), info_(std::move(info)) {}
 
     grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*, macp::v1::InitializeResponse*) override;
     grpc::Status Send(grpc::ServerContext*, const macp::v1::SendRequest*, macp::v1::SendResponse*) override;
@@ -30,6 +31,9 @@ public:
     grpc::Status ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*, macp::v1::ListModesResponse*) override;
     grpc::Status ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*, macp::v1::ListExtModesResponse*) override;
     grpc::Status ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*, macp::v1::ListRootsResponse*) override;
+    grpc::Status RegisterExtMode(grpc::ServerContext*, const macp::v1::RegisterExtModeRequest*, macp::v1::RegisterExtModeResponse*) override;
+    grpc::Status UnregisterExtMode(grpc::ServerContext*, const macp::v1::UnregisterExtModeRequest*, macp::v1::UnregisterExtModeResponse*) override;
+    grpc::Status PromoteMode(grpc::ServerContext*, const macp::v1::PromoteModeRequest*, macp::v1::PromoteModeResponse*) override;
     grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*, macp::v1::RegisterPolicyResponse*) override;
     grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*, macp::v1::UnregisterPolicyResponse*) override;
     grpc::Status GetPolicy(grpc::ServerContext*, const macp::v1::GetPolicyRequest*, macp::v1::GetPolicyResponse*) override;
@@ -37,6 +41,7 @@ public:
 
 private:
     kernel::Kernel& kernel_;
+    modes::ModeRegistry& modes_;
     policy::PolicyRegistry& policies_;
     ServiceInfo info_;
 };

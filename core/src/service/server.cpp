@@ -25,12 +25,13 @@ constexpr int64_t kEnvelopeOverhead = 64 * 1024;
 
 }  // namespace
 
-Server::Server(kernel::Kernel& kernel, policy::PolicyRegistry& policies, const ServerOptions& options)
-    : runtime_(kernel, policies, ServiceInfo{options.version}) {}
+Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
+               const ServerOptions& options)
+    : runtime_(kernel, modes, policies, ServiceInfo{options.version}) {}
 
-Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, policy::PolicyRegistry& policies,
-                                                           const ServerOptions& o) {
-    std::unique_ptr<Server> s(new Server(kernel, policies, o));
+Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
+                                                           policy::PolicyRegistry& policies, const ServerOptions& o) {
+    std::unique_ptr<Server> s(new Server(kernel, modes, policies, o));
     std::shared_ptr<grpc::ServerCredentials> creds;
     if (!o.tls_cert_path.empty() && !o.tls_key_path.empty()) {  // AUTH-TLS-1
         auto cert = read_file(o.tls_cert_path);

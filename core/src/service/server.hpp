@@ -24,14 +24,16 @@ struct ServerOptions {
 
 class Server {
 public:
-    static Result<std::unique_ptr<Server>, std::string> start(kernel::Kernel& kernel, policy::PolicyRegistry& policies,
+    static Result<std::unique_ptr<Server>, std::string> start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
+                                                              policy::PolicyRegistry& policies,
                                                               const ServerOptions& options);
     // Marks health NOT_SERVING, stops accepting, and waits up to `drain_secs` for in-flight calls.
     void drain(int64_t drain_secs);
     [[nodiscard]] int port() const { return port_; }
 
 private:
-    Server(kernel::Kernel& kernel, policy::PolicyRegistry& policies, const ServerOptions& options);
+    Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
+           const ServerOptions& options);
     RuntimeService runtime_;
     HealthService health_;
     std::unique_ptr<grpc::Server> server_;
