@@ -1,0 +1,68 @@
+// The real server with deliberately broken plugins (tests/plugin_abi/fixtures): it refuses to
+// start with the loader's precise message, or stays up and answers INTERNAL_ERROR when a plugin
+// operation fails at run time ("Bad input gets a clear error and loses nothing").
+#include <cstdlib>
+
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+
+using namespace macp::test;
+
+namespace {
+
+std::string fixture_dir() {
+    const char* d = std::getenv("MACP_TEST_FIXTURE_PLUGIN_DIR");
+    return d == nullptr ? std::string() : std::string(d);
+}
+
+std::map<std::string, std::string> with_fixture_backend(const std::string& backend) {
+    return {{"MACP_ALLOW_INSECURE", "1"},
+            {"MACP_STORAGE_BACKEND", backend},
+            {"MACP_PLUGIN_PATH", fixture_dir() + ":" + ServerProcess::plugin_dir()}};
+}
+
+}  // namespace
+
+TEST_CASE("a plugin built for another ABI major refuses start-up with one precise message", "[integration][plugin]") {
+    REQUIRE_FALSE(fixture_dir().empty());
+    TempDir dir;
+    auto env = with_fixture_backend("wrongmajor");
+    env["MACP_DATA_DIR"] = (dir.path() / "data").string();
+    std::string out;
+    const int rc = ServerProcess::run_to_exit(env, {}, out);
+    CHECK(rc != 0);
+    CHECK(out.find("was built for plugin ABI 2.x, this runtime speaks 1.x") != std::string::npos);
+    CHECK(out.find("listening on") == std::string::npos);
+}
+
+TEST_CASE("missing required plugin keys are all reported at once", "[integration][plugin]") {
+    TempDir dir;
+    auto env = with_fixture_backend("needskey");
+    env["MACP_DATA_DIR"] = (dir.path() / "data").string();
+    std::string out;
+    CHECK(ServerProcess::run_to_exit(env, {"--check-config"}, out) != 0);
+    CHECK(out.find("MACP_TEST_REQUIRED_A") != std::string::npos);
+    CHECK(out.find("MACP_TEST_REQUIRED_B") != std::string::npos);
+}
+
+TEST_CASE("a plugin operation that throws yields INTERNAL_ERROR and the server stays up", "[integration][plugin]") {
+    TempDir dir;
+    ServerProcess server(with_fixture_backend("throws"), dir.path() / "data");
+    REQUIRE(server.start());
+    Client coord(server.address(), "coord");
+    const auto sid = new_session_id();
+    auto ack = coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice"})));
+    CHECK_FALSE(ack.ok());
+    CHECK(ack.error().code() == "INTERNAL_ERROR");  // SS-12: nothing acknowledged, nothing created
+    CHECK(server.log().find("disk on fire") != std::string::npos);
+    macp::v1::SessionMetadata md;
+    CHECK(coord.get_session(sid, &md).error_code() == grpc::StatusCode::NOT_FOUND);
+    // Still serving.
+    macp::v1::InitializeRequest init;
+    init.add_supported_protocol_versions("1.0");
+    macp::v1::InitializeResponse resp;
+    auto ctx = coord.context();
+    CHECK(coord.stub().Initialize(ctx.get(), init, &resp).ok());
+    CHECK(server.stop(15) == 0);
+}
