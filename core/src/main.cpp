@@ -39,7 +39,8 @@ void setup_logging(const macp::config::Config& c) {
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(c.log_level == "warn" ? "warning" : c.log_level));
     if (c.log_format == "json") {
-        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
+                            spdlog::pattern_time_type::utc);
     } else {
         spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
     }
@@ -152,7 +153,8 @@ int run(int argc, char** argv) {
     macp::kernel::Kernel kernel(ko, *plugins.storage, modes, policies, authenticator, limiter, events);
 
     auto health = plugins.storage->health();
-    spdlog::info("storage: {} — {}", plugins.storage->name(), health ? health.value() : "UNHEALTHY: " + health.error().message);
+    spdlog::info("storage: {} — {}", plugins.storage->name(),
+                 health ? health.value() : "UNHEALTHY: " + health.error().message);
     if (auto loaded = modes.load(); !loaded) {
         spdlog::critical("{}", loaded.error());
         return 1;
@@ -170,8 +172,8 @@ int run(int argc, char** argv) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
         return 1;
     }
-    macp::service::ServerOptions so{cfg.bind_addr, cfg.tls_cert_path, cfg.tls_key_path, cfg.max_payload_bytes, kVersion,
-                                    cfg.max_concurrent_streams};
+    macp::service::ServerOptions so{cfg.bind_addr,         cfg.tls_cert_path, cfg.tls_key_path,
+                                    cfg.max_payload_bytes, kVersion,          cfg.max_concurrent_streams};
     auto server = macp::service::Server::start(kernel, modes, policies, so);
     if (!server) {
         spdlog::critical("{}", server.error());
@@ -180,7 +182,8 @@ int run(int argc, char** argv) {
     const bool tls = !cfg.tls_cert_path.empty() && !cfg.tls_key_path.empty();
     if (!tls) spdlog::warn("serving PLAINTEXT without TLS because MACP_ALLOW_INSECURE=1 (local development only)");
     if (authenticator.dev_mode()) {
-        spdlog::warn("dev-mode authentication: any bearer token becomes a fully privileged sender (MACP_ALLOW_INSECURE=1)");
+        spdlog::warn(
+            "dev-mode authentication: any bearer token becomes a fully privileged sender (MACP_ALLOW_INSECURE=1)");
     }
     std::string auth_names;
     for (const auto& n : authenticator.resolver_names()) auth_names += (auth_names.empty() ? "" : ", ") + n;
@@ -189,7 +192,8 @@ int run(int argc, char** argv) {
     kernel.start_sweeper(std::chrono::seconds(cfg.cleanup_interval_secs));
 
     int sig = wait_for_signal();
-    spdlog::info("received {}, draining for up to {} s", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_drain_secs);
+    spdlog::info("received {}, draining for up to {} s", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 cfg.shutdown_drain_secs);
     server.value()->drain(cfg.shutdown_drain_secs);
     kernel.shutdown();
     spdlog::info("state persisted, goodbye");

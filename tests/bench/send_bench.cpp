@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     std::sort(latencies_us.begin(), latencies_us.end());
     auto pct = [&](double p) {
-        return latencies_us.empty() ? 0.0 : latencies_us[std::min(latencies_us.size() - 1, size_t(p * latencies_us.size()))];
+        return latencies_us.empty() ? 0.0
+                                    : latencies_us[std::min(latencies_us.size() - 1, size_t(p * latencies_us.size()))];
     };
     std::printf("clients=%d acked=%ld seconds=%.2f acks_per_sec=%.0f p50_us=%.0f p99_us=%.0f\n", clients, acked.load(),
                 elapsed, acked.load() / elapsed, pct(0.50), pct(0.99));

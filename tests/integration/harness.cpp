@@ -174,7 +174,9 @@ int ServerProcess::stop(int signal_number) {
     return rc;
 }
 
-std::string ServerProcess::log() const { return slurp(log_path_); }
+std::string ServerProcess::log() const {
+    return slurp(log_path_);
+}
 
 int ServerProcess::run_to_exit(const std::map<std::string, std::string>& env, const std::vector<std::string>& args,
                                std::string& out, std::chrono::milliseconds timeout) {
@@ -280,7 +282,8 @@ macp::v1::Envelope envelope(const std::string& type, const std::string& session_
     e.set_message_id(message_id);
     e.set_session_id(session_id);
     e.set_timestamp_unix_ms(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
     e.set_payload(std::move(payload));
     return e;
 }
@@ -312,6 +315,8 @@ std::string commitment_payload(const std::string& action, bool positive, const s
     return c.SerializeAsString();
 }
 
-std::string contribute_json(const std::string& value) { return R"({"value":")" + value + R"("})"; }
+std::string contribute_json(const std::string& value) {
+    return R"({"value":")" + value + R"("})";
+}
 
 }  // namespace macp::test

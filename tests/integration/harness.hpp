@@ -94,8 +94,8 @@ std::string new_session_id();
 macp::v1::Envelope envelope(const std::string& type, const std::string& session_id, const std::string& mode,
                             const std::string& message_id, std::string payload = {});
 std::string session_start_payload(const std::vector<std::string>& participants, int64_t ttl_ms = 60'000,
-                                  const std::string& mode_version = "1.0.0", const std::string& config_version = "cfg-1",
-                                  const std::string& policy_version = "");
+                                  const std::string& mode_version = "1.0.0",
+                                  const std::string& config_version = "cfg-1", const std::string& policy_version = "");
 std::string commitment_payload(const std::string& action, bool positive, const std::string& mode_version = "1.0.0",
                                const std::string& config_version = "cfg-1", const std::string& policy_version = "");
 std::string contribute_json(const std::string& value);

@@ -121,8 +121,8 @@ TEST_CASE("AUTH-HDR-1..4, AUTH-STATIC-1..4, AUTH-CHAIN-2, ENV-8/9: static tokens
     {
         INFO("ENV-8: no token → UNAUTHENTICATED");
         Client anon(server.address());
-        expect_error(anon.send(envelope("Contribute", sid, kMultiRound, "n1", contribute_json("x"))),
-                     "UNAUTHENTICATED", "Unauthenticated");
+        expect_error(anon.send(envelope("Contribute", sid, kMultiRound, "n1", contribute_json("x"))), "UNAUTHENTICATED",
+                     "Unauthenticated");
         macp::v1::SessionMetadata md;
         auto st = anon.get_session(sid, &md);
         CHECK(st.error_code() == grpc::StatusCode::UNAUTHENTICATED);
@@ -153,8 +153,8 @@ TEST_CASE("AUTH-HDR-1..4, AUTH-STATIC-1..4, AUTH-CHAIN-2, ENV-8/9: static tokens
     {
         INFO("AUTH-DEV-1 (0.6) / AUTH-DEV-5: tokens configured → no dev-mode, even with MACP_ALLOW_INSECURE=1");
         Client dev(server.address(), "agent://alice");  // a dev-mode bearer would become this sender
-        expect_error(dev.send(envelope("Contribute", sid, kMultiRound, "d1", contribute_json("x"))),
-                     "UNAUTHENTICATED", "Unauthenticated");
+        expect_error(dev.send(envelope("Contribute", sid, kMultiRound, "d1", contribute_json("x"))), "UNAUTHENTICATED",
+                     "Unauthenticated");
         Client dev2(server.address(), "anything-at-all");
         expect_error(dev2.send(start_env(new_session_id(), "d2", {"agent://alice"})), "UNAUTHENTICATED",
                      "Unauthenticated");
@@ -203,8 +203,7 @@ TEST_CASE("AUTH-Z-1..3, AUTH-Z-5, ENV-10, SS-8, RPC-GET-2/3: identity authorizat
         REQUIRE(limited.suspend(second, "pause", &ack).ok());
         CHECK(ack.session_state() == macp::v1::SESSION_STATE_SUSPENDED);
         expect_ok(limited.send(start_env(new_session_id(), "l2", {"agent://alice"})));
-        expect_error(limited.send(start_env(new_session_id(), "l3", {"agent://alice"})), "RATE_LIMITED",
-                     "RateLimited");
+        expect_error(limited.send(start_env(new_session_id(), "l3", {"agent://alice"})), "RATE_LIMITED", "RateLimited");
         // Other senders are not affected by this identity's limit.
         expect_ok(coord.send(start_env(new_session_id(), "c9", {"agent://alice"})));
     }

@@ -110,7 +110,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     REQUIRE(coord.send(start_env(sid, "s0", session_start_payload({"alice", "bob"}))).ok());
 
     {
-
         INFO("ENV-1: macp_version must be exactly \"1.0\"");
         auto e = envelope("Contribute", sid, kMultiRound, "v1", contribute_json("x"));
         e.set_macp_version("1.1");
@@ -126,7 +125,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("ENV-2: empty message_type or message_id; whitespace-only values pass the shape check");
         expect_reject(coord, envelope("", sid, kMultiRound, "t1", contribute_json("x")), "INVALID_ENVELOPE",
                       "InvalidEnvelope");
@@ -141,7 +139,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("ENV-3: Signal must have no session_id and a blank mode");
         expect_reject(coord, envelope("Signal", sid, "", "g1", signal_payload("hb")), "INVALID_ENVELOPE",
                       "InvalidEnvelope");
@@ -152,14 +149,12 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("ENV-4: ambient Progress must have a blank mode");
         expect_reject(coord, envelope("Progress", "", kMultiRound, "p1"), "INVALID_ENVELOPE", "InvalidEnvelope");
         expect_ok(coord, envelope("Progress", "", " ", "p2"));
     }
 
     {
-
         INFO("ENV-5: other types need a session_id and a non-blank mode");
         expect_reject(coord, envelope("Contribute", "", kMultiRound, "c1", contribute_json("x")), "INVALID_ENVELOPE",
                       "InvalidEnvelope");
@@ -172,7 +167,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("ENV-7: timestamp_unix_ms is not validated");
         auto e = start_env(new_session_id(), "ts", session_start_payload({"alice"}));
         e.set_timestamp_unix_ms(0);
@@ -183,7 +177,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("RPC-SEND-1: a SendRequest without an envelope is gRPC INVALID_ARGUMENT");
         macp::v1::SendRequest req;
         macp::v1::SendResponse resp;
@@ -194,7 +187,6 @@ TEST_CASE("ENV-1..5, ENV-7, RPC-SEND-1, RPC-SEND-4: envelope shape rejections", 
     }
 
     {
-
         INFO("RPC-SEND-4: error ack echoes the request ids (before the sender override)");
         Client alice(server.address(), "alice");
         auto e = envelope("Contribute", sid, "macp.mode.decision.v1", "echo-1", contribute_json("x"));
@@ -247,7 +239,6 @@ TEST_CASE("ENV-8, ENV-9: authentication and sender binding", "[integration][enve
     REQUIRE(coord.send(start_env(sid, "s0", session_start_payload({"alice", "bob"}))).ok());
 
     {
-
         INFO("ENV-8: no credentials → UNAUTHENTICATED");
         Client anon(server.address());
         expect_reject(anon, envelope("Contribute", sid, kMultiRound, "a1", contribute_json("x")), "UNAUTHENTICATED",
@@ -263,7 +254,6 @@ TEST_CASE("ENV-8, ENV-9: authentication and sender binding", "[integration][enve
     }
 
     {
-
         INFO("ENV-9: a spoofed sender is UNAUTHENTICATED; a matching sender is fine");
         auto spoof = envelope("Contribute", sid, kMultiRound, "b1", contribute_json("x"));
         spoof.set_sender("bob");
@@ -283,7 +273,6 @@ TEST_CASE("ENV-8, ENV-9: authentication and sender binding", "[integration][enve
     }
 
     {
-
         INFO("ENV-9: an empty sender is overwritten with the authenticated identity");
         const auto sid2 = new_session_id();
         auto e = start_env(sid2, "c1", session_start_payload({"alice"}));
@@ -324,8 +313,8 @@ TEST_CASE("SID-1..5: session id format at SessionStart (0.6 SID-2)", "[integrati
     reject("00000000-0000-0000-0000-000000000000", "INVALID_SESSION_ID", "InvalidSessionId");  // nil
     reject("6ba7b810-9dad-31d1-80b4-00c04fd430c8", "INVALID_SESSION_ID", "InvalidSessionId");  // v3
     reject("6ba7b810-9dad-51d1-80b4-00c04fd430c8", "INVALID_SESSION_ID", "InvalidSessionId");  // v5
-    accept(new_session_id());                                                                   // v4
-    accept("017f22e2-79b0-7cc3-98c4-dc0c0c07398f");                                             // v7
+    accept(new_session_id());                                                                  // v4
+    accept("017f22e2-79b0-7cc3-98c4-dc0c0c07398f");                                            // v7
     accept("6ba7b810-9dad-41d1-00b4-00c04fd430c8");  // SID-3: variant bits are not checked
 
     // SID-4: base64url tokens of at least 22 characters.
@@ -382,8 +371,7 @@ TEST_CASE("SS-1..3, SS-5, SS-6, SS-9: SessionStart payload rejections", "[integr
     reject("blank participant", session_start_payload({"alice", "  "}), "INVALID_ENVELOPE", "InvalidPayload");
     reject("duplicate participants after trim", session_start_payload({"alice", " alice\t"}), "INVALID_ENVELOPE",
            "InvalidPayload");
-    reject("exact duplicate participants", session_start_payload({"bob", "bob"}), "INVALID_ENVELOPE",
-           "InvalidPayload");
+    reject("exact duplicate participants", session_start_payload({"bob", "bob"}), "INVALID_ENVELOPE", "InvalidPayload");
     std::vector<std::string> many;
     for (int i = 0; i < 1001; ++i) many.push_back("p" + std::to_string(i));
     reject("1001 participants", session_start_payload(many), "INVALID_ENVELOPE", "InvalidPayload");
@@ -396,9 +384,10 @@ TEST_CASE("SS-1..3, SS-5, SS-6, SS-9: SessionStart payload rejections", "[integr
     reject("mode_version 2.0.0", session_start_payload({"alice"}, 60'000, "2.0.0"), "INVALID_ENVELOPE",
            "InvalidEnvelope");
     // SS-1: unknown mode; SS-9: unknown policy.
-    expect_reject(coord, envelope("SessionStart", new_session_id(), "ext.nonexistent.v1", "ss-mode",
-                                  session_start_payload({"alice"})),
-                  "MODE_NOT_SUPPORTED", "UnknownMode");
+    expect_reject(
+        coord,
+        envelope("SessionStart", new_session_id(), "ext.nonexistent.v1", "ss-mode", session_start_payload({"alice"})),
+        "MODE_NOT_SUPPORTED", "UnknownMode");
     reject("unknown policy", session_start_payload({"alice"}, 60'000, "1.0.0", "cfg-1", "policy.nope"),
            "UNKNOWN_POLICY_VERSION", "UnknownPolicyVersion");
     accept("explicit policy.default", session_start_payload({"alice"}, 60'000, "1.0.0", "cfg-1", "policy.default"));
@@ -506,8 +495,9 @@ TEST_CASE("SIG-1..3, RPC-SEND-6: Signal and Progress", "[integration][envelope][
 
 TEST_CASE("RATE-1, RATE-2: per-sender session-start and message limits", "[integration][envelope][rate]") {
     TempDir dir;
-    ServerProcess server(dev_env({{"MACP_SESSION_START_LIMIT_PER_MINUTE", "2"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "3"}}),
-                         dir.path() / "data");
+    ServerProcess server(
+        dev_env({{"MACP_SESSION_START_LIMIT_PER_MINUTE", "2"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "3"}}),
+        dir.path() / "data");
     REQUIRE(server.start());
     Client coord(server.address(), "coordinator");
     Client coord2(server.address(), "coordinator2");

@@ -23,7 +23,8 @@ macp::v1::ModeDescriptor ext_descriptor(const std::string& name) {
     return d;
 }
 
-macp::v1::RegisterExtModeResponse register_mode(Client& c, const macp::v1::ModeDescriptor& d, grpc::Status* st = nullptr) {
+macp::v1::RegisterExtModeResponse register_mode(Client& c, const macp::v1::ModeDescriptor& d,
+                                                grpc::Status* st = nullptr) {
     macp::v1::RegisterExtModeRequest req;
     *req.mutable_mode_descriptor() = d;
     macp::v1::RegisterExtModeResponse resp;
@@ -106,9 +107,11 @@ TEST_CASE("an extension runs through passthrough, survives a restart, and can be
         Client alice(server.address(), "alice");
         Client eve(server.address(), "eve");
         CHECK(alice.send(envelope("Note", sid, "ext.fraud.v1", "n1", "anything")).ok());
-        CHECK(eve.send(envelope("Note", sid, "ext.fraud.v1", "n2", "x")).error().code() == "FORBIDDEN");       // MODE-PT-4
-        CHECK(alice.send(envelope("Other", sid, "ext.fraud.v1", "n3", "x")).error().code() == "INVALID_ENVELOPE");  // MODE-PT-3
-        CHECK(alice.send(envelope("SessionCancel", sid, "ext.fraud.v1", "n4", "")).error().code() == "INVALID_ENVELOPE");
+        CHECK(eve.send(envelope("Note", sid, "ext.fraud.v1", "n2", "x")).error().code() == "FORBIDDEN");  // MODE-PT-4
+        CHECK(alice.send(envelope("Other", sid, "ext.fraud.v1", "n3", "x")).error().code() ==
+              "INVALID_ENVELOPE");  // MODE-PT-3
+        CHECK(alice.send(envelope("SessionCancel", sid, "ext.fraud.v1", "n4", "")).error().code() ==
+              "INVALID_ENVELOPE");
         macp::v1::SessionMetadata md;
         REQUIRE(admin.get_session(sid, &md).ok());
         CHECK(md.mode_version() == "2.1.0");
@@ -122,9 +125,11 @@ TEST_CASE("an extension runs through passthrough, survives a restart, and can be
     Client alice(server.address(), "alice");
     CHECK(alice.send(envelope("Note", sid, "ext.fraud.v1", "n1", "anything")).duplicate());
     // Commitment must echo the bound mode_version (SS-18, MODE-CMT-3) and come from the initiator.
-    auto wrong = admin.send(envelope("Commitment", sid, "ext.fraud.v1", "c0", commitment_payload("fraud.cleared", true, "", "")));
+    auto wrong = admin.send(
+        envelope("Commitment", sid, "ext.fraud.v1", "c0", commitment_payload("fraud.cleared", true, "", "")));
     CHECK(wrong.error().code() == "INVALID_ENVELOPE");
-    auto commit = admin.send(envelope("Commitment", sid, "ext.fraud.v1", "c1", commitment_payload("fraud.cleared", true, "2.1.0", "")));
+    auto commit = admin.send(
+        envelope("Commitment", sid, "ext.fraud.v1", "c1", commitment_payload("fraud.cleared", true, "2.1.0", "")));
     CHECK(commit.ok());
     CHECK(commit.session_state() == macp::v1::SESSION_STATE_RESOLVED);
 
@@ -186,10 +191,11 @@ TEST_CASE("an extension runs through passthrough, survives a restart, and can be
 TEST_CASE("registry mutators need can_manage_mode_registry (RPC-GEN-5, AUTH-Z-4)", "[integration][ext]") {
     TempDir dir;
     // Static tokens (so dev-mode is off) over plaintext loopback for the test.
-    ServerProcess insecure({{"MACP_ALLOW_INSECURE", "1"},
-                            {"MACP_AUTH_TOKENS_JSON",
-                             R"([{"token":"t-admin","sender":"admin","can_manage_mode_registry":true},{"token":"t-user","sender":"user"}])"}},
-                           dir.path() / "data2");
+    ServerProcess insecure(
+        {{"MACP_ALLOW_INSECURE", "1"},
+         {"MACP_AUTH_TOKENS_JSON",
+          R"([{"token":"t-admin","sender":"admin","can_manage_mode_registry":true},{"token":"t-user","sender":"user"}])"}},
+        dir.path() / "data2");
     REQUIRE(insecure.start());
     Client user(insecure.address(), "t-user");
     grpc::Status st;

@@ -7,7 +7,9 @@
 using namespace macp::test;
 
 namespace {
-std::map<std::string, std::string> dev_env() { return {{"MACP_ALLOW_INSECURE", "1"}}; }
+std::map<std::string, std::string> dev_env() {
+    return {{"MACP_ALLOW_INSECURE", "1"}};
+}
 }  // namespace
 
 TEST_CASE("multi_round session runs from SessionStart to RESOLVED", "[integration][multi_round]") {
@@ -31,7 +33,8 @@ TEST_CASE("multi_round session runs from SessionStart to RESOLVED", "[integratio
     REQUIRE(bob.send(envelope("Contribute", sid, kMultiRound, "m2", contribute_json("blue"))).ok());
 
     // Commitment before convergence is rejected (MODE-MR-7) and does not consume the id (MSG-6).
-    auto early = coord.send(envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true)));
+    auto early =
+        coord.send(envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true)));
     CHECK_FALSE(early.ok());
     CHECK(early.error().code() == "INVALID_ENVELOPE");
 
@@ -45,10 +48,12 @@ TEST_CASE("multi_round session runs from SessionStart to RESOLVED", "[integratio
     CHECK(late.error().code() == "INVALID_ENVELOPE");
 
     // Non-initiator commitment is FORBIDDEN (MODE-MR-4).
-    auto forbidden = alice.send(envelope("Commitment", sid, kMultiRound, "m6", commitment_payload("multi_round.converged", true)));
+    auto forbidden =
+        alice.send(envelope("Commitment", sid, kMultiRound, "m6", commitment_payload("multi_round.converged", true)));
     CHECK(forbidden.error().code() == "FORBIDDEN");
 
-    auto commit = coord.send(envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true)));
+    auto commit =
+        coord.send(envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true)));
     REQUIRE(commit.ok());
     CHECK(commit.session_state() == macp::v1::SESSION_STATE_RESOLVED);
 
@@ -73,7 +78,7 @@ TEST_CASE("multi_round session runs from SessionStart to RESOLVED", "[integratio
     REQUIRE(md.participants_size() == 2);
     std::map<std::string, uint32_t> counts;
     for (const auto& a : md.participant_activity()) counts[a.participant_id()] = a.message_count();
-    CHECK(counts["alice"] == 1);     // RPC-GET-7: only accepted messages count
+    CHECK(counts["alice"] == 1);  // RPC-GET-7: only accepted messages count
     CHECK(counts["bob"] == 2);
     CHECK(counts["coordinator"] == 1);
     CHECK(md.expires_at_unix_ms() > md.started_at_unix_ms());

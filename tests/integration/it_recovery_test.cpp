@@ -13,7 +13,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::map<std::string, std::string> file_env() { return {{"MACP_ALLOW_INSECURE", "1"}}; }
+std::map<std::string, std::string> file_env() {
+    return {{"MACP_ALLOW_INSECURE", "1"}};
+}
 
 std::map<std::string, uint32_t> activity(const macp::v1::SessionMetadata& md) {
     std::map<std::string, uint32_t> out;
@@ -34,14 +36,18 @@ TEST_CASE("every acknowledged message survives SIGKILL and replays into the same
         Client coord(server.address(), "coord");
         Client alice(server.address(), "alice");
         Client bob(server.address(), "bob");
-        REQUIRE(coord.send(envelope("SessionStart", open_sid, kMultiRound, "s", session_start_payload({"alice", "bob"}))).ok());
+        REQUIRE(
+            coord.send(envelope("SessionStart", open_sid, kMultiRound, "s", session_start_payload({"alice", "bob"})))
+                .ok());
         REQUIRE(alice.send(envelope("Contribute", open_sid, kMultiRound, "a1", contribute_json("x"))).ok());
         REQUIRE(alice.send(envelope("Contribute", open_sid, kMultiRound, "a2", contribute_json("y"))).ok());
         REQUIRE(bob.send(envelope("Contribute", open_sid, kMultiRound, "b1", contribute_json("z"))).ok());
 
-        REQUIRE(coord.send(envelope("SessionStart", resolved_sid, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+        REQUIRE(coord.send(envelope("SessionStart", resolved_sid, kMultiRound, "s", session_start_payload({"alice"})))
+                    .ok());
         REQUIRE(alice.send(envelope("Contribute", resolved_sid, kMultiRound, "a1", contribute_json("v"))).ok());
-        auto c = coord.send(envelope("Commitment", resolved_sid, kMultiRound, "c", commitment_payload("multi_round.converged", true)));
+        auto c = coord.send(
+            envelope("Commitment", resolved_sid, kMultiRound, "c", commitment_payload("multi_round.converged", true)));
         REQUIRE(c.ok());
         REQUIRE(c.session_state() == macp::v1::SESSION_STATE_RESOLVED);
         server.kill9();  // no graceful shutdown, no final snapshot
@@ -87,7 +93,10 @@ TEST_CASE("acks under concurrent load are never lost on kill -9", "[integration]
         Client coord(server.address(), "coord");
         for (int i = 0; i < kClients; ++i) {
             sids.push_back(new_session_id());
-            REQUIRE(coord.send(envelope("SessionStart", sids.back(), kMultiRound, "s", session_start_payload({"w" + std::to_string(i), "silent-peer"}))).ok());
+            REQUIRE(coord
+                        .send(envelope("SessionStart", sids.back(), kMultiRound, "s",
+                                       session_start_payload({"w" + std::to_string(i), "silent-peer"})))
+                        .ok());
         }
         std::atomic<bool> stop{false};
         std::vector<std::thread> workers;
@@ -98,7 +107,8 @@ TEST_CASE("acks under concurrent load are never lost on kill -9", "[integration]
                 for (int n = 0; n < 2000 && !stop; ++n) {
                     auto id = "m" + std::to_string(n);
                     grpc::Status st;
-                    auto ack = c.send(envelope("Contribute", sids[i], kMultiRound, id, contribute_json(std::to_string(n))), &st);
+                    auto ack = c.send(
+                        envelope("Contribute", sids[i], kMultiRound, id, contribute_json(std::to_string(n))), &st);
                     if (!st.ok()) break;
                     if (ack.ok()) {
                         std::lock_guard lock(mu);
@@ -118,7 +128,8 @@ TEST_CASE("acks under concurrent load are never lost on kill -9", "[integration]
     REQUIRE(server.start());
     std::map<std::string, std::unique_ptr<Client>> clients;
     size_t lost = 0;
-    for (int i = 0; i < kClients; ++i) clients[sids[i]] = std::make_unique<Client>(server.address(), "w" + std::to_string(i));
+    for (int i = 0; i < kClients; ++i)
+        clients[sids[i]] = std::make_unique<Client>(server.address(), "w" + std::to_string(i));
     for (const auto& [sid, id] : acked) {
         auto ack = clients[sid]->send(envelope("Contribute", sid, kMultiRound, id, contribute_json("ignored")));
         if (!(ack.ok() && ack.duplicate())) {
@@ -139,7 +150,8 @@ TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[i
         REQUIRE(server.start());
         Client coord(server.address(), "coord");
         Client alice(server.address(), "alice");
-        REQUIRE(coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice", "bob"}))).ok());
+        REQUIRE(
+            coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice", "bob"}))).ok());
         REQUIRE(alice.send(envelope("Contribute", sid, kMultiRound, "a1", contribute_json("x"))).ok());
         server.kill9();
     }

@@ -42,7 +42,8 @@ std::string start_payload(const std::vector<std::string>& participants, int64_t 
 std::string start(Client& c, const std::vector<std::string>& participants, int64_t ttl_ms = 60'000,
                   int64_t max_suspend_ms = 0) {
     const auto sid = new_session_id();
-    auto ack = c.send(envelope("SessionStart", sid, kMultiRound, "start", start_payload(participants, ttl_ms, max_suspend_ms)));
+    auto ack = c.send(
+        envelope("SessionStart", sid, kMultiRound, "start", start_payload(participants, ttl_ms, max_suspend_ms)));
     INFO("SessionStart: " << ack.error().code() << " " << ack.error().message());
     REQUIRE(ack.ok());
     return sid;
@@ -118,9 +119,12 @@ TEST_CASE("RPC-CANCEL-1..7, RPC-SUSP-1, RPC-RESUME-1, RPC-GEN-6: CancelSession",
     {
         INFO("RPC-CANCEL-1: unknown session → NOT_FOUND");
         const auto unknown = new_session_id();
-        check_status(coord.cancel(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND, "Session '" + unknown + "' not found");
-        check_status(coord.suspend(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND, "Session '" + unknown + "' not found");
-        check_status(coord.resume(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND, "Session '" + unknown + "' not found");
+        check_status(coord.cancel(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND,
+                     "Session '" + unknown + "' not found");
+        check_status(coord.suspend(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND,
+                     "Session '" + unknown + "' not found");
+        check_status(coord.resume(unknown, "r", &ack), grpc::StatusCode::NOT_FOUND,
+                     "Session '" + unknown + "' not found");
         check_status(coord.cancel("", "r", &ack), grpc::StatusCode::NOT_FOUND, "Session '' not found");
     }
     {
@@ -494,13 +498,14 @@ TEST_CASE("RPC-INIT-1..6, RPC-MAN-1/2, RPC-LM-1, RPC-LEM-1, RPC-LR-1, RPC-GEN-2/
         CHECK(resp.roots().empty());
     }
     {
-        // RegisterExtMode is not implemented yet; when it is, pick another unimplemented RPC here.
+        // WatchRoots is not implemented yet (issue #5); when it is, pick another unimplemented RPC here.
         INFO("an RPC that is not implemented yet answers UNIMPLEMENTED");
         Client admin(server.address(), "admin");
-        macp::v1::RegisterExtModeRequest req;
-        macp::v1::RegisterExtModeResponse resp;
         auto ctx = admin.context();
-        CHECK(admin.stub().RegisterExtMode(ctx.get(), req, &resp).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+        auto reader = admin.stub().WatchRoots(ctx.get(), macp::v1::WatchRootsRequest{});
+        macp::v1::WatchRootsResponse change;
+        CHECK_FALSE(reader->Read(&change));
+        CHECK(reader->Finish().error_code() == grpc::StatusCode::UNIMPLEMENTED);
         // A method the service does not have at all is UNIMPLEMENTED too, and the server stays up.
         grpc::GenericStub generic(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
         grpc::ClientContext gctx;

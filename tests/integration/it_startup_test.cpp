@@ -133,7 +133,8 @@ TEST_CASE("AUTH-TLS-2, AUTH-DEV-5: no TLS and no MACP_ALLOW_INSECURE is refused"
     }
     {
         INFO("MACP_ALLOW_INSECURE must be exactly 1");
-        int rc = run({{"MACP_AUTH_TOKENS_JSON", kTokens}, {"MACP_ALLOW_INSECURE", "true"}}, {}, out, dir.path() / "data");
+        int rc =
+            run({{"MACP_AUTH_TOKENS_JSON", kTokens}, {"MACP_ALLOW_INSECURE", "true"}}, {}, out, dir.path() / "data");
         INFO(out);
         CHECK(rc != 0);
         CHECK(rc != -1000);
@@ -254,8 +255,9 @@ TEST_CASE("CLI: --list-plugins shows the plugin keys; --print-config masks secre
     }
     {
         INFO("--print-config masks the token table");
-        int rc = run({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_AUTH_TOKENS_JSON", kTokens}, {"MACP_MAX_PAYLOAD_BYTES", "4096"}},
-                     {"--print-config"}, out, dir.path() / "data");
+        int rc =
+            run({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_AUTH_TOKENS_JSON", kTokens}, {"MACP_MAX_PAYLOAD_BYTES", "4096"}},
+                {"--print-config"}, out, dir.path() / "data");
         INFO(out);
         CHECK(rc == 0);
         CHECK(contains(out, "MACP_AUTH_TOKENS_JSON=***"));
@@ -265,9 +267,10 @@ TEST_CASE("CLI: --list-plugins shows the plugin keys; --print-config masks secre
     }
 }
 
-TEST_CASE("CFG-14, OBS-3, STO-REC-10: unknown MACP_* variables are ignored; 'listening on'; SIGTERM exits 0 with "
-          "'goodbye'",
-          "[integration][startup]") {
+TEST_CASE(
+    "CFG-14, OBS-3, STO-REC-10: unknown MACP_* variables are ignored; 'listening on'; SIGTERM exits 0 with "
+    "'goodbye'",
+    "[integration][startup]") {
     TempDir dir;
     ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_FOO", "bar"}, {"MACP_NOT_A_SETTING", "42"}},
                          dir.path() / "data");
@@ -311,33 +314,33 @@ TEST_CASE("AUTH-TLS-1: TLS with a PEM identity; plaintext clients fail", "[integ
                          dir.path() / "data");
     REQUIRE(server.start());
     {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = slurp(cert);
-    // The certificate's SAN is IP:127.0.0.1, which matches the target; no name override is needed.
-    grpc::ChannelArguments args;
-    auto channel = grpc::CreateCustomChannel(server.address(), grpc::SslCredentials(ssl), args);
-    auto stub = macp::v1::MACPRuntimeService::NewStub(channel);
-    macp::v1::InitializeResponse resp;
-    auto st = initialize(*stub, &resp);
-    INFO(st.error_message());
-    REQUIRE(st.ok());
-    CHECK(resp.selected_protocol_version() == "1.0");
+        grpc::SslCredentialsOptions ssl;
+        ssl.pem_root_certs = slurp(cert);
+        // The certificate's SAN is IP:127.0.0.1, which matches the target; no name override is needed.
+        grpc::ChannelArguments args;
+        auto channel = grpc::CreateCustomChannel(server.address(), grpc::SslCredentials(ssl), args);
+        auto stub = macp::v1::MACPRuntimeService::NewStub(channel);
+        macp::v1::InitializeResponse resp;
+        auto st = initialize(*stub, &resp);
+        INFO(st.error_message());
+        REQUIRE(st.ok());
+        CHECK(resp.selected_protocol_version() == "1.0");
 
-    // A session over TLS with the static token (the harness Client with TLS credentials).
-    Client tls_client(server.address(), "tok-secret-value-123", grpc::SslCredentials(ssl));
-    const auto sid = new_session_id();
-    auto ack = tls_client.send(envelope("SessionStart", sid, kMultiRound, "s0", session_start_payload({"alice"})));
-    CHECK(ack.ok());
-    macp::v1::SessionMetadata md;
-    REQUIRE(tls_client.get_session(sid, &md).ok());
-    CHECK(md.initiator() == "agent://coord");
+        // A session over TLS with the static token (the harness Client with TLS credentials).
+        Client tls_client(server.address(), "tok-secret-value-123", grpc::SslCredentials(ssl));
+        const auto sid = new_session_id();
+        auto ack = tls_client.send(envelope("SessionStart", sid, kMultiRound, "s0", session_start_payload({"alice"})));
+        CHECK(ack.ok());
+        macp::v1::SessionMetadata md;
+        REQUIRE(tls_client.get_session(sid, &md).ok());
+        CHECK(md.initiator() == "agent://coord");
 
-    // Plaintext against the TLS port fails.
-    auto plain = macp::v1::MACPRuntimeService::NewStub(
-        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
-    macp::v1::InitializeResponse plain_resp;
-    auto plain_st = initialize(*plain, &plain_resp, std::chrono::seconds(3));
-    CHECK_FALSE(plain_st.ok());
+        // Plaintext against the TLS port fails.
+        auto plain = macp::v1::MACPRuntimeService::NewStub(
+            grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+        macp::v1::InitializeResponse plain_resp;
+        auto plain_st = initialize(*plain, &plain_resp, std::chrono::seconds(3));
+        CHECK_FALSE(plain_st.ok());
     }
     CHECK(contains(server.log(), "(TLS)"));
     CHECK(server.stop(SIGTERM) == 0);

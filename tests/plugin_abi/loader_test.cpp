@@ -28,7 +28,9 @@ namespace {
 
 const fs::path kFixtureDir = MACP_FIXTURE_PLUGIN_DIR;
 
-std::string fixture(const std::string& plugin) { return (kFixtureDir / (plugin + ".so")).string(); }
+std::string fixture(const std::string& plugin) {
+    return (kFixtureDir / (plugin + ".so")).string();
+}
 
 // A scratch directory removed at scope exit.
 class TempDir {
@@ -83,7 +85,9 @@ const PluginInfo& find_info(const std::vector<PluginInfo>& infos, const std::str
     return *it;
 }
 
-macp::auth::Metadata bearer(const std::string& token) { return {{"authorization", "Bearer " + token}}; }
+macp::auth::Metadata bearer(const std::string& token) {
+    return {{"authorization", "Bearer " + token}};
+}
 
 }  // namespace
 
@@ -125,16 +129,15 @@ TEST_CASE("dlopen failures carry the dlerror text", "[plugin_abi][loader]") {
 }
 
 TEST_CASE("wrong ABI major", "[plugin_abi][loader]") {
-    REQUIRE_THAT(storage_error("storage-wrongmajor"),
-                 Contains("plugin " + fixture("storage-wrongmajor") +
-                          " was built for plugin ABI 2.x, this runtime speaks 1.x"));
+    REQUIRE_THAT(
+        storage_error("storage-wrongmajor"),
+        Contains("plugin " + fixture("storage-wrongmajor") + " was built for plugin ABI 2.x, this runtime speaks 1.x"));
 }
 
 TEST_CASE("ABI minor newer than the host", "[plugin_abi][loader]") {
     REQUIRE_THAT(storage_error("storage-minortoonew"),
-                 Contains("plugin " + fixture("storage-minortoonew") +
-                          " needs ABI 1.99, this runtime provides 1." + std::to_string(MACP_PLUGIN_ABI_MINOR) +
-                          "; upgrade macp-runtime"));
+                 Contains("plugin " + fixture("storage-minortoonew") + " needs ABI 1.99, this runtime provides 1." +
+                          std::to_string(MACP_PLUGIN_ABI_MINOR) + "; upgrade macp-runtime"));
 }
 
 TEST_CASE("no entry symbol", "[plugin_abi][loader]") {
@@ -195,7 +198,8 @@ TEST_CASE("every missing REQUIRED key is reported at once", "[plugin_abi][loader
                               "MACP_TEST_REQUIRED_B (second required key)"));
     }
     SECTION("one missing, one empty") {
-        const auto err = storage_error("storage-needskey", {{"MACP_TEST_REQUIRED_A", "x"}, {"MACP_TEST_REQUIRED_B", ""}});
+        const auto err =
+            storage_error("storage-needskey", {{"MACP_TEST_REQUIRED_A", "x"}, {"MACP_TEST_REQUIRED_B", ""}});
         REQUIRE_THAT(err, Contains("is missing required configuration: MACP_TEST_REQUIRED_B (second required key)"));
         REQUIRE_THAT(err, !Contains("MACP_TEST_REQUIRED_A"));
     }
@@ -345,7 +349,8 @@ TEST_CASE("a missing snapshot is nullopt, not an error", "[plugin_abi][storage]"
 
 TEST_CASE("append_log_batch falls back to append_log_entry, stopping a failed session", "[plugin_abi][storage]") {
     auto store = open_storage_ok("storage-needskey", kNeedsKeySettings);
-    const auto results = store->append_log_batch({{"s1", "r1"}, {"bad1", "x"}, {"s1", "r2"}, {"bad1", "y"}, {"s2", "r3"}});
+    const auto results =
+        store->append_log_batch({{"s1", "r1"}, {"bad1", "x"}, {"s1", "r2"}, {"bad1", "y"}, {"s2", "r3"}});
     REQUIRE(results.size() == 5);
     CHECK(results[0].ok());
     REQUIRE_FALSE(results[1].ok());

@@ -23,28 +23,28 @@
 namespace fs = std::filesystem;
 using macp::contract::Result;
 using macp::contract::Store;
-using macp::contract::TempDir;
 using macp::contract::target;
+using macp::contract::TempDir;
 
-#define REQUIRE_OK(expr)                                           \
-    do {                                                           \
-        const Result r_ = (expr);                                  \
-        INFO(#expr << " -> " << r_.describe());                    \
-        REQUIRE(r_.status == MACP_STATUS_OK);                      \
+#define REQUIRE_OK(expr)                        \
+    do {                                        \
+        const Result r_ = (expr);               \
+        INFO(#expr << " -> " << r_.describe()); \
+        REQUIRE(r_.status == MACP_STATUS_OK);   \
     } while (false)
 
-#define CHECK_STATUS(expr, expected)                               \
-    do {                                                           \
-        const Result r_ = (expr);                                  \
-        INFO(#expr << " -> " << r_.describe());                    \
-        CHECK(r_.status == (expected));                            \
+#define CHECK_STATUS(expr, expected)            \
+    do {                                        \
+        const Result r_ = (expr);               \
+        INFO(#expr << " -> " << r_.describe()); \
+        CHECK(r_.status == (expected));         \
     } while (false)
 
 // Catch2 2.x has no SKIP: report why and leave the test case.
-#define SKIP_UNLESS(cond, why)                                     \
-    if (!(cond)) {                                                 \
-        WARN("skipped for " << target().label << ": " << (why));   \
-        return;                                                    \
+#define SKIP_UNLESS(cond, why)                                   \
+    if (!(cond)) {                                               \
+        WARN("skipped for " << target().label << ": " << (why)); \
+        return;                                                  \
     }
 
 namespace {
@@ -356,12 +356,13 @@ TEST_CASE("append_log_batch appends across sessions with a status per item", "[c
         const Result r = f.s().append_batch(mixed, status);
         CHECK(r.status == MACP_STATUS_INVALID_ARGUMENT);
         CHECK_FALSE(r.message.empty());
-        CHECK(status == std::vector<macp_status>{MACP_STATUS_OK, MACP_STATUS_INVALID_ARGUMENT,
-                                                 MACP_STATUS_OK});
+        CHECK(status == std::vector<macp_status>{MACP_STATUS_OK, MACP_STATUS_INVALID_ARGUMENT, MACP_STATUS_OK});
         expected[ids[0]].push_back("a-ok");
         expected[ids[2]].push_back("c-ok");
     }
-    SECTION("an empty batch is OK") { REQUIRE_OK(f.s().append_batch({}, status)); }
+    SECTION("an empty batch is OK") {
+        REQUIRE_OK(f.s().append_batch({}, status));
+    }
 
     for (const auto& id : ids) CHECK(load_log(f.s(), id) == expected[id]);
 }
@@ -434,9 +435,8 @@ TEST_CASE("concurrent calls for different sessions do not interfere", "[contract
 TEST_CASE("keyed records: namespaces are isolated and odd keys round-trip", "[contract]") {
     Fixture f;
     const std::vector<std::string> keys = {
-        "ext.a/b c", "policy.x",  "../escape", ".hidden",      "%41", "A", "a%2Fb", "ключ",
-        "with space", "UPPER",    "upper",     "a\\b",         "*?<>|:\"", "-dash", "_",
-        ".", "..", std::string(120, 'k')};
+        "ext.a/b c", "policy.x", "../escape", ".hidden",  "%41",   "A", "a%2Fb", "ключ", "with space",
+        "UPPER",     "upper",    "a\\b",      "*?<>|:\"", "-dash", "_", ".",     "..",   std::string(120, 'k')};
     std::map<std::string, std::string> expected;
     for (const auto& k : keys) {
         REQUIRE_OK(f.s().put_record("policy.x", k, "blob of " + k));
@@ -473,8 +473,7 @@ TEST_CASE("keyed records: namespaces are isolated and odd keys round-trip", "[co
 
 // ---- persistence and recovery --------------------------------------------------------------------
 
-TEST_CASE("everything survives destroy and re-create on the same configuration",
-          "[contract][persistent]") {
+TEST_CASE("everything survives destroy and re-create on the same configuration", "[contract][persistent]") {
     Fixture f;
     SKIP_UNLESS(target().persistent, "backend is not persistent");
     const std::string a = sid(1);
@@ -495,10 +494,8 @@ TEST_CASE("everything survives destroy and re-create on the same configuration",
     Records expected_a;
     for (int i = 0; i < 10; ++i) expected_a.push_back(rec(a, i));
     CHECK(load_log(f.s(), a) == expected_a);
-    CHECK(load_log(f.s(), b) ==
-          (f.s().vt().replace_log != nullptr ? Records{"compacted"} : Records{rec(b, 0)}));
-    CHECK(list_records(f.s(), "policy.x") ==
-          std::map<std::string, std::string>{{"ext.a/b c", "kept"}});
+    CHECK(load_log(f.s(), b) == (f.s().vt().replace_log != nullptr ? Records{"compacted"} : Records{rec(b, 0)}));
+    CHECK(list_records(f.s(), "policy.x") == std::map<std::string, std::string>{{"ext.a/b c", "kept"}});
 
     REQUIRE_OK(f.s().append(a, rec(a, 10)));  // appends continue where they stopped
     expected_a.push_back(rec(a, 10));
@@ -575,8 +572,7 @@ TEST_CASE("file layout: a torn final line is never loaded and never glued to", "
         CHECK(load_log(f.s(), id) == Records{"r1", "r2"});
         const Result r = f.s().recover();
         REQUIRE(r.ok());
-        CHECK(r.items == std::vector<std::string>{"truncated torn tail of sessions/" + id +
-                                                  "/log.jsonl (17 bytes)"});
+        CHECK(r.items == std::vector<std::string>{"truncated torn tail of sessions/" + id + "/log.jsonl (17 bytes)"});
         CHECK(read_file(f.log_path(id)) == "r1\nr2\n");
         REQUIRE_OK(f.s().append(id, "r3"));
         CHECK(read_file(f.log_path(id)) == "r1\nr2\nr3\n");

@@ -28,9 +28,7 @@ public:
 
     [[nodiscard]] const macp_call_context* ctx() const { return &ctx_; }
     [[nodiscard]] const macp_emitter* out() const { return &emitter_; }
-    Result finish(macp_status status) {
-        return Result{status, std::move(message_), std::move(items_)};
-    }
+    Result finish(macp_status status) { return Result{status, std::move(message_), std::move(items_)}; }
 
 private:
     static void on_error(void* self, const char* message, size_t len) {
@@ -46,7 +44,9 @@ private:
     std::vector<std::string> items_;
 };
 
-const uint8_t* bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+const uint8_t* bytes(std::string_view s) {
+    return reinterpret_cast<const uint8_t*>(s.data());
+}
 
 std::string env_or(const char* name, const char* fallback) {
     const char* v = std::getenv(name);
@@ -133,7 +133,9 @@ Store::Store(const std::string& data_dir) {
     }
 }
 
-Store::~Store() { vt().destroy(instance_); }
+Store::~Store() {
+    vt().destroy(instance_);
+}
 
 Result Store::create_session_storage(const std::string& session_id) {
     Call c;
@@ -142,8 +144,7 @@ Result Store::create_session_storage(const std::string& session_id) {
 
 Result Store::save_session(const std::string& session_id, std::string_view snapshot) {
     Call c;
-    return c.finish(vt().save_session(instance_, session_id.c_str(), bytes(snapshot),
-                                      snapshot.size(), c.ctx()));
+    return c.finish(vt().save_session(instance_, session_id.c_str(), bytes(snapshot), snapshot.size(), c.ctx()));
 }
 
 Result Store::load_session(const std::string& session_id) {
@@ -163,8 +164,7 @@ Result Store::list_session_ids() {
 
 Result Store::append(const std::string& session_id, std::string_view record) {
     Call c;
-    return c.finish(vt().append_log_entry(instance_, session_id.c_str(), bytes(record),
-                                          record.size(), c.ctx()));
+    return c.finish(vt().append_log_entry(instance_, session_id.c_str(), bytes(record), record.size(), c.ctx()));
 }
 
 Result Store::load_log(const std::string& session_id) {
@@ -174,8 +174,7 @@ Result Store::load_log(const std::string& session_id) {
 
 Result Store::put_record(const std::string& ns, const std::string& key, std::string_view blob) {
     Call c;
-    return c.finish(
-        vt().put_record(instance_, ns.c_str(), key.c_str(), bytes(blob), blob.size(), c.ctx()));
+    return c.finish(vt().put_record(instance_, ns.c_str(), key.c_str(), bytes(blob), blob.size(), c.ctx()));
 }
 
 Result Store::delete_record(const std::string& ns, const std::string& key) {
@@ -198,8 +197,7 @@ Result Store::append_batch(const std::vector<std::pair<std::string, std::string>
     // Sentinel: lets the suite see slots the plugin never wrote.
     item_status.assign(items.size(), -1);
     Call c;
-    return c.finish(vt().append_log_batch(instance_, c_items.data(), c_items.size(),
-                                          item_status.data(), c.ctx()));
+    return c.finish(vt().append_log_batch(instance_, c_items.data(), c_items.size(), item_status.data(), c.ctx()));
 }
 
 Result Store::replace_log(const std::string& session_id, const std::vector<std::string>& records) {
@@ -210,8 +208,7 @@ Result Store::replace_log(const std::string& session_id, const std::vector<std::
         lens.push_back(r.size());
     }
     Call c;
-    return c.finish(vt().replace_log(instance_, session_id.c_str(), ptrs.data(), lens.data(),
-                                     records.size(), c.ctx()));
+    return c.finish(vt().replace_log(instance_, session_id.c_str(), ptrs.data(), lens.data(), records.size(), c.ctx()));
 }
 
 Result Store::flush() {

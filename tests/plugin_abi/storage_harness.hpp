@@ -40,9 +40,7 @@ struct Target {
     [[nodiscard]] const macp_storage_vtable& vtable() const {
         return *static_cast<const macp_storage_vtable*>(descriptor->vtable);
     }
-    [[nodiscard]] bool thread_safe() const {
-        return (descriptor->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0;
-    }
+    [[nodiscard]] bool thread_safe() const { return (descriptor->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0; }
 };
 
 // Loaded once per process; throws std::runtime_error with the dlerror text on failure.

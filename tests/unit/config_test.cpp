@@ -158,17 +158,16 @@ TEST_CASE("flags win over the environment", "[config]") {
 }
 
 TEST_CASE("plugin-only keys have flags and land in settings under their env names", "[config]") {
-    const auto config = parse_ok({"--auth-audience=svc", "--auth-jwt-algs=ES256"},
-                                 insecure_with({{"MACP_AUTH_AUDIENCE", "env"}}));
+    const auto config =
+        parse_ok({"--auth-audience=svc", "--auth-jwt-algs=ES256"}, insecure_with({{"MACP_AUTH_AUDIENCE", "env"}}));
     CHECK(config.settings.at("MACP_AUTH_AUDIENCE") == "svc");
     CHECK(config.settings.at("MACP_AUTH_JWT_ALGS") == "ES256");
 }
 
 TEST_CASE("unknown MACP_ variables are not errors and are kept for plugins", "[config]") {
-    const auto config = parse_ok({}, insecure_with({{"MACP_RUNTIME_TARGET", "x:1"},
-                                                    {"MACP_MYPLUGIN_KEY", "v"},
-                                                    {"PATH", "/usr/bin"},
-                                                    {"HOME", "/root"}}));
+    const auto config = parse_ok(
+        {}, insecure_with(
+                {{"MACP_RUNTIME_TARGET", "x:1"}, {"MACP_MYPLUGIN_KEY", "v"}, {"PATH", "/usr/bin"}, {"HOME", "/root"}}));
     CHECK(config.settings.at("MACP_RUNTIME_TARGET") == "x:1");
     CHECK(config.settings.at("MACP_MYPLUGIN_KEY") == "v");
     CHECK(config.settings.count("PATH") == 0);
@@ -213,8 +212,11 @@ TEST_CASE("every problem is reported at once", "[config]") {
     CHECK(errors.size() == 14);  // the twelve above plus no auth and no TLS without insecure mode
     CHECK(mentions(errors, "MACP_BIND_ADDR (--bind-addr): 'localhost:50051' is not a literal IP socket address"));
     CHECK(mentions(errors, "MACP_MAX_PAYLOAD_BYTES (--max-payload-bytes): '12x' is not an integer"));
-    CHECK(mentions(errors, "MACP_SESSION_START_LIMIT_PER_MINUTE (--session-start-limit-per-minute): '0' is not a positive integer"));
-    CHECK(mentions(errors, "MACP_MESSAGE_LIMIT_PER_MINUTE (--message-limit-per-minute): '-1' is not a positive integer"));
+    CHECK(mentions(
+        errors,
+        "MACP_SESSION_START_LIMIT_PER_MINUTE (--session-start-limit-per-minute): '0' is not a positive integer"));
+    CHECK(
+        mentions(errors, "MACP_MESSAGE_LIMIT_PER_MINUTE (--message-limit-per-minute): '-1' is not a positive integer"));
     CHECK(mentions(errors, "MACP_CHECKPOINT_INTERVAL (--checkpoint-interval): '-1' is not a non-negative integer"));
     CHECK(mentions(errors, "MACP_CLEANUP_INTERVAL_SECS (--cleanup-interval-secs): '0' is not a positive integer"));
     CHECK(mentions(errors, "MACP_SESSION_RETENTION_SECS (--session-retention-secs): 'abc' is not an integer"));
@@ -222,19 +224,20 @@ TEST_CASE("every problem is reported at once", "[config]") {
     CHECK(mentions(errors, "MACP_STORAGE_BACKEND (--storage-backend): 'Rocks-DB' is not a backend name"));
     CHECK(mentions(errors, "RUST_LOG (--log-level): 'loud' is not a log level"));
     CHECK(mentions(errors, "MACP_LOG_FORMAT (--log-format): 'xml' is not a log format"));
-    CHECK(mentions(errors, "MACP_PLUGIN_PATH (--plugin-path): 'relative/dir:/abs': entry 'relative/dir' is not an absolute"));
+    CHECK(mentions(errors,
+                   "MACP_PLUGIN_PATH (--plugin-path): 'relative/dir:/abs': entry 'relative/dir' is not an absolute"));
     CHECK(mentions(errors, "TLS is required unless MACP_ALLOW_INSECURE=1 is set"));
 }
 
 TEST_CASE("bind address must be a literal IP socket address (CFG-1)", "[config]") {
-    for (const std::string good : {"0.0.0.0:50051", "127.0.0.1:1", "10.1.2.3:65535", "[::1]:50051", "[::]:8080",
-                                   "[2001:db8::7]:443"}) {
+    for (const std::string good :
+         {"0.0.0.0:50051", "127.0.0.1:1", "10.1.2.3:65535", "[::1]:50051", "[::]:8080", "[2001:db8::7]:443"}) {
         INFO(good);
         CHECK(parse_ok({"--bind-addr=" + good}, kInsecure).bind_addr == good);
     }
-    for (const std::string bad : {"localhost:50051", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:50051",
-                                  "1.2.3:80", "[::1]50051", "[::1]:", "127.0.0.1:+80", "127.0.0.1:80x",
-                                  "256.0.0.1:80", " 127.0.0.1:80", ""}) {
+    for (const std::string bad :
+         {"localhost:50051", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:50051", "1.2.3:80", "[::1]50051",
+          "[::1]:", "127.0.0.1:+80", "127.0.0.1:80x", "256.0.0.1:80", " 127.0.0.1:80", ""}) {
         INFO(bad);
         CHECK(mentions(parse_errors({}, insecure_with({{"MACP_BIND_ADDR", bad}})), "MACP_BIND_ADDR (--bind-addr): '"));
     }
@@ -267,7 +270,8 @@ TEST_CASE("switches are on only for exactly 1 in the environment", "[config]") {
     CHECK(parse_ok({}, insecure_with({{"MACP_MEMORY_ONLY", "1"}})).memory_only);
     for (const std::string off : {"0", "true", "yes", "TRUE", " 1", ""}) {
         INFO("'" << off << "'");
-        CHECK_FALSE(parse_ok({}, insecure_with({{"MACP_MEMORY_ONLY", off}, {"MACP_STRICT_RECOVERY", off}})).memory_only);
+        CHECK_FALSE(
+            parse_ok({}, insecure_with({{"MACP_MEMORY_ONLY", off}, {"MACP_STRICT_RECOVERY", off}})).memory_only);
     }
     // "true" is not "1": the operator gets the TLS message naming the exact spelling.
     CHECK(mentions(parse_errors({}, {{"MACP_ALLOW_INSECURE", "true"}}), "MACP_ALLOW_INSECURE=1"));
@@ -299,7 +303,8 @@ TEST_CASE("no auth resolver and no insecure mode: both problems, auth first (AUT
     REQUIRE(errors.size() == 2);
     CHECK(errors[0].find("no authentication configured") != std::string::npos);
     CHECK(errors[1].find("TLS is required") != std::string::npos);
-    CHECK(parse_ok({}, {{"MACP_AUTH_ISSUER", "https://issuer"}, {"MACP_ALLOW_INSECURE", "1"}}).auth_issuer == "https://issuer");
+    CHECK(parse_ok({}, {{"MACP_AUTH_ISSUER", "https://issuer"}, {"MACP_ALLOW_INSECURE", "1"}}).auth_issuer ==
+          "https://issuer");
 }
 
 TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tls]") {
@@ -315,10 +320,12 @@ TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tl
         CHECK_FALSE(config.allow_insecure);
     }
     SECTION("both present with insecure mode is still fine") {
-        CHECK(parse_ok({}, insecure_with({{"MACP_TLS_CERT_PATH", cert}, {"MACP_TLS_KEY_PATH", key}})).tls_key_path == key);
+        CHECK(parse_ok({}, insecure_with({{"MACP_TLS_CERT_PATH", cert}, {"MACP_TLS_KEY_PATH", key}})).tls_key_path ==
+              key);
     }
     SECTION("a path that does not exist") {
-        const auto errors = parse_errors({}, with_tokens({{"MACP_TLS_CERT_PATH", missing}, {"MACP_TLS_KEY_PATH", key}}));
+        const auto errors =
+            parse_errors({}, with_tokens({{"MACP_TLS_CERT_PATH", missing}, {"MACP_TLS_KEY_PATH", key}}));
         REQUIRE(errors.size() == 1);
         CHECK(errors.front() == "MACP_TLS_CERT_PATH (--tls-cert-path): '" + missing + "' does not exist");
     }
@@ -329,8 +336,10 @@ TEST_CASE("TLS paths are checked on disk (AUTH-TLS-1, AUTH-TLS-3)", "[config][tl
     SECTION("only one of the pair is an error, even in insecure mode") {
         const auto errors = parse_errors({}, insecure_with({{"MACP_TLS_CERT_PATH", cert}}));
         REQUIRE(errors.size() == 1);
-        CHECK(errors.front() == "MACP_TLS_KEY_PATH (--tls-key-path): not set, but MACP_TLS_CERT_PATH is; TLS needs both");
-        CHECK(mentions(parse_errors({"--tls-key-path=" + key}, kWithTokens), "MACP_TLS_CERT_PATH (--tls-cert-path): not set"));
+        CHECK(errors.front() ==
+              "MACP_TLS_KEY_PATH (--tls-key-path): not set, but MACP_TLS_CERT_PATH is; TLS needs both");
+        CHECK(mentions(parse_errors({"--tls-key-path=" + key}, kWithTokens),
+                       "MACP_TLS_CERT_PATH (--tls-cert-path): not set"));
     }
     SECTION("one missing file and the other unset: both problems") {
         const auto errors = parse_errors({}, with_tokens({{"MACP_TLS_KEY_PATH", missing}}));
@@ -347,9 +356,9 @@ TEST_CASE("log level accepts a level or a simple filter", "[config]") {
     CHECK(level("debug") == "debug");
     CHECK(level("WARN") == "warn");
     CHECK(level("off") == "off");
-    CHECK(level("macp=debug,info") == "info");     // the bare level is the global one
+    CHECK(level("macp=debug,info") == "info");         // the bare level is the global one
     CHECK(level("info,macp=trace,error") == "error");  // the last bare level wins
-    CHECK(level("macp=debug") == "debug");          // no bare level: the first directive's
+    CHECK(level("macp=debug") == "debug");             // no bare level: the first directive's
     CHECK(level("h2=warn, macp=trace") == "warn");
     CHECK(mentions(parse_errors({}, insecure_with({{"RUST_LOG", "macp=loud"}})), "'macp=loud' is not a log level"));
     CHECK(mentions(parse_errors({}, insecure_with({{"RUST_LOG", "macp"}})), "'macp' is not a log level"));
@@ -373,7 +382,8 @@ TEST_CASE("metrics address allows host names and may be unset", "[config]") {
     CHECK(parse_ok({"--metrics-addr=localhost:9090"}, kInsecure).metrics_addr == "localhost:9090");
     CHECK(parse_ok({"--metrics-addr=[::1]:9090"}, kInsecure).metrics_addr == "[::1]:9090");
     CHECK(parse_ok({}, insecure_with({{"MACP_METRICS_ADDR", ""}})).metrics_addr.empty());
-    CHECK(mentions(parse_errors({"--metrics-addr=9090"}, kInsecure), "MACP_METRICS_ADDR (--metrics-addr): '9090' is not host:port"));
+    CHECK(mentions(parse_errors({"--metrics-addr=9090"}, kInsecure),
+                   "MACP_METRICS_ADDR (--metrics-addr): '9090' is not host:port"));
     CHECK(mentions(parse_errors({"--metrics-addr=host:0"}, kInsecure), "not in 1..65535"));
 }
 
@@ -436,8 +446,7 @@ TEST_CASE("render lists every setting sorted, with secrets masked", "[config][re
 TEST_CASE("render masks keys a plugin declared secret", "[config][render]") {
     const auto config = parse_ok({}, insecure_with({{"MACP_AUTH_JWKS_JSON", "{\"keys\":[]}"}}));
     CHECK(macp::config::render(config).find("MACP_AUTH_JWKS_JSON={\"keys\":[]}\n") != std::string::npos);
-    CHECK(macp::config::render(config, {"MACP_AUTH_JWKS_JSON"}).find("MACP_AUTH_JWKS_JSON=***\n") !=
-          std::string::npos);
+    CHECK(macp::config::render(config, {"MACP_AUTH_JWKS_JSON"}).find("MACP_AUTH_JWKS_JSON=***\n") != std::string::npos);
 }
 
 TEST_CASE("render reflects the effective value, not the raw spelling", "[config][render]") {

@@ -42,65 +42,108 @@ constexpr IntRange kPayloadBytes{1, INT32_MAX - 65536};
 struct Spec {
     std::string_view env;
     std::string_view help;
-    Member member{};                // monostate: only a plugin reads it; passed through in settings
-    IntRange range{};               // integer members
-    StringRule rule = nullptr;      // string members; nullptr accepts anything
+    Member member{};                 // monostate: only a plugin reads it; passed through in settings
+    IntRange range{};                // integer members
+    StringRule rule = nullptr;       // string members; nullptr accepts anything
     bool empty_means_unset = false;  // string members whose rule would reject ""
-    std::string_view plugin{};      // the plugin reading a monostate row, for --help
+    std::string_view plugin{};       // the plugin reading a monostate row, for --help
 };
 
 constexpr std::array kSpecs{
-    Spec{.env = "MACP_BIND_ADDR", .help = "gRPC listen address, a literal IP and port",
-         .member = &Config::bind_addr, .rule = values::literal_socket_address},
-    Spec{.env = "MACP_ALLOW_INSECURE", .help = "1 = serve plaintext h2c and allow dev-mode auth (local development only)",
+    Spec{.env = "MACP_BIND_ADDR",
+         .help = "gRPC listen address, a literal IP and port",
+         .member = &Config::bind_addr,
+         .rule = values::literal_socket_address},
+    Spec{.env = "MACP_ALLOW_INSECURE",
+         .help = "1 = serve plaintext h2c and allow dev-mode auth (local development only)",
          .member = &Config::allow_insecure},
     Spec{.env = "MACP_TLS_CERT_PATH", .help = "PEM certificate chain for TLS", .member = &Config::tls_cert_path},
     Spec{.env = "MACP_TLS_KEY_PATH", .help = "PEM private key for TLS", .member = &Config::tls_key_path},
-    Spec{.env = "MACP_DATA_DIR", .help = "Directory of the file storage backend", .member = &Config::data_dir,
+    Spec{.env = "MACP_DATA_DIR",
+         .help = "Directory of the file storage backend",
+         .member = &Config::data_dir,
          .rule = values::non_empty},
-    Spec{.env = "MACP_STORAGE_BACKEND", .help = "Storage plugin to load: storage-<name>",
-         .member = &Config::storage_backend, .rule = values::backend_name},
+    Spec{.env = "MACP_STORAGE_BACKEND",
+         .help = "Storage plugin to load: storage-<name>",
+         .member = &Config::storage_backend,
+         .rule = values::backend_name},
     Spec{.env = "MACP_ROCKSDB_PATH", .help = "RocksDB directory (storage-rocksdb)", .member = &Config::rocksdb_path},
     Spec{.env = "MACP_REDIS_URL", .help = "Redis server URL (storage-redis)", .member = &Config::redis_url},
-    Spec{.env = "MACP_MEMORY_ONLY", .help = "1 = keep everything in memory; overrides the storage backend",
+    Spec{.env = "MACP_MEMORY_ONLY",
+         .help = "1 = keep everything in memory; overrides the storage backend",
          .member = &Config::memory_only},
-    Spec{.env = "MACP_STRICT_RECOVERY", .help = "1 = refuse to start when a session cannot be replayed",
+    Spec{.env = "MACP_STRICT_RECOVERY",
+         .help = "1 = refuse to start when a session cannot be replayed",
          .member = &Config::strict_recovery},
-    Spec{.env = "MACP_MAX_PAYLOAD_BYTES", .help = "Largest accepted envelope payload in bytes",
-         .member = &Config::max_payload_bytes, .range = kPayloadBytes},
-    Spec{.env = "MACP_SESSION_START_LIMIT_PER_MINUTE", .help = "SessionStart messages per sender per minute",
-         .member = &Config::session_start_limit_per_minute, .range = kPositive},
-    Spec{.env = "MACP_MESSAGE_LIMIT_PER_MINUTE", .help = "Messages per sender per minute",
-         .member = &Config::message_limit_per_minute, .range = kPositive},
-    Spec{.env = "MACP_CHECKPOINT_INTERVAL", .help = "Log entries between checkpoints; 0 = no checkpoints",
-         .member = &Config::checkpoint_interval, .range = kNonNegative},
-    Spec{.env = "MACP_CLEANUP_INTERVAL_SECS", .help = "Seconds between expiry/eviction sweeps",
-         .member = &Config::cleanup_interval_secs, .range = kPositiveSeconds},
-    Spec{.env = "MACP_SESSION_RETENTION_SECS", .help = "Seconds a finished session stays in memory",
-         .member = &Config::session_retention_secs, .range = kSeconds},
-    Spec{.env = "MACP_SESSION_DISK_RETENTION_SECS", .help = "Seconds a finished session stays on disk; 0 = forever",
-         .member = &Config::session_disk_retention_secs, .range = kSeconds},
-    Spec{.env = "MACP_SHUTDOWN_DRAIN_SECS", .help = "Seconds in-flight calls get after SIGTERM/SIGINT",
-         .member = &Config::shutdown_drain_secs, .range = kSeconds},
-    Spec{.env = "MACP_REQUEST_TIMEOUT_SECS", .help = "Server-side deadline for a call to produce its response",
-         .member = &Config::request_timeout_secs, .range = kPositiveSeconds},
-    Spec{.env = "MACP_MAX_CONCURRENT_STREAMS", .help = "HTTP/2 concurrent streams per connection",
-         .member = &Config::max_concurrent_streams, .range = kPositiveInt32},
-    Spec{.env = "MACP_CONCURRENCY_LIMIT_PER_CONNECTION", .help = "Calls handled at once per connection",
-         .member = &Config::concurrency_limit_per_connection, .range = kPositiveInt32},
-    Spec{.env = "MACP_METRICS_ADDR", .help = "Prometheus endpoint host:port; unset = off",
-         .member = &Config::metrics_addr, .rule = values::host_port, .empty_means_unset = true},
-    Spec{.env = "MACP_POLICIES_DIR", .help = "Directory of policy JSON files; makes the policy registry read-only",
+    Spec{.env = "MACP_MAX_PAYLOAD_BYTES",
+         .help = "Largest accepted envelope payload in bytes",
+         .member = &Config::max_payload_bytes,
+         .range = kPayloadBytes},
+    Spec{.env = "MACP_SESSION_START_LIMIT_PER_MINUTE",
+         .help = "SessionStart messages per sender per minute",
+         .member = &Config::session_start_limit_per_minute,
+         .range = kPositive},
+    Spec{.env = "MACP_MESSAGE_LIMIT_PER_MINUTE",
+         .help = "Messages per sender per minute",
+         .member = &Config::message_limit_per_minute,
+         .range = kPositive},
+    Spec{.env = "MACP_CHECKPOINT_INTERVAL",
+         .help = "Log entries between checkpoints; 0 = no checkpoints",
+         .member = &Config::checkpoint_interval,
+         .range = kNonNegative},
+    Spec{.env = "MACP_CLEANUP_INTERVAL_SECS",
+         .help = "Seconds between expiry/eviction sweeps",
+         .member = &Config::cleanup_interval_secs,
+         .range = kPositiveSeconds},
+    Spec{.env = "MACP_SESSION_RETENTION_SECS",
+         .help = "Seconds a finished session stays in memory",
+         .member = &Config::session_retention_secs,
+         .range = kSeconds},
+    Spec{.env = "MACP_SESSION_DISK_RETENTION_SECS",
+         .help = "Seconds a finished session stays on disk; 0 = forever",
+         .member = &Config::session_disk_retention_secs,
+         .range = kSeconds},
+    Spec{.env = "MACP_SHUTDOWN_DRAIN_SECS",
+         .help = "Seconds in-flight calls get after SIGTERM/SIGINT",
+         .member = &Config::shutdown_drain_secs,
+         .range = kSeconds},
+    Spec{.env = "MACP_REQUEST_TIMEOUT_SECS",
+         .help = "Server-side deadline for a call to produce its response",
+         .member = &Config::request_timeout_secs,
+         .range = kPositiveSeconds},
+    Spec{.env = "MACP_MAX_CONCURRENT_STREAMS",
+         .help = "HTTP/2 concurrent streams per connection",
+         .member = &Config::max_concurrent_streams,
+         .range = kPositiveInt32},
+    Spec{.env = "MACP_CONCURRENCY_LIMIT_PER_CONNECTION",
+         .help = "Calls handled at once per connection",
+         .member = &Config::concurrency_limit_per_connection,
+         .range = kPositiveInt32},
+    Spec{.env = "MACP_METRICS_ADDR",
+         .help = "Prometheus endpoint host:port; unset = off",
+         .member = &Config::metrics_addr,
+         .rule = values::host_port,
+         .empty_means_unset = true},
+    Spec{.env = "MACP_POLICIES_DIR",
+         .help = "Directory of policy JSON files; makes the policy registry read-only",
          .member = &Config::policies_dir},
-    Spec{.env = "RUST_LOG", .help = "Log level (trace|debug|info|warn|error|off, or a filter like macp=debug,info)",
-         .member = &Config::log_level, .rule = values::log_level},
-    Spec{.env = "MACP_LOG_FORMAT", .help = "Log format on stderr: text|json", .member = &Config::log_format,
+    Spec{.env = "RUST_LOG",
+         .help = "Log level (trace|debug|info|warn|error|off, or a filter like macp=debug,info)",
+         .member = &Config::log_level,
+         .rule = values::log_level},
+    Spec{.env = "MACP_LOG_FORMAT",
+         .help = "Log format on stderr: text|json",
+         .member = &Config::log_format,
          .rule = values::log_format},
-    Spec{.env = "MACP_PLUGIN_PATH", .help = "Colon-separated absolute directories searched for plugins first",
-         .member = &Config::plugin_path, .rule = values::plugin_path},
-    Spec{.env = "MACP_AUTH_TOKENS_JSON", .help = "Static bearer tokens as JSON (secret)",
+    Spec{.env = "MACP_PLUGIN_PATH",
+         .help = "Colon-separated absolute directories searched for plugins first",
+         .member = &Config::plugin_path,
+         .rule = values::plugin_path},
+    Spec{.env = "MACP_AUTH_TOKENS_JSON",
+         .help = "Static bearer tokens as JSON (secret)",
          .member = &Config::auth_tokens_json},
-    Spec{.env = "MACP_AUTH_TOKENS_FILE", .help = "File holding the static bearer tokens JSON",
+    Spec{.env = "MACP_AUTH_TOKENS_FILE",
+         .help = "File holding the static bearer tokens JSON",
          .member = &Config::auth_tokens_file},
     Spec{.env = "MACP_AUTH_ISSUER", .help = "JWT issuer; enables the auth-jwt plugin", .member = &Config::auth_issuer},
     Spec{.env = "MACP_AUTH_AUDIENCE", .help = "Expected JWT audience", .plugin = "auth-jwt"},
@@ -117,7 +160,9 @@ const Spec* find_spec_by_flag(std::string_view flag) {
     return nullptr;
 }
 
-bool is_bool(const Spec& spec) { return std::holds_alternative<bool Config::*>(spec.member); }
+bool is_bool(const Spec& spec) {
+    return std::holds_alternative<bool Config::*>(spec.member);
+}
 
 // --- Problems -----------------------------------------------------------------------------------
 
@@ -259,7 +304,9 @@ Config build_config(std::map<std::string, std::string> settings, Problems& probl
     return config;
 }
 
-bool is_runtime_variable(const std::string& name) { return name.rfind("MACP_", 0) == 0 || name == "RUST_LOG"; }
+bool is_runtime_variable(const std::string& name) {
+    return name.rfind("MACP_", 0) == 0 || name == "RUST_LOG";
+}
 
 std::map<std::string, std::string> merge(const std::map<std::string, std::string>& environment,
                                          const std::map<std::string, std::string>& flags) {
@@ -292,11 +339,11 @@ const char* value_name(const Spec& spec) {
 
 po::options_description make_options() {
     po::options_description actions("Actions", 100, 50);
-    actions.add_options()                                                       //
-        ("help,h", "Show this help and exit")                                   //
-        ("version,V", "Show the version and exit")                              //
+    actions.add_options()                                                                      //
+        ("help,h", "Show this help and exit")                                                  //
+        ("version,V", "Show the version and exit")                                             //
         ("print-config", "Validate, then print the effective configuration (secrets masked)")  //
-        ("check-config", "Validate the configuration and exit")                //
+        ("check-config", "Validate the configuration and exit")                                //
         ("list-plugins", "List the plugins found and their configuration keys");
     po::options_description settings("Settings", 100, 50);
     for (const auto& spec : kSpecs) {
@@ -389,8 +436,7 @@ bool matters_for(Action action, const Problem& problem) {
 std::string help_text(const po::options_description& options) {
     std::ostringstream out;
     out << "macp-runtime — MACP coordination server. Every flag has an environment variable; flags win.\n"
-        << options
-        << "\nPlugins may read further MACP_* variables from the environment; --list-plugins shows them.\n";
+        << options << "\nPlugins may read further MACP_* variables from the environment; --list-plugins shows them.\n";
     return out.str();
 }
 
@@ -439,7 +485,9 @@ Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv
     return parsed;
 }
 
-std::string render(const Config& config) { return render(config, {}); }
+std::string render(const Config& config) {
+    return render(config, {});
+}
 
 std::string render(const Config& config, const std::vector<std::string>& extra_secret_names) {
     std::map<std::string, std::string> lines;

@@ -34,8 +34,7 @@ std::string_view trim(std::string_view text) {
 }
 
 bool all_digits(std::string_view text) {
-    return !text.empty() && std::all_of(text.begin(), text.end(),
-                                        [](unsigned char c) { return std::isdigit(c) != 0; });
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
 // Digits only: "+80", " 80" and "80x" are typos we want to surface, not guess at.
@@ -72,9 +71,8 @@ bool is_ip(int family, std::string_view host) {
 }
 
 bool is_dns_name(std::string_view host) {
-    return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isalnum(c) != 0 || c == '-' || c == '.';
-    });
+    return !host.empty() && std::all_of(host.begin(), host.end(),
+                                        [](unsigned char c) { return std::isalnum(c) != 0 || c == '-' || c == '.'; });
 }
 
 constexpr std::array<std::string_view, 6> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -110,8 +108,7 @@ Result<std::string, std::string> literal_socket_address(std::string_view text) {
 
 Result<std::string, std::string> host_port(std::string_view text) {
     const auto parts = split_host_port(text);
-    const bool host_ok =
-        parts && (parts->bracketed ? is_ip(AF_INET6, parts->host) : is_dns_name(parts->host));
+    const bool host_ok = parts && (parts->bracketed ? is_ip(AF_INET6, parts->host) : is_dns_name(parts->host));
     if (!host_ok) return fail(quoted(text) + " is not host:port");
     if (auto problem = port_problem(parts->port)) return fail(quoted(text) + ": " + *problem);
     return std::string(text);
@@ -201,9 +198,9 @@ std::string mask_url_password(std::string_view value) {
     if (scheme_end == std::string_view::npos) return std::string(value);
     const auto authority_start = scheme_end + 3;
     const auto authority_end = value.find_first_of("/?#", authority_start);
-    const auto authority = value.substr(authority_start, authority_end == std::string_view::npos
-                                                             ? std::string_view::npos
-                                                             : authority_end - authority_start);
+    const auto authority =
+        value.substr(authority_start, authority_end == std::string_view::npos ? std::string_view::npos
+                                                                              : authority_end - authority_start);
     const auto at = authority.rfind('@');
     if (at == std::string_view::npos) return std::string(value);
     const auto colon = authority.substr(0, at).find(':');

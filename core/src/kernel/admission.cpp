@@ -10,8 +10,7 @@
 namespace macp::kernel {
 
 int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -27,7 +26,7 @@ Ack error_ack(const macp::v1::Envelope& request, Error e, int64_t now) {
 }
 
 std::optional<Error> check_shape(const macp::v1::Envelope& env, int64_t max_payload) {
-    if (env.macp_version() != "1.0") return Error(ErrorKind::InvalidMacpVersion);  // ENV-1
+    if (env.macp_version() != "1.0") return Error(ErrorKind::InvalidMacpVersion);                          // ENV-1
     if (env.message_type().empty() || env.message_id().empty()) return Error(ErrorKind::InvalidEnvelope);  // ENV-2
     const auto& type = env.message_type();
     if (type == "Signal") {  // ENV-3
@@ -60,7 +59,8 @@ Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& reque
     macp::v1::Envelope env = request;
     env.set_sender(identity->sender);
     const bool is_start = env.message_type() == "SessionStart";
-    if (is_start && !identity->can_start_sessions) return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10
+    if (is_start && !identity->can_start_sessions)
+        return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10
     if (identity->allowed_modes && identity->allowed_modes->count(env.mode()) == 0) {
         return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10 (Q-9: Signals too)
     }
@@ -98,7 +98,7 @@ Ack Kernel::ambient(macp::v1::Envelope env, int64_t now) {
         }
     }
     events_.on_signal(env);  // SIG-4: broadcast only, never persisted or deduplicated
-    Ack a;  // RPC-SEND-6
+    Ack a;                   // RPC-SEND-6
     a.ok = true;
     a.message_id = env.message_id();
     a.session_id = env.session_id();
@@ -107,6 +107,8 @@ Ack Kernel::ambient(macp::v1::Envelope env, int64_t now) {
     return a;
 }
 
-storage::Status Kernel::append(const LogEntry& entry) { return committer_.append(entry.session_id, encode_entry(entry)); }
+storage::Status Kernel::append(const LogEntry& entry) {
+    return committer_.append(entry.session_id, encode_entry(entry));
+}
 
 }  // namespace macp::kernel

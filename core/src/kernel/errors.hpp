@@ -9,24 +9,24 @@
 namespace macp::kernel {
 
 enum class ErrorKind {
-    InvalidMacpVersion,     // ERR-1
-    InvalidEnvelope,        // ERR-2
-    InvalidPayload,         // ERR-3
-    InvalidTtl,             // ERR-4
-    InvalidModeState,       // ERR-5
-    SessionAlreadyExists,   // ERR-6
-    UnknownSession,         // ERR-7
-    SessionNotOpen,         // ERR-8
-    TtlExpired,             // ERR-9
-    UnknownMode,            // ERR-10
-    Forbidden,              // ERR-11
-    Unauthenticated,        // ERR-12
-    PayloadTooLarge,        // ERR-13
-    RateLimited,            // ERR-14
-    StorageFailed,          // ERR-15
-    InvalidSessionId,       // ERR-16
-    UnknownPolicyVersion,   // ERR-17
-    PolicyDenied,           // ERR-18
+    InvalidMacpVersion,       // ERR-1
+    InvalidEnvelope,          // ERR-2
+    InvalidPayload,           // ERR-3
+    InvalidTtl,               // ERR-4
+    InvalidModeState,         // ERR-5
+    SessionAlreadyExists,     // ERR-6
+    UnknownSession,           // ERR-7
+    SessionNotOpen,           // ERR-8
+    TtlExpired,               // ERR-9
+    UnknownMode,              // ERR-10
+    Forbidden,                // ERR-11
+    Unauthenticated,          // ERR-12
+    PayloadTooLarge,          // ERR-13
+    RateLimited,              // ERR-14
+    StorageFailed,            // ERR-15
+    InvalidSessionId,         // ERR-16
+    UnknownPolicyVersion,     // ERR-17
+    PolicyDenied,             // ERR-18
     InvalidPolicyDefinition,  // ERR-19
 };
 

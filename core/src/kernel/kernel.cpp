@@ -116,7 +116,8 @@ Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int6
             std::unique_lock other_lock(other->mu, std::try_to_lock);
             if (!other_lock.owns_lock()) {
                 ++open;
-            } else if (other->live && other->session.state == SessionState::Open && now <= other->session.ttl_expiry_ms) {
+            } else if (other->live && other->session.state == SessionState::Open &&
+                       now <= other->session.ttl_expiry_ms) {
                 ++open;
             }
         }
@@ -156,13 +157,14 @@ Ack Kernel::session_message(macp::v1::Envelope env, int64_t now) {
     Session& s = slot->session;
     // MSG-2 precondition order: dedup, mode, expiry, state.
     if (s.seen_message_ids.count(env.message_id()) != 0) return ok_ack(env, s.state, now, true);
-    if (env.mode() != s.mode) return err(env, Error(ErrorKind::InvalidEnvelope, "mode differs from the session's"), now);
+    if (env.mode() != s.mode)
+        return err(env, Error(ErrorKind::InvalidEnvelope, "mode differs from the session's"), now);
     if (s.state == SessionState::Open && now > s.ttl_expiry_ms) {
         if (!expire_if_due(*slot, now)) return err(env, Error(ErrorKind::StorageFailed), now);  // TTL-4
         return err(env, Error(ErrorKind::TtlExpired), now);
     }
     if (s.state != SessionState::Open) return err(env, Error(ErrorKind::SessionNotOpen), now);  // LIFE-5, TTL-7
-    auto mode = modes_.find(s.mode);  // MSG-3
+    auto mode = modes_.find(s.mode);                                                            // MSG-3
     if (!mode) return err(env, Error(ErrorKind::UnknownMode), now);
     auto outcome = evaluate_message(s, *mode, env.sender(), env.message_type(), env.payload(), now);
     if (!outcome) return err(env, outcome.error(), now);

@@ -77,9 +77,12 @@ public:
     // ListSessions (RPC-LS-1): every session in memory.
     std::vector<Session> list_sessions();
 
-    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
-    Result<Ack, RpcError> suspend(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
-    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason);
+    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id,
+                                 const std::string& reason);
+    Result<Ack, RpcError> suspend(const auth::Identity& caller, const std::string& session_id,
+                                  const std::string& reason);
+    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id,
+                                 const std::string& reason);
 
     // Rebuilds every stored session by replaying its log (STO-REC-*). Call once before serving.
     Result<RecoveryReport, std::string> recover();

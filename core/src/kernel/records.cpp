@@ -20,7 +20,9 @@ void put(Writer& w, const char* k, int64_t v) {
     w.Key(k);
     w.Int64(v);
 }
-void put_bytes(Writer& w, const char* k, const std::string& v) { put(w, k, util::base64_encode(v)); }
+void put_bytes(Writer& w, const char* k, const std::string& v) {
+    put(w, k, util::base64_encode(v));
+}
 
 const char* kind_name(EntryKind k) {
     switch (k) {
@@ -62,8 +64,7 @@ bool read_bytes(const rapidjson::Value& obj, const char* b64_key, const char* ar
     out.clear();
     auto b = obj.FindMember(b64_key);
     if (b != obj.MemberEnd()) {
-        return b->value.IsString() &&
-               util::base64_decode({b->value.GetString(), b->value.GetStringLength()}, out);
+        return b->value.IsString() && util::base64_decode({b->value.GetString(), b->value.GetStringLength()}, out);
     }
     auto a = obj.FindMember(array_key);
     if (a == obj.MemberEnd() || a->value.IsNull()) return true;
@@ -257,11 +258,13 @@ Result<Session, std::string> decode_snapshot(const std::string& record) {
         }
     }
     if (d.HasMember("roots") && d["roots"].IsArray()) {
-        for (const auto& r : d["roots"].GetArray()) s.roots.push_back({util::get_string(r, "uri"), util::get_string(r, "name")});
+        for (const auto& r : d["roots"].GetArray())
+            s.roots.push_back({util::get_string(r, "uri"), util::get_string(r, "name")});
     }
     s.initiator = util::get_string(d, "initiator_sender");
     if (d.HasMember("policy_definition")) s.policy = read_policy(d["policy_definition"]);
-    if (d.HasMember("suspended_at_ms") && d["suspended_at_ms"].IsInt64()) s.suspended_at_ms = d["suspended_at_ms"].GetInt64();
+    if (d.HasMember("suspended_at_ms") && d["suspended_at_ms"].IsInt64())
+        s.suspended_at_ms = d["suspended_at_ms"].GetInt64();
     s.accumulated_suspended_ms = util::get_int(d, "accumulated_suspended_ms");
     s.max_suspend_ms = util::get_int(d, "max_suspend_ms", kDefaultMaxSuspendMs);
     s.semantics_rev = static_cast<int>(util::get_int(d, "semantics_rev", 0));

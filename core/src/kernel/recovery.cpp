@@ -38,8 +38,8 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         StartBinding b;
         b.mode_version = first.bound_mode_version.value_or(
             payload->mode_version().empty() ? mode->descriptor().mode_version : payload->mode_version());
-        b.max_suspend_ms = first.bound_max_suspend_ms.value_or(
-            payload->max_suspend_ms() > 0 ? payload->max_suspend_ms() : kDefaultMaxSuspendMs);
+        b.max_suspend_ms = first.bound_max_suspend_ms.value_or(payload->max_suspend_ms() > 0 ? payload->max_suspend_ms()
+                                                                                             : kDefaultMaxSuspendMs);
         b.semantics_rev = first.semantics_rev.value_or(0);
         b.policy_version = payload->policy_version().empty() ? policy::kDefaultPolicyId : payload->policy_version();
         // The recorded definition wins (RFC-0012 §8); only logs without one re-resolve.
@@ -71,8 +71,8 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         const int64_t at = e.received_at_ms != 0 ? e.received_at_ms : e.timestamp_unix_ms;
         auto outcome = evaluate_message(s, *mode, e.sender, e.message_type, e.payload, at);
         if (!outcome) {
-            return fail("record " + std::to_string(i + 1) + " (" + e.message_type + ") rejected on replay: " +
-                        outcome.error().display());
+            return fail("record " + std::to_string(i + 1) + " (" + e.message_type +
+                        ") rejected on replay: " + outcome.error().display());
         }
         commit_message(s, e.message_id, e.sender, at, std::move(outcome.value()));
     }

@@ -21,10 +21,10 @@ inline bool is_terminal(SessionState s) {
 const char* state_name(SessionState s);  // "Open", "Resolved", ...
 std::optional<SessionState> parse_state_name(const std::string& s);
 
-inline constexpr int64_t kMaxTtlMs = 86'400'000;            // TTL-6
+inline constexpr int64_t kMaxTtlMs = 86'400'000;              // TTL-6
 inline constexpr int64_t kDefaultMaxSuspendMs = 604'800'000;  // TTL-2, SS-17
-inline constexpr size_t kMaxParticipants = 1000;             // SS-3
-inline constexpr int kSemanticsRev = 1;                      // SS-19
+inline constexpr size_t kMaxParticipants = 1000;              // SS-3
+inline constexpr int kSemanticsRev = 1;                       // SS-19
 
 struct RootRef {
     std::string uri;
@@ -66,9 +66,7 @@ struct Session {
     uint64_t log_entries = 0;
 
     [[nodiscard]] bool is_participant(const std::string& sender) const;
-    [[nodiscard]] const policy::PolicyDefinition* bound_policy() const {
-        return policy ? &*policy : nullptr;
-    }
+    [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy ? &*policy : nullptr; }
 };
 
 }  // namespace macp::kernel

@@ -9,7 +9,9 @@ namespace macp::kernel {
 
 namespace {
 
-RpcError not_found(const std::string& id) { return {RpcError::NotFound, "Session '" + id + "' not found"}; }
+RpcError not_found(const std::string& id) {
+    return {RpcError::NotFound, "Session '" + id + "' not found"};
+}
 
 bool may_read(const auth::Identity& caller, const Session& s) {
     return caller.is_observer || caller.sender == s.initiator || s.is_participant(caller.sender);  // RPC-GET-3
@@ -17,7 +19,8 @@ bool may_read(const auth::Identity& caller, const Session& s) {
 
 // RPC-CANCEL-2 / Q-37: the initiator, or whoever the bound policy lets commit.
 bool may_control(const auth::Identity& caller, const Session& s) {
-    return caller.sender == s.initiator || policy::may_commit(s.bound_policy(), caller.sender, s.initiator, s.participants);
+    return caller.sender == s.initiator ||
+           policy::may_commit(s.bound_policy(), caller.sender, s.initiator, s.participants);
 }
 
 Ack control_ack(const std::string& session_id, SessionState state, int64_t now) {
@@ -76,8 +79,9 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
             // Evicted sessions are terminal: answer like RPC-CANCEL-3 / RPC-SUSP-2 would.
             if (auto s = load_from_storage(session_id)) {
                 if (!may_control(caller, *s)) {
-                    return fail(RpcError{RpcError::PermissionDenied,
-                                         std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
+                    return fail(RpcError{
+                        RpcError::PermissionDenied,
+                        std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
                 }
                 if (std::string(verb) == "cancel") return control_ack(session_id, s->state, now);
                 return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);
@@ -89,13 +93,15 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
     if (!slot->live) return fail(not_found(session_id));
     if (expire_first) expire_if_due(*slot, now);  // RPC-CANCEL-7; resume has no pre-check (RPC-RESUME-2)
     if (!may_control(caller, slot->session)) {
-        return fail(RpcError{RpcError::PermissionDenied,
-                             std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
+        return fail(
+            RpcError{RpcError::PermissionDenied,
+                     std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
     }
     return op(*slot, now);
 }
 
-Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
+Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::string& session_id,
+                                     const std::string& reason) {
     return control(caller, session_id, "cancel", true, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
         if (is_terminal(s.state)) return control_ack(session_id, s.state, now);  // RPC-CANCEL-3
@@ -114,10 +120,12 @@ Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::st
     });
 }
 
-Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
+Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::string& session_id,
+                                      const std::string& reason) {
     return control(caller, session_id, "suspend", true, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
-        if (s.state != SessionState::Open) return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-SUSP-2
+        if (s.state != SessionState::Open)
+            return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-SUSP-2
         macp::v1::SessionSuspendPayload p;
         p.set_reason(reason);
         p.set_suspended_by(caller.sender);
@@ -130,10 +138,12 @@ Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::s
     });
 }
 
-Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason) {
+Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::string& session_id,
+                                     const std::string& reason) {
     return control(caller, session_id, "resume", false, [&](SessionSlot& slot, int64_t now) -> Ack {
         Session& s = slot.session;
-        if (s.state != SessionState::Suspended) return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-RESUME-2
+        if (s.state != SessionState::Suspended)
+            return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);         // RPC-RESUME-2
         const int64_t banked = std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
         macp::v1::SessionResumePayload p;
         p.set_reason(reason);

@@ -10,7 +10,9 @@ namespace {
 // key names on every backend (docs/compatibility.md, SID-4).
 constexpr size_t kMaxIdLength = 255;
 
-bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_hex(char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
 
 // True when `id` has the 8-4-4-4-12 hyphenated UUID shape (any case).
 bool parses_as_uuid(const std::string& id) {

@@ -7,11 +7,11 @@
 
 namespace macp::kernel {
 
-Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::string& payload,
-                                                                 const modes::Mode& mode) {
+Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::string& payload, const modes::Mode& mode) {
     macp::v1::SessionStartPayload p;
     // SS-2: empty or undecodable payloads are invalid for every mode.
-    if (payload.empty() || !p.ParseFromString(payload)) return fail(Error(ErrorKind::InvalidPayload, "SessionStart payload does not decode"));
+    if (payload.empty() || !p.ParseFromString(payload))
+        return fail(Error(ErrorKind::InvalidPayload, "SessionStart payload does not decode"));
     if (mode.strict()) {  // SS-3
         if (p.ttl_ms() < 1 || p.ttl_ms() > kMaxTtlMs) return fail(Error(ErrorKind::InvalidTtl));
         if (modes::is_blank(p.mode_version()) || modes::is_blank(p.configuration_version())) {
@@ -29,7 +29,8 @@ Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::stri
                 return fail(Error(ErrorKind::InvalidPayload, "duplicate participant"));
             }
         }
-        if (p.max_suspend_ms() < 0) return fail(Error(ErrorKind::InvalidPayload, "max_suspend_ms must be >= 0"));  // SS-3 (0.6)
+        if (p.max_suspend_ms() < 0)
+            return fail(Error(ErrorKind::InvalidPayload, "max_suspend_ms must be >= 0"));  // SS-3 (0.6)
     }
     const auto& want = mode.descriptor().mode_version;  // SS-5
     if (!want.empty() && !p.mode_version().empty() && p.mode_version() != want) {

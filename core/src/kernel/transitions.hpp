@@ -25,8 +25,7 @@ struct StartBinding {
 };
 
 // Decodes and validates a SessionStartPayload for `mode` (SS-2, SS-3, SS-5, SS-6).
-Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::string& payload,
-                                                                 const modes::Mode& mode);
+Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::string& payload, const modes::Mode& mode);
 
 // Builds the OPEN session from an accepted SessionStart and runs the mode's start hook (SS-11, SS-15).
 Result<Session, Error> build_session(const LogEntry& start, const macp::v1::SessionStartPayload& payload,

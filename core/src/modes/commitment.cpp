@@ -35,7 +35,8 @@ bool outcome_consistent(const std::string& action, bool outcome_positive) {
 Result<macp::v1::CommitmentPayload, Error> validate_commitment(const kernel::Session& session,
                                                                const std::string& payload) {
     macp::v1::CommitmentPayload c;
-    if (!c.ParseFromString(payload)) return fail(Error(ErrorKind::InvalidPayload, "commitment does not decode"));  // MODE-CMT-1
+    if (!c.ParseFromString(payload))
+        return fail(Error(ErrorKind::InvalidPayload, "commitment does not decode"));  // MODE-CMT-1
     if (is_blank(c.commitment_id()) || is_blank(c.action()) || is_blank(c.authority_scope()) || is_blank(c.reason())) {
         return fail(Error(ErrorKind::InvalidPayload, "commitment fields must be non-blank"));  // MODE-CMT-2
     }

@@ -71,7 +71,9 @@ struct State {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void put_raw(Writer& w, const std::string& v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
+void put_raw(Writer& w, const std::string& v) {
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
 
 void put_str(Writer& w, const char* key, const std::string& v) {
     w.Key(key);
@@ -208,7 +210,9 @@ Result<State, Error> decode(const std::string& bytes) {
 
 // ---- Rules ------------------------------------------------------------------------------------
 
-Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, detail); }
+Error invalid(const char* detail) {
+    return Error(ErrorKind::InvalidPayload, detail);
+}
 
 template <class P>
 Result<P, Error> decode_payload(const std::string& bytes) {
@@ -271,7 +275,8 @@ Result<Offer*, Error> answerable_offer(const MessageContext& ctx, State& s, cons
     auto it = s.offers.find(handoff_id);
     if (it == s.offers.end()) return fail(invalid("unknown handoff_id"));
     if (it->second.target_participant != ctx.sender) return fail(Error(ErrorKind::Forbidden));
-    if (!claimed_by.empty() && claimed_by != ctx.sender) return fail(invalid("accepted_by/declined_by differs from sender"));
+    if (!claimed_by.empty() && claimed_by != ctx.sender)
+        return fail(invalid("accepted_by/declined_by differs from sender"));
     if (it->second.disposition != Disposition::Offered) return fail(invalid("the offer was already answered"));
     return &it->second;
 }

@@ -131,7 +131,8 @@ MultiRoundMode::MultiRoundMode() {
 }
 
 ModeResult<std::string> MultiRoundMode::on_session_start(const kernel::Session& session) const {
-    if (session.participants.empty()) return fail(Error(ErrorKind::InvalidPayload, "multi_round needs participants"));  // MODE-MR-1
+    if (session.participants.empty())
+        return fail(Error(ErrorKind::InvalidPayload, "multi_round needs participants"));  // MODE-MR-1
     State s;
     s.participants = session.participants;
     return encode(s);  // MODE-MR-2

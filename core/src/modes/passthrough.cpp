@@ -23,8 +23,7 @@ ModeResult<bool> PassthroughMode::authorize(const MessageContext& ctx) const {
     // MODE-PT-3: only the declared types (SessionStart is handled by the kernel). Registration
     // guarantees the list is non-empty and holds no runtime-reserved type (DISC-8).
     const auto& types = descriptor_.message_types;
-    if (ctx.message_type == "SessionStart" ||
-        std::find(types.begin(), types.end(), ctx.message_type) == types.end()) {
+    if (ctx.message_type == "SessionStart" || std::find(types.begin(), types.end(), ctx.message_type) == types.end()) {
         return fail(Error(ErrorKind::InvalidPayload, "message type not declared by the extension"));
     }
     if (ctx.message_type == "Commitment") {  // MODE-PT-4 / Q-34: initiator only
@@ -39,7 +38,7 @@ ModeResult<bool> PassthroughMode::authorize(const MessageContext& ctx) const {
 
 ModeResult<Outcome> PassthroughMode::apply(const MessageContext& ctx) const {
     if (ctx.message_type != "Commitment") return Outcome{ctx.payload, std::nullopt};  // MODE-PT-5
-    auto c = validate_commitment(ctx.session, ctx.payload);  // MODE-PT-6
+    auto c = validate_commitment(ctx.session, ctx.payload);                           // MODE-PT-6
     if (!c) return fail(c.error());
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);

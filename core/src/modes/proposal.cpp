@@ -34,7 +34,7 @@ struct ProposalRecord {
     std::vector<std::string> tags;
     std::string proposer;
     std::optional<std::string> supersedes_proposal_id;  // null for an original Proposal
-    bool withdrawn = false;                              // disposition "Live" / "Withdrawn"
+    bool withdrawn = false;                             // disposition "Live" / "Withdrawn"
 };
 
 struct TerminalRejection {
@@ -85,7 +85,9 @@ void put(Writer& w, const char* key, const std::string& v) {
     w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
 }
 
-void put_key(Writer& w, const std::string& k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+void put_key(Writer& w, const std::string& k) {
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+}
 
 std::string encode(const State& s) {
     rapidjson::StringBuffer buf;
@@ -110,7 +112,8 @@ std::string encode(const State& s) {
         put(w, "proposer", p.proposer);
         w.Key("supersedes_proposal_id");
         if (p.supersedes_proposal_id) {
-            w.String(p.supersedes_proposal_id->data(), static_cast<rapidjson::SizeType>(p.supersedes_proposal_id->size()));
+            w.String(p.supersedes_proposal_id->data(),
+                     static_cast<rapidjson::SizeType>(p.supersedes_proposal_id->size()));
         } else {
             w.Null();
         }
@@ -258,9 +261,8 @@ bool accepts_is(const State& s, const std::string& sender, const std::string& pi
 bool meets_criterion(const std::string& criterion, const kernel::Session& session, const State& s,
                      const ProposalRecord& p) {
     if (criterion == "counterparty") {  // every participant except the proposer (vacuous if alone, Q-33)
-        return std::all_of(session.participants.begin(), session.participants.end(), [&](const std::string& x) {
-            return x == p.proposer || accepts_is(s, x, p.proposal_id);
-        });
+        return std::all_of(session.participants.begin(), session.participants.end(),
+                           [&](const std::string& x) { return x == p.proposer || accepts_is(s, x, p.proposal_id); });
     }
     if (criterion == "initiator") return accepts_is(s, session.initiator, p.proposal_id);
     // "all_parties" and unknown values: every declared participant, the proposer included.
@@ -295,7 +297,9 @@ bool is_live(const State& s, const std::string& pid) {
     return it != s.proposals.end() && !it->second.withdrawn;
 }
 
-Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, detail); }
+Error invalid(const char* detail) {
+    return Error(ErrorKind::InvalidPayload, detail);
+}
 
 }  // namespace
 
@@ -391,7 +395,8 @@ ModeResult<Outcome> ProposalMode::apply(const MessageContext& ctx) const {
         if (is_blank(p.proposal_id())) return fail(invalid("Withdraw needs a proposal_id"));
         auto it = s.proposals.find(p.proposal_id());
         if (it == s.proposals.end()) return fail(invalid("Withdraw target does not exist"));
-        if (it->second.proposer != ctx.sender) return fail(Error(ErrorKind::Forbidden, "only the proposer may withdraw"));
+        if (it->second.proposer != ctx.sender)
+            return fail(Error(ErrorKind::Forbidden, "only the proposer may withdraw"));
         if (it->second.withdrawn) return fail(invalid("proposal already withdrawn"));
         it->second.withdrawn = true;
         const auto& pid = p.proposal_id();

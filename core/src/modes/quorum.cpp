@@ -198,7 +198,9 @@ bool commitment_ready(const kernel::Session& session, const State& s) {
     return approvals >= required || approvals + remaining < required;
 }
 
-Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, detail); }
+Error invalid(const char* detail) {
+    return Error(ErrorKind::InvalidPayload, detail);
+}
 
 // MODE-QUO-4: one ballot per sender across Approve/Reject/Abstain, for the current request.
 Result<bool, Error> cast_ballot(State& s, const std::string& sender, const std::string& request_id,
@@ -224,7 +226,8 @@ ModeResult<bool> QuorumMode::authorize(const MessageContext& ctx) const {
     const auto& session = ctx.session;
     // MODE-QUO-2: ApprovalRequest only from the initiator.
     if (ctx.message_type == "ApprovalRequest") {
-        if (ctx.sender != session.initiator) return fail(Error(ErrorKind::Forbidden, "only the initiator may request approval"));
+        if (ctx.sender != session.initiator)
+            return fail(Error(ErrorKind::Forbidden, "only the initiator may request approval"));
         return true;
     }
     // MODE-QUO-2, POL-AUTH-1..3: Commitment per the bound policy's commitment authority.
@@ -250,7 +253,8 @@ ModeResult<Outcome> QuorumMode::apply(const MessageContext& ctx) const {
     if (type == "ApprovalRequest") {
         if (ctx.sender != session.initiator) return fail(Error(ErrorKind::Forbidden));  // MODE-QUO-2 (re-checked)
         pb::ApprovalRequestPayload p;
-        if (!p.ParseFromString(ctx.payload)) return fail(invalid("ApprovalRequest payload does not decode"));  // MODE-GEN-4
+        if (!p.ParseFromString(ctx.payload))
+            return fail(invalid("ApprovalRequest payload does not decode"));  // MODE-GEN-4
         // MODE-QUO-3: one per session; non-empty request_id; required_approvals in [1, participants].
         if (s.has_request || p.request_id().empty() || p.required_approvals() == 0 ||
             p.required_approvals() > session.participants.size()) {

@@ -26,15 +26,18 @@ constexpr std::string_view kReservedPrefix = "macp.mode.";
 // Records of promoted built-in modes are keyed by this prefix plus the built-in's original name.
 constexpr std::string_view kBuiltinKey = "builtin:";
 
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
-bool reserved_name(const std::string& s) { return s.compare(0, kReservedPrefix.size(), kReservedPrefix) == 0; }
+bool blank(const std::string& s) {
+    return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
+}
+bool reserved_name(const std::string& s) {
+    return s.compare(0, kReservedPrefix.size(), kReservedPrefix) == 0;
+}
 
 // Types only the runtime may write (RFC-MACP-0001 §7.3): an extension must not declare them, or
 // a client could forge a cancel or an expiry through Send.
 bool runtime_reserved_type(const std::string& t) {
-    static constexpr std::array<std::string_view, 7> kReserved{"SessionCancel", "SessionSuspend", "SessionResume",
-                                                               "TtlExpired",    "Checkpoint",     "Signal",
-                                                               "Progress"};
+    static constexpr std::array<std::string_view, 7> kReserved{
+        "SessionCancel", "SessionSuspend", "SessionResume", "TtlExpired", "Checkpoint", "Signal", "Progress"};
     return std::find(kReserved.begin(), kReserved.end(), t) != kReserved.end();
 }
 
@@ -223,8 +226,10 @@ void ModeRegistry::notify() {
 Result<void, std::string> ModeRegistry::register_extension(ModeDescriptor d) {
     // DISC-8 (0.6 order).
     if (blank(d.mode)) return fail(std::string("mode name must not be empty"));
-    if (reserved_name(d.mode)) return fail(std::string("cannot register extension with reserved macp.mode.* namespace"));
-    if (d.message_types.empty()) return fail(std::string("extension descriptor must declare at least one message type"));
+    if (reserved_name(d.mode))
+        return fail(std::string("cannot register extension with reserved macp.mode.* namespace"));
+    if (d.message_types.empty())
+        return fail(std::string("extension descriptor must declare at least one message type"));
     if (blank(d.mode_version)) return fail(std::string("extension descriptor must bind mode_version"));
     if (d.terminal_message_types.empty()) {
         return fail(std::string("extension descriptor must declare at least one terminal message type"));

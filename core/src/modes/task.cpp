@@ -29,7 +29,7 @@ struct TaskRecord {
     std::string title;
     std::string instructions;
     std::string requested_assignee;
-    std::string input;  // bytes
+    std::string input;             // bytes
     int64_t deadline_unix_ms = 0;  // stored, never enforced (MODE-TASK-11)
     std::string requester;
 };
@@ -53,8 +53,8 @@ struct TerminalReport {
     bool complete = true;  // TaskComplete; false = TaskFail
     std::string task_id;
     std::string assignee;
-    std::string output;   // Complete only (bytes)
-    std::string summary;  // Complete only
+    std::string output;      // Complete only (bytes)
+    std::string summary;     // Complete only
     std::string error_code;  // Fail only
     std::string reason;      // Fail only
     bool retryable = false;  // Fail only
@@ -76,7 +76,9 @@ void put_str(Writer& w, const char* key, const std::string& v) {
 }
 
 // Byte fields are stored as base64 strings (see docs/compatibility.md: MODE-GEN-2).
-void put_bytes(Writer& w, const char* key, const std::string& v) { put_str(w, key, util::base64_encode(v)); }
+void put_bytes(Writer& w, const char* key, const std::string& v) {
+    put_str(w, key, util::base64_encode(v));
+}
 
 // The state JSON, fields in the MODE-TASK-11 order, absent optionals as null (MODE-GEN-2).
 std::string encode(const State& s) {
@@ -280,7 +282,9 @@ Result<State, Error> decode(const std::string& bytes) {
 
 // ---- Rules ------------------------------------------------------------------------------------
 
-Error invalid(const char* detail) { return Error(ErrorKind::InvalidPayload, detail); }
+Error invalid(const char* detail) {
+    return Error(ErrorKind::InvalidPayload, detail);
+}
 
 template <class P>
 Result<P, Error> decode_payload(const std::string& bytes) {
@@ -319,10 +323,8 @@ Result<void, Error> on_request(const MessageContext& ctx, State& s) {
     if (!p->requested_assignee().empty() && !ctx.session.is_participant(p->requested_assignee())) {
         return fail(invalid("requested_assignee is not a declared participant"));
     }
-    s.task = TaskRecord{p->task_id(),   p->title(),
-                        p->instructions(), p->requested_assignee(),
-                        p->input(),     p->deadline_unix_ms(),
-                        ctx.sender};
+    s.task = TaskRecord{p->task_id(),          p->title(), p->instructions(), p->requested_assignee(), p->input(),
+                        p->deadline_unix_ms(), ctx.sender};
     return {};
 }
 
@@ -354,8 +356,7 @@ Result<void, Error> on_reject(const MessageContext& ctx, State& s) {
         // (RFC-MACP-0009 §5.3b/c).
         if (*s.active_assignee != ctx.sender) return fail(invalid("only the active assignee may reject now"));
         if (!allow_reassignment(ctx.session)) {
-            return fail(
-                Error::denied({"active assignee cannot reject without allow_reassignment_on_reject policy"}));
+            return fail(Error::denied({"active assignee cannot reject without allow_reassignment_on_reject policy"}));
         }
     }
     // MODE-TASK-8

@@ -94,7 +94,9 @@ Result<std::unique_ptr<AuthAdapter>, std::string> AuthAdapter::create(std::share
 AuthAdapter::AuthAdapter(Key, const macp_auth_vtable& vtable, std::unique_ptr<PluginInstance> instance)
     : vt_(vtable), instance_(std::move(instance)) {}
 
-std::string AuthAdapter::name() const { return instance_->plugin().name(); }
+std::string AuthAdapter::name() const {
+    return instance_->plugin().name();
+}
 
 auth::Resolution AuthAdapter::resolve(const auth::Metadata& metadata) {
     const std::string who = "auth resolver " + name();
@@ -108,9 +110,8 @@ auth::Resolution AuthAdapter::resolve(const auth::Metadata& metadata) {
         IdentitySink sink;
         const macp_identity_sink raw_sink = sink.sink();
         HostCallContext cc;
-        const macp_status status = instance_->call([&](void* inst) {
-            return vt_.resolve(inst, entries.data(), entries.size(), &raw_sink, cc.get());
-        });
+        const macp_status status = instance_->call(
+            [&](void* inst) { return vt_.resolve(inst, entries.data(), entries.size(), &raw_sink, cc.get()); });
         const auto with_message = [&](const std::string& fallback) {
             return cc.message().empty() ? fallback : cc.message();
         };
@@ -126,14 +127,10 @@ auth::Resolution AuthAdapter::resolve(const auth::Metadata& metadata) {
                 r.identity = std::move(sink.identity);
                 return r;
             }
-            case MACP_STATUS_AUTH_NOT_MINE:
-                return auth::Resolution{};  // default outcome is NotMine
-            case MACP_STATUS_AUTH_INVALID_CREDENTIAL:
-                return rejected(who + ": " + with_message("invalid credential"));
-            case MACP_STATUS_AUTH_EXPIRED:
-                return rejected(who + ": " + with_message("credential expired"));
-            case MACP_STATUS_AUTH_MALFORMED:
-                return rejected(who + ": " + with_message("malformed credential"));
+            case MACP_STATUS_AUTH_NOT_MINE: return auth::Resolution{};  // default outcome is NotMine
+            case MACP_STATUS_AUTH_INVALID_CREDENTIAL: return rejected(who + ": " + with_message("invalid credential"));
+            case MACP_STATUS_AUTH_EXPIRED: return rejected(who + ": " + with_message("credential expired"));
+            case MACP_STATUS_AUTH_MALFORMED: return rejected(who + ": " + with_message("malformed credential"));
             default:
                 if (cc.message().empty()) {
                     return rejected(who + ": resolver failure: the plugin returned " + status_name(status));

@@ -17,8 +17,9 @@ class AuthAdapter final : public auth::Resolver {
 
 public:
     // `plugin` must have passed check_descriptor for MACP_PLUGIN_KIND_AUTH.
-    static Result<std::unique_ptr<AuthAdapter>, std::string> create(
-        std::shared_ptr<LoadedPlugin> plugin, const ConfigPairs& config, ExecutorOptions options = {});
+    static Result<std::unique_ptr<AuthAdapter>, std::string> create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                    const ConfigPairs& config,
+                                                                    ExecutorOptions options = {});
 
     AuthAdapter(Key, const macp_auth_vtable& vtable, std::unique_ptr<PluginInstance> instance);
 

@@ -40,8 +40,8 @@ constexpr const char* kKinds[] = {"storage", "auth"};
 bool valid_name_part(const std::string& name) {
     if (name.empty()) return false;
     for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_' || c == '.';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '_' || c == '.';
         if (!ok) return false;
     }
     return name.front() != '.' && name.front() != '-';
@@ -68,8 +68,7 @@ std::optional<std::string> check_plugin_id(const std::string& plugin_id, const s
     const auto parsed = parse_plugin_file_name(plugin_id + ".so");
     if (!parsed || parsed->kind != kind) {
         return "\"" + plugin_id + "\" is not a valid " + kind + " plugin name: expected " + kind +
-               "-<name> (letters, digits, '-', '_', '.'), e.g. " + kind +
-               (kind == "storage" ? "-file" : "-static");
+               "-<name> (letters, digits, '-', '_', '.'), e.g. " + kind + (kind == "storage" ? "-file" : "-static");
     }
     return std::nullopt;
 }

@@ -25,8 +25,7 @@ std::optional<std::filesystem::path> locate_plugin(const std::vector<std::filesy
                                                    const std::string& file_name);
 
 // The "not found" sentence: names the searched dirs and the Debian package to install.
-std::string plugin_not_found_message(const std::string& plugin_id,
-                                     const std::vector<std::filesystem::path>& dirs);
+std::string plugin_not_found_message(const std::string& plugin_id, const std::vector<std::filesystem::path>& dirs);
 
 // Every <kind>-<name>.so in `dirs`, first dir wins per file name, sorted by file name.
 // Unreadable or missing dirs are skipped silently (the default list names dirs that only exist

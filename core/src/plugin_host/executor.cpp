@@ -42,7 +42,9 @@ BoundedExecutor::~BoundedExecutor() {
     for (auto& t : threads_) t.join();
 }
 
-bool BoundedExecutor::is_current_worker() const { return current_executor == this; }
+bool BoundedExecutor::is_current_worker() const {
+    return current_executor == this;
+}
 
 void BoundedExecutor::post(Job& job) {
     {

@@ -12,8 +12,7 @@ namespace {
 
 // Smallest vtables accepted: everything up to the last REQUIRED operation. Optional operations
 // beyond a plugin's struct_size are treated as absent (see copy_vtable).
-constexpr std::size_t kStorageVTableMinSize =
-    offsetof(macp_storage_vtable, list_records) + sizeof(void*);
+constexpr std::size_t kStorageVTableMinSize = offsetof(macp_storage_vtable, list_records) + sizeof(void*);
 constexpr std::size_t kAuthVTableMinSize = offsetof(macp_auth_vtable, resolve) + sizeof(void*);
 // Far more keys than any real plugin declares; guards against reading a garbage count.
 constexpr std::size_t kMaxConfigKeys = 1024;
@@ -30,14 +29,15 @@ std::string dlerror_text(const std::string& what) {
     return what.substr(start, end - start);
 }
 
-std::string safe_string(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
+std::string safe_string(const char* s) {
+    return s != nullptr ? std::string(s) : std::string();
+}
 
 std::optional<std::string> check_required(const std::string& label,
                                           std::initializer_list<std::pair<const char*, bool>> ops) {
     for (const auto& [op, present] : ops) {
         if (!present) {
-            return label + " does not implement the required operation " + op +
-                   " (its vtable entry is NULL)";
+            return label + " does not implement the required operation " + op + " (its vtable entry is NULL)";
         }
     }
     return std::nullopt;
@@ -47,49 +47,44 @@ std::optional<std::string> check_storage_vtable(const std::string& label, const 
     const auto* raw = static_cast<const macp_storage_vtable*>(vtable);
     if (raw->struct_size < kStorageVTableMinSize) {
         return label + " has a storage vtable of " + std::to_string(raw->struct_size) +
-               " bytes, smaller than the plugin ABI 1.0 minimum of " +
-               std::to_string(kStorageVTableMinSize) + " bytes";
+               " bytes, smaller than the plugin ABI 1.0 minimum of " + std::to_string(kStorageVTableMinSize) + " bytes";
     }
     const auto vt = copy_vtable<macp_storage_vtable>(vtable);
-    return check_required(label,
-                          {{"create", vt.create != nullptr},
-                           {"destroy", vt.destroy != nullptr},
-                           {"create_session_storage", vt.create_session_storage != nullptr},
-                           {"save_session", vt.save_session != nullptr},
-                           {"load_session", vt.load_session != nullptr},
-                           {"delete_session", vt.delete_session != nullptr},
-                           {"list_session_ids", vt.list_session_ids != nullptr},
-                           {"append_log_entry", vt.append_log_entry != nullptr},
-                           {"load_log", vt.load_log != nullptr},
-                           {"put_record", vt.put_record != nullptr},
-                           {"delete_record", vt.delete_record != nullptr},
-                           {"list_records", vt.list_records != nullptr}});
+    return check_required(label, {{"create", vt.create != nullptr},
+                                  {"destroy", vt.destroy != nullptr},
+                                  {"create_session_storage", vt.create_session_storage != nullptr},
+                                  {"save_session", vt.save_session != nullptr},
+                                  {"load_session", vt.load_session != nullptr},
+                                  {"delete_session", vt.delete_session != nullptr},
+                                  {"list_session_ids", vt.list_session_ids != nullptr},
+                                  {"append_log_entry", vt.append_log_entry != nullptr},
+                                  {"load_log", vt.load_log != nullptr},
+                                  {"put_record", vt.put_record != nullptr},
+                                  {"delete_record", vt.delete_record != nullptr},
+                                  {"list_records", vt.list_records != nullptr}});
 }
 
 std::optional<std::string> check_auth_vtable(const std::string& label, const void* vtable) {
     const auto* raw = static_cast<const macp_auth_vtable*>(vtable);
     if (raw->struct_size < kAuthVTableMinSize) {
         return label + " has an auth vtable of " + std::to_string(raw->struct_size) +
-               " bytes, smaller than the plugin ABI 1.0 minimum of " +
-               std::to_string(kAuthVTableMinSize) + " bytes";
+               " bytes, smaller than the plugin ABI 1.0 minimum of " + std::to_string(kAuthVTableMinSize) + " bytes";
     }
     const auto vt = copy_vtable<macp_auth_vtable>(vtable);
-    return check_required(label,
-                          {{"create", vt.create != nullptr},
-                           {"destroy", vt.destroy != nullptr},
-                           {"resolve", vt.resolve != nullptr}});
+    return check_required(
+        label,
+        {{"create", vt.create != nullptr}, {"destroy", vt.destroy != nullptr}, {"resolve", vt.resolve != nullptr}});
 }
 
-std::optional<std::string> check_config_keys(const std::string& label,
-                                             const macp_plugin_descriptor& d) {
+std::optional<std::string> check_config_keys(const std::string& label, const macp_plugin_descriptor& d) {
     if (d.config_key_count == 0) return std::nullopt;
     if (d.config_keys == nullptr) {
         return label + " declares " + std::to_string(d.config_key_count) +
                " configuration keys but its config_keys table is NULL";
     }
     if (d.config_key_count > kMaxConfigKeys) {
-        return label + " declares an implausible number of configuration keys (" +
-               std::to_string(d.config_key_count) + ")";
+        return label + " declares an implausible number of configuration keys (" + std::to_string(d.config_key_count) +
+               ")";
     }
     for (std::size_t i = 0; i < d.config_key_count; ++i) {
         const macp_config_key& k = d.config_keys[i];
@@ -107,8 +102,8 @@ std::optional<std::string> check_config_keys(const std::string& label,
 
 }  // namespace
 
-LoadedPlugin::LoadedPlugin(boost::dll::shared_library library,
-                           const macp_plugin_descriptor* descriptor, std::filesystem::path path)
+LoadedPlugin::LoadedPlugin(boost::dll::shared_library library, const macp_plugin_descriptor* descriptor,
+                           std::filesystem::path path)
     : library_(std::move(library)),
       descriptor_(descriptor),
       path_(std::move(path)),
@@ -117,16 +112,15 @@ LoadedPlugin::LoadedPlugin(boost::dll::shared_library library,
 LoadedPlugin::LoadedPlugin(const macp_plugin_descriptor* descriptor, std::string builtin_label)
     : descriptor_(descriptor), label_(std::move(builtin_label)) {}
 
-std::string LoadedPlugin::name() const { return safe_string(descriptor_->name); }
+std::string LoadedPlugin::name() const {
+    return safe_string(descriptor_->name);
+}
 
 std::string kind_name(uint32_t kind) {
     switch (kind) {
-        case MACP_PLUGIN_KIND_STORAGE:
-            return "storage";
-        case MACP_PLUGIN_KIND_AUTH:
-            return "auth";
-        default:
-            return "unknown kind " + std::to_string(kind);
+        case MACP_PLUGIN_KIND_STORAGE: return "storage";
+        case MACP_PLUGIN_KIND_AUTH: return "auth";
+        default: return "unknown kind " + std::to_string(kind);
     }
 }
 
@@ -170,29 +164,27 @@ std::optional<std::string> check_descriptor(const LoadedPlugin& plugin, uint32_t
     constexpr std::size_t kVersionPrefix = offsetof(macp_plugin_descriptor, abi_minor) + sizeof(uint16_t);
     if (d.struct_size >= kVersionPrefix) {
         if (d.abi_major != MACP_PLUGIN_ABI_MAJOR) {
-            return label + " was built for plugin ABI " + std::to_string(d.abi_major) +
-                   ".x, this runtime speaks " + host_major + ".x; install a version of the plugin " +
-                   "built for plugin ABI " + host_major + ".x";
+            return label + " was built for plugin ABI " + std::to_string(d.abi_major) + ".x, this runtime speaks " +
+                   host_major + ".x; install a version of the plugin " + "built for plugin ABI " + host_major + ".x";
         }
         if (d.abi_minor > MACP_PLUGIN_ABI_MINOR) {
-            return label + " needs ABI " + host_major + "." + std::to_string(d.abi_minor) +
-                   ", this runtime provides " + host_major + "." + host_minor + "; upgrade macp-runtime";
+            return label + " needs ABI " + host_major + "." + std::to_string(d.abi_minor) + ", this runtime provides " +
+                   host_major + "." + host_minor + "; upgrade macp-runtime";
         }
     }
     if (d.struct_size < kDescriptorV1Size) {
         return label + " has a descriptor of " + std::to_string(d.struct_size) +
-               " bytes, smaller than the plugin ABI 1.0 descriptor (" +
-               std::to_string(kDescriptorV1Size) + " bytes)";
+               " bytes, smaller than the plugin ABI 1.0 descriptor (" + std::to_string(kDescriptorV1Size) + " bytes)";
     }
     if (d.kind != expected_kind) {
         const std::string article = d.kind == MACP_PLUGIN_KIND_AUTH ? "an " : "a ";
         const std::string expected_article = expected_kind == MACP_PLUGIN_KIND_AUTH ? "an " : "a ";
         if (d.kind == MACP_PLUGIN_KIND_STORAGE || d.kind == MACP_PLUGIN_KIND_AUTH) {
-            return label + " is " + article + kind_name(d.kind) + " plugin, expected " +
-                   expected_article + kind_name(expected_kind) + " plugin";
+            return label + " is " + article + kind_name(d.kind) + " plugin, expected " + expected_article +
+                   kind_name(expected_kind) + " plugin";
         }
-        return label + " has " + kind_name(d.kind) + ", expected " + expected_article +
-               kind_name(expected_kind) + " plugin";
+        return label + " has " + kind_name(d.kind) + ", expected " + expected_article + kind_name(expected_kind) +
+               " plugin";
     }
     if (d.vtable == nullptr) return label + " has no vtable (its descriptor's vtable is NULL)";
     if (auto err = expected_kind == MACP_PLUGIN_KIND_STORAGE ? check_storage_vtable(label, d.vtable)

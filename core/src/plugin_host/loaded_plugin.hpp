@@ -42,9 +42,7 @@ public:
     [[nodiscard]] const std::string& label() const { return label_; }
     // The descriptor's name (valid after check_descriptor succeeded).
     [[nodiscard]] std::string name() const;
-    [[nodiscard]] bool thread_safe() const {
-        return (descriptor_->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0;
-    }
+    [[nodiscard]] bool thread_safe() const { return (descriptor_->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0; }
 
 private:
     boost::dll::shared_library library_;  // empty (not loaded) for built-in plugins
@@ -55,8 +53,7 @@ private:
 
 // Smallest struct sizes this host accepts. They are fixed at ABI 1.0 and must never follow later
 // header growth: a plugin built against 1.0 headers stays loadable by every 1.x host.
-inline constexpr std::size_t kDescriptorV1Size =
-    offsetof(macp_plugin_descriptor, vtable) + sizeof(const void*);
+inline constexpr std::size_t kDescriptorV1Size = offsetof(macp_plugin_descriptor, vtable) + sizeof(const void*);
 inline constexpr std::size_t kConfigKeyV1Size = offsetof(macp_config_key, flags) + sizeof(uint32_t);
 
 // dlopen()s `path` (rtld_now | rtld_local), looks up macp_plugin_entry_v1 and calls it.

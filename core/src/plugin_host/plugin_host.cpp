@@ -20,9 +20,8 @@ struct Prepared {
     ConfigPairs config;
 };
 
-Result<Prepared, std::string> prepare(const std::vector<std::filesystem::path>& dirs,
-                                      const std::string& plugin_id, const std::string& kind,
-                                      uint32_t kind_code,
+Result<Prepared, std::string> prepare(const std::vector<std::filesystem::path>& dirs, const std::string& plugin_id,
+                                      const std::string& kind, uint32_t kind_code,
                                       const std::map<std::string, std::string>& settings) {
     if (auto err = check_plugin_id(plugin_id, kind)) return fail(std::move(*err));
     const std::string file_name = plugin_id + ".so";
@@ -51,8 +50,7 @@ PluginInfo inspect(const std::filesystem::path& path) {
         }
         describe((*plugin)->descriptor(), info);
         const uint32_t kind_code = info.kind == "auth" ? MACP_PLUGIN_KIND_AUTH : MACP_PLUGIN_KIND_STORAGE;
-        const std::optional<std::string> name =
-            parsed ? std::optional<std::string>(parsed->name) : std::nullopt;
+        const std::optional<std::string> name = parsed ? std::optional<std::string>(parsed->name) : std::nullopt;
         if (auto err = check_descriptor(**plugin, kind_code, name)) info.load_error = std::move(*err);
     } catch (const std::exception& e) {
         info.load_error = "cannot inspect " + path.string() + ": " + e.what();
@@ -64,8 +62,7 @@ PluginInfo inspect(const std::filesystem::path& path) {
 
 }  // namespace
 
-PluginHost::PluginHost(std::vector<std::filesystem::path> search_dirs)
-    : search_dirs_(std::move(search_dirs)) {}
+PluginHost::PluginHost(std::vector<std::filesystem::path> search_dirs) : search_dirs_(std::move(search_dirs)) {}
 
 PluginHost::~PluginHost() = default;
 

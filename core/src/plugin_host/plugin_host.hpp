@@ -64,8 +64,8 @@ public:
     // create() failure (with the plugin's message).
     Result<std::unique_ptr<storage::StorageBackend>, std::string> open_storage(
         const std::string& plugin, const std::map<std::string, std::string>& settings);
-    Result<std::unique_ptr<auth::Resolver>, std::string> open_auth(
-        const std::string& plugin, const std::map<std::string, std::string>& settings);
+    Result<std::unique_ptr<auth::Resolver>, std::string> open_auth(const std::string& plugin,
+                                                                   const std::map<std::string, std::string>& settings);
 
     // The built-in memory backend, through the very same adapter path as a plugin.
     Result<std::unique_ptr<storage::StorageBackend>, std::string> open_memory_storage();

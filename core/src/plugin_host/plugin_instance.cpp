@@ -64,8 +64,7 @@ void Collector::emit(void* ctx, const uint8_t* data, std::size_t len) noexcept {
     }
 }
 
-PluginInstance::PluginInstance(Key, std::shared_ptr<LoadedPlugin> plugin, DestroyFn destroy_fn,
-                               ExecutorOptions options)
+PluginInstance::PluginInstance(Key, std::shared_ptr<LoadedPlugin> plugin, DestroyFn destroy_fn, ExecutorOptions options)
     : plugin_(std::move(plugin)),
       destroy_(destroy_fn),
       serialize_(!plugin_->thread_safe()),
@@ -87,9 +86,10 @@ PluginInstance::~PluginInstance() {
     }
 }
 
-Result<std::unique_ptr<PluginInstance>, std::string> PluginInstance::create(
-    std::shared_ptr<LoadedPlugin> plugin, CreateFn create_fn, DestroyFn destroy_fn,
-    const ConfigPairs& config, ExecutorOptions options) {
+Result<std::unique_ptr<PluginInstance>, std::string> PluginInstance::create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                            CreateFn create_fn, DestroyFn destroy_fn,
+                                                                            const ConfigPairs& config,
+                                                                            ExecutorOptions options) {
     const std::string label = plugin->label();
     try {
         auto self = std::make_unique<PluginInstance>(Key{}, std::move(plugin), destroy_fn, options);
@@ -100,8 +100,7 @@ Result<std::unique_ptr<PluginInstance>, std::string> PluginInstance::create(
 
         HostCallContext cc;
         void* out = nullptr;
-        const macp_status status =
-            self->call([&](void*) { return create_fn(raw.data(), raw.size(), &out, cc.get()); });
+        const macp_status status = self->call([&](void*) { return create_fn(raw.data(), raw.size(), &out, cc.get()); });
         if (status != MACP_STATUS_OK) {
             std::string message = label + " failed to start: ";
             message += cc.message().empty() ? "create() returned " + status_name(status)

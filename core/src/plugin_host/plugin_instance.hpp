@@ -72,18 +72,17 @@ class PluginInstance {
     };  // passkey: construction only through create()
 
 public:
-    using CreateFn = macp_status (*)(const macp_config_pair*, std::size_t, void**,
-                                     const macp_call_context*);
+    using CreateFn = macp_status (*)(const macp_config_pair*, std::size_t, void**, const macp_call_context*);
     using DestroyFn = void (*)(void*);
 
     // Starts the executor and runs the plugin's create() on it. On failure the message names
     // the plugin and carries the plugin's own error text.
-    static Result<std::unique_ptr<PluginInstance>, std::string> create(
-        std::shared_ptr<LoadedPlugin> plugin, CreateFn create_fn, DestroyFn destroy_fn,
-        const ConfigPairs& config, ExecutorOptions options);
+    static Result<std::unique_ptr<PluginInstance>, std::string> create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                       CreateFn create_fn, DestroyFn destroy_fn,
+                                                                       const ConfigPairs& config,
+                                                                       ExecutorOptions options);
 
-    PluginInstance(Key, std::shared_ptr<LoadedPlugin> plugin, DestroyFn destroy_fn,
-                   ExecutorOptions options);
+    PluginInstance(Key, std::shared_ptr<LoadedPlugin> plugin, DestroyFn destroy_fn, ExecutorOptions options);
     // destroy() runs on the executor after every other call has returned; then the threads stop;
     // only then is our reference to the library dropped (member order below).
     ~PluginInstance();

@@ -11,26 +11,29 @@ namespace {
 // apart from every real status code (all of which are >= 0).
 constexpr macp_status kNoStatus = -1;
 
-const uint8_t* bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+const uint8_t* bytes(std::string_view s) {
+    return reinterpret_cast<const uint8_t*>(s.data());
+}
 
 }  // namespace
 
-Result<std::unique_ptr<StorageAdapter>, std::string> StorageAdapter::create(
-    std::shared_ptr<LoadedPlugin> plugin, const ConfigPairs& config, ExecutorOptions options) {
+Result<std::unique_ptr<StorageAdapter>, std::string> StorageAdapter::create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                            const ConfigPairs& config,
+                                                                            ExecutorOptions options) {
     const auto vt = copy_vtable<macp_storage_vtable>(plugin->descriptor().vtable);
     auto instance = PluginInstance::create(std::move(plugin), vt.create, vt.destroy, config, options);
     if (!instance) return fail(std::move(instance.error()));
     return std::make_unique<StorageAdapter>(Key{}, vt, std::move(instance.value()));
 }
 
-StorageAdapter::StorageAdapter(Key, const macp_storage_vtable& vtable,
-                               std::unique_ptr<PluginInstance> instance)
+StorageAdapter::StorageAdapter(Key, const macp_storage_vtable& vtable, std::unique_ptr<PluginInstance> instance)
     : vt_(vtable), instance_(std::move(instance)) {}
 
-std::string StorageAdapter::name() const { return instance_->plugin().name(); }
+std::string StorageAdapter::name() const {
+    return instance_->plugin().name();
+}
 
-storage::StorageError StorageAdapter::error(const char* op, macp_status status,
-                                            const std::string& message) const {
+storage::StorageError StorageAdapter::error(const char* op, macp_status status, const std::string& message) const {
     std::string text = "storage backend " + name() + ": " + op + " failed (" + status_name(status) + ")";
     if (!message.empty()) text += ": " + message;
     return storage::StorageError{status, std::move(text)};
@@ -55,8 +58,7 @@ storage::StorageResult<std::vector<std::string>> StorageAdapter::collecting_call
     try {
         HostCallContext cc;
         Collector out;
-        const macp_status status =
-            instance_->call([&](void* inst) { return fn(inst, out.get(), cc.get()); });
+        const macp_status status = instance_->call([&](void* inst) { return fn(inst, out.get(), cc.get()); });
         if (status != MACP_STATUS_OK) return fail(error(op, status, cc.message()));
         if (out.failed()) {
             return fail(error(op, MACP_STATUS_INTERNAL, "out of memory while copying the plugin's results"));
@@ -80,8 +82,7 @@ storage::Status StorageAdapter::save_session(const std::string& session_id, std:
 }
 
 storage::StorageResult<std::optional<std::string>> StorageAdapter::load_session(const std::string& session_id) {
-    auto items = collecting_call("load_session", [&](void* inst, const macp_emitter* out,
-                                                     const macp_call_context* c) {
+    auto items = collecting_call("load_session", [&](void* inst, const macp_emitter* out, const macp_call_context* c) {
         return vt_.load_session(inst, session_id.c_str(), out, c);
     });
     if (!items) {
@@ -105,8 +106,7 @@ storage::Status StorageAdapter::delete_session(const std::string& session_id) {
 }
 
 storage::StorageResult<std::vector<std::string>> StorageAdapter::list_session_ids() {
-    return collecting_call("list_session_ids", [&](void* inst, const macp_emitter* out,
-                                                   const macp_call_context* c) {
+    return collecting_call("list_session_ids", [&](void* inst, const macp_emitter* out, const macp_call_context* c) {
         return vt_.list_session_ids(inst, out, c);
     });
 }
@@ -131,14 +131,14 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                 std::set<std::string> failed_sessions;
                 for (const auto& item : items) {
                     if (failed_sessions.count(item.session_id) != 0) {
-                        result.push_back(fail(error(op, MACP_STATUS_INTERNAL,
-                                                    "not attempted: an earlier record of session " +
-                                                        item.session_id + " failed")));
+                        result.push_back(
+                            fail(error(op, MACP_STATUS_INTERNAL,
+                                       "not attempted: an earlier record of session " + item.session_id + " failed")));
                         continue;
                     }
                     HostCallContext cc;
-                    const macp_status status = vt_.append_log_entry(
-                        inst, item.session_id.c_str(), bytes(item.record), item.record.size(), cc.get());
+                    const macp_status status = vt_.append_log_entry(inst, item.session_id.c_str(), bytes(item.record),
+                                                                    item.record.size(), cc.get());
                     if (status == MACP_STATUS_OK) {
                         result.emplace_back();
                     } else {
@@ -207,16 +207,14 @@ storage::Status StorageAdapter::delete_record(const std::string& ns, const std::
 
 storage::StorageResult<std::vector<std::pair<std::string, std::string>>> StorageAdapter::list_records(
     const std::string& ns) {
-    auto items = collecting_call("list_records", [&](void* inst, const macp_emitter* out,
-                                                     const macp_call_context* c) {
+    auto items = collecting_call("list_records", [&](void* inst, const macp_emitter* out, const macp_call_context* c) {
         return vt_.list_records(inst, ns.c_str(), out, c);
     });
     if (!items) return fail(std::move(items.error()));
     // Two emits per record: key, then blob.
     if (items->size() % 2 != 0) {
         return fail(error("list_records", MACP_STATUS_INTERNAL,
-                          "the plugin emitted a key without its blob (" + std::to_string(items->size()) +
-                              " items)"));
+                          "the plugin emitted a key without its blob (" + std::to_string(items->size()) + " items)"));
     }
     std::vector<std::pair<std::string, std::string>> records;
     records.reserve(items->size() / 2);
@@ -226,13 +224,13 @@ storage::StorageResult<std::vector<std::pair<std::string, std::string>>> Storage
     return records;
 }
 
-bool StorageAdapter::supports_replace_log() const { return vt_.replace_log != nullptr; }
+bool StorageAdapter::supports_replace_log() const {
+    return vt_.replace_log != nullptr;
+}
 
-storage::Status StorageAdapter::replace_log(const std::string& session_id,
-                                            const std::vector<std::string>& records) {
+storage::Status StorageAdapter::replace_log(const std::string& session_id, const std::vector<std::string>& records) {
     if (vt_.replace_log == nullptr) {
-        return fail(error("replace_log", MACP_STATUS_UNSUPPORTED,
-                          "this backend does not implement log compaction"));
+        return fail(error("replace_log", MACP_STATUS_UNSUPPORTED, "this backend does not implement log compaction"));
     }
     std::vector<const uint8_t*> pointers;
     std::vector<size_t> lengths;
@@ -260,8 +258,7 @@ storage::StorageResult<std::string> StorageAdapter::health() {
     if (vt_.health == nullptr) return std::string("health not reported");
     try {
         HostCallContext cc;
-        const macp_status status =
-            instance_->call([&](void* inst) { return vt_.health(inst, cc.get()); });
+        const macp_status status = instance_->call([&](void* inst) { return vt_.health(inst, cc.get()); });
         if (status != MACP_STATUS_OK) return fail(error("health", status, cc.message()));
         // On OK the message is the durability note (storage.h); it may be empty.
         return cc.message().empty() ? std::string("healthy") : cc.message();

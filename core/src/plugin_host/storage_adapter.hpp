@@ -17,8 +17,9 @@ class StorageAdapter final : public storage::StorageBackend {
 
 public:
     // `plugin` must have passed check_descriptor for MACP_PLUGIN_KIND_STORAGE.
-    static Result<std::unique_ptr<StorageAdapter>, std::string> create(
-        std::shared_ptr<LoadedPlugin> plugin, const ConfigPairs& config, ExecutorOptions options = {});
+    static Result<std::unique_ptr<StorageAdapter>, std::string> create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                       const ConfigPairs& config,
+                                                                       ExecutorOptions options = {});
 
     StorageAdapter(Key, const macp_storage_vtable& vtable, std::unique_ptr<PluginInstance> instance);
 
@@ -40,8 +41,7 @@ public:
         const std::string& ns) override;
 
     [[nodiscard]] bool supports_replace_log() const override;
-    storage::Status replace_log(const std::string& session_id,
-                                const std::vector<std::string>& records) override;
+    storage::Status replace_log(const std::string& session_id, const std::vector<std::string>& records) override;
     storage::Status flush() override;
     storage::StorageResult<std::string> health() override;
     storage::StorageResult<std::vector<std::string>> recover() override;
@@ -53,10 +53,9 @@ private:
     // Runs one plugin operation that emits items; returns them or the error.
     template <class F>
     storage::StorageResult<std::vector<std::string>> collecting_call(const char* op, F&& fn);
-    [[nodiscard]] storage::StorageError error(const char* op, macp_status status,
-                                              const std::string& message) const;
+    [[nodiscard]] storage::StorageError error(const char* op, macp_status status, const std::string& message) const;
 
-    macp_storage_vtable vt_;  // host copy; members beyond the plugin's struct_size are NULL
+    macp_storage_vtable vt_;                    // host copy; members beyond the plugin's struct_size are NULL
     std::unique_ptr<PluginInstance> instance_;  // owns the executor and keeps the library loaded
 };
 

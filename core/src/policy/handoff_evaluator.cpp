@@ -123,7 +123,7 @@ HandoffRules handoff_rules_or_default(const PolicyDefinition* policy) {
 }
 
 std::vector<std::string> evaluate_handoff_commitment(const PolicyDefinition* policy, bool /*outcome_positive*/) {
-    if (policy == nullptr) return {};  // no bound policy: nothing to enforce
+    if (policy == nullptr) return {};                                       // no bound policy: nothing to enforce
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
     auto rules = parse_handoff_rules(*policy);
     if (!rules) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies

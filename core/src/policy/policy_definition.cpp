@@ -48,8 +48,7 @@ bool may_commit(const PolicyDefinition* policy, const std::string& sender, const
                 const std::vector<std::string>& participants) {
     auto auth = commitment_authority(policy);
     if (auth.authority == "any_participant") {  // POL-AUTH-1
-        return sender == initiator ||
-               std::find(participants.begin(), participants.end(), sender) != participants.end();
+        return sender == initiator || std::find(participants.begin(), participants.end(), sender) != participants.end();
     }
     if (auth.authority == "designated_role") {  // POL-AUTH-2: sender ids, initiator not implied
         return std::find(auth.designated_roles.begin(), auth.designated_roles.end(), sender) !=

@@ -13,9 +13,9 @@ inline constexpr const char* kDefaultPolicyId = "policy.default";
 
 struct PolicyDefinition {
     std::string policy_id;
-    std::string mode;         // "*" or a mode name
+    std::string mode;  // "*" or a mode name
     std::string description;
-    std::string rules;        // compact JSON object
+    std::string rules;  // compact JSON object
     uint32_t schema_version = 1;
     int64_t registered_at_ms = 0;  // set by the runtime at registration; 0 for the built-in default
 };

@@ -79,8 +79,12 @@ std::string invalid_type(const Value& v, const char* expected) {
 }
 
 // Empty string = ok; otherwise the serde error text.
-std::string check_string(const Value& v) { return v.IsString() ? std::string() : invalid_type(v, "a string"); }
-std::string check_bool(const Value& v) { return v.IsBool() ? std::string() : invalid_type(v, "a boolean"); }
+std::string check_string(const Value& v) {
+    return v.IsString() ? std::string() : invalid_type(v, "a string");
+}
+std::string check_bool(const Value& v) {
+    return v.IsBool() ? std::string() : invalid_type(v, "a boolean");
+}
 std::string check_usize(const Value& v) {
     if (v.IsUint64()) return {};
     if (v.IsInt64()) return "invalid value: " + unexpected(v) + ", expected usize";
@@ -156,8 +160,8 @@ ProposalPolicyRules proposal_rules_or_default(const PolicyDefinition* policy) {
     return std::move(parsed.value());
 }
 
-std::vector<std::string> evaluate_proposal_commitment(const PolicyDefinition* policy,
-                                                      uint64_t counter_proposal_count, bool outcome_positive) {
+std::vector<std::string> evaluate_proposal_commitment(const PolicyDefinition* policy, uint64_t counter_proposal_count,
+                                                      bool outcome_positive) {
     if (policy == nullptr) return {};  // no bound policy: the reference does not evaluate
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
     auto parsed = parse_proposal_rules(policy->rules);

@@ -32,7 +32,7 @@ ProposalPolicyRules proposal_rules_or_default(const PolicyDefinition* policy);
 // POL-PROP-1 (0.6): deny reasons for a Proposal Commitment; empty = allow. No bound policy = allow
 // (the reference skips evaluation). Schema version first (POL-EVAL-1), then a rules parse failure
 // denies (POL-SCH-8, 0.6), then `max_rounds` gates positive commitments only.
-std::vector<std::string> evaluate_proposal_commitment(const PolicyDefinition* policy,
-                                                      uint64_t counter_proposal_count, bool outcome_positive);
+std::vector<std::string> evaluate_proposal_commitment(const PolicyDefinition* policy, uint64_t counter_proposal_count,
+                                                      bool outcome_positive);
 
 }  // namespace macp::policy

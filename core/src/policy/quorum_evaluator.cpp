@@ -80,9 +80,15 @@ std::string invalid_type(const Value& v, const char* expected) {
 }
 
 // Empty string = ok; otherwise the serde error text.
-std::string check_string(const Value& v) { return v.IsString() ? std::string() : invalid_type(v, "a string"); }
-std::string check_bool(const Value& v) { return v.IsBool() ? std::string() : invalid_type(v, "a boolean"); }
-std::string check_f64(const Value& v) { return v.IsNumber() ? std::string() : invalid_type(v, "f64"); }
+std::string check_string(const Value& v) {
+    return v.IsString() ? std::string() : invalid_type(v, "a string");
+}
+std::string check_bool(const Value& v) {
+    return v.IsBool() ? std::string() : invalid_type(v, "a boolean");
+}
+std::string check_f64(const Value& v) {
+    return v.IsNumber() ? std::string() : invalid_type(v, "f64");
+}
 
 // POL-SCH-3: the commitment group is part of every mode's rule struct, so a type error in it
 // fails the whole quorum rules object too.
@@ -189,8 +195,8 @@ std::vector<std::string> evaluate_quorum_commitment(const PolicyDefinition* poli
     if (auto required = quorum_policy_required_approvals(rules, participants.size())) {
         if (outcome_positive && tally.approve < *required) {
             deny.push_back("approval threshold not met: " + std::to_string(tally.approve) + " of " +
-                           std::to_string(*required) + " required approvals (" + rust_f64(rules.threshold_value) +
-                           " " + rules.threshold_type + ")");
+                           std::to_string(*required) + " required approvals (" + rust_f64(rules.threshold_value) + " " +
+                           rules.threshold_type + ")");
         }
     }
     // POL-QUO-2: abstention.interpretation ("implicit_reject" included) only ever adds an

@@ -18,9 +18,9 @@ namespace macp::policy {
 // `type` (not `threshold_type`). The `commitment` group is validated for type errors but read
 // elsewhere, by may_commit().
 struct QuorumPolicyRules {
-    std::string threshold_type = "n_of_m";    // threshold.type
-    double threshold_value = 0.0;             // threshold.value
-    bool abstention_counts_toward_quorum = false;  // abstention.counts_toward_quorum (no effect since 0.6)
+    std::string threshold_type = "n_of_m";              // threshold.type
+    double threshold_value = 0.0;                       // threshold.value
+    bool abstention_counts_toward_quorum = false;       // abstention.counts_toward_quorum (no effect since 0.6)
     std::string abstention_interpretation = "neutral";  // abstention.interpretation
 };
 

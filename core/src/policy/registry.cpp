@@ -13,7 +13,9 @@ namespace macp::policy {
 
 namespace {
 
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
+bool blank(const std::string& s) {
+    return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
+}
 
 const rapidjson::Value* member(const rapidjson::Value& obj, const char* key) {
     if (!obj.IsObject()) return nullptr;
@@ -29,19 +31,29 @@ std::optional<std::string> type_error(const rapidjson::Value& rules) {
         enum Kind { String, Number, Bool, Array, Object } kind;
     };
     static const Field fields[] = {
-        {"voting", "algorithm", Field::String},         {"voting", "threshold", Field::Number},
-        {"voting", "quorum", Field::Object},            {"voting", "weights", Field::Object},
+        {"voting", "algorithm", Field::String},
+        {"voting", "threshold", Field::Number},
+        {"voting", "quorum", Field::Object},
+        {"voting", "weights", Field::Object},
         {"objection_handling", "critical_severity_vetoes", Field::Bool},
         {"objection_handling", "veto_threshold", Field::Number},
         {"objection_handling", "critical_objection_action", Field::String},
-        {"evaluation", "required_before_voting", Field::Bool}, {"evaluation", "minimum_confidence", Field::Number},
-        {"commitment", "authority", Field::String},     {"commitment", "designated_roles", Field::Array},
-        {"commitment", "require_vote_quorum", Field::Bool}, {"commitment", "allow_decline_over_approval", Field::Bool},
-        {"acceptance", "criterion", Field::String},     {"acceptance", "implicit_accept_timeout_ms", Field::Number},
-        {"counter_proposal", "max_rounds", Field::Number}, {"rejection", "terminal_on_any_reject", Field::Bool},
-        {"assignment", "allow_reassignment_on_reject", Field::Bool}, {"completion", "require_output", Field::Bool},
-        {"threshold", "type", Field::String},           {"threshold", "value", Field::Number},
-        {"abstention", "counts_toward_quorum", Field::Bool}, {"abstention", "interpretation", Field::String},
+        {"evaluation", "required_before_voting", Field::Bool},
+        {"evaluation", "minimum_confidence", Field::Number},
+        {"commitment", "authority", Field::String},
+        {"commitment", "designated_roles", Field::Array},
+        {"commitment", "require_vote_quorum", Field::Bool},
+        {"commitment", "allow_decline_over_approval", Field::Bool},
+        {"acceptance", "criterion", Field::String},
+        {"acceptance", "implicit_accept_timeout_ms", Field::Number},
+        {"counter_proposal", "max_rounds", Field::Number},
+        {"rejection", "terminal_on_any_reject", Field::Bool},
+        {"assignment", "allow_reassignment_on_reject", Field::Bool},
+        {"completion", "require_output", Field::Bool},
+        {"threshold", "type", Field::String},
+        {"threshold", "value", Field::Number},
+        {"abstention", "counts_toward_quorum", Field::Bool},
+        {"abstention", "interpretation", Field::String},
     };
     for (const auto& f : fields) {
         const auto* g = member(rules, f.group);
@@ -181,10 +193,11 @@ Result<void, std::string> PolicyRegistry::register_policy(PolicyDefinition def) 
     if (auto e = validate_policy(def)) return fail(*e);
     rapidjson::Document rules;
     util::parse_json_untrusted(def.rules, rules);  // validated above
-    def.rules = util::to_canonical_json(rules);     // RPC-POLDESC-1: compact, keys sorted
+    def.rules = util::to_canonical_json(rules);    // RPC-POLDESC-1: compact, keys sorted
     {
         std::unique_lock lock(mu_);
-        if (policies_.count(def.policy_id) != 0) return fail("policy '" + def.policy_id + "' is already registered");  // POL-REG-11
+        if (policies_.count(def.policy_id) != 0)
+            return fail("policy '" + def.policy_id + "' is already registered");  // POL-REG-11
         // Durable before it is visible: a session may bind it the moment it is listed.
         if (storage_ != nullptr) {
             if (auto st = storage_->put_record(kPolicyNamespace, def.policy_id, encode_policy(def)); !st) {

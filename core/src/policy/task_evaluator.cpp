@@ -131,7 +131,7 @@ TaskRules task_rules_or_default(const PolicyDefinition* policy) {
 
 std::vector<std::string> evaluate_task_commitment(const PolicyDefinition* policy, bool has_output,
                                                   bool outcome_positive) {
-    if (policy == nullptr) return {};  // no bound policy: nothing to enforce
+    if (policy == nullptr) return {};                                       // no bound policy: nothing to enforce
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
     auto rules = parse_task_rules(*policy);
     if (!rules) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies

@@ -8,7 +8,8 @@ namespace macp::service {
 using grpc::health::v1::HealthCheckResponse;
 
 bool HealthService::known(const std::string& service) const {
-    return service.empty() || service == "macp.v1.MACPRuntimeService" || service == "grpc.health.v1.Health";  // RPC-GEN-2
+    return service.empty() || service == "macp.v1.MACPRuntimeService" ||
+           service == "grpc.health.v1.Health";  // RPC-GEN-2
 }
 
 grpc::Status HealthService::Check(grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest* req,

@@ -54,7 +54,7 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
                                 "UNSUPPORTED_PROTOCOL_VERSION: no mutually supported protocol version");
         }
         resp->set_selected_protocol_version("1.0");  // RPC-INIT-3
-        auto* info = resp->mutable_runtime_info();  // RPC-INIT-4
+        auto* info = resp->mutable_runtime_info();   // RPC-INIT-4
         info->set_name("macp-runtime");
         info->set_title("MACP Runtime (C++)");
         info->set_version(info_.version);
@@ -123,7 +123,8 @@ grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::
             std::string token;
             auto colon = std::string::npos;
             if (util::base64_decode(req->page_token(), token)) colon = token.find(':');
-            if (colon == std::string::npos) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed page_token");
+            if (colon == std::string::npos)
+                return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed page_token");
             int64_t at = 0;
             try {
                 at = std::stoll(token.substr(0, colon));
@@ -290,10 +291,12 @@ grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp
                                             macp::v1::RegisterPolicyResponse* resp) {
     return guarded("RegisterPolicy", [&] {
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
-        if (!req->has_policy_descriptor()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
+        if (!req->has_policy_descriptor())
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
         const auto& d = req->policy_descriptor();
-        policy::PolicyDefinition def{d.policy_id(), d.mode(), d.description(), d.rules(), d.schema_version(),
-                                     kernel::now_ms()};  // RPC-REGP-2: the request's timestamp is ignored
+        policy::PolicyDefinition def{
+            d.policy_id(), d.mode(),           d.description(),
+            d.rules(),     d.schema_version(), kernel::now_ms()};  // RPC-REGP-2: the request's timestamp is ignored
         auto r = policies_.register_policy(std::move(def));
         resp->set_ok(r.ok());
         if (!r) resp->set_error(r.error());
@@ -317,7 +320,9 @@ grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1:
     return guarded("GetPolicy", [&] {
         if (!kernel_.authenticate(metadata_of(ctx->client_metadata()))) return kUnauthenticated;  // RPC-GEN-4
         auto p = policies_.find(req->policy_id());
-        if (!p) return grpc::Status(grpc::StatusCode::NOT_FOUND, "Policy '" + req->policy_id() + "' not found");  // RPC-GETP-1
+        if (!p)
+            return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                "Policy '" + req->policy_id() + "' not found");  // RPC-GETP-1
         to_proto(*p, resp->mutable_policy_descriptor());
         return grpc::Status::OK;
     });

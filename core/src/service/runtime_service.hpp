@@ -20,24 +20,41 @@ public:
                    ServiceInfo info)
         : kernel_(kernel), modes_(modes), policies_(policies), info_(std::move(info)) {}
 
-    grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*, macp::v1::InitializeResponse*) override;
+    grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*,
+                            macp::v1::InitializeResponse*) override;
     grpc::Status Send(grpc::ServerContext*, const macp::v1::SendRequest*, macp::v1::SendResponse*) override;
-    grpc::Status GetSession(grpc::ServerContext*, const macp::v1::GetSessionRequest*, macp::v1::GetSessionResponse*) override;
-    grpc::Status ListSessions(grpc::ServerContext*, const macp::v1::ListSessionsRequest*, macp::v1::ListSessionsResponse*) override;
-    grpc::Status CancelSession(grpc::ServerContext*, const macp::v1::CancelSessionRequest*, macp::v1::CancelSessionResponse*) override;
-    grpc::Status SuspendSession(grpc::ServerContext*, const macp::v1::SuspendSessionRequest*, macp::v1::SuspendSessionResponse*) override;
-    grpc::Status ResumeSession(grpc::ServerContext*, const macp::v1::ResumeSessionRequest*, macp::v1::ResumeSessionResponse*) override;
-    grpc::Status GetManifest(grpc::ServerContext*, const macp::v1::GetManifestRequest*, macp::v1::GetManifestResponse*) override;
-    grpc::Status ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*, macp::v1::ListModesResponse*) override;
-    grpc::Status ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*, macp::v1::ListExtModesResponse*) override;
-    grpc::Status ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*, macp::v1::ListRootsResponse*) override;
-    grpc::Status RegisterExtMode(grpc::ServerContext*, const macp::v1::RegisterExtModeRequest*, macp::v1::RegisterExtModeResponse*) override;
-    grpc::Status UnregisterExtMode(grpc::ServerContext*, const macp::v1::UnregisterExtModeRequest*, macp::v1::UnregisterExtModeResponse*) override;
-    grpc::Status PromoteMode(grpc::ServerContext*, const macp::v1::PromoteModeRequest*, macp::v1::PromoteModeResponse*) override;
-    grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*, macp::v1::RegisterPolicyResponse*) override;
-    grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*, macp::v1::UnregisterPolicyResponse*) override;
-    grpc::Status GetPolicy(grpc::ServerContext*, const macp::v1::GetPolicyRequest*, macp::v1::GetPolicyResponse*) override;
-    grpc::Status ListPolicies(grpc::ServerContext*, const macp::v1::ListPoliciesRequest*, macp::v1::ListPoliciesResponse*) override;
+    grpc::Status GetSession(grpc::ServerContext*, const macp::v1::GetSessionRequest*,
+                            macp::v1::GetSessionResponse*) override;
+    grpc::Status ListSessions(grpc::ServerContext*, const macp::v1::ListSessionsRequest*,
+                              macp::v1::ListSessionsResponse*) override;
+    grpc::Status CancelSession(grpc::ServerContext*, const macp::v1::CancelSessionRequest*,
+                               macp::v1::CancelSessionResponse*) override;
+    grpc::Status SuspendSession(grpc::ServerContext*, const macp::v1::SuspendSessionRequest*,
+                                macp::v1::SuspendSessionResponse*) override;
+    grpc::Status ResumeSession(grpc::ServerContext*, const macp::v1::ResumeSessionRequest*,
+                               macp::v1::ResumeSessionResponse*) override;
+    grpc::Status GetManifest(grpc::ServerContext*, const macp::v1::GetManifestRequest*,
+                             macp::v1::GetManifestResponse*) override;
+    grpc::Status ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*,
+                           macp::v1::ListModesResponse*) override;
+    grpc::Status ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*,
+                              macp::v1::ListExtModesResponse*) override;
+    grpc::Status ListRoots(grpc::ServerContext*, const macp::v1::ListRootsRequest*,
+                           macp::v1::ListRootsResponse*) override;
+    grpc::Status RegisterExtMode(grpc::ServerContext*, const macp::v1::RegisterExtModeRequest*,
+                                 macp::v1::RegisterExtModeResponse*) override;
+    grpc::Status UnregisterExtMode(grpc::ServerContext*, const macp::v1::UnregisterExtModeRequest*,
+                                   macp::v1::UnregisterExtModeResponse*) override;
+    grpc::Status PromoteMode(grpc::ServerContext*, const macp::v1::PromoteModeRequest*,
+                             macp::v1::PromoteModeResponse*) override;
+    grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*,
+                                macp::v1::RegisterPolicyResponse*) override;
+    grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*,
+                                  macp::v1::UnregisterPolicyResponse*) override;
+    grpc::Status GetPolicy(grpc::ServerContext*, const macp::v1::GetPolicyRequest*,
+                           macp::v1::GetPolicyResponse*) override;
+    grpc::Status ListPolicies(grpc::ServerContext*, const macp::v1::ListPoliciesRequest*,
+                              macp::v1::ListPoliciesResponse*) override;
 
 private:
     kernel::Kernel& kernel_;

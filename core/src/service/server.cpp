@@ -63,7 +63,8 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     builder.RegisterService(&s->runtime_);
     builder.RegisterService(&s->health_);
     s->server_ = builder.BuildAndStart();
-    if (!s->server_ || s->port_ == 0) return fail("cannot listen on " + o.bind_addr + " (address in use or not local?)");
+    if (!s->server_ || s->port_ == 0)
+        return fail("cannot listen on " + o.bind_addr + " (address in use or not local?)");
     return s;
 }
 

@@ -122,8 +122,7 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         for (size_t i = 0; i < count; ++i) {
             const std::string session_id = items[i].session_id != nullptr ? items[i].session_id : "";
-            const std::string_view record(reinterpret_cast<const char*>(items[i].record),
-                                          items[i].record_len);
+            const std::string_view record(reinterpret_cast<const char*>(items[i].record), items[i].record_len);
             auto b = broken.find(session_id);
             if (b != broken.end()) {
                 // A later record must not be stored after a gap in its session's chain.

@@ -48,8 +48,7 @@ public:
 
     virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;
     virtual Status delete_record(const std::string& ns, const std::string& key) = 0;
-    virtual StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(
-        const std::string& ns) = 0;
+    virtual StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(const std::string& ns) = 0;
 
     [[nodiscard]] virtual bool supports_replace_log() const = 0;
     virtual Status replace_log(const std::string& session_id, const std::vector<std::string>& records) = 0;

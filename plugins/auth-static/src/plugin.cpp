@@ -32,8 +32,7 @@ std::vector<macp::sdk::Identity> identities_of(std::vector<TokenEntry>&& entries
 // (the descriptor sets MACP_PLUGIN_FLAG_THREAD_SAFE).
 class StaticTokenResolver {
 public:
-    explicit StaticTokenResolver(const macp::sdk::Config& config)
-        : StaticTokenResolver(load_token_config(config)) {}
+    explicit StaticTokenResolver(const macp::sdk::Config& config) : StaticTokenResolver(load_token_config(config)) {}
 
     std::optional<macp::sdk::Identity> resolve(const macp::sdk::Metadata& md) const {
         // AUTH-HDR-1..3: `authorization: Bearer <t>` (exact prefix) first, else raw x-macp-token.

@@ -46,9 +46,15 @@ public:
     bool String(const char* s, rapidjson::SizeType n, bool copy) { return inner_.String(s, n, copy); }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) { return inner_.Key(s, n, copy); }
     bool StartObject() { return enter() && inner_.StartObject(); }
-    bool EndObject(rapidjson::SizeType n) { --depth_; return inner_.EndObject(n); }
+    bool EndObject(rapidjson::SizeType n) {
+        --depth_;
+        return inner_.EndObject(n);
+    }
     bool StartArray() { return enter() && inner_.StartArray(); }
-    bool EndArray(rapidjson::SizeType n) { --depth_; return inner_.EndArray(n); }
+    bool EndArray(rapidjson::SizeType n) {
+        --depth_;
+        return inner_.EndArray(n);
+    }
 
 private:
     bool enter() {
@@ -96,16 +102,17 @@ void parse_json(const std::string& text, const std::string& source, rapidjson::D
     BoundedParse parse{text};
     doc.Populate(parse);
     if (parse.result.IsError()) {
-        const std::string why = parse.too_deep
-                                    ? "nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels"
-                                    : std::string(rapidjson::GetParseError_En(parse.result.Code()));
+        const std::string why = parse.too_deep ? "nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels"
+                                               : std::string(rapidjson::GetParseError_En(parse.result.Code()));
         fail("invalid JSON in " + source + " at offset " + std::to_string(parse.result.Offset()) + ": " + why);
     }
 }
 
 // ---- schema ------------------------------------------------------------------------------------
 
-std::string to_string(const rapidjson::Value& s) { return std::string(s.GetString(), s.GetStringLength()); }
+std::string to_string(const rapidjson::Value& s) {
+    return std::string(s.GetString(), s.GetStringLength());
+}
 
 // The member `name` of `obj`, or nullptr. A repeated key is refused rather than silently taking
 // one of them (serde, which the reference uses, refuses it too).

@@ -17,7 +17,9 @@ inline std::size_t opaque(std::size_t v) noexcept {
 }
 
 // All ones if `condition`, else zero, without a branch.
-inline std::size_t mask_if(bool condition) noexcept { return std::size_t{0} - static_cast<std::size_t>(condition); }
+inline std::size_t mask_if(bool condition) noexcept {
+    return std::size_t{0} - static_cast<std::size_t>(condition);
+}
 
 // 1 if v == 0 else 0, without a branch: (v | -v) has its top bit set exactly when v != 0.
 inline std::size_t is_zero(std::size_t v) noexcept {

@@ -212,9 +212,13 @@ std::string create_error(const Pairs& config, macp_status expected = MACP_STATUS
     REQUIRE_FALSE(c.message.empty());
     return c.message;
 }
-std::string json_error(const std::string& json) { return create_error({{"MACP_AUTH_TOKENS_JSON", json}}); }
+std::string json_error(const std::string& json) {
+    return create_error({{"MACP_AUTH_TOKENS_JSON", json}});
+}
 
-Pairs bearer(const std::string& token) { return {{"authorization", "Bearer " + token}}; }
+Pairs bearer(const std::string& token) {
+    return {{"authorization", "Bearer " + token}};
+}
 
 // A file removed when the test ends.
 class TempFile {
@@ -432,8 +436,7 @@ TEST_CASE("header extraction and precedence (AUTH-HDR-1..4)", "[auth-static]") {
         CHECK(r.identity.sender == "agent://alice");
     }
     SECTION("a known Bearer wins even over an unknown x-macp-token, and the reverse") {
-        CHECK(inst.resolve({{"authorization", "Bearer tok-alice"}, {"x-macp-token", "nope"}}).status ==
-              MACP_STATUS_OK);
+        CHECK(inst.resolve({{"authorization", "Bearer tok-alice"}, {"x-macp-token", "nope"}}).status == MACP_STATUS_OK);
         CHECK(inst.resolve({{"authorization", "Bearer nope"}, {"x-macp-token", "tok-alice"}}).status ==
               MACP_STATUS_AUTH_INVALID_CREDENTIAL);
     }
@@ -516,7 +519,8 @@ TEST_CASE("create, resolve and health work without a call context", "[auth-stati
     CHECK(v->resolve(inst.raw(), ok.data(), ok.size(), sink.get(), nullptr) == MACP_STATUS_OK);
     CHECK(sink.recorded().sender == "agent://alice");
     IdentitySink ignored;
-    CHECK(v->resolve(inst.raw(), bad.data(), bad.size(), ignored.get(), nullptr) == MACP_STATUS_AUTH_INVALID_CREDENTIAL);
+    CHECK(v->resolve(inst.raw(), bad.data(), bad.size(), ignored.get(), nullptr) ==
+          MACP_STATUS_AUTH_INVALID_CREDENTIAL);
     CHECK(v->health(inst.raw(), nullptr) == MACP_STATUS_OK);
     void* out = nullptr;
     CHECK(v->create(nullptr, 0, &out, nullptr) == MACP_STATUS_INVALID_ARGUMENT);
@@ -557,7 +561,8 @@ TEST_CASE("concurrent resolves on one instance (MACP_PLUGIN_FLAG_THREAD_SAFE)", 
 TEST_CASE("no configuration at all", "[auth-static]") {
     CHECK(create_error({}) == "auth-static: set MACP_AUTH_TOKENS_JSON or MACP_AUTH_TOKENS_FILE");
     // Unrelated keys do not count.
-    CHECK_THAT(create_error({{"MACP_DATA_DIR", "/tmp"}}), Contains("set MACP_AUTH_TOKENS_JSON or MACP_AUTH_TOKENS_FILE"));
+    CHECK_THAT(create_error({{"MACP_DATA_DIR", "/tmp"}}),
+               Contains("set MACP_AUTH_TOKENS_JSON or MACP_AUTH_TOKENS_FILE"));
 }
 
 TEST_CASE("unreadable token file", "[auth-static]") {
@@ -659,7 +664,8 @@ TEST_CASE("wrong field types name the entry index and the field", "[auth-static]
         {R"({"token": "t", "sender": null})", "entry 1: \"sender\" must be a non-empty string"},
         {R"({"token": "t", "sender": "s", "allowed_modes": "macp.mode.decision.v1"})",
          "entry 1: \"allowed_modes\" must be an array of strings"},
-        {R"({"token": "t", "sender": "s", "allowed_modes": ["a", 2]})", "entry 1: \"allowed_modes\"[1] must be a string"},
+        {R"({"token": "t", "sender": "s", "allowed_modes": ["a", 2]})",
+         "entry 1: \"allowed_modes\"[1] must be a string"},
         {R"({"token": "t", "sender": "s", "can_start_sessions": "yes"})",
          "entry 1: \"can_start_sessions\" must be true or false"},
         {R"({"token": "t", "sender": "s", "can_start_sessions": null})",

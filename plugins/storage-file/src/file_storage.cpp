@@ -32,8 +32,7 @@ std::string FileStorage::open_data_dir(const std::string& configured) {
     make_dirs(configured);
     // Resolve once, now: a relative default must not change meaning if the process later
     // changes its working directory, and health() reports the real location.
-    std::unique_ptr<char, decltype(&std::free)> abs(::realpath(configured.c_str(), nullptr),
-                                                    &std::free);
+    std::unique_ptr<char, decltype(&std::free)> abs(::realpath(configured.c_str(), nullptr), &std::free);
     if (!abs) throw_io("resolve data directory " + configured, errno);
     std::string root = abs.get();
 
@@ -116,8 +115,7 @@ void FileStorage::load_log(const std::string& session_id, const sdk::Emitter& ou
     read_complete_lines(layout_.log_path(session_id), [&](std::string_view line) { out(line); });
 }
 
-void FileStorage::replace_log(const std::string& session_id,
-                              const std::vector<std::string_view>& records) {
+void FileStorage::replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
     validate_session_id(session_id);
     std::string contents;
     for (const std::string_view record : records) contents += frame_record(record);

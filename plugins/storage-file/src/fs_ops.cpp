@@ -28,7 +28,9 @@ struct DirCloser {
 
 }  // namespace
 
-std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
+std::string join(const std::string& dir, const std::string& name) {
+    return dir + "/" + name;
+}
 
 void sync_dir(const std::string& dir) {
     UniqueFd fd = open_file(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -19,9 +19,9 @@ namespace {
 // One session's part of the batch.
 struct Chain {
     std::string session_id;
-    std::shared_ptr<LogHandle> log;  // null until the first item of the chain is written
-    off_t start_size = 0;            // where to roll back to if the shared sync fails
-    std::vector<size_t> written;     // items appended and waiting for the sync
+    std::shared_ptr<LogHandle> log;    // null until the first item of the chain is written
+    off_t start_size = 0;              // where to roll back to if the shared sync fails
+    std::vector<size_t> written;       // items appended and waiting for the sync
     std::optional<sdk::Error> broken;  // set once an item failed: later items must not leave a gap
 };
 
@@ -42,8 +42,7 @@ private:
 
 }  // namespace
 
-void FileStorage::append_log_batch(const macp_log_append* items, size_t count,
-                                   macp_status* item_status) {
+void FileStorage::append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status) {
     std::vector<Chain> chains;
     std::unordered_map<std::string, size_t> chain_of;
     FailureNote failures;
@@ -58,16 +57,15 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count,
         if (inserted) chains.push_back(Chain{session_id, nullptr, 0, {}, std::nullopt});
         Chain& chain = chains[pos->second];
         if (chain.broken) {
-            failures.record(&item_status[i],
-                            sdk::Error(chain.broken->status(),
-                                       "not appended: an earlier record of session " + session_id +
-                                           " in this batch failed: " + chain.broken->what()));
+            failures.record(&item_status[i], sdk::Error(chain.broken->status(),
+                                                        "not appended: an earlier record of session " + session_id +
+                                                            " in this batch failed: " + chain.broken->what()));
             continue;
         }
         try {
             validate_session_id(session_id);
-            const std::string line = frame_record(
-                std::string_view(reinterpret_cast<const char*>(items[i].record), items[i].record_len));
+            const std::string line =
+                frame_record(std::string_view(reinterpret_cast<const char*>(items[i].record), items[i].record_len));
             if (!chain.log) {
                 chain.log = log_handle(session_id);
                 chain.start_size = chain.log->size;

@@ -16,8 +16,7 @@ void validate_session_id(const std::string& session_id) {
         problem = "contains '/'";
     }
     if (problem != nullptr) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
-                         "invalid session id '" + session_id + "': " + problem);
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "invalid session id '" + session_id + "': " + problem);
     }
 }
 

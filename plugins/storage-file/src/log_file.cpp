@@ -118,8 +118,7 @@ bool read_complete_lines(const std::string& path, const std::function<void(std::
         if (n == 0) return true;  // whatever is left in `carry` is a torn tail
         const std::string_view chunk(buf.data(), static_cast<size_t>(n));
         size_t start = 0;
-        for (size_t nl = chunk.find('\n'); nl != std::string_view::npos;
-             start = nl + 1, nl = chunk.find('\n', start)) {
+        for (size_t nl = chunk.find('\n'); nl != std::string_view::npos; start = nl + 1, nl = chunk.find('\n', start)) {
             const std::string_view piece = chunk.substr(start, nl - start);
             if (carry.empty()) {
                 if (!piece.empty()) fn(piece);

@@ -7,8 +7,7 @@ constexpr char kHex[] = "0123456789ABCDEF";
 
 bool is_plain(unsigned char c, bool first) {
     if (c == '.') return !first;
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 int hex_value(char c) {

@@ -15,8 +15,7 @@ namespace {
 
 bool is_tmp(const std::string& name) {
     const std::string_view suffix = kTmpSuffix;
-    return name.size() > suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // `rel` is the directory relative to the data dir ("" for the data dir itself).
@@ -65,9 +64,8 @@ void recover_data_dir(const Layout& layout, const sdk::Emitter& repairs) {
         remove_tmp_files(layout, join("sessions", session_id), repairs);
         repair_log(layout, session_id, repairs);
     });
-    for_each_subdir(layout.registry_dir(), [&](const std::string& ns_dir) {
-        remove_tmp_files(layout, join("registry", ns_dir), repairs);
-    });
+    for_each_subdir(layout.registry_dir(),
+                    [&](const std::string& ns_dir) { remove_tmp_files(layout, join("registry", ns_dir), repairs); });
 }
 
 }  // namespace macp::storage_file

@@ -21,15 +21,14 @@ std::string encoded_or_throw(const char* what, const std::string& raw, size_t re
     if (enc.size() + reserve > kMaxName) {
         throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
                          std::string("record ") + what + " too long: " + std::to_string(enc.size()) +
-                             " bytes once encoded as a file name, at most " +
-                             std::to_string(kMaxName - reserve));
+                             " bytes once encoded as a file name, at most " + std::to_string(kMaxName - reserve));
     }
     return enc;
 }
 
 std::string record_file_name(const std::string& key) {
-    static const size_t reserve = std::char_traits<char>::length(kRecordSuffix) +
-                                  std::char_traits<char>::length(kTmpSuffix);
+    static const size_t reserve =
+        std::char_traits<char>::length(kRecordSuffix) + std::char_traits<char>::length(kTmpSuffix);
     return encoded_or_throw("key", key, reserve) + kRecordSuffix;
 }
 

@@ -25,8 +25,7 @@ std::optional<int> parse_version(const std::string& text) {
     while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])) != 0) ++i;
     int value = 0;
     size_t digits = 0;
-    for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0 && digits < 9;
-         ++i, ++digits) {
+    for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0 && digits < 9; ++i, ++digits) {
         value = value * 10 + (text[i] - '0');
     }
     if (digits == 0) return std::nullopt;
@@ -54,16 +53,14 @@ void ensure_storage_version(const std::string& root) {
             throw sdk::Error(MACP_STATUS_CORRUPT, path + ": no \"version\" number in the file");
         }
         if (*version > kStorageVersion) {
-            throw sdk::Error(MACP_STATUS_UNSUPPORTED,
-                             path + ": storage version " + std::to_string(*version) +
-                                 " is newer than this plugin supports (" +
-                                 std::to_string(kStorageVersion) + ")");
+            throw sdk::Error(MACP_STATUS_UNSUPPORTED, path + ": storage version " + std::to_string(*version) +
+                                                          " is newer than this plugin supports (" +
+                                                          std::to_string(kStorageVersion) + ")");
         }
         if (*version == kStorageVersion) return;
     }
     // Pretty-printed like the reference writes it, so either runtime can open the directory.
-    atomic_write(root, kVersionFile,
-                 "{\n  \"version\": " + std::to_string(kStorageVersion) + "\n}");
+    atomic_write(root, kVersionFile, "{\n  \"version\": " + std::to_string(kStorageVersion) + "\n}");
 }
 
 }  // namespace macp::storage_file

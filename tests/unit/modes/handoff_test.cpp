@@ -172,8 +172,8 @@ TEST_CASE("MODE-HOFF-1: SessionStart needs two participants including the initia
     auto ok = mode().on_session_start(make_session({kOwner, kTarget}));
     REQUIRE(ok.ok());
     CHECK(ok.value() == R"({"offers":{},"contexts":{}})");
-    for (auto parts : {std::vector<std::string>{kOwner}, std::vector<std::string>{},
-                       std::vector<std::string>{kTarget, kOther}}) {
+    for (auto parts :
+         {std::vector<std::string>{kOwner}, std::vector<std::string>{}, std::vector<std::string>{kTarget, kOther}}) {
         auto r = mode().on_session_start(make_session(parts));
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidPayload);
@@ -209,8 +209,9 @@ TEST_CASE("MODE-HOFF-2 / POL-AUTH-1,2: commitment authority from the bound polic
         CHECK(d.send(kTarget, "Commitment", commitment(true, "policy.test")).empty());
     }
     SECTION("designated_role excludes the initiator") {
-        Driver d(make_session({kOwner, kTarget, kOther},
-                              make_policy(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://other"]}})")));
+        Driver d(make_session(
+            {kOwner, kTarget, kOther},
+            make_policy(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://other"]}})")));
         REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
         REQUIRE(d.send(kTarget, "HandoffDecline", decline()).empty());
         CHECK(d.send(kOwner, "Commitment", commitment(false, "policy.test")) == "FORBIDDEN");
@@ -268,10 +269,10 @@ TEST_CASE("MODE-HOFF-5: HandoffContext", "[handoff]") {
 
 TEST_CASE("MODE-HOFF-6: HandoffAccept and HandoffDecline", "[handoff]") {
     Driver d(make_session({kOwner, kTarget, kOther}));
-    CHECK(d.send(kTarget, "HandoffAccept", accept()) == "INVALID_ENVELOPE");   // no offer
+    CHECK(d.send(kTarget, "HandoffAccept", accept()) == "INVALID_ENVELOPE");  // no offer
     CHECK(d.send(kTarget, "HandoffDecline", decline()) == "INVALID_ENVELOPE");
     REQUIRE(d.send(kOwner, "HandoffOffer", offer()).empty());
-    CHECK(d.send(kOther, "HandoffAccept", accept()) == "FORBIDDEN");   // not the target
+    CHECK(d.send(kOther, "HandoffAccept", accept()) == "FORBIDDEN");  // not the target
     CHECK(d.send(kOwner, "HandoffDecline", decline()) == "FORBIDDEN");
     CHECK(d.send(kOther, "HandoffAccept", accept("h1", kTarget)) == "FORBIDDEN");  // target checked first
     CHECK(d.send(kTarget, "HandoffAccept", accept("h1", kOther)) == "INVALID_ENVELOPE");
@@ -320,7 +321,8 @@ TEST_CASE("MODE-HOFF-7: Commitment needs an accepted or declined offer", "[hando
         REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
         CHECK(d.send(kOwner, "Commitment", "\xff") == "INVALID_ENVELOPE");
         CHECK(d.send(kOwner, "Commitment", commitment(true, "other")) == "INVALID_ENVELOPE");
-        CHECK(d.send(kOwner, "Commitment", commitment(false, "policy.default", "handoff.accepted")) == "INVALID_ENVELOPE");
+        CHECK(d.send(kOwner, "Commitment", commitment(false, "policy.default", "handoff.accepted")) ==
+              "INVALID_ENVELOPE");
     }
     SECTION("accepted: resolution is the raw commitment; empty policy_version matches") {
         REQUIRE(d.send(kTarget, "HandoffAccept", accept()).empty());
@@ -377,8 +379,8 @@ TEST_CASE("MODE-HOFF-7 / MODE-HOFF-9: lazy implicit accept on the acceptance clo
         CHECK(disposition(d.s, "h2") == "Accepted");
     }
     SECTION("a denied commitment leaves the state untouched") {
-        Driver d(make_session({kOwner, kTarget},
-                              make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":100}})", 3)));
+        Driver d(
+            make_session({kOwner, kTarget}, make_policy(R"({"acceptance":{"implicit_accept_timeout_ms":100}})", 3)));
         REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
         std::vector<std::string> reasons;
         CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), &reasons, 9'000) == "POLICY_DENIED");
@@ -391,7 +393,8 @@ TEST_CASE("MODE-HOFF-7 / MODE-HOFF-9: lazy implicit accept on the acceptance clo
                                   R"({"acceptance":{"implicit_accept_timeout_ms":100},"commitment":[]})"}) {
             Driver d(make_session({kOwner, kTarget}, make_policy(rules)));
             REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
-            CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 1'000'000) == "INVALID_ENVELOPE");
+            CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 1'000'000) ==
+                  "INVALID_ENVELOPE");
         }
     }
     SECTION("an offer whose stored offered_at_ms is 0 (legacy) never times out") {
@@ -458,11 +461,11 @@ TEST_CASE("POL-SCH-6: handoff rule parsing", "[handoff][policy]") {
     REQUIRE(set.ok());
     CHECK(set->implicit_accept_timeout_ms == 5000);
     CHECK(policy::parse_handoff_rules(policy::default_policy()).ok());
-    for (const char* bad : {R"("x")", R"({"acceptance":[]})", R"({"acceptance":{"implicit_accept_timeout_ms":-1}})",
-                            R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})",
-                            R"({"acceptance":{"implicit_accept_timeout_ms":"100"}})",
-                            R"({"commitment":{"authority":null}})", R"({"commitment":{"allow_decline_over_approval":"no"}})",
-                            "{"}) {
+    for (const char* bad :
+         {R"("x")", R"({"acceptance":[]})", R"({"acceptance":{"implicit_accept_timeout_ms":-1}})",
+          R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})",
+          R"({"acceptance":{"implicit_accept_timeout_ms":"100"}})", R"({"commitment":{"authority":null}})",
+          R"({"commitment":{"allow_decline_over_approval":"no"}})", "{"}) {
         CHECK_FALSE(policy::parse_handoff_rules(make_policy(bad)).ok());
     }
     CHECK(policy::handoff_rules_or_default(nullptr).implicit_accept_timeout_ms == 0);
@@ -475,7 +478,8 @@ TEST_CASE("POL-SCH-8: handoff rule errors use serde's wording", "[handoff][polic
         return r.error();
     };
     CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":-1}})") == "invalid value: integer `-1`, expected u64");
-    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})") == "invalid type: floating point `1.5`, expected u64");
+    CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":1.5}})") ==
+          "invalid type: floating point `1.5`, expected u64");
     CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":100.0}})") ==
           "invalid type: floating point `100.0`, expected u64");
     CHECK(err(R"({"acceptance":{"implicit_accept_timeout_ms":"10\"0"}})") ==
@@ -559,7 +563,8 @@ std::string fixture_payload(const std::string& type, const rapidjson::Value& p) 
         r.set_implicit(im != p.MemberEnd() && im->value.IsBool() && im->value.GetBool());
         return r.SerializeAsString();
     }
-    if (type == "HandoffDecline") return decline(str_member(p, "handoff_id"), str_member(p, "declined_by"), str_member(p, "reason"));
+    if (type == "HandoffDecline")
+        return decline(str_member(p, "handoff_id"), str_member(p, "declined_by"), str_member(p, "reason"));
     if (type == "HandoffContext") {
         hpb::HandoffContextPayload r;  // CONF-11: context = the UTF-8 bytes of the JSON string
         r.set_handoff_id(str_member(p, "handoff_id"));
@@ -606,9 +611,9 @@ void run_fixture(const std::filesystem::path& path) {
     s.configuration_version = str_member(fx, "configuration_version");
     if (fx.HasMember("policy")) {  // CONF-4
         const auto& p = fx["policy"];
-        s.policy = policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"),
-                                            str_member(p, "description"), util::to_json(p["rules"]),
-                                            static_cast<uint32_t>(int_member(p, "schema_version"))};
+        s.policy =
+            policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"), str_member(p, "description"),
+                                     util::to_json(p["rules"]), static_cast<uint32_t>(int_member(p, "schema_version"))};
         s.policy_version = s.policy->policy_id;
     }  // else POL-BIND-1: an empty policy_version binds policy.default (make_session's default)
 

@@ -160,7 +160,8 @@ TEST_CASE("MODE-PROP-1: SessionStart needs a participant; initial state", "[prop
 
     auto ok = mode().on_session_start(make_session());
     REQUIRE(ok.ok());
-    CHECK(ok.value() == R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
+    CHECK(ok.value() ==
+          R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
     CHECK(mode().strict());
     CHECK(mode().standards_track());
     CHECK(mode().descriptor().mode == "macp.mode.proposal.v1");
@@ -181,8 +182,8 @@ TEST_CASE("MODE-PROP-2: authorization", "[proposal]") {
         CHECK(e->code() == std::string("INVALID_ENVELOPE"));
     }
     SECTION("Commitment: initiator only under the default policy and with no policy (POL-AUTH-3)") {
-        for (auto pol : {std::optional<PolicyDefinition>(macp::policy::default_policy()),
-                         std::optional<PolicyDefinition>()}) {
+        for (auto pol :
+             {std::optional<PolicyDefinition>(macp::policy::default_policy()), std::optional<PolicyDefinition>()}) {
             Harness h(make_session({kBuyer, kSeller}, pol));
             REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
             REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p1")));
@@ -201,8 +202,9 @@ TEST_CASE("MODE-PROP-2: authorization", "[proposal]") {
         CHECK_FALSE(h.send(kSeller, "Commitment", commitment_for(h.s, true)));
     }
     SECTION("Commitment: designated_role lists sender ids; the initiator is not implied (POL-AUTH-2)") {
-        Harness h(make_session({kBuyer, kSeller},
-                               policy_with(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://seller"]}})")));
+        Harness h(make_session(
+            {kBuyer, kSeller},
+            policy_with(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://seller"]}})")));
         REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
         REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p1")));
         REQUIRE_FALSE(h.send(kBuyer, "Accept", accept("p1")));
@@ -225,10 +227,11 @@ TEST_CASE("MODE-PROP-3: Proposal", "[proposal]") {
     p.add_tags("b");
     REQUIRE_FALSE(h.send(kSeller, "Proposal", p.SerializeAsString()));
     CHECK(kind(h.send(kBuyer, "Proposal", proposal("p1"))) == ErrorKind::InvalidPayload);  // duplicate id
-    CHECK(h.s.mode_state ==
-          R"({"proposals":{"p1":{"proposal_id":"p1","title":"offer","summary":"terms","details":[1,255],"tags":["a","b"],)"
-          R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
-          R"("terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
+    CHECK(
+        h.s.mode_state ==
+        R"({"proposals":{"p1":{"proposal_id":"p1","title":"offer","summary":"terms","details":[1,255],"tags":["a","b"],)"
+        R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
+        R"("terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
 }
 
 TEST_CASE("MODE-PROP-4: CounterProposal", "[proposal]") {
@@ -301,13 +304,14 @@ TEST_CASE("MODE-PROP-7: Reject", "[proposal]") {
         CHECK(std::string(st["phase"].GetString()) == "Negotiating");
         CHECK(kind(h.send(kBuyer, "Commitment", commitment(false))) == ErrorKind::InvalidPayload);
         REQUIRE_FALSE(h.send(kBuyer, "Reject", reject("p1", true, "final")));
-        CHECK(h.s.mode_state ==
-              R"({"proposals":{"p1":{"proposal_id":"p1","title":"t","summary":"sum","details":[],"tags":[],)"
-              R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
-              R"("terminal_rejections":[{"proposal_id":"p1","sender":"agent://buyer","reason":"final"}],)"
-              R"("rejections":[{"proposal_id":"p1","sender":"agent://buyer","reason":"too high","terminal":false},)"
-              R"({"proposal_id":"p1","sender":"agent://buyer","reason":"still too high","terminal":false},)"
-              R"({"proposal_id":"p1","sender":"agent://buyer","reason":"final","terminal":true}],"phase":"TerminalRejected"})");
+        CHECK(
+            h.s.mode_state ==
+            R"({"proposals":{"p1":{"proposal_id":"p1","title":"t","summary":"sum","details":[],"tags":[],)"
+            R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
+            R"("terminal_rejections":[{"proposal_id":"p1","sender":"agent://buyer","reason":"final"}],)"
+            R"("rejections":[{"proposal_id":"p1","sender":"agent://buyer","reason":"too high","terminal":false},)"
+            R"({"proposal_id":"p1","sender":"agent://buyer","reason":"still too high","terminal":false},)"
+            R"({"proposal_id":"p1","sender":"agent://buyer","reason":"final","terminal":true}],"phase":"TerminalRejected"})");
         REQUIRE_FALSE(h.send(kSeller, "Withdraw", withdraw("p1")));
         CHECK(kind(h.send(kBuyer, "Reject", reject("p1", true))) == ErrorKind::InvalidPayload);  // withdrawn
     }
@@ -335,14 +339,14 @@ TEST_CASE("MODE-PROP-8: Withdraw", "[proposal]") {
     REQUIRE_FALSE(h.send(kSeller, "Withdraw", withdraw("p1")));
     auto st = h.state();
     CHECK(std::string(st["proposals"]["p1"]["disposition"].GetString()) == "Withdrawn");
-    CHECK_FALSE(st["accepts"].HasMember(kBuyer.c_str()));        // accepts of p1 removed
-    CHECK(st["accepts"].HasMember("agent://third"));               // accepts of p2 kept
-    REQUIRE(st["terminal_rejections"].Size() == 1);                // p2's terminal rejection survives
+    CHECK_FALSE(st["accepts"].HasMember(kBuyer.c_str()));  // accepts of p1 removed
+    CHECK(st["accepts"].HasMember("agent://third"));       // accepts of p2 kept
+    REQUIRE(st["terminal_rejections"].Size() == 1);        // p2's terminal rejection survives
     CHECK(std::string(st["terminal_rejections"][0]["proposal_id"].GetString()) == "p2");
-    CHECK(st["rejections"].Size() == 2);                           // the audit trail is kept
+    CHECK(st["rejections"].Size() == 2);  // the audit trail is kept
     CHECK(std::string(st["phase"].GetString()) == "TerminalRejected");
     CHECK(kind(h.send(kSeller, "Withdraw", withdraw("p1"))) == ErrorKind::InvalidPayload);  // already withdrawn
-    CHECK(kind(h.send(kBuyer, "Withdraw", withdraw("p1"))) == ErrorKind::Forbidden);  // proposer check first
+    CHECK(kind(h.send(kBuyer, "Withdraw", withdraw("p1"))) == ErrorKind::Forbidden);        // proposer check first
     REQUIRE_FALSE(h.send(kSeller, "Withdraw", withdraw("p2")));
     CHECK(h.phase() == "Negotiating");  // withdraw clears terminal rejections
 }
@@ -399,8 +403,9 @@ TEST_CASE("MODE-PROP-9/10: phase and acceptance criteria", "[proposal]") {
         CHECK(h.phase() == "Converged");
     }
     SECTION("a criterion in rules that fail to parse falls back to all_parties (POL-SCH-8 mode-side)") {
-        Harness h(make_session({kBuyer, kSeller},
-                               policy_with(R"({"acceptance":{"criterion":"counterparty"},"commitment":{"authority":5}})")));
+        Harness h(
+            make_session({kBuyer, kSeller},
+                         policy_with(R"({"acceptance":{"criterion":"counterparty"},"commitment":{"authority":5}})")));
         REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
         REQUIRE_FALSE(h.send(kBuyer, "Accept", accept("p1")));
         CHECK(h.phase() == "Negotiating");
@@ -415,7 +420,7 @@ TEST_CASE("MODE-PROP-11: Commitment", "[proposal]") {
         REQUIRE(c.ParseFromString(commitment(true)));
         c.set_mode_version("2.0.0");
         CHECK(kind(h.send(kBuyer, "Commitment", c.SerializeAsString())) == ErrorKind::InvalidPayload);  // MODE-CMT-3
-        CHECK(kind(h.send(kBuyer, "Commitment", commitment(true))) == ErrorKind::InvalidPayload);  // Negotiating
+        CHECK(kind(h.send(kBuyer, "Commitment", commitment(true))) == ErrorKind::InvalidPayload);       // Negotiating
         CHECK(h.phase() == "Negotiating");
         REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
         REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p1")));
@@ -557,9 +562,9 @@ TEST_CASE("Policy denial through the mode leaves the session open", "[proposal][
 
 TEST_CASE("Replay reproduces identical state bytes", "[proposal]") {
     std::vector<std::tuple<std::string, std::string, std::string>> msgs = {
-        {kSeller, "Proposal", proposal("p1")},           {kBuyer, "CounterProposal", counter("p2", "p1")},
-        {kBuyer, "Accept", accept("p2")},                {kSeller, "Reject", reject("p1", false)},
-        {kSeller, "Accept", accept("p2")},               {kBuyer, "Commitment", commitment(true)}};
+        {kSeller, "Proposal", proposal("p1")}, {kBuyer, "CounterProposal", counter("p2", "p1")},
+        {kBuyer, "Accept", accept("p2")},      {kSeller, "Reject", reject("p1", false)},
+        {kSeller, "Accept", accept("p2")},     {kBuyer, "Commitment", commitment(true)}};
     std::vector<std::string> first;
     for (int run = 0; run < 2; ++run) {
         Harness h(make_session());
@@ -716,7 +721,8 @@ void run_fixture(const std::filesystem::path& path) {
             if (!err) REQUIRE_FALSE(replay.send(sender, type, payload));
         } else {
             REQUIRE(err.has_value());
-            if (m.HasMember("expected_error_code")) CHECK(std::string(err->code()) == m["expected_error_code"].GetString());
+            if (m.HasMember("expected_error_code"))
+                CHECK(std::string(err->code()) == m["expected_error_code"].GetString());
         }
     }
     std::string want_state = f["expected_final_state"].GetString();

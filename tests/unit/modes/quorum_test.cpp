@@ -183,8 +183,9 @@ TEST_CASE("MODE-QUO-2: authorization", "[quorum]") {
         CHECK(kind(any.send(kOutsider, "Commitment", commitment(true))) == ErrorKind::Forbidden);
         CHECK_FALSE(any.send(kBob, "Commitment", commitment(true)));  // POL-AUTH-1
 
-        Harness role(make_session({kAlice, kBob},
-                                  policy_with(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://bob"]}})")));
+        Harness role(make_session(
+            {kAlice, kBob},
+            policy_with(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://bob"]}})")));
         REQUIRE_FALSE(role.send(kCoord, "ApprovalRequest", request(1)));
         REQUIRE_FALSE(role.send(kAlice, "Approve", approve()));
         CHECK(kind(role.send(kCoord, "Commitment", commitment(true))) == ErrorKind::Forbidden);  // POL-AUTH-2
@@ -258,7 +259,7 @@ TEST_CASE("MODE-QUO-6/7: commitment eligibility and resolution", "[quorum]") {
         auto c = commitment(true, "policy.default");
         REQUIRE_FALSE(h.send(kCoord, "Commitment", c));
         CHECK(h.s.state == SessionState::Resolved);
-        CHECK(*h.s.resolution == c);  // LIFE-4
+        CHECK(*h.s.resolution == c);      // LIFE-4
         CHECK(h.s.mode_state == before);  // no phase field; state unchanged
     }
     SECTION("threshold unreachable: rejects and abstentions both remove a potential approver") {
@@ -369,7 +370,8 @@ TEST_CASE("POL-QUO-1 (0.6): the threshold is an approval bar for positive commit
         auto e = h.send(kCoord, "Commitment", commitment(true));
         REQUIRE(kind(e) == ErrorKind::PolicyDenied);
         CHECK(e->code() == std::string("POLICY_DENIED"));
-        CHECK(e->reasons == std::vector<std::string>{"approval threshold not met: 1 of 3 required approvals (3 n_of_m)"});
+        CHECK(e->reasons ==
+              std::vector<std::string>{"approval threshold not met: 1 of 3 required approvals (3 n_of_m)"});
         CHECK(h.s.state == SessionState::Open);  // POL-EVAL-2
         CHECK(h.s.mode_state == before);
         CHECK_FALSE(h.send(kCoord, "Commitment", commitment(false)));
@@ -380,14 +382,16 @@ TEST_CASE("POL-QUO-1 (0.6): the threshold is an approval bar for positive commit
         REQUIRE_FALSE(h.send(kCoord, "ApprovalRequest", request(1)));
         auto e = h.send(kCoord, "Commitment", commitment(true));
         REQUIRE(kind(e) == ErrorKind::PolicyDenied);
-        CHECK(e->reasons == std::vector<std::string>{"approval threshold not met: 0 of 5 required approvals (5 count)"});
+        CHECK(e->reasons ==
+              std::vector<std::string>{"approval threshold not met: 0 of 5 required approvals (5 count)"});
         CHECK_FALSE(h.send(kCoord, "Commitment", commitment(false)));
     }
     SECTION("the evaluator directly") {
         using macp::policy::evaluate_quorum_commitment;
         using macp::policy::QuorumTally;
         std::vector<std::string> five = {"a", "b", "c", "d", "e"};
-        auto n3 = policy_with(R"({"threshold":{"type":"n_of_m","value":3},"abstention":{"counts_toward_quorum":true}})");
+        auto n3 =
+            policy_with(R"({"threshold":{"type":"n_of_m","value":3},"abstention":{"counts_toward_quorum":true}})");
         CHECK(evaluate_quorum_commitment(&n3, QuorumTally{2, 0, 1}, five, true) ==
               std::vector<std::string>{"approval threshold not met: 2 of 3 required approvals (3 n_of_m)"});
         CHECK(evaluate_quorum_commitment(&n3, QuorumTally{3, 1, 1}, five, true).empty());
@@ -407,7 +411,8 @@ TEST_CASE("POL-QUO-1 (0.6): the threshold is an approval bar for positive commit
               std::vector<std::string>{"approval threshold not met: 1 of 2 required approvals (2 weighted)"});
         // The removed 0.4 participation quorum: abstentions never help a positive commitment, and the
         // "quorum not met" reason is gone.
-        auto n2 = policy_with(R"({"threshold":{"type":"n_of_m","value":2},"abstention":{"counts_toward_quorum":true}})");
+        auto n2 =
+            policy_with(R"({"threshold":{"type":"n_of_m","value":2},"abstention":{"counts_toward_quorum":true}})");
         CHECK(evaluate_quorum_commitment(&n2, QuorumTally{2, 1, 0}, five, true).empty());
         CHECK(evaluate_quorum_commitment(&n2, QuorumTally{1, 0, 4}, five, true) ==
               std::vector<std::string>{"approval threshold not met: 1 of 2 required approvals (2 n_of_m)"});
@@ -427,8 +432,8 @@ TEST_CASE("POL-QUO-2: abstention.interpretation never gates", "[quorum][policy]"
         CHECK(evaluate_quorum_commitment(&p, QuorumTally{2, 0, 1}, three, true).empty());
         CHECK(evaluate_quorum_commitment(&p, QuorumTally{0, 0, 3}, three, false).empty());
     }
-    Harness h(make_session({kAlice, kBob, kCarol},
-                           policy_with(R"({"abstention":{"interpretation":"implicit_reject"}})")));
+    Harness h(
+        make_session({kAlice, kBob, kCarol}, policy_with(R"({"abstention":{"interpretation":"implicit_reject"}})")));
     REQUIRE_FALSE(h.send(kCoord, "ApprovalRequest", request(1)));
     REQUIRE_FALSE(h.send(kAlice, "Abstain", abstain()));
     REQUIRE_FALSE(h.send(kBob, "Approve", approve()));
@@ -489,8 +494,7 @@ TEST_CASE("POL-SCH-7: quorum rule parsing", "[quorum][policy]") {
     CHECK(e(R"({"threshold":{"value":"x"}})") == R"(invalid type: string "x", expected f64)");
     CHECK(e(R"({"threshold":{"type":3}})") == "invalid type: integer `3`, expected a string");
     CHECK(e(R"({"threshold":2.0})") == "invalid type: floating point `2.0`, expected struct QuorumThreshold");
-    CHECK(e(R"({"abstention":{"counts_toward_quorum":"yes"}})") ==
-          R"(invalid type: string "yes", expected a boolean)");
+    CHECK(e(R"({"abstention":{"counts_toward_quorum":"yes"}})") == R"(invalid type: string "yes", expected a boolean)");
     CHECK(e(R"({"commitment":{"authority":false}})") == "invalid type: boolean `false`, expected a string");
     CHECK(e(R"({"commitment":[]})") == "invalid type: sequence, expected struct CommitmentRules");
     CHECK(e("null") == "invalid type: null, expected struct QuorumPolicyRules");
@@ -513,10 +517,11 @@ TEST_CASE("POL-SCH-7: quorum rule parsing", "[quorum][policy]") {
 }
 
 TEST_CASE("Replay reproduces identical state bytes", "[quorum]") {
-    std::vector<std::tuple<std::string, std::string, std::string>> msgs = {
-        {kCoord, "ApprovalRequest", request(2)}, {kAlice, "Approve", approve()},
-        {kCarol, "Abstain", abstain()},          {kBob, "Approve", approve()},
-        {kCoord, "Commitment", commitment(true)}};
+    std::vector<std::tuple<std::string, std::string, std::string>> msgs = {{kCoord, "ApprovalRequest", request(2)},
+                                                                           {kAlice, "Approve", approve()},
+                                                                           {kCarol, "Abstain", abstain()},
+                                                                           {kBob, "Approve", approve()},
+                                                                           {kCoord, "Commitment", commitment(true)}};
     std::vector<std::string> first;
     for (int run = 0; run < 2; ++run) {
         Harness h(make_session());
@@ -640,7 +645,8 @@ void run_fixture(const std::filesystem::path& path) {
             if (!err) REQUIRE_FALSE(replay.send(sender, type, payload));
         } else {
             REQUIRE(err.has_value());
-            if (m.HasMember("expected_error_code")) CHECK(std::string(err->code()) == m["expected_error_code"].GetString());
+            if (m.HasMember("expected_error_code"))
+                CHECK(std::string(err->code()) == m["expected_error_code"].GetString());
         }
     }
     CHECK(macp::kernel::state_name(h.s.state) == std::string(f["expected_final_state"].GetString()));

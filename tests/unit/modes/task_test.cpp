@@ -160,7 +160,8 @@ std::string failure(const std::string& assignee = "", const std::string& task_id
 }
 
 std::string commitment(bool positive = true, const std::string& action = "",
-                       const std::string& policy_version = "policy.default", const std::string& mode_version = "1.0.0") {
+                       const std::string& policy_version = "policy.default",
+                       const std::string& mode_version = "1.0.0") {
     macp::v1::CommitmentPayload c;
     c.set_commitment_id("c1");
     c.set_action(action.empty() ? (positive ? "task.completed" : "task.failed") : action);
@@ -253,8 +254,9 @@ TEST_CASE("MODE-TASK-2 / POL-AUTH-1,2: commitment authority from the bound polic
         CHECK(d.send(kWorker, "Commitment", commitment(true, "", "policy.test")).empty());
     }
     SECTION("designated_role excludes the initiator") {
-        Driver d(make_session({kPlanner, kWorker, kOther},
-                              make_policy(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://other"]}})")));
+        Driver d(make_session(
+            {kPlanner, kWorker, kOther},
+            make_policy(R"({"commitment":{"authority":"designated_role","designated_roles":["agent://other"]}})")));
         REQUIRE(d.send(kPlanner, "TaskRequest", request()).empty());
         REQUIRE(d.send(kWorker, "TaskAccept", accept()).empty());
         REQUIRE(d.send(kWorker, "TaskFail", failure()).empty());
@@ -263,8 +265,7 @@ TEST_CASE("MODE-TASK-2 / POL-AUTH-1,2: commitment authority from the bound polic
     }
 }
 
-TEST_CASE("MODE-TASK-1/2 (0.6): an unlisted initiator requests and commits but cannot act as a participant",
-          "[task]") {
+TEST_CASE("MODE-TASK-1/2 (0.6): an unlisted initiator requests and commits but cannot act as a participant", "[task]") {
     Driver d(make_session({kWorker, kOther}));
     CHECK(d.send(kPlanner, "TaskAccept", accept()) == "FORBIDDEN");
     REQUIRE(d.send(kPlanner, "TaskRequest", request("t1", "")).empty());
@@ -279,8 +280,12 @@ TEST_CASE("MODE-TASK-1/2 (0.6): an unlisted initiator requests and commits but c
 
 TEST_CASE("MODE-TASK-3: TaskRequest", "[task]") {
     Driver d(make_session({kPlanner, kWorker}));
-    SECTION("undecodable payload (MODE-GEN-4)") { CHECK(d.send(kPlanner, "TaskRequest", "\xff\xff") == "INVALID_ENVELOPE"); }
-    SECTION("empty task_id") { CHECK(d.send(kPlanner, "TaskRequest", request("")) == "INVALID_ENVELOPE"); }
+    SECTION("undecodable payload (MODE-GEN-4)") {
+        CHECK(d.send(kPlanner, "TaskRequest", "\xff\xff") == "INVALID_ENVELOPE");
+    }
+    SECTION("empty task_id") {
+        CHECK(d.send(kPlanner, "TaskRequest", request("")) == "INVALID_ENVELOPE");
+    }
     SECTION("requested assignee must be declared") {
         CHECK(d.send(kPlanner, "TaskRequest", request("t1", kOutsider)) == "INVALID_ENVELOPE");
     }
@@ -381,8 +386,9 @@ TEST_CASE("MODE-TASK-6: TaskAccept check order", "[task]") {
         CHECK(d.send(kOther, "TaskAccept", accept()).empty());
     }
     SECTION("malformed rules fall back to the defaults on the mode side (POL-SCH-8)") {
-        Driver d(make_session({kPlanner, kWorker, kOther},
-                              make_policy(R"({"assignment":{"allow_reassignment_on_reject":true},"commitment":{"authority":7}})")));
+        Driver d(make_session(
+            {kPlanner, kWorker, kOther},
+            make_policy(R"({"assignment":{"allow_reassignment_on_reject":true},"commitment":{"authority":7}})")));
         REQUIRE(d.send(kPlanner, "TaskRequest", request("t1", "")).empty());
         REQUIRE(d.send(kWorker, "TaskReject", reject()).empty());
         CHECK(d.send(kOther, "TaskAccept", accept()) == "POLICY_DENIED");
@@ -461,8 +467,9 @@ TEST_CASE("MODE-TASK-9: TaskUpdate / TaskComplete / TaskFail", "[task]") {
         CHECK(d.send(kWorker, "TaskFail", failure()) == "FORBIDDEN");
         auto st = state_of(d.s);
         REQUIRE(st["updates"].Size() == 3);
-        CHECK(util::to_json(st["updates"][0]) ==
-              R"({"task_id":"t1","status":"running","progress":0.5,"message":"half","partial_output":"cGE=","sender":"agent://worker"})");
+        CHECK(
+            util::to_json(st["updates"][0]) ==
+            R"({"task_id":"t1","status":"running","progress":0.5,"message":"half","partial_output":"cGE=","sender":"agent://worker"})");
         CHECK(st["updates"][1]["progress"].GetDouble() == 250.0);
         CHECK(util::to_json(st["terminal_report"]) ==
               R"({"Complete":{"task_id":"t1","assignee":"agent://worker","output":"b3V0","summary":"done"}})");
@@ -471,8 +478,9 @@ TEST_CASE("MODE-TASK-9: TaskUpdate / TaskComplete / TaskFail", "[task]") {
         REQUIRE(d.send(kWorker, "TaskAccept", accept()).empty());
         REQUIRE(d.send(kWorker, "TaskFail", failure()).empty());
         CHECK(d.send(kWorker, "TaskComplete", complete()) == "FORBIDDEN");
-        CHECK(util::to_json(state_of(d.s)["terminal_report"]) ==
-              R"({"Fail":{"task_id":"t1","assignee":"agent://worker","error_code":"E1","reason":"broke","retryable":true}})");
+        CHECK(
+            util::to_json(state_of(d.s)["terminal_report"]) ==
+            R"({"Fail":{"task_id":"t1","assignee":"agent://worker","error_code":"E1","reason":"broke","retryable":true}})");
     }
     SECTION("deviation: a NaN or infinite progress is refused (it cannot be stored as JSON)") {
         REQUIRE(d.send(kWorker, "TaskAccept", accept()).empty());
@@ -584,7 +592,8 @@ TEST_CASE("POL-SCH-8: task rule errors use serde's wording, first error in key o
     CHECK(err(R"({"completion":[true]})") == "invalid type: sequence, expected struct TaskCompletionRules");
     CHECK(err(R"({"commitment":"x"})") == R"(invalid type: string "x", expected struct CommitmentRules)");
     CHECK(err(R"({"commitment":{"designated_roles":"a"}})") == R"(invalid type: string "a", expected a sequence)");
-    CHECK(err(R"({"commitment":{"designated_roles":[2.5]}})") == "invalid type: floating point `2.5`, expected a string");
+    CHECK(err(R"({"commitment":{"designated_roles":[2.5]}})") ==
+          "invalid type: floating point `2.5`, expected a string");
     CHECK(err(R"({"completion":{"require_output":1},"assignment":{"allow_reassignment_on_reject":null}})") ==
           "invalid type: null, expected a boolean");
     auto dup = policy::parse_task_rules(
@@ -692,8 +701,12 @@ std::string fixture_payload(const std::string& type, const rapidjson::Value& p) 
         r.set_deadline_unix_ms(int_member(p, "deadline_unix_ms"));
         return r.SerializeAsString();
     }
-    if (type == "TaskAccept") return answer<tpb::TaskAcceptPayload>(str_member(p, "task_id"), str_member(p, "assignee"), str_member(p, "reason"));
-    if (type == "TaskReject") return answer<tpb::TaskRejectPayload>(str_member(p, "task_id"), str_member(p, "assignee"), str_member(p, "reason"));
+    if (type == "TaskAccept")
+        return answer<tpb::TaskAcceptPayload>(str_member(p, "task_id"), str_member(p, "assignee"),
+                                              str_member(p, "reason"));
+    if (type == "TaskReject")
+        return answer<tpb::TaskRejectPayload>(str_member(p, "task_id"), str_member(p, "assignee"),
+                                              str_member(p, "reason"));
     if (type == "TaskComplete") {
         tpb::TaskCompletePayload r;
         r.set_task_id(str_member(p, "task_id"));
@@ -759,9 +772,9 @@ void run_fixture(const std::filesystem::path& path) {
     s.configuration_version = str_member(fx, "configuration_version");
     if (fx.HasMember("policy")) {  // CONF-4
         const auto& p = fx["policy"];
-        s.policy = policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"),
-                                            str_member(p, "description"), util::to_json(p["rules"]),
-                                            static_cast<uint32_t>(int_member(p, "schema_version"))};
+        s.policy =
+            policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"), str_member(p, "description"),
+                                     util::to_json(p["rules"]), static_cast<uint32_t>(int_member(p, "schema_version"))};
         s.policy_version = s.policy->policy_id;
     }  // else POL-BIND-1: an empty policy_version binds policy.default (make_session's default)
 

@@ -82,10 +82,7 @@ enum {
 };
 
 /* ---- plugin kinds and flags ----------------------------------------------------------------- */
-typedef enum macp_plugin_kind {
-    MACP_PLUGIN_KIND_STORAGE = 1,
-    MACP_PLUGIN_KIND_AUTH = 2
-} macp_plugin_kind;
+typedef enum macp_plugin_kind { MACP_PLUGIN_KIND_STORAGE = 1, MACP_PLUGIN_KIND_AUTH = 2 } macp_plugin_kind;
 
 /* The instance may be called from several threads at once (host skips its serializing lock). */
 #define MACP_PLUGIN_FLAG_THREAD_SAFE 0x1u
@@ -146,16 +143,16 @@ typedef struct macp_config_pair {
 /* ---- descriptor ---------------------------------------------------------------------------- */
 typedef struct macp_plugin_descriptor {
     uint32_t struct_size;
-    uint16_t abi_major;            /* must equal MACP_PLUGIN_ABI_MAJOR                          */
-    uint16_t abi_minor;            /* must be <= the host's MACP_PLUGIN_ABI_MINOR               */
-    uint32_t kind;                 /* macp_plugin_kind                                         */
-    uint32_t flags;                /* MACP_PLUGIN_FLAG_*                                        */
-    const char* name;              /* "file", "static": the .so is <kind>-<name>.so             */
-    const char* version;           /* plugin's own semantic version                             */
-    const char* description;       /* one line for --list-plugins                               */
+    uint16_t abi_major;      /* must equal MACP_PLUGIN_ABI_MAJOR                          */
+    uint16_t abi_minor;      /* must be <= the host's MACP_PLUGIN_ABI_MINOR               */
+    uint32_t kind;           /* macp_plugin_kind                                         */
+    uint32_t flags;          /* MACP_PLUGIN_FLAG_*                                        */
+    const char* name;        /* "file", "static": the .so is <kind>-<name>.so             */
+    const char* version;     /* plugin's own semantic version                             */
+    const char* description; /* one line for --list-plugins                               */
     const macp_config_key* config_keys;
     size_t config_key_count;
-    const void* vtable;            /* macp_storage_vtable* or macp_auth_vtable*, by `kind`      */
+    const void* vtable; /* macp_storage_vtable* or macp_auth_vtable*, by `kind`      */
 } macp_plugin_descriptor;
 
 /* The entry point every plugin exports (ABI major 1). Must not fail, allocate or have side

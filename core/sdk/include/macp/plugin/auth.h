@@ -60,9 +60,8 @@ typedef struct macp_auth_vtable {
     macp_status (*create)(const macp_config_pair* config, size_t config_count, void** out_instance,
                           const macp_call_context* ctx);
     void (*destroy)(void* instance);
-    macp_status (*resolve)(void* instance, const macp_metadata_entry* metadata,
-                           size_t metadata_count, const macp_identity_sink* out,
-                           const macp_call_context* ctx);
+    macp_status (*resolve)(void* instance, const macp_metadata_entry* metadata, size_t metadata_count,
+                           const macp_identity_sink* out, const macp_call_context* ctx);
     /* optional: OK when the resolver is usable (e.g. key material loaded); message explains. */
     macp_status (*health)(void* instance, const macp_call_context* ctx);
 } macp_auth_vtable;

@@ -52,26 +52,23 @@ typedef struct macp_storage_vtable {
     /* ---- sessions (required) ---- */
 
     /* Prepares storage for a new session (directory, key...). Idempotent. */
-    macp_status (*create_session_storage)(void* instance, const char* session_id,
-                                          const macp_call_context* ctx);
+    macp_status (*create_session_storage)(void* instance, const char* session_id, const macp_call_context* ctx);
     /* Atomically replaces the session's snapshot (one record). */
-    macp_status (*save_session)(void* instance, const char* session_id, const uint8_t* snapshot,
-                                size_t snapshot_len, const macp_call_context* ctx);
+    macp_status (*save_session)(void* instance, const char* session_id, const uint8_t* snapshot, size_t snapshot_len,
+                                const macp_call_context* ctx);
     /* Emits the snapshot once, or returns MACP_STATUS_NOT_FOUND. */
     macp_status (*load_session)(void* instance, const char* session_id, const macp_emitter* out,
                                 const macp_call_context* ctx);
     /* Removes snapshot and log. Deleting an unknown session is OK. */
-    macp_status (*delete_session)(void* instance, const char* session_id,
-                                  const macp_call_context* ctx);
+    macp_status (*delete_session)(void* instance, const char* session_id, const macp_call_context* ctx);
     /* Emits every stored session id once, in any order. */
-    macp_status (*list_session_ids)(void* instance, const macp_emitter* out,
-                                    const macp_call_context* ctx);
+    macp_status (*list_session_ids)(void* instance, const macp_emitter* out, const macp_call_context* ctx);
 
     /* ---- append-only log (required) ---- */
 
     /* Appends one record durably (see DURABILITY) after the session's existing records. */
-    macp_status (*append_log_entry)(void* instance, const char* session_id, const uint8_t* record,
-                                    size_t record_len, const macp_call_context* ctx);
+    macp_status (*append_log_entry)(void* instance, const char* session_id, const uint8_t* record, size_t record_len,
+                                    const macp_call_context* ctx);
     /* Emits the session's records in append order. A missing log emits nothing and returns OK.
      * A torn final record (crash during append) must not be emitted and must not corrupt the
      * next append. */
@@ -80,15 +77,13 @@ typedef struct macp_storage_vtable {
 
     /* ---- keyed records for the runtime's own registries (required) ---- */
 
-    macp_status (*put_record)(void* instance, const char* ns, const char* key, const uint8_t* blob,
-                              size_t blob_len, const macp_call_context* ctx);
+    macp_status (*put_record)(void* instance, const char* ns, const char* key, const uint8_t* blob, size_t blob_len,
+                              const macp_call_context* ctx);
     /* Deleting a missing record is OK. */
-    macp_status (*delete_record)(void* instance, const char* ns, const char* key,
-                                 const macp_call_context* ctx);
+    macp_status (*delete_record)(void* instance, const char* ns, const char* key, const macp_call_context* ctx);
     /* Emits, for every record of `ns`, first the key bytes and then the blob bytes (two emits per
      * record, in that order). */
-    macp_status (*list_records)(void* instance, const char* ns, const macp_emitter* out,
-                                const macp_call_context* ctx);
+    macp_status (*list_records)(void* instance, const char* ns, const macp_emitter* out, const macp_call_context* ctx);
 
     /* ---- optional (NULL = not implemented) ---- */
 

@@ -64,13 +64,12 @@ namespace detail {
 template <class T, class = void>
 struct has_auth_health : std::false_type {};
 template <class T>
-struct has_auth_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>>
-    : std::true_type {};
+struct has_auth_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>> : std::true_type {};
 
 template <class T>
 struct AuthTrampolines {
-    static macp_status resolve(void* inst, const macp_metadata_entry* md, size_t n,
-                               const macp_identity_sink* out, const macp_call_context* c) noexcept {
+    static macp_status resolve(void* inst, const macp_metadata_entry* md, size_t n, const macp_identity_sink* out,
+                               const macp_call_context* c) noexcept {
         return guarded(c, [&]() -> macp_status {
             auto id = static_cast<T*>(inst)->resolve(Metadata(md, n));
             if (!id) return MACP_STATUS_AUTH_NOT_MINE;
@@ -114,15 +113,21 @@ constexpr macp_auth_vtable make_auth_vtable() {
 
 }  // namespace macp::sdk
 
-#define MACP_AUTH_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                           \
-    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {   \
-        static const macp_auth_vtable vtable = macp::sdk::make_auth_vtable<T>();                \
-        static const macp_plugin_descriptor descriptor = {                                     \
-            sizeof(macp_plugin_descriptor), MACP_PLUGIN_ABI_MAJOR, MACP_PLUGIN_ABI_MINOR,       \
-            MACP_PLUGIN_KIND_AUTH,          (FLAGS),               (NAME),                      \
-            (VERSION),                      (DESCRIPTION),         (KEYS),                      \
-            sizeof(KEYS) / sizeof((KEYS)[0]), &vtable};                                         \
-        return &descriptor;                                                                     \
+#define MACP_AUTH_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                         \
+    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) { \
+        static const macp_auth_vtable vtable = macp::sdk::make_auth_vtable<T>();             \
+        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),    \
+                                                          MACP_PLUGIN_ABI_MAJOR,             \
+                                                          MACP_PLUGIN_ABI_MINOR,             \
+                                                          MACP_PLUGIN_KIND_AUTH,             \
+                                                          (FLAGS),                           \
+                                                          (NAME),                            \
+                                                          (VERSION),                         \
+                                                          (DESCRIPTION),                     \
+                                                          (KEYS),                            \
+                                                          sizeof(KEYS) / sizeof((KEYS)[0]),  \
+                                                          &vtable};                          \
+        return &descriptor;                                                                  \
     }
 
 #endif  // MACP_PLUGIN_SDK_AUTH_HPP

@@ -126,8 +126,8 @@ void destroy_instance(void* instance) noexcept {
 
 }  // namespace detail
 
-constexpr macp_config_key config_key(const char* env_name, const char* default_value,
-                                     const char* help, uint32_t flags = 0) {
+constexpr macp_config_key config_key(const char* env_name, const char* default_value, const char* help,
+                                     uint32_t flags = 0) {
     return macp_config_key{sizeof(macp_config_key), env_name, default_value, help, flags};
 }
 

@@ -38,14 +38,16 @@ namespace detail {
 template <class T, class = void>
 struct has_append_log_batch : std::false_type {};
 template <class T>
-struct has_append_log_batch<T, std::void_t<decltype(std::declval<T&>().append_log_batch(
-                                   static_cast<const macp_log_append*>(nullptr), size_t{},
-                                   static_cast<macp_status*>(nullptr)))>> : std::true_type {};
+struct has_append_log_batch<
+    T, std::void_t<decltype(std::declval<T&>().append_log_batch(static_cast<const macp_log_append*>(nullptr), size_t{},
+                                                                static_cast<macp_status*>(nullptr)))>>
+    : std::true_type {};
 template <class T, class = void>
 struct has_replace_log : std::false_type {};
 template <class T>
-struct has_replace_log<T, std::void_t<decltype(std::declval<T&>().replace_log(
-                              std::string{}, std::vector<std::string_view>{}))>> : std::true_type {};
+struct has_replace_log<
+    T, std::void_t<decltype(std::declval<T&>().replace_log(std::string{}, std::vector<std::string_view>{}))>>
+    : std::true_type {};
 template <class T, class = void>
 struct has_flush : std::false_type {};
 template <class T>
@@ -53,13 +55,12 @@ struct has_flush<T, std::void_t<decltype(std::declval<T&>().flush())>> : std::tr
 template <class T, class = void>
 struct has_health : std::false_type {};
 template <class T>
-struct has_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>>
-    : std::true_type {};
+struct has_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>> : std::true_type {};
 template <class T, class = void>
 struct has_recover : std::false_type {};
 template <class T>
-struct has_recover<T, std::void_t<decltype(std::declval<T&>().recover(
-                          std::declval<const Emitter&>()))>> : std::true_type {};
+struct has_recover<T, std::void_t<decltype(std::declval<T&>().recover(std::declval<const Emitter&>()))>>
+    : std::true_type {};
 
 inline std::string_view view(const uint8_t* p, size_t n) {
     return {reinterpret_cast<const char*>(p), n};
@@ -69,13 +70,18 @@ template <class T>
 struct StorageTrampolines {
     static T& self(void* i) { return *static_cast<T*>(i); }
 
-    static macp_status create_session_storage(void* i, const char* sid,
-                                              const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).create_session_storage(sid); return MACP_STATUS_OK; });
+    static macp_status create_session_storage(void* i, const char* sid, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            self(i).create_session_storage(sid);
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status save_session(void* i, const char* sid, const uint8_t* p, size_t n,
                                     const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).save_session(sid, view(p, n)); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).save_session(sid, view(p, n));
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status load_session(void* i, const char* sid, const macp_emitter* out,
                                     const macp_call_context* c) noexcept {
@@ -88,34 +94,53 @@ struct StorageTrampolines {
         });
     }
     static macp_status delete_session(void* i, const char* sid, const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).delete_session(sid); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).delete_session(sid);
+            return MACP_STATUS_OK;
+        });
     }
-    static macp_status list_session_ids(void* i, const macp_emitter* out,
-                                        const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).list_session_ids(Emitter(out)); return MACP_STATUS_OK; });
+    static macp_status list_session_ids(void* i, const macp_emitter* out, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            self(i).list_session_ids(Emitter(out));
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status append_log_entry(void* i, const char* sid, const uint8_t* p, size_t n,
                                         const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).append_log_entry(sid, view(p, n)); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).append_log_entry(sid, view(p, n));
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status load_log(void* i, const char* sid, const macp_emitter* out,
                                 const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).load_log(sid, Emitter(out)); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).load_log(sid, Emitter(out));
+            return MACP_STATUS_OK;
+        });
     }
-    static macp_status put_record(void* i, const char* ns, const char* key, const uint8_t* p,
-                                  size_t n, const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).put_record(ns, key, view(p, n)); return MACP_STATUS_OK; });
+    static macp_status put_record(void* i, const char* ns, const char* key, const uint8_t* p, size_t n,
+                                  const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            self(i).put_record(ns, key, view(p, n));
+            return MACP_STATUS_OK;
+        });
     }
-    static macp_status delete_record(void* i, const char* ns, const char* key,
-                                     const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).delete_record(ns, key); return MACP_STATUS_OK; });
+    static macp_status delete_record(void* i, const char* ns, const char* key, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            self(i).delete_record(ns, key);
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status list_records(void* i, const char* ns, const macp_emitter* out,
                                     const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).list_records(ns, Emitter(out)); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).list_records(ns, Emitter(out));
+            return MACP_STATUS_OK;
+        });
     }
-    static macp_status append_log_batch(void* i, const macp_log_append* items, size_t n,
-                                        macp_status* st, const macp_call_context* c) noexcept {
+    static macp_status append_log_batch(void* i, const macp_log_append* items, size_t n, macp_status* st,
+                                        const macp_call_context* c) noexcept {
         return guarded(c, [&]() -> macp_status {
             self(i).append_log_batch(items, n, st);
             for (size_t k = 0; k < n; ++k) {
@@ -124,8 +149,8 @@ struct StorageTrampolines {
             return MACP_STATUS_OK;
         });
     }
-    static macp_status replace_log(void* i, const char* sid, const uint8_t* const* recs,
-                                   const size_t* lens, size_t n, const macp_call_context* c) noexcept {
+    static macp_status replace_log(void* i, const char* sid, const uint8_t* const* recs, const size_t* lens, size_t n,
+                                   const macp_call_context* c) noexcept {
         return guarded(c, [&] {
             std::vector<std::string_view> v;
             v.reserve(n);
@@ -135,7 +160,10 @@ struct StorageTrampolines {
         });
     }
     static macp_status flush(void* i, const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).flush(); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).flush();
+            return MACP_STATUS_OK;
+        });
     }
     static macp_status health(void* i, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
@@ -144,7 +172,10 @@ struct StorageTrampolines {
         });
     }
     static macp_status recover(void* i, const macp_emitter* out, const macp_call_context* c) noexcept {
-        return guarded(c, [&] { self(i).recover(Emitter(out)); return MACP_STATUS_OK; });
+        return guarded(c, [&] {
+            self(i).recover(Emitter(out));
+            return MACP_STATUS_OK;
+        });
     }
 };
 
@@ -179,15 +210,21 @@ constexpr macp_storage_vtable make_storage_vtable() {
 
 // Exports `macp_plugin_entry_v1` for storage plugin class T. KEYS is a static array of
 // macp_config_key (use macp::sdk::config_key); FLAGS is MACP_PLUGIN_FLAG_* or 0.
-#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                        \
-    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {   \
-        static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();          \
-        static const macp_plugin_descriptor descriptor = {                                     \
-            sizeof(macp_plugin_descriptor), MACP_PLUGIN_ABI_MAJOR, MACP_PLUGIN_ABI_MINOR,       \
-            MACP_PLUGIN_KIND_STORAGE,       (FLAGS),               (NAME),                      \
-            (VERSION),                      (DESCRIPTION),         (KEYS),                      \
-            sizeof(KEYS) / sizeof((KEYS)[0]), &vtable};                                         \
-        return &descriptor;                                                                     \
+#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                      \
+    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) { \
+        static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();       \
+        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),    \
+                                                          MACP_PLUGIN_ABI_MAJOR,             \
+                                                          MACP_PLUGIN_ABI_MINOR,             \
+                                                          MACP_PLUGIN_KIND_STORAGE,          \
+                                                          (FLAGS),                           \
+                                                          (NAME),                            \
+                                                          (VERSION),                         \
+                                                          (DESCRIPTION),                     \
+                                                          (KEYS),                            \
+                                                          sizeof(KEYS) / sizeof((KEYS)[0]),  \
+                                                          &vtable};                          \
+        return &descriptor;                                                                  \
     }
 
 #endif  // MACP_PLUGIN_SDK_STORAGE_HPP
