@@ -17,6 +17,7 @@
 #include "plugin_host/plugin_host.hpp"
 #include "policy/registry.hpp"
 #include "service/server.hpp"
+#include "service/service_events.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -144,7 +145,9 @@ int run(int argc, char** argv) {
     const bool dev_mode = plugins.resolvers.empty();
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode && cfg.allow_insecure);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
-    macp::kernel::LoggingEventSink events;
+    macp::service::ServiceEvents events;
+    modes.on_change([&events] { events.modes_changed(); });
+    policies.on_change([&events] { events.policies_changed(); });
     macp::kernel::KernelOptions ko;
     ko.max_payload_bytes = cfg.max_payload_bytes;
     ko.checkpoint_interval = cfg.checkpoint_interval;
@@ -174,7 +177,7 @@ int run(int argc, char** argv) {
     }
     macp::service::ServerOptions so{cfg.bind_addr,         cfg.tls_cert_path, cfg.tls_key_path,
                                     cfg.max_payload_bytes, kVersion,          cfg.max_concurrent_streams};
-    auto server = macp::service::Server::start(kernel, modes, policies, so);
+    auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());
         return 1;

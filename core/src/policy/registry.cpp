@@ -7,6 +7,10 @@
 #include <rapidjson/writer.h>
 
 #include "policy/decision_evaluator.hpp"
+#include "policy/handoff_evaluator.hpp"
+#include "policy/proposal_evaluator.hpp"
+#include "policy/quorum_evaluator.hpp"
+#include "policy/task_evaluator.hpp"
 #include "util/json.hpp"
 
 namespace macp::policy {
@@ -17,106 +21,87 @@ bool blank(const std::string& s) {
     return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
 }
 
-const rapidjson::Value* member(const rapidjson::Value& obj, const char* key) {
-    if (!obj.IsObject()) return nullptr;
-    auto it = obj.FindMember(key);
-    return it == obj.MemberEnd() ? nullptr : &it->value;
+bool decision_like(const std::string& mode) {
+    return mode == "*" || mode == "macp.mode.decision.v1";
 }
 
-// POL-REG-5: type checks of the known groups; unknown keys and enum strings are accepted.
-std::optional<std::string> type_error(const rapidjson::Value& rules) {
-    struct Field {
-        const char* group;
-        const char* key;
-        enum Kind { String, Number, Bool, Array, Object } kind;
-    };
-    static const Field fields[] = {
-        {"voting", "algorithm", Field::String},
-        {"voting", "threshold", Field::Number},
-        {"voting", "quorum", Field::Object},
-        {"voting", "weights", Field::Object},
-        {"objection_handling", "critical_severity_vetoes", Field::Bool},
-        {"objection_handling", "veto_threshold", Field::Number},
-        {"objection_handling", "critical_objection_action", Field::String},
-        {"evaluation", "required_before_voting", Field::Bool},
-        {"evaluation", "minimum_confidence", Field::Number},
-        {"commitment", "authority", Field::String},
-        {"commitment", "designated_roles", Field::Array},
-        {"commitment", "require_vote_quorum", Field::Bool},
-        {"commitment", "allow_decline_over_approval", Field::Bool},
-        {"acceptance", "criterion", Field::String},
-        {"acceptance", "implicit_accept_timeout_ms", Field::Number},
-        {"counter_proposal", "max_rounds", Field::Number},
-        {"rejection", "terminal_on_any_reject", Field::Bool},
-        {"assignment", "allow_reassignment_on_reject", Field::Bool},
-        {"completion", "require_output", Field::Bool},
-        {"threshold", "type", Field::String},
-        {"threshold", "value", Field::Number},
-        {"abstention", "counts_toward_quorum", Field::Bool},
-        {"abstention", "interpretation", Field::String},
-    };
-    for (const auto& f : fields) {
-        const auto* g = member(rules, f.group);
-        if (g == nullptr || g->IsNull()) continue;
-        if (!g->IsObject()) return std::string("'") + f.group + "' must be an object";
-        const auto* v = member(*g, f.key);
-        if (v == nullptr || v->IsNull()) continue;
-        bool ok = (f.kind == Field::String && v->IsString()) || (f.kind == Field::Number && v->IsNumber()) ||
-                  (f.kind == Field::Bool && v->IsBool()) || (f.kind == Field::Array && v->IsArray()) ||
-                  (f.kind == Field::Object && v->IsObject());
-        if (!ok) return std::string("invalid type for ") + f.group + "." + f.key;
+// POL-REG-5: the rules read with the parser the mode's evaluator uses. Decision and "*" read the
+// Decision structure; the other four standard modes read their own; any other mode string
+// (extensions, "") accepts any JSON object. Only type mismatches fail: unknown keys and unknown
+// enum strings pass (except critical_objection_action, a closed enum: POL-SCH-2).
+std::optional<std::string> schema_error(const PolicyDefinition& def) {
+    const auto& mode = def.mode;
+    if (decision_like(mode)) {
+        DecisionRules parsed;
+        std::string error;
+        if (!parse_decision_rules(def.rules, parsed, error)) return error;
+        return std::nullopt;
     }
-    if (const auto* o = member(rules, "objection_handling")) {  // POL-SCH-2
-        if (const auto* a = member(*o, "critical_objection_action"); a != nullptr && a->IsString()) {
-            std::string s = a->GetString();
-            if (s != "deny" && s != "finalize_decline" && s != "hold") {
-                return "unknown variant `" + s + "`, expected one of `deny`, `finalize_decline`, `hold`";
+    if (mode == "macp.mode.proposal.v1") {
+        auto r = parse_proposal_rules(def.rules);
+        return r ? std::nullopt : std::optional<std::string>(r.error());
+    }
+    if (mode == "macp.mode.task.v1") {
+        auto r = parse_task_rules(def);
+        return r ? std::nullopt : std::optional<std::string>(r.error());
+    }
+    if (mode == "macp.mode.handoff.v1") {
+        auto r = parse_handoff_rules(def);
+        return r ? std::nullopt : std::optional<std::string>(r.error());
+    }
+    if (mode == "macp.mode.quorum.v1") {
+        auto r = parse_quorum_rules(def.rules);
+        return r ? std::nullopt : std::optional<std::string>(r.error());
+    }
+    return std::nullopt;
+}
+
+// POL-REG-6..8, in the reference's order. Checked on the values as the evaluator reads them; a
+// group that does not deserialize is skipped here (for the standard modes it already failed above).
+std::optional<std::string> constraint_error(const PolicyDefinition& def, const rapidjson::Document& rules) {
+    if (decision_like(def.mode)) {
+        DecisionRules parsed;
+        std::string error;
+        if (parse_decision_rules(def.rules, parsed, error)) {
+            if (parsed.voting.algorithm == "weighted" && parsed.voting.weights.empty()) {  // POL-REG-6
+                return "voting.algorithm 'weighted' requires non-empty voting.weights";
+            }
+            if (parsed.voting.algorithm == "supermajority" && parsed.voting.threshold <= 0.5) {  // POL-REG-7
+                return "voting.algorithm 'supermajority' requires voting.threshold > 0.5";
             }
         }
     }
+    // POL-REG-8, every mode: the `commitment` group read on its own as the shared CommitmentRules.
+    auto c = rules.FindMember("commitment");
+    if (c != rules.MemberEnd()) {
+        DecisionRules only_commitment;
+        std::string error;
+        if (parse_decision_rules("{\"commitment\":" + util::to_json(c->value) + "}", only_commitment, error) &&
+            only_commitment.commitment.authority == "designated_role" &&
+            only_commitment.commitment.designated_roles.empty()) {
+            return "commitment.authority 'designated_role' requires non-empty commitment.designated_roles";
+        }
+    }
     return std::nullopt;
+}
+
+// POL-REG-3: the reference's checks and texts, in its order (without the prefix).
+std::optional<std::string> validation_error(const PolicyDefinition& def) {
+    if (blank(def.policy_id)) return "policy_id must not be empty";
+    if (def.policy_id == kDefaultPolicyId) return "cannot register with reserved policy_id 'policy.default'";
+    if (def.schema_version == 0) return "schema_version must be > 0";  // POL-REG-4: any other version passes
+    rapidjson::Document rules;
+    if (!util::parse_json_untrusted(def.rules, rules) || !rules.IsObject()) return "rules must be a JSON object";
+    if (auto e = schema_error(def)) return "rules do not match schema for mode '" + def.mode + "': " + *e;
+    return constraint_error(def, rules);
 }
 
 }  // namespace
 
 std::optional<std::string> validate_policy(const PolicyDefinition& def) {
-    if (blank(def.policy_id)) return "policy_id must not be empty";  // POL-REG-3
-    if (def.policy_id == kDefaultPolicyId) return "cannot register with reserved policy_id 'policy.default'";
-    if (def.schema_version == 0) return "schema_version must be > 0";
-    rapidjson::Document rules;
-    if (!util::parse_json_untrusted(def.rules, rules) || !rules.IsObject()) return "rules must be a JSON object";
-    if (auto e = type_error(rules)) return "rules do not match schema for mode '" + def.mode + "': " + *e;
-    const bool decision_like = def.mode == "*" || def.mode == "macp.mode.decision.v1";
-    if (decision_like) {
-        // POL-REG-5: the rules must deserialize exactly as the evaluator will read them.
-        DecisionRules parsed;
-        std::string error;
-        if (!parse_decision_rules(def.rules, parsed, error)) {
-            return "rules do not match schema for mode '" + def.mode + "': " + error;
-        }
-        const auto* voting = member(rules, "voting");
-        std::string algorithm = voting != nullptr ? util::get_string(*voting, "algorithm", "none") : "none";
-        if (algorithm == "weighted") {  // POL-REG-6
-            const auto* w = voting != nullptr ? member(*voting, "weights") : nullptr;
-            if (w == nullptr || !w->IsObject() || w->MemberCount() == 0) {
-                return "voting.algorithm 'weighted' requires non-empty voting.weights";
-            }
-        }
-        if (algorithm == "supermajority") {  // POL-REG-7
-            const auto* t = voting != nullptr ? member(*voting, "threshold") : nullptr;
-            double threshold = (t != nullptr && t->IsNumber()) ? t->GetDouble() : 0.5;
-            if (threshold <= 0.5) return "voting.algorithm 'supermajority' requires voting.threshold > 0.5";
-        }
-    }
-    if (const auto* c = member(rules, "commitment")) {  // POL-REG-8
-        if (util::get_string(*c, "authority") == "designated_role") {
-            const auto* roles = member(*c, "designated_roles");
-            if (roles == nullptr || !roles->IsArray() || roles->Empty()) {
-                return "commitment.authority 'designated_role' requires non-empty commitment.designated_roles";
-            }
-        }
-    }
-    return std::nullopt;
+    auto e = validation_error(def);
+    if (!e) return std::nullopt;
+    return kInvalidPolicyPrefix + *e;
 }
 
 std::string encode_policy(const PolicyDefinition& def) {
@@ -189,6 +174,15 @@ std::vector<PolicyDefinition> PolicyRegistry::list(const std::string& mode) cons
 }
 
 Result<void, std::string> PolicyRegistry::register_policy(PolicyDefinition def) {
+    if (read_only()) return fail(std::string(kReadOnlyMessage));  // RPC-POLRO-1
+    return add(std::move(def), true);
+}
+
+Result<void, std::string> PolicyRegistry::register_file_policy(PolicyDefinition def) {
+    return add(std::move(def), false);  // POL-REG-12: the directory is re-read on every start
+}
+
+Result<void, std::string> PolicyRegistry::add(PolicyDefinition def, bool persist) {
     if (def.rules.empty()) def.rules = "{}";  // RPC-REGP-2: an empty rules string means no rules
     if (auto e = validate_policy(def)) return fail(*e);
     rapidjson::Document rules;
@@ -199,11 +193,12 @@ Result<void, std::string> PolicyRegistry::register_policy(PolicyDefinition def) 
         if (policies_.count(def.policy_id) != 0)
             return fail("policy '" + def.policy_id + "' is already registered");  // POL-REG-11
         // Durable before it is visible: a session may bind it the moment it is listed.
-        if (storage_ != nullptr) {
+        if (persist && storage_ != nullptr) {
             if (auto st = storage_->put_record(kPolicyNamespace, def.policy_id, encode_policy(def)); !st) {
                 return fail("cannot persist policy: " + st.error().message);
             }
         }
+        if (!persist) unpersisted_.insert(def.policy_id);
         policies_.emplace(def.policy_id, std::move(def));
     }
     if (listener_) listener_();  // POL-REG-10
@@ -211,15 +206,17 @@ Result<void, std::string> PolicyRegistry::register_policy(PolicyDefinition def) 
 }
 
 Result<void, std::string> PolicyRegistry::unregister_policy(const std::string& policy_id) {
+    if (read_only()) return fail(std::string(kReadOnlyMessage));  // RPC-POLRO-1
     {
         std::unique_lock lock(mu_);
         if (policy_id == kDefaultPolicyId) return fail(std::string("cannot unregister the built-in default policy"));
         if (policies_.count(policy_id) == 0) return fail("policy '" + policy_id + "' not found");
-        if (storage_ != nullptr) {
+        if (storage_ != nullptr && unpersisted_.count(policy_id) == 0) {
             if (auto st = storage_->delete_record(kPolicyNamespace, policy_id); !st) {
                 return fail("cannot delete policy: " + st.error().message);
             }
         }
+        unpersisted_.erase(policy_id);
         policies_.erase(policy_id);  // bound sessions keep their copy (POL-BIND-2)
     }
     if (listener_) listener_();

@@ -7,6 +7,7 @@
 
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.grpc.pb.h"
+#include "service/service_events.hpp"
 
 namespace macp::service {
 
@@ -17,8 +18,8 @@ struct ServiceInfo {
 class RuntimeService final : public macp::v1::MACPRuntimeService::Service {
 public:
     RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
-                   ServiceInfo info)
-        : kernel_(kernel), modes_(modes), policies_(policies), info_(std::move(info)) {}
+                   ServiceEvents& events, ServiceInfo info)
+        : kernel_(kernel), modes_(modes), policies_(policies), events_(events), info_(std::move(info)) {}
 
     grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*,
                             macp::v1::InitializeResponse*) override;
@@ -47,6 +48,16 @@ public:
                                    macp::v1::UnregisterExtModeResponse*) override;
     grpc::Status PromoteMode(grpc::ServerContext*, const macp::v1::PromoteModeRequest*,
                              macp::v1::PromoteModeResponse*) override;
+    grpc::Status WatchSessions(grpc::ServerContext*, const macp::v1::WatchSessionsRequest*,
+                               grpc::ServerWriter<macp::v1::WatchSessionsResponse>*) override;
+    grpc::Status WatchSignals(grpc::ServerContext*, const macp::v1::WatchSignalsRequest*,
+                              grpc::ServerWriter<macp::v1::WatchSignalsResponse>*) override;
+    grpc::Status WatchModeRegistry(grpc::ServerContext*, const macp::v1::WatchModeRegistryRequest*,
+                                   grpc::ServerWriter<macp::v1::WatchModeRegistryResponse>*) override;
+    grpc::Status WatchRoots(grpc::ServerContext*, const macp::v1::WatchRootsRequest*,
+                            grpc::ServerWriter<macp::v1::WatchRootsResponse>*) override;
+    grpc::Status WatchPolicies(grpc::ServerContext*, const macp::v1::WatchPoliciesRequest*,
+                               grpc::ServerWriter<macp::v1::WatchPoliciesResponse>*) override;
     grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*,
                                 macp::v1::RegisterPolicyResponse*) override;
     grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*,
@@ -60,6 +71,7 @@ private:
     kernel::Kernel& kernel_;
     modes::ModeRegistry& modes_;
     policy::PolicyRegistry& policies_;
+    ServiceEvents& events_;
     ServiceInfo info_;
 };
 

@@ -26,12 +26,13 @@ constexpr int64_t kEnvelopeOverhead = 64 * 1024;
 }  // namespace
 
 Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
-               const ServerOptions& options)
-    : runtime_(kernel, modes, policies, ServiceInfo{options.version}) {}
+               ServiceEvents& events, const ServerOptions& options)
+    : events_(events), runtime_(kernel, modes, policies, events, ServiceInfo{options.version}) {}
 
 Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
-                                                           policy::PolicyRegistry& policies, const ServerOptions& o) {
-    std::unique_ptr<Server> s(new Server(kernel, modes, policies, o));
+                                                           policy::PolicyRegistry& policies, ServiceEvents& events,
+                                                           const ServerOptions& o) {
+    std::unique_ptr<Server> s(new Server(kernel, modes, policies, events, o));
     std::shared_ptr<grpc::ServerCredentials> creds;
     if (!o.tls_cert_path.empty() && !o.tls_key_path.empty()) {  // AUTH-TLS-1
         auto cert = read_file(o.tls_cert_path);
@@ -70,6 +71,7 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
 
 void Server::drain(int64_t drain_secs) {
     health_.begin_drain();
+    events_.close_all();  // long-lived streams end now instead of holding the drain deadline
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(drain_secs));
     server_->Wait();
 }

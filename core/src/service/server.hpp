@@ -25,15 +25,16 @@ struct ServerOptions {
 class Server {
 public:
     static Result<std::unique_ptr<Server>, std::string> start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
-                                                              policy::PolicyRegistry& policies,
+                                                              policy::PolicyRegistry& policies, ServiceEvents& events,
                                                               const ServerOptions& options);
     // Marks health NOT_SERVING, stops accepting, and waits up to `drain_secs` for in-flight calls.
     void drain(int64_t drain_secs);
     [[nodiscard]] int port() const { return port_; }
 
 private:
-    Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
+    Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies, ServiceEvents& events,
            const ServerOptions& options);
+    ServiceEvents& events_;
     RuntimeService runtime_;
     HealthService health_;
     std::unique_ptr<grpc::Server> server_;

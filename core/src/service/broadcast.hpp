@@ -1,0 +1,95 @@
+// Fan-out of events to stream subscribers. Each subscriber has its own bounded queue, so a slow
+// reader never slows the publisher or other subscribers; a subscriber whose queue overflows is
+// marked and its stream ends with RESOURCE_EXHAUSTED (0.6: STR-SIG-1, STR-WS-3).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace macp::service {
+
+template <class T>
+class Broadcast {
+public:
+    class Subscription {
+    public:
+        enum class Next { Item, Overflow, Closed, Timeout };
+        // Waits up to `wait` for the next item. THREADING: one reader per subscription.
+        Next next(T& out, std::chrono::milliseconds wait) {
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, wait, [this] { return !queue_.empty() || overflow_ || closed_; });
+            if (overflow_) return Next::Overflow;
+            if (!queue_.empty()) {
+                out = std::move(queue_.front());
+                queue_.pop_front();
+                return Next::Item;
+            }
+            return closed_ ? Next::Closed : Next::Timeout;
+        }
+
+    private:
+        friend class Broadcast;
+        void push(const T& item, size_t capacity) {
+            {
+                std::lock_guard lock(mu_);
+                if (overflow_ || closed_) return;
+                if (queue_.size() >= capacity) {
+                    overflow_ = true;
+                } else {
+                    queue_.push_back(item);
+                }
+            }
+            cv_.notify_one();
+        }
+        void close() {
+            {
+                std::lock_guard lock(mu_);
+                closed_ = true;
+            }
+            cv_.notify_one();
+        }
+        std::mutex mu_;
+        std::condition_variable cv_;
+        std::deque<T> queue_;
+        bool overflow_ = false;
+        bool closed_ = false;
+    };
+
+    explicit Broadcast(size_t capacity) : capacity_(capacity) {}
+
+    std::shared_ptr<Subscription> subscribe() {
+        auto s = std::make_shared<Subscription>();
+        std::lock_guard lock(mu_);
+        if (closed_) s->close();
+        subs_.push_back(s);
+        return s;
+    }
+    void unsubscribe(const std::shared_ptr<Subscription>& s) {
+        std::lock_guard lock(mu_);
+        subs_.erase(std::remove(subs_.begin(), subs_.end(), s), subs_.end());
+    }
+    void publish(const T& item) {
+        std::lock_guard lock(mu_);
+        for (auto& s : subs_) s->push(item, capacity_);
+    }
+    // Ends every current and future subscription (server shutdown).
+    void close_all() {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        for (auto& s : subs_) s->close();
+    }
+
+private:
+    size_t capacity_;
+    std::mutex mu_;
+    std::vector<std::shared_ptr<Subscription>> subs_;
+    bool closed_ = false;
+};
+
+}  // namespace macp::service

@@ -1,0 +1,47 @@
+#include "service/service_events.hpp"
+
+#include "kernel/kernel.hpp"
+#include "service/convert.hpp"
+
+namespace macp::service {
+
+namespace {
+macp::v1::SessionLifecycleEvent::EventType wire_type(kernel::Lifecycle e) {
+    using E = macp::v1::SessionLifecycleEvent;
+    switch (e) {
+        case kernel::Lifecycle::Created: return E::EVENT_TYPE_CREATED;
+        case kernel::Lifecycle::Resolved: return E::EVENT_TYPE_RESOLVED;
+        case kernel::Lifecycle::Expired: return E::EVENT_TYPE_EXPIRED;
+        case kernel::Lifecycle::Suspended: return E::EVENT_TYPE_SUSPENDED;
+        case kernel::Lifecycle::Resumed: return E::EVENT_TYPE_RESUMED;
+        case kernel::Lifecycle::Cancelled: return E::EVENT_TYPE_CANCELLED;
+    }
+    return E::EVENT_TYPE_UNSPECIFIED;
+}
+}  // namespace
+
+void ServiceEvents::on_lifecycle(kernel::Lifecycle event, const kernel::Session& session, int64_t observed_at_ms) {
+    log_.on_lifecycle(event, session, observed_at_ms);
+    macp::v1::SessionLifecycleEvent e;  // STR-WS-2
+    e.set_event_type(wire_type(event));
+    to_proto(session, e.mutable_session());
+    e.set_observed_at_unix_ms(observed_at_ms);
+    lifecycle.publish(e);
+}
+
+void ServiceEvents::on_envelope(const macp::v1::Envelope&) {}
+
+void ServiceEvents::on_signal(const macp::v1::Envelope& envelope) { signals.publish(envelope); }  // SIG-4
+
+void ServiceEvents::policies_changed() { policy_changes.publish(kernel::now_ms()); }
+void ServiceEvents::modes_changed() { mode_changes.publish(kernel::now_ms()); }
+
+void ServiceEvents::close_all() {
+    lifecycle.close_all();
+    signals.close_all();
+    policy_changes.close_all();
+    mode_changes.close_all();
+    shutdown.close_all();
+}
+
+}  // namespace macp::service

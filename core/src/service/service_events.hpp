@@ -1,0 +1,32 @@
+// The kernel's EventSink as seen by the service: logs lifecycle transitions and fans events out
+// to the Watch* streams. publish() never blocks on a subscriber (bounded queues).
+#pragma once
+
+#include "kernel/events.hpp"
+#include "macp/v1/core.pb.h"
+#include "service/broadcast.hpp"
+
+namespace macp::service {
+
+class ServiceEvents final : public kernel::EventSink {
+public:
+    void on_lifecycle(kernel::Lifecycle event, const kernel::Session& session, int64_t observed_at_ms) override;
+    void on_envelope(const macp::v1::Envelope& envelope) override;
+    void on_signal(const macp::v1::Envelope& envelope) override;
+
+    // Registry change ticks (WatchPolicies, WatchModeRegistry): the payload is the change time.
+    void policies_changed();
+    void modes_changed();
+    void close_all();
+
+    Broadcast<macp::v1::SessionLifecycleEvent> lifecycle{64};  // CFG-13 capacities
+    Broadcast<macp::v1::Envelope> signals{256};
+    Broadcast<int64_t> policy_changes{16};
+    Broadcast<int64_t> mode_changes{16};
+    Broadcast<int64_t> shutdown{1};  // never published: only closed, to end idle streams
+
+private:
+    kernel::LoggingEventSink log_;
+};
+
+}  // namespace macp::service
