@@ -15,6 +15,7 @@
 #include "kernel/kernel.hpp"
 #include "modes/registry.hpp"
 #include "plugin_host/plugin_host.hpp"
+#include "policy/policy_files.hpp"
 #include "policy/registry.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
@@ -164,11 +165,24 @@ int run(int argc, char** argv) {
     } else if (loaded.value() > 0) {
         spdlog::info("loaded {} registered extension modes", loaded.value());
     }
-    if (auto loaded = policies.load(); !loaded) {
-        spdlog::critical("{}", loaded.error());
-        return 1;
-    } else if (loaded.value() > 0) {
-        spdlog::info("loaded {} registered policies", loaded.value());
+    if (cfg.policies_dir.empty()) {
+        if (auto loaded = policies.load(); !loaded) {
+            spdlog::critical("{}", loaded.error());
+            return 1;
+        } else if (loaded.value() > 0) {
+            spdlog::info("loaded {} registered policies", loaded.value());
+        }
+    } else {
+        // CFG-21, CFG-25, POL-REG-12: the directory is the only source of policies (policies
+        // registered over gRPC in earlier runs stay stored but are not loaded); loaded before
+        // recovery, then the registry is read-only over the wire (RPC-POLRO-1).
+        auto loaded = macp::policy::load_policy_dir(cfg.policies_dir, policies);
+        if (!loaded) {
+            spdlog::critical("{}", loaded.error());
+            return 1;
+        }
+        policies.set_read_only(true);
+        spdlog::info("loaded {} governance policies from {}", loaded.value(), cfg.policies_dir);
     }
     auto recovered = kernel.recover();
     if (!recovered) {

@@ -51,6 +51,17 @@ Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& reque
     if (auto e = check_shape(request, options_.max_payload_bytes)) return error_ack(request, *e, now);
     auto identity = auth_.authenticate(metadata);  // ENV-8
     if (!identity) return error_ack(request, Error(ErrorKind::Unauthenticated), now);
+    return admit(*identity, request, now);
+}
+
+Ack Kernel::send_as(const auth::Identity& identity, const macp::v1::Envelope& request) {
+    const int64_t now = now_ms();
+    if (auto e = check_shape(request, options_.max_payload_bytes)) return error_ack(request, *e, now);
+    return admit(identity, request, now);
+}
+
+Ack Kernel::admit(const auth::Identity& id, const macp::v1::Envelope& request, int64_t now) {
+    const auth::Identity* identity = &id;
     // ENV-9: a claimed sender must be the authenticated one; then it is overwritten.
     if (!request.sender().empty() && request.sender() != identity->sender) {
         spdlog::warn("rejected spoofed sender '{}' from identity '{}'", request.sender(), identity->sender);

@@ -17,8 +17,9 @@ public:
     // Called with the session's state right after the transition, under the session's lock, so
     // events of one session arrive in commit order. Implementations must not block.
     virtual void on_lifecycle(Lifecycle event, const Session& session, int64_t observed_at_ms) = 0;
-    // An accepted in-session envelope (sender already bound), in acceptance order.
-    virtual void on_envelope(const macp::v1::Envelope& envelope) = 0;
+    // An accepted in-session envelope (sender already bound) with its 1-based sequence in the
+    // session, in acceptance order, under the session's lock.
+    virtual void on_envelope(const macp::v1::Envelope& envelope, uint64_t sequence) = 0;
     // An accepted ambient Signal or Progress (SIG-4).
     virtual void on_signal(const macp::v1::Envelope& envelope) = 0;
 };
@@ -27,7 +28,7 @@ public:
 class LoggingEventSink : public EventSink {
 public:
     void on_lifecycle(Lifecycle event, const Session& session, int64_t observed_at_ms) override;
-    void on_envelope(const macp::v1::Envelope&) override {}
+    void on_envelope(const macp::v1::Envelope&, uint64_t) override {}
     void on_signal(const macp::v1::Envelope&) override {}
 };
 

@@ -144,7 +144,7 @@ Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int6
     slot->session = std::move(built.value());
     slot->live = true;
     save_snapshot(slot->session);  // SS-13 (0.6): best effort, the log is the source of truth
-    events_.on_envelope(env);      // SS-14: published under the session lock, in acceptance order
+    events_.on_envelope(env, 1);   // SS-14: published under the session lock, in acceptance order
     events_.on_lifecycle(Lifecycle::Created, slot->session, now);
     return ok_ack(env, SessionState::Open, now);
 }
@@ -190,7 +190,7 @@ Ack Kernel::session_message(macp::v1::Envelope env, int64_t now) {
     } else {
         maybe_checkpoint(s, now);
     }
-    events_.on_envelope(env);
+    events_.on_envelope(env, s.envelope_seq);
     return ok_ack(env, s.state, now);
 }
 

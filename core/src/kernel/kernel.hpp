@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -71,6 +72,17 @@ public:
 
     // The whole Send admission pipeline (BEHAVIOR.md §2.1 ENV-1..13).
     Ack send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope);
+    // The same pipeline for a caller authenticated once (StreamSession, RPC-STREAM-1).
+    Ack send_as(const auth::Identity& identity, const macp::v1::Envelope& envelope);
+
+    // Passive subscribe (STR-SUB-*): checks that `caller` may follow the session, then runs
+    // `attach` under the session's lock, so that every envelope accepted afterwards reaches the
+    // feed `attach` registered, and returns the sequence of the last envelope accepted before.
+    Result<uint64_t, RpcError> follow(const auth::Identity& caller, const std::string& session_id,
+                                      const std::function<void()>& attach);
+    // Accepted envelopes with sequence in (after, upto], rebuilt from the durable log (STR-SUB-5).
+    Result<std::vector<macp::v1::Envelope>, std::string> history(const std::string& session_id, uint64_t after,
+                                                                 uint64_t upto);
 
     // GetSession (RPC-GET-*): lazy expiry, existence before permission.
     Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
@@ -99,6 +111,7 @@ public:
     [[nodiscard]] size_t session_count() const { return table_.size(); }
 
 private:
+    Ack admit(const auth::Identity& identity, const macp::v1::Envelope& request, int64_t now);
     Ack start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now);
     Ack session_message(macp::v1::Envelope env, int64_t now);
     Ack ambient(macp::v1::Envelope env, int64_t now);

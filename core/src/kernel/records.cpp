@@ -210,6 +210,7 @@ std::string encode_snapshot(const Session& s) {
     }
     w.EndObject();
     put(w, "log_entries", static_cast<int64_t>(s.log_entries));
+    put(w, "envelope_seq", static_cast<int64_t>(s.envelope_seq));
     w.EndObject();
     return {buf.GetString(), buf.GetSize()};
 }
@@ -276,6 +277,7 @@ Result<Session, std::string> decode_snapshot(const std::string& record) {
         }
     }
     s.log_entries = static_cast<uint64_t>(util::get_int(d, "log_entries"));
+    s.envelope_seq = static_cast<uint64_t>(util::get_int(d, "envelope_seq"));
     return s;
 }
 

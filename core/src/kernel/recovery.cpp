@@ -64,6 +64,7 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         if (s.state != SessionState::Open) {
             s.seen_message_ids.insert(e.message_id);
             ++s.log_entries;
+            ++s.envelope_seq;
             continue;
         }
         auto mode = modes_.find(s.mode);

@@ -64,6 +64,9 @@ struct Session {
     std::map<std::string, Activity> activity;
     // Number of log entries written for this session (interval checkpoints, STO-CKPT-4).
     uint64_t log_entries = 0;
+    // Accepted envelopes so far, SessionStart included: the 1-based sequence StreamSession
+    // subscribers resume from (after_sequence).
+    uint64_t envelope_seq = 0;
 
     [[nodiscard]] bool is_participant(const std::string& sender) const;
     [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy ? &*policy : nullptr; }

@@ -163,3 +163,62 @@ Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::st
 }
 
 }  // namespace macp::kernel
+
+namespace macp::kernel {
+
+Result<uint64_t, RpcError> Kernel::follow(const auth::Identity& caller, const std::string& session_id,
+                                          const std::function<void()>& attach) {
+    const int64_t now = now_ms();
+    auto slot = table_.find(session_id);
+    if (!slot) {
+        // An evicted (finished) session has no live feed: its whole history is in storage.
+        if (table_.is_evicted(session_id)) {
+            if (auto s = load_from_storage(session_id)) {
+                if (!may_read(caller, *s)) {
+                    return fail(RpcError{RpcError::PermissionDenied,
+                                         "FORBIDDEN: caller is not a declared participant or observer for this session"});
+                }
+                return s->envelope_seq;
+            }
+        }
+        return fail(not_found(session_id));  // STR-SUB-2
+    }
+    std::lock_guard lock(slot->mu);
+    if (!slot->live) return fail(not_found(session_id));
+    expire_if_due(*slot, now);
+    if (!may_read(caller, slot->session)) {  // STR-SUB-3
+        return fail(RpcError{RpcError::PermissionDenied,
+                             "FORBIDDEN: caller is not a declared participant or observer for this session"});
+    }
+    attach();
+    return slot->session.envelope_seq;
+}
+
+Result<std::vector<macp::v1::Envelope>, std::string> Kernel::history(const std::string& session_id, uint64_t after,
+                                                                     uint64_t upto) {
+    std::vector<macp::v1::Envelope> out;
+    if (upto <= after) return out;
+    auto records = storage_.load_log(session_id);
+    if (!records) return fail("cannot read the session log: " + records.error().message);
+    uint64_t seq = 0;
+    for (const auto& r : *records) {
+        auto e = decode_entry(r);
+        if (!e) return fail("corrupt log record: " + e.error());
+        if (e->kind != EntryKind::Incoming) continue;  // internal and checkpoint entries are never streamed
+        if (++seq <= after) continue;
+        if (seq > upto) break;
+        macp::v1::Envelope env;  // STR-SUB-5
+        env.set_macp_version(e->macp_version.empty() ? "1.0" : e->macp_version);
+        env.set_mode(e->mode);
+        env.set_message_type(e->message_type);
+        env.set_message_id(e->message_id);
+        env.set_session_id(e->session_id.empty() ? session_id : e->session_id);
+        env.set_sender(e->sender);
+        env.set_timestamp_unix_ms(e->timestamp_unix_ms != 0 ? e->timestamp_unix_ms : e->received_at_ms);
+        env.set_payload(e->payload);
+        out.push_back(std::move(env));
+    }
+    return out;
+}
+
+}  // namespace macp::kernel

@@ -66,6 +66,7 @@ Result<Session, Error> build_session(const LogEntry& start, const macp::v1::Sess
     s.mode_state = std::move(initial.value());
     s.seen_message_ids.insert(start.message_id);
     s.log_entries = 1;
+    s.envelope_seq = 1;
     return s;
 }
 
@@ -90,6 +91,7 @@ void commit_message(Session& s, const std::string& message_id, const std::string
         s.state = SessionState::Resolved;
     }
     ++s.log_entries;
+    ++s.envelope_seq;
 }
 
 bool resume(Session& s, int64_t banked_ms) {

@@ -110,9 +110,9 @@ Result<PolicyDefinition, std::string> parse_definition(const rapidjson::Value& d
         return fail(std::string("field 'schema_version' must be an unsigned 32-bit integer"));
     }
     def.schema_version = static_cast<uint32_t>(version->value.GetUint64());
-    def.registered_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+    def.registered_at_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     return def;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,12 @@ public:
     class Subscription {
     public:
         enum class Next { Item, Overflow, Closed, Timeout };
+        // Called (outside the subscription's lock) after each push or close; used by callback
+        // streams that must not block a thread per subscriber. Set before the first publish.
+        void set_ready_hook(std::function<void()> hook) {
+            std::lock_guard lock(mu_);
+            hook_ = std::move(hook);
+        }
         // Waits up to `wait` for the next item. THREADING: one reader per subscription.
         Next next(T& out, std::chrono::milliseconds wait) {
             std::unique_lock lock(mu_);
@@ -36,6 +43,7 @@ public:
     private:
         friend class Broadcast;
         void push(const T& item, size_t capacity) {
+            std::function<void()> hook;
             {
                 std::lock_guard lock(mu_);
                 if (overflow_ || closed_) return;
@@ -44,19 +52,25 @@ public:
                 } else {
                     queue_.push_back(item);
                 }
+                hook = hook_;
             }
             cv_.notify_one();
+            if (hook) hook();
         }
         void close() {
+            std::function<void()> hook;
             {
                 std::lock_guard lock(mu_);
                 closed_ = true;
+                hook = hook_;
             }
             cv_.notify_one();
+            if (hook) hook();
         }
         std::mutex mu_;
         std::condition_variable cv_;
         std::deque<T> queue_;
+        std::function<void()> hook_;
         bool overflow_ = false;
         bool closed_ = false;
     };
@@ -77,6 +91,10 @@ public:
     void publish(const T& item) {
         std::lock_guard lock(mu_);
         for (auto& s : subs_) s->push(item, capacity_);
+    }
+    [[nodiscard]] bool empty() {
+        std::lock_guard lock(mu_);
+        return subs_.empty();
     }
     // Ends every current and future subscription (server shutdown).
     void close_all() {

@@ -70,7 +70,7 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
         caps->mutable_mode_registry()->set_list_changed(true);
         caps->mutable_roots()->set_list_roots(true);
         caps->mutable_roots()->set_list_changed(false);
-        caps->mutable_policy_registry()->set_register_policy(true);
+        caps->mutable_policy_registry()->set_register_policy(!policies_.read_only());  // RPC-INIT-5 (0.6)
         caps->mutable_policy_registry()->set_list_policies(true);
         caps->mutable_policy_registry()->set_list_changed(true);
         (*caps->mutable_experimental()->mutable_features())["ext_mode_lifecycle"] = "true";
@@ -290,6 +290,8 @@ grpc::Status RuntimeService::PromoteMode(grpc::ServerContext* ctx, const macp::v
 grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp::v1::RegisterPolicyRequest* req,
                                             macp::v1::RegisterPolicyResponse* resp) {
     return guarded("RegisterPolicy", [&] {
+        // RPC-POLRO-1: a file-loaded registry refuses changes before authentication.
+        if (policies_.read_only()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, policy::kReadOnlyMessage);
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
         if (!req->has_policy_descriptor())
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
@@ -307,6 +309,7 @@ grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp
 grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const macp::v1::UnregisterPolicyRequest* req,
                                               macp::v1::UnregisterPolicyResponse* resp) {
     return guarded("UnregisterPolicy", [&] {
+        if (policies_.read_only()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, policy::kReadOnlyMessage);
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
         auto r = policies_.unregister_policy(req->policy_id());  // RPC-UNREGP-1
         resp->set_ok(r.ok());

@@ -15,7 +15,9 @@ struct ServiceInfo {
     std::string version;  // RPC-INIT-4
 };
 
-class RuntimeService final : public macp::v1::MACPRuntimeService::Service {
+// StreamSession uses the callback API (service/session_stream.hpp); every other RPC is synchronous.
+class RuntimeService final
+    : public macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<macp::v1::MACPRuntimeService::Service> {
 public:
     RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
                    ServiceEvents& events, ServiceInfo info)
@@ -48,6 +50,8 @@ public:
                                    macp::v1::UnregisterExtModeResponse*) override;
     grpc::Status PromoteMode(grpc::ServerContext*, const macp::v1::PromoteModeRequest*,
                              macp::v1::PromoteModeResponse*) override;
+    grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* StreamSession(
+        grpc::CallbackServerContext* ctx) override;
     grpc::Status WatchSessions(grpc::ServerContext*, const macp::v1::WatchSessionsRequest*,
                                grpc::ServerWriter<macp::v1::WatchSessionsResponse>*) override;
     grpc::Status WatchSignals(grpc::ServerContext*, const macp::v1::WatchSignalsRequest*,

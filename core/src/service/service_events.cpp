@@ -29,7 +29,34 @@ void ServiceEvents::on_lifecycle(kernel::Lifecycle event, const kernel::Session&
     lifecycle.publish(e);
 }
 
-void ServiceEvents::on_envelope(const macp::v1::Envelope&) {}
+void ServiceEvents::on_envelope(const macp::v1::Envelope& envelope, uint64_t sequence) {
+    std::shared_ptr<Feed> f;
+    {
+        std::lock_guard lock(feeds_mu_);
+        auto it = feeds_.find(envelope.session_id());
+        if (it == feeds_.end()) return;  // nobody follows this session
+        f = it->second;
+    }
+    f->publish(Sequenced{sequence, envelope});
+}
+
+std::shared_ptr<ServiceEvents::Feed> ServiceEvents::feed(const std::string& session_id) {
+    std::lock_guard lock(feeds_mu_);
+    auto& f = feeds_[session_id];
+    if (!f) {
+        f = std::make_shared<Feed>(256);  // STR-SS-12: per-subscriber buffer
+        if (closed_) f->close_all();
+    }
+    return f;
+}
+
+void ServiceEvents::release(const std::string& session_id, const std::shared_ptr<Feed::Subscription>& sub) {
+    std::lock_guard lock(feeds_mu_);
+    auto it = feeds_.find(session_id);
+    if (it == feeds_.end()) return;
+    it->second->unsubscribe(sub);
+    if (it->second->empty()) feeds_.erase(it);  // no per-session state left behind (STO-RET-3)
+}
 
 void ServiceEvents::on_signal(const macp::v1::Envelope& envelope) { signals.publish(envelope); }  // SIG-4
 
@@ -42,6 +69,9 @@ void ServiceEvents::close_all() {
     policy_changes.close_all();
     mode_changes.close_all();
     shutdown.close_all();
+    std::lock_guard lock(feeds_mu_);
+    closed_ = true;
+    for (auto& [id, f] : feeds_) f->close_all();
 }
 
 }  // namespace macp::service

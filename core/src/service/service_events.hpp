@@ -6,12 +6,17 @@
 #include "macp/v1/core.pb.h"
 #include "service/broadcast.hpp"
 
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
 namespace macp::service {
 
 class ServiceEvents final : public kernel::EventSink {
 public:
     void on_lifecycle(kernel::Lifecycle event, const kernel::Session& session, int64_t observed_at_ms) override;
-    void on_envelope(const macp::v1::Envelope& envelope) override;
+    void on_envelope(const macp::v1::Envelope& envelope, uint64_t sequence) override;
     void on_signal(const macp::v1::Envelope& envelope) override;
 
     // Registry change ticks (WatchPolicies, WatchModeRegistry): the payload is the change time.
@@ -25,8 +30,20 @@ public:
     Broadcast<int64_t> mode_changes{16};
     Broadcast<int64_t> shutdown{1};  // never published: only closed, to end idle streams
 
+    // Per-session feeds of accepted envelopes for StreamSession (STR-SS-10, STR-SS-12).
+    struct Sequenced {
+        uint64_t sequence = 0;
+        macp::v1::Envelope envelope;
+    };
+    using Feed = Broadcast<Sequenced>;
+    std::shared_ptr<Feed> feed(const std::string& session_id);
+    void release(const std::string& session_id, const std::shared_ptr<Feed::Subscription>& sub);
+
 private:
     kernel::LoggingEventSink log_;
+    std::mutex feeds_mu_;
+    std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
+    bool closed_ = false;
 };
 
 }  // namespace macp::service

@@ -7,6 +7,7 @@
 #include "kernel/kernel.hpp"
 #include "service/convert.hpp"
 #include "service/runtime_service.hpp"
+#include "service/session_stream.hpp"
 
 namespace macp::service {
 
@@ -39,6 +40,11 @@ grpc::Status pump(grpc::ServerContext* ctx, Broadcast<T>& source,
 }
 
 }  // namespace
+
+grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* RuntimeService::StreamSession(
+    grpc::CallbackServerContext* ctx) {
+    return make_session_stream(ctx, kernel_, events_);
+}
 
 grpc::Status RuntimeService::WatchSessions(grpc::ServerContext* ctx, const macp::v1::WatchSessionsRequest*,
                                            grpc::ServerWriter<macp::v1::WatchSessionsResponse>* writer) {

@@ -1,0 +1,280 @@
+#include "service/session_stream.hpp"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+
+#include "modes/commitment.hpp"
+#include "service/convert.hpp"
+
+namespace macp::service {
+
+namespace {
+
+using Request = macp::v1::StreamSessionRequest;
+using Response = macp::v1::StreamSessionResponse;
+using Feed = ServiceEvents::Feed;
+
+// Live envelopes moved from the feed into the write queue at a time; the rest wait in the
+// feed's bounded buffer, whose overflow ends the stream (backpressure without unbounded memory).
+constexpr size_t kMaxQueuedWrites = 64;
+
+class SessionStream final : public grpc::ServerBidiReactor<Request, Response> {
+public:
+    SessionStream(grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events)
+        : kernel_(kernel), events_(events), core_(std::make_shared<Core>()) {
+        core_->owner = this;
+        auto id = kernel_.authenticate(metadata_of(ctx->client_metadata()));
+        if (!id) {  // RPC-GEN-6 / RPC-STREAM-1: authenticated once, at call setup
+            finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "Unauthenticated"));
+            return;
+        }
+        identity_ = std::move(*id);
+        StartRead(&request_);
+    }
+
+    void OnReadDone(bool ok) override {
+        if (!ok) {  // half-close: deliver what is queued, then end with OK (STR-SS-11)
+            finish(grpc::Status::OK);
+            return;
+        }
+        if (process(request_)) StartRead(&request_);
+    }
+
+    void OnWriteDone(bool ok) override {
+        std::lock_guard lock(core_->mu);
+        core_->writing = false;
+        if (!ok) {
+            core_->queue.clear();
+            finish_locked(grpc::Status::CANCELLED);
+            return;
+        }
+        core_->queue.pop_front();
+        pull_locked();
+        write_next_locked();
+    }
+
+    void OnDone() override {
+        {
+            std::lock_guard lock(core_->mu);
+            core_->owner = nullptr;  // hooks still holding the core see the stream is gone
+        }
+        if (sub_) events_.release(bound_, sub_);
+        delete this;  // NOLINT(cppcoreguidelines-owning-memory): the callback API's ownership rule
+    }
+
+private:
+    // State shared with the feed's ready hook, which may run on any publishing thread.
+    struct Core {
+        std::mutex mu;
+        SessionStream* owner = nullptr;
+        std::deque<Response> queue;
+        bool writing = false;
+        bool finishing = false;
+        bool finished = false;
+        bool replaying = false;
+        grpc::Status final_status;
+        std::shared_ptr<Feed::Subscription> sub;
+        uint64_t floor = 0;  // live envelopes at or below this sequence were sent as history
+    };
+
+    // Returns true when the stream should keep reading.
+    bool process(const Request& req) {
+        const bool has_env = req.has_envelope();
+        const bool has_sub = !req.subscribe_session_id().empty();
+        if (has_env && has_sub) {  // STR-SS-3
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT,
+                            "StreamSessionRequest must not contain both envelope and subscribe_session_id");
+        }
+        if (!has_env && !has_sub) {
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT,
+                            "StreamSessionRequest must contain an envelope or subscribe_session_id");
+        }
+        return has_sub ? subscribe(req.subscribe_session_id(), req.after_sequence()) : envelope(req.envelope());
+    }
+
+    bool subscribe(const std::string& session_id, uint64_t after) {
+        if (!bound_.empty() && bound_ != session_id) {  // STR-SUB-1
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession may only carry envelopes for one session_id");
+        }
+        {
+            std::lock_guard lock(core_->mu);
+            core_->replaying = true;  // live items wait until the history is queued (no reordering)
+        }
+        auto upto = kernel_.follow(identity_, session_id, [&] { attach(session_id); });
+        if (!upto) {
+            {
+                std::lock_guard lock(core_->mu);
+                core_->replaying = false;
+            }
+            if (upto.error().code == kernel::RpcError::NotFound) {  // STR-SUB-2
+                return terminal(grpc::StatusCode::NOT_FOUND, upto.error().message);
+            }
+            inline_error("FORBIDDEN", upto.error().message, session_id);  // STR-SUB-3: stream stays open
+            return true;
+        }
+        bound_ = session_id;
+        auto history = kernel_.history(session_id, after, *upto);  // STR-SUB-4 (0.6 ordinals)
+        std::lock_guard lock(core_->mu);
+        core_->replaying = false;
+        if (!history) {
+            finish_locked(grpc::Status(grpc::StatusCode::INTERNAL, history.error()));
+            return false;
+        }
+        for (auto& env : *history) {
+            Response r;
+            *r.mutable_envelope() = std::move(env);
+            core_->queue.push_back(std::move(r));
+        }
+        core_->floor = std::max(core_->floor, *upto);
+        pull_locked();
+        write_next_locked();
+        return true;
+    }
+
+    bool envelope(const macp::v1::Envelope& env) {
+        if (modes::is_blank(env.session_id())) {  // STR-SS-4: no ambient traffic on a session stream
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession requires a non-empty session_id");
+        }
+        if (modes::is_blank(env.mode())) {
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession requires a non-empty mode");
+        }
+        if (!bound_.empty() && env.session_id() != bound_) {
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession may only carry envelopes for one session_id");
+        }
+        // STR-SS-8: bind before processing so the caller's own envelope comes back on the stream.
+        // Only callers that may read the session get its envelopes; a SessionStart's sender will
+        // be its initiator.
+        if (!sub_) {
+            if (env.message_type() == "SessionStart") {
+                attach(env.session_id());
+                bound_ = env.session_id();
+            } else if (kernel_.follow(identity_, env.session_id(), [&] { attach(env.session_id()); })) {
+                bound_ = env.session_id();
+                std::lock_guard lock(core_->mu);
+                // Deliver from this envelope on; earlier history is for passive subscribe.
+                core_->floor = 0;
+            }
+        }
+        auto ack = kernel_.send_as(identity_, env);
+        if (ack.error) {
+            // RFC-0001 §9: application errors are answered inline and the stream stays open
+            // (the reference ends the stream for several of them: Q-6).
+            inline_error(ack.error->code(), ack.error->display(), env.session_id(), env.message_id());
+        }
+        return true;  // success: the envelope arrives through the feed, no ack frame (STR-SS-10)
+    }
+
+    void attach(const std::string& session_id) {
+        if (sub_) return;
+        feed_ = events_.feed(session_id);
+        sub_ = feed_->subscribe();
+        std::weak_ptr<Core> weak = core_;
+        {
+            std::lock_guard lock(core_->mu);
+            core_->sub = sub_;
+        }
+        sub_->set_ready_hook([weak] {
+            auto core = weak.lock();
+            if (!core) return;
+            std::lock_guard lock(core->mu);
+            if (core->owner == nullptr) return;
+            core->owner->pull_locked();
+            core->owner->write_next_locked();
+        });
+    }
+
+    // Moves live envelopes from the feed into the write queue (caller holds core_->mu).
+    void pull_locked() {
+        auto& c = *core_;
+        if (!c.sub || c.replaying || c.finishing) return;
+        ServiceEvents::Sequenced item;
+        while (c.queue.size() < kMaxQueuedWrites) {
+            auto n = c.sub->next(item, std::chrono::milliseconds(0));
+            if (n == Feed::Subscription::Next::Item) {
+                if (item.sequence <= c.floor) continue;  // already sent as history (no duplicate)
+                c.floor = item.sequence;
+                Response r;
+                *r.mutable_envelope() = std::move(item.envelope);
+                c.queue.push_back(std::move(r));
+            } else if (n == Feed::Subscription::Next::Overflow) {  // STR-SS-12 (0.6: resumable)
+                c.queue.clear();
+                finish_locked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                           "StreamSession receiver fell behind; re-subscribe with after_sequence=" +
+                                               std::to_string(c.floor)));
+                return;
+            } else if (n == Feed::Subscription::Next::Closed) {  // server shutdown
+                finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+                return;
+            } else {
+                return;
+            }
+        }
+    }
+
+    void write_next_locked() {
+        auto& c = *core_;
+        if (c.writing || c.finished) return;
+        if (!c.queue.empty()) {
+            c.writing = true;
+            StartWrite(&c.queue.front());
+            return;
+        }
+        if (c.finishing) {
+            c.finished = true;
+            Finish(c.final_status);
+        }
+    }
+
+    void finish_locked(grpc::Status status) {
+        auto& c = *core_;
+        if (c.finishing) return;
+        c.finishing = true;
+        c.final_status = std::move(status);
+        write_next_locked();
+    }
+
+    void finish(grpc::Status status) {
+        std::lock_guard lock(core_->mu);
+        finish_locked(std::move(status));
+    }
+
+    bool terminal(grpc::StatusCode code, const std::string& message) {
+        finish(grpc::Status(code, message));
+        return false;
+    }
+
+    void inline_error(const std::string& code, const std::string& message, const std::string& session_id,
+                      const std::string& message_id = {}) {
+        Response r;  // STR-SS-2 shape, with the registry code (RFC) rather than the Display text
+        auto* e = r.mutable_error();
+        e->set_code(code);
+        e->set_message(message);
+        e->set_session_id(session_id);
+        e->set_message_id(message_id);
+        std::lock_guard lock(core_->mu);
+        if (core_->finishing) return;
+        core_->queue.push_back(std::move(r));
+        write_next_locked();
+    }
+
+    kernel::Kernel& kernel_;
+    ServiceEvents& events_;
+    std::shared_ptr<Core> core_;
+    auth::Identity identity_;
+    Request request_;
+    std::string bound_;
+    std::shared_ptr<Feed> feed_;
+    std::shared_ptr<Feed::Subscription> sub_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<Request, Response>* make_session_stream(grpc::CallbackServerContext* ctx,
+                                                                kernel::Kernel& kernel, ServiceEvents& events) {
+    return new SessionStream(ctx, kernel, events);  // NOLINT(cppcoreguidelines-owning-memory): freed in OnDone
+}
+
+}  // namespace macp::service
