@@ -82,11 +82,11 @@ Ack Kernel::admit(const auth::Identity& id, const macp::v1::Envelope& request, i
     }
     Ack ack;  // ENV-12: dispatch on the exact message type
     if (is_start) {
-        ack = start_session(*identity, std::move(env), now);
+        ack = start_session(*identity, env, now);
     } else if (env.message_type() == "Signal" || env.message_type() == "Progress") {
-        ack = ambient(std::move(env), now);
+        ack = ambient(env, now);
     } else {
-        ack = session_message(std::move(env), now);
+        ack = session_message(env, now);
     }
     if (ack.error) {
         ack.message_id = request.message_id();
@@ -96,7 +96,7 @@ Ack Kernel::admit(const auth::Identity& id, const macp::v1::Envelope& request, i
     return ack;
 }
 
-Ack Kernel::ambient(macp::v1::Envelope env, int64_t now) {
+Ack Kernel::ambient(const macp::v1::Envelope& env, int64_t now) {
     if (!env.payload().empty()) {
         if (env.message_type() == "Signal") {  // SIG-1
             macp::v1::SignalPayload p;

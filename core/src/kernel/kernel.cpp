@@ -63,7 +63,7 @@ Ack existing_session_answer(SessionSlot& slot, const macp::v1::Envelope& env, in
 
 }  // namespace
 
-Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now) {
+Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& env, int64_t now) {
     // SS-1 order: id format, mode, payload, strict rules, versions, TTL, existence, policy, hook, reservation.
     if (!valid_session_id(env.session_id())) return err(env, Error(ErrorKind::InvalidSessionId), now);
     auto mode = modes_.find(env.mode());
@@ -114,10 +114,9 @@ Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int6
         for (const auto& [sid, other] : map) {
             if (other->initiator != id.sender) continue;
             std::unique_lock other_lock(other->mu, std::try_to_lock);
-            if (!other_lock.owns_lock()) {
-                ++open;
-            } else if (other->live && other->session.state == SessionState::Open &&
-                       now <= other->session.ttl_expiry_ms) {
+            const bool busy = !other_lock.owns_lock();
+            if (busy || (other->live && other->session.state == SessionState::Open &&
+                         now <= other->session.ttl_expiry_ms)) {
                 ++open;
             }
         }
@@ -149,7 +148,7 @@ Ack Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int6
     return ok_ack(env, SessionState::Open, now);
 }
 
-Ack Kernel::session_message(macp::v1::Envelope env, int64_t now) {
+Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     auto slot = table_.find(env.session_id());
     if (!slot) return err(env, Error(ErrorKind::UnknownSession), now);  // MSG-1
     std::lock_guard lock(slot->mu);

@@ -112,9 +112,9 @@ public:
 
 private:
     Ack admit(const auth::Identity& identity, const macp::v1::Envelope& request, int64_t now);
-    Ack start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now);
-    Ack session_message(macp::v1::Envelope env, int64_t now);
-    Ack ambient(macp::v1::Envelope env, int64_t now);
+    Ack start_session(const auth::Identity& id, const macp::v1::Envelope& env, int64_t now);
+    Ack session_message(const macp::v1::Envelope& env, int64_t now);
+    Ack ambient(const macp::v1::Envelope& env, int64_t now);
     // Lazy expiry under the slot lock (TTL-3). Returns false when the TtlExpired append failed.
     bool expire_if_due(SessionSlot& slot, int64_t now);
     storage::Status append(const LogEntry& entry);

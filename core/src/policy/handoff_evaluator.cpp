@@ -1,116 +1,43 @@
 #include "policy/handoff_evaluator.hpp"
 
-#include <charconv>
-#include <cstdio>
-#include <map>
-#include <string_view>
-
 #include <rapidjson/document.h>
 
+#include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
 namespace macp::policy {
 
+// Rule reading and serde's error wording are shared with the other modes' evaluators.
+using rule_reader::check_commitment_group;
+using rule_reader::check_unsigned;
+using rule_reader::invalid_type;
+using rule_reader::members_in_key_order;
+
 namespace {
 
-using rapidjson::Value;
-
-// The reference reads rules from a serde_json::Value whose map is key-sorted: members are visited in
-// key order and a repeated key keeps its last value. The first type error in that order is reported.
-std::map<std::string, const Value*> members_of(const Value& obj) {
-    std::map<std::string, const Value*> out;
-    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-        out[std::string(it->name.GetString(), it->name.GetStringLength())] = &it->value;
-    }
-    return out;
-}
-
-// serde's description of an unexpected JSON value ("string \"x\"", "integer `5`", ...).
-std::string describe(const Value& v) {
-    if (v.IsNull()) return "null";
-    if (v.IsBool()) return v.GetBool() ? "boolean `true`" : "boolean `false`";
-    if (v.IsUint64()) return "integer `" + std::to_string(v.GetUint64()) + "`";
-    if (v.IsInt64()) return "integer `" + std::to_string(v.GetInt64()) + "`";
-    if (v.IsNumber()) {
-        char buf[400];
-        auto r = std::to_chars(buf, buf + sizeof(buf), v.GetDouble(), std::chars_format::fixed);
-        std::string digits = r.ec == std::errc() ? std::string(buf, r.ptr) : std::string("NaN");
-        if (digits.find('.') == std::string::npos) digits += ".0";
-        return "floating point `" + digits + "`";
-    }
-    if (v.IsString()) {
-        std::string out = "string \"";
-        for (unsigned char c : std::string_view(v.GetString(), v.GetStringLength())) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-                out += static_cast<char>(c);
-            } else if (c == '\n') {
-                out += "\\n";
-            } else if (c == '\r') {
-                out += "\\r";
-            } else if (c == '\t') {
-                out += "\\t";
-            } else if (c < 0x20 || c == 0x7f) {
-                char esc[12];
-                std::snprintf(esc, sizeof(esc), "\\u{%x}", static_cast<unsigned>(c));
-                out += esc;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-        return out + "\"";
-    }
-    if (v.IsArray()) return "sequence";
-    return "map";
-}
-
-std::string invalid_type(const Value& v, const char* expected) {
-    return "invalid type: " + describe(v) + ", expected " + expected;
-}
-
-// POL-SCH-3: the shared `commitment` group is part of every mode's rule struct, so a mistyped field
-// there makes the whole rule object fail. Empty = fine.
-std::string commitment_group_error(const Value& g) {
-    if (!g.IsObject()) return invalid_type(g, "struct CommitmentRules");
-    for (const auto& [key, v] : members_of(g)) {
-        if (key == "authority" && !v->IsString()) return invalid_type(*v, "a string");
-        if ((key == "require_vote_quorum" || key == "allow_decline_over_approval") && !v->IsBool()) {
-            return invalid_type(*v, "a boolean");
-        }
-        if (key == "designated_roles") {
-            if (!v->IsArray()) return invalid_type(*v, "a sequence");
-            for (const auto& role : v->GetArray()) {
-                if (!role.IsString()) return invalid_type(role, "a string");
-            }
-        }
-    }
-    return {};
-}
+// Task and handoff error texts have always spelled a NUL inside a quoted string `\u{0}` where
+// Rust writes `\0` (see rule_reader::NulEscape); kept so that no error text changes.
+constexpr auto kNul = rule_reader::NulEscape::UnicodeBraces;
 
 }  // namespace
 
 Result<HandoffRules, std::string> parse_handoff_rules(const PolicyDefinition& policy) {
     rapidjson::Document doc;
     if (!util::parse_json_untrusted(policy.rules, doc)) return fail(std::string("rules are not valid JSON"));
-    if (!doc.IsObject()) return fail(invalid_type(doc, "struct HandoffPolicyRules"));
+    if (!doc.IsObject()) return fail(invalid_type(doc, "struct HandoffPolicyRules", kNul));
     HandoffRules out;  // POL-SCH-6 defaults; unknown keys are ignored
-    for (const auto& [group, g] : members_of(doc)) {
+    for (const auto& [group, g] : members_in_key_order(doc)) {
         if (group == "commitment") {
-            if (auto e = commitment_group_error(*g); !e.empty()) return fail(std::move(e));
+            if (auto e = check_commitment_group(*g, kNul); !e.empty()) return fail(std::move(e));
             continue;
         }
         if (group != "acceptance") continue;
-        if (!g->IsObject()) return fail(invalid_type(*g, "struct HandoffAcceptanceRules"));
-        for (const auto& [key, v] : members_of(*g)) {
+        if (!g->IsObject()) return fail(invalid_type(*g, "struct HandoffAcceptanceRules", kNul));
+        for (const auto& [key, v] : members_in_key_order(*g)) {
             if (key != "implicit_accept_timeout_ms") continue;
             // POL-SCH-6: an unsigned 64-bit integer; negative, fractional or non-numeric values fail.
-            if (v->IsUint64()) {
-                out.implicit_accept_timeout_ms = v->GetUint64();
-            } else if (v->IsInt64()) {
-                return fail("invalid value: " + describe(*v) + ", expected u64");
-            } else {
-                return fail(invalid_type(*v, "u64"));
-            }
+            if (auto e = check_unsigned(*v, "u64", kNul); !e.empty()) return fail(std::move(e));
+            out.implicit_accept_timeout_ms = v->GetUint64();
         }
     }
     return out;

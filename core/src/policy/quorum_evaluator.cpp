@@ -1,116 +1,25 @@
 #include "policy/quorum_evaluator.hpp"
 
-#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <limits>
-#include <map>
 
 #include <rapidjson/document.h>
 
+#include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
 namespace macp::policy {
 
+// Rule reading and serde's error wording are shared with the other modes' evaluators.
+using rule_reader::check_bool;
+using rule_reader::check_commitment_group;
+using rule_reader::check_f64;
+using rule_reader::check_string;
+using rule_reader::f64_digits;
+using rule_reader::invalid_type;
+using rule_reader::members_in_key_order;
+
 namespace {
-
-using rapidjson::Value;
-
-// The reference deserializes rules from a serde_json::Value whose Map is a BTreeMap (no
-// preserve_order): members are visited in key order and a duplicated key keeps its last value.
-std::map<std::string, const Value*> members_of(const Value& obj) {
-    std::map<std::string, const Value*> out;
-    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-        out[std::string(it->name.GetString(), it->name.GetStringLength())] = &it->value;
-    }
-    return out;
-}
-
-// Rust's Display for f64: shortest round-trip digits, never an exponent ("2", "2.5", "60").
-std::string rust_f64(double v) {
-    if (std::isnan(v)) return "NaN";
-    char buf[400];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
-    if (r.ec != std::errc()) return "NaN";
-    return {buf, r.ptr};
-}
-
-// Rust's Debug for str (approximate: quotes, escapes, control characters as \u{..}).
-std::string rust_debug_str(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\0': out += "\\0"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char esc[12];
-                    std::snprintf(esc, sizeof(esc), "\\u{%x}", static_cast<unsigned>(c));
-                    out += esc;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
-
-// serde's `Unexpected` wording for a JSON value.
-std::string unexpected(const Value& v) {
-    if (v.IsNull()) return "null";
-    if (v.IsBool()) return std::string("boolean `") + (v.GetBool() ? "true" : "false") + "`";
-    if (v.IsUint64()) return "integer `" + std::to_string(v.GetUint64()) + "`";
-    if (v.IsInt64()) return "integer `" + std::to_string(v.GetInt64()) + "`";
-    if (v.IsNumber()) {
-        auto s = rust_f64(v.GetDouble());
-        if (s.find('.') == std::string::npos) s += ".0";
-        return "floating point `" + s + "`";
-    }
-    if (v.IsString()) return "string " + rust_debug_str({v.GetString(), v.GetStringLength()});
-    if (v.IsArray()) return "sequence";
-    return "map";
-}
-
-std::string invalid_type(const Value& v, const char* expected) {
-    return "invalid type: " + unexpected(v) + ", expected " + expected;
-}
-
-// Empty string = ok; otherwise the serde error text.
-std::string check_string(const Value& v) {
-    return v.IsString() ? std::string() : invalid_type(v, "a string");
-}
-std::string check_bool(const Value& v) {
-    return v.IsBool() ? std::string() : invalid_type(v, "a boolean");
-}
-std::string check_f64(const Value& v) {
-    return v.IsNumber() ? std::string() : invalid_type(v, "f64");
-}
-
-// POL-SCH-3: the commitment group is part of every mode's rule struct, so a type error in it
-// fails the whole quorum rules object too.
-std::string check_commitment_group(const Value& v) {
-    if (!v.IsObject()) return invalid_type(v, "struct CommitmentRules");
-    for (const auto& [key, val] : members_of(v)) {
-        std::string err;
-        if (key == "allow_decline_over_approval" || key == "require_vote_quorum") {
-            err = check_bool(*val);
-        } else if (key == "authority") {
-            err = check_string(*val);
-        } else if (key == "designated_roles") {
-            if (!val->IsArray()) return invalid_type(*val, "a sequence");
-            for (const auto& role : val->GetArray()) {
-                err = check_string(role);
-                if (!err.empty()) return err;
-            }
-        }
-        if (!err.empty()) return err;
-    }
-    return {};
-}
 
 // Rust's saturating `f64 as u64`: NaN and negatives give 0, too-large values give the maximum.
 uint64_t saturating_u64(double x) {
@@ -128,7 +37,7 @@ Result<QuorumPolicyRules, std::string> parse_quorum_rules(std::string_view rules
     if (!util::parse_json_untrusted(rules_json, doc)) return fail(std::string("rules are not valid JSON"));
     if (!doc.IsObject()) return fail(invalid_type(doc, "struct QuorumPolicyRules"));
     QuorumPolicyRules out;
-    for (const auto& [key, group] : members_of(doc)) {
+    for (const auto& [key, group] : members_in_key_order(doc)) {
         if (key == "commitment") {
             auto err = check_commitment_group(*group);
             if (!err.empty()) return fail(err);
@@ -139,7 +48,7 @@ Result<QuorumPolicyRules, std::string> parse_quorum_rules(std::string_view rules
                                                       : nullptr;
         if (type_name == nullptr) continue;  // unknown keys are ignored
         if (!group->IsObject()) return fail(invalid_type(*group, type_name));
-        for (const auto& [field, val] : members_of(*group)) {
+        for (const auto& [field, val] : members_in_key_order(*group)) {
             std::string err;
             if (key == "threshold" && field == "type") {
                 err = check_string(*val);
@@ -195,8 +104,8 @@ std::vector<std::string> evaluate_quorum_commitment(const PolicyDefinition* poli
     if (auto required = quorum_policy_required_approvals(rules, participants.size())) {
         if (outcome_positive && tally.approve < *required) {
             deny.push_back("approval threshold not met: " + std::to_string(tally.approve) + " of " +
-                           std::to_string(*required) + " required approvals (" + rust_f64(rules.threshold_value) + " " +
-                           rules.threshold_type + ")");
+                           std::to_string(*required) + " required approvals (" + f64_digits(rules.threshold_value) +
+                           " " + rules.threshold_type + ")");
         }
     }
     // POL-QUO-2: abstention.interpretation ("implicit_reject" included) only ever adds an
