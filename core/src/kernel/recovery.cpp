@@ -108,7 +108,7 @@ Result<RecoveryReport, std::string> Kernel::recover() {
             }
             problem = s.error();
         }
-        problem = "session " + id + ": " + problem;
+        problem.insert(0, "session " + id + ": ");
         if (options_.strict_recovery) return fail(problem);  // STO-REC-2
         spdlog::warn("skipping unrecoverable {}", problem);
         report.problems.push_back(problem);

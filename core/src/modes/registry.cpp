@@ -187,6 +187,7 @@ std::vector<ModeDescriptor> ModeRegistry::standards_track() const {
         return a->name < b->name;
     });
     std::vector<ModeDescriptor> out;
+    out.reserve(picked.size());
     for (const auto* e : picked) out.push_back(descriptor_of(*e));
     return out;
 }

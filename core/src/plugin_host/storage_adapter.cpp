@@ -165,7 +165,7 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                 result.emplace_back();
             } else if (s != kNoStatus) {
                 result.push_back(fail(error(op, s, cc.message())));
-            } else if (overall == MACP_STATUS_OK) {
+            } else if (overall == MACP_STATUS_OK) {  // NOLINT(bugprone-branch-clone): distinct reasons, same result
                 // "Returns OK only if every item is OK": an overall OK vouches for the item.
                 result.emplace_back();
             } else {

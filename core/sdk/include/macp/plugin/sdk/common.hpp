@@ -114,7 +114,9 @@ macp_status create_instance(const macp_config_pair* config, size_t count, void**
     return guarded(ctx, [&]() -> macp_status {
         Config cfg(config, count);
         // The instance is owned by the host from here until it calls destroy().
-        *out = static_cast<void*>(new T(cfg));  // NOLINT(cppcoreguidelines-owning-memory)
+        // bad_alloc is caught by guarded() above and reported as an error.
+        *out = static_cast<void*>(
+            new T(cfg));  // NOLINT(cppcoreguidelines-owning-memory,bugprone-unhandled-exception-at-new)
         return MACP_STATUS_OK;
     });
 }
