@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -18,9 +16,10 @@
 
 #include "macp/modes/decision/v1/decision.pb.h"
 #include "macp/v1/core.pb.h"
-#include "modes/standard_descriptors.hpp"
 #include "policy/decision_evaluator.hpp"
 #include "util/json.hpp"
+
+#include "mode_test_support.hpp"
 
 namespace {
 
@@ -44,16 +43,8 @@ const std::string kA = "agent://a";
 const std::string kB = "agent://b";
 const std::string kOutsider = "agent://outsider";
 
-macp::modes::ModeDescriptor decision_descriptor() {
-    for (auto& d : macp::modes::standard_descriptors()) {
-        if (d.mode == kMode) return d;
-    }
-    FAIL("no decision descriptor");
-    return {};
-}
-
 const DecisionMode& mode() {
-    static const DecisionMode m(decision_descriptor());
+    static const DecisionMode m(mode_test::standard_descriptor(kMode));
     return m;
 }
 
@@ -64,13 +55,7 @@ PolicyDefinition make_policy(const std::string& rules, uint32_t schema_version =
 
 Session make_session(std::vector<std::string> participants = {kInit, kA, kB},
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
-    Session s;
-    s.session_id = "s1";
-    s.mode = kMode;
-    s.participants = std::move(participants);
-    s.initiator = kInit;
-    s.mode_version = "1.0.0";
-    s.configuration_version = "cfg-1";
+    auto s = mode_test::base_session(kMode, std::move(participants), kInit);
     s.policy_version = policy ? policy->policy_id : "";
     s.policy = std::move(policy);
     return s;
@@ -88,18 +73,7 @@ Session started(std::vector<std::string> participants = {kInit, kA, kB},
 // authorize() then apply() as the kernel does (MODE-GEN-3); an accepted message is committed.
 ModeResult<Outcome> send(Session& s, const std::string& sender, const std::string& type, const std::string& payload,
                          int64_t now = 1000) {
-    MessageContext ctx{s, sender, type, payload, now};
-    auto authz = mode().authorize(ctx);
-    if (!authz) return macp::fail(authz.error());
-    auto out = mode().apply(ctx);
-    if (out) {
-        s.mode_state = out->mode_state;
-        if (out->resolution) {
-            s.resolution = out->resolution;
-            s.state = SessionState::Resolved;
-        }
-    }
-    return out;
+    return mode_test::step(mode(), s, sender, type, payload, now);
 }
 
 std::string proposal(const std::string& id, const std::string& option = "deploy", const std::string& supporting = "") {
@@ -945,10 +919,10 @@ TEST_CASE("POL-EVAL-2: all failing checks contribute reasons, in check order", "
 
 namespace {
 
-const char* kConformanceRoot = "/work/shared/conformance";
+using mode_test::kConformanceRoot;
 
 std::string str(const rapidjson::Value& obj, const char* key) {
-    return macp::util::get_string(obj, key);
+    return mode_test::str_member(obj, key);
 }
 
 std::string encode_payload(const std::string& message_type, const rapidjson::Value& p) {
@@ -957,11 +931,7 @@ std::string encode_payload(const std::string& message_type, const rapidjson::Val
         m.set_proposal_id(str(p, "proposal_id"));
         m.set_option(str(p, "option"));
         m.set_rationale(str(p, "rationale"));
-        std::string data;
-        if (p.HasMember("supporting_data") && p["supporting_data"].IsArray()) {
-            for (const auto& b : p["supporting_data"].GetArray()) data += static_cast<char>(b.GetInt());
-        }
-        m.set_supporting_data(data);
+        m.set_supporting_data(mode_test::bytes_member(p, "supporting_data"));
         return m.SerializeAsString();
     }
     if (message_type == "Evaluation") {
@@ -986,45 +956,13 @@ std::string encode_payload(const std::string& message_type, const rapidjson::Val
         m.set_reason(str(p, "reason"));
         return m.SerializeAsString();
     }
-    macp::v1::CommitmentPayload c;
-    c.set_commitment_id(str(p, "commitment_id"));
-    c.set_action(str(p, "action"));
-    c.set_authority_scope(str(p, "authority_scope"));
-    c.set_reason(str(p, "reason"));
-    c.set_mode_version(str(p, "mode_version"));
-    c.set_policy_version(str(p, "policy_version"));
-    c.set_configuration_version(str(p, "configuration_version"));
-    c.set_outcome_positive(macp::util::get_bool(p, "outcome_positive"));
-    return c.SerializeAsString();
-}
-
-// Every key of `expected` is in `actual` with a matching value (objects recursively).
-bool json_contains(const rapidjson::Value& actual, const rapidjson::Value& expected) {
-    if (expected.IsObject()) {
-        if (!actual.IsObject()) return false;
-        for (const auto& m : expected.GetObject()) {
-            auto it = actual.FindMember(m.name);
-            if (it == actual.MemberEnd() || !json_contains(it->value, m.value)) return false;
-        }
-        return true;
-    }
-    if (expected.IsArray()) {
-        if (!actual.IsArray() || actual.Size() != expected.Size()) return false;
-        for (rapidjson::SizeType i = 0; i < expected.Size(); ++i) {
-            if (!json_contains(actual[i], expected[i])) return false;
-        }
-        return true;
-    }
-    return actual == expected;
+    return mode_test::fixture_commitment(p, /*default_positive=*/false);
 }
 
 void run_fixture(const std::filesystem::path& path) {
     INFO("fixture " << path.string());
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
     rapidjson::Document f;
-    REQUIRE(macp::util::parse_json_untrusted(text.str(), f));
+    mode_test::load_fixture(path, f);
     REQUIRE(str(f, "mode") == kMode);
 
     Session s;
@@ -1038,9 +976,7 @@ void run_fixture(const std::filesystem::path& path) {
     s.policy_version = str(f, "policy_version");
     if (f.HasMember("policy")) {
         const auto& p = f["policy"];
-        s.policy = PolicyDefinition{str(p, "policy_id"), str(p, "mode"), str(p, "description"),
-                                    macp::util::to_json(p["rules"]),
-                                    static_cast<uint32_t>(macp::util::get_int(p, "schema_version", 1))};
+        s.policy = mode_test::fixture_policy(p, 1);
         REQUIRE(s.policy->policy_id == s.policy_version);
     } else {
         REQUIRE(s.policy_version.empty());
@@ -1081,7 +1017,7 @@ void run_fixture(const std::filesystem::path& path) {
         rapidjson::Document actual;
         REQUIRE(macp::util::parse_json_untrusted(s.mode_state, actual));
         INFO("mode state " << s.mode_state);
-        CHECK(json_contains(actual, f["expected_mode_state"]));
+        CHECK(mode_test::subset_match(f["expected_mode_state"], actual, mode_test::ArrayMatch::Exact));
     }
 }
 
@@ -1094,21 +1030,11 @@ TEST_CASE("Conformance fixtures: decision_*.json (spec and runtime-0.6.1)", "[de
         return;
     }
     int count = 0;
-    for (const auto* set : {"spec", "runtime-0.6.1"}) {
-        fs::path dir = fs::path(kConformanceRoot) / set;
-        if (!fs::is_directory(dir)) continue;
-        std::vector<fs::path> files;
-        for (const auto& e : fs::directory_iterator(dir)) {
-            auto name = e.path().filename().string();
-            if (name.rfind("decision_", 0) == 0 && e.path().extension() == ".json") files.push_back(e.path());
+    for (const auto& p : mode_test::conformance_fixtures("decision_")) {
+        SECTION(p.parent_path().filename().string() + "/" + p.filename().string()) {
+            run_fixture(p);
         }
-        std::sort(files.begin(), files.end());
-        for (const auto& p : files) {
-            SECTION(p.parent_path().filename().string() + "/" + p.filename().string()) {
-                run_fixture(p);
-            }
-            ++count;
-        }
+        ++count;
     }
     if (count == 0) WARN("no decision conformance fixtures found; skipped");
     CHECK(count >= 0);

@@ -3,17 +3,16 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <rapidjson/document.h>
 
 #include "macp/modes/proposal/v1/proposal.pb.h"
 #include "macp/v1/core.pb.h"
 #include "modes/proposal.hpp"
-#include "modes/standard_descriptors.hpp"
 #include "policy/proposal_evaluator.hpp"
 #include "util/json.hpp"
+
+#include "mode_test_support.hpp"
 
 using macp::kernel::ErrorKind;
 using macp::kernel::Session;
@@ -29,16 +28,8 @@ const std::string kBuyer = "agent://buyer";
 const std::string kSeller = "agent://seller";
 const std::string kOutsider = "agent://outsider";
 
-macp::modes::ModeDescriptor descriptor() {
-    for (auto& d : macp::modes::standard_descriptors()) {
-        if (d.mode == "macp.mode.proposal.v1") return d;
-    }
-    FAIL("proposal descriptor missing");
-    return {};
-}
-
 const ProposalMode& mode() {
-    static const ProposalMode m(descriptor());
+    static const ProposalMode m(mode_test::standard_descriptor("macp.mode.proposal.v1"));
     return m;
 }
 
@@ -48,13 +39,7 @@ PolicyDefinition policy_with(const std::string& rules, uint32_t schema_version =
 
 Session make_session(std::vector<std::string> participants = {kBuyer, kSeller},
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
-    Session s;
-    s.session_id = "s1";
-    s.mode = "macp.mode.proposal.v1";
-    s.participants = std::move(participants);
-    s.initiator = kBuyer;
-    s.mode_version = "1.0.0";
-    s.configuration_version = "cfg-1";
+    auto s = mode_test::base_session("macp.mode.proposal.v1", std::move(participants), kBuyer);
     s.policy_version = policy ? policy->policy_id : "";
     s.policy = std::move(policy);
     return s;
@@ -72,16 +57,8 @@ struct Harness {
     std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
                                             const std::string& payload) {
         if (s.state != SessionState::Open) return macp::kernel::Error(ErrorKind::SessionNotOpen);
-        MessageContext ctx{s, sender, type, payload, 1000};
-        auto a = mode().authorize(ctx);
-        if (!a) return a.error();
-        auto o = mode().apply(ctx);
+        auto o = mode_test::step(mode(), s, sender, type, payload, 1000);
         if (!o) return o.error();
-        s.mode_state = o.value().mode_state;
-        if (o.value().resolution) {
-            s.resolution = o.value().resolution;
-            s.state = SessionState::Resolved;
-        }
         return std::nullopt;
     }
     rapidjson::Document state() const {
@@ -587,39 +564,17 @@ TEST_CASE("Replay reproduces identical state bytes", "[proposal]") {
 
 namespace {
 
-std::string str(const rapidjson::Value& obj, const char* key) {
-    auto it = obj.FindMember(key);
-    return it != obj.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
-}
-
-std::string bytes(const rapidjson::Value& obj, const char* key) {
-    std::string out;
-    auto it = obj.FindMember(key);
-    if (it != obj.MemberEnd() && it->value.IsArray()) {
-        for (const auto& b : it->value.GetArray()) out.push_back(static_cast<char>(b.GetUint()));
-    }
-    return out;
-}
+using mode_test::bytes_member;
+using mode_test::str_member;
 
 std::string encode_fixture_payload(const std::string& type, const rapidjson::Value& p) {
-    if (type == "Commitment") {
-        macp::v1::CommitmentPayload c;
-        c.set_commitment_id(str(p, "commitment_id"));
-        c.set_action(str(p, "action"));
-        c.set_authority_scope(str(p, "authority_scope"));
-        c.set_reason(str(p, "reason"));
-        c.set_mode_version(str(p, "mode_version"));
-        c.set_policy_version(str(p, "policy_version"));
-        c.set_configuration_version(str(p, "configuration_version"));
-        c.set_outcome_positive(!p.HasMember("outcome_positive") || p["outcome_positive"].GetBool());  // CONF-7
-        return c.SerializeAsString();
-    }
+    if (type == "Commitment") return mode_test::fixture_commitment(p);  // CONF-7
     if (type == "Proposal") {
         pb::ProposalPayload x;
-        x.set_proposal_id(str(p, "proposal_id"));
-        x.set_title(str(p, "title"));
-        x.set_summary(str(p, "summary"));
-        x.set_details(bytes(p, "details"));
+        x.set_proposal_id(str_member(p, "proposal_id"));
+        x.set_title(str_member(p, "title"));
+        x.set_summary(str_member(p, "summary"));
+        x.set_details(bytes_member(p, "details"));
         if (p.HasMember("tags")) {
             for (const auto& t : p["tags"].GetArray()) x.add_tags(t.GetString());
         }
@@ -627,63 +582,40 @@ std::string encode_fixture_payload(const std::string& type, const rapidjson::Val
     }
     if (type == "CounterProposal") {
         pb::CounterProposalPayload x;
-        x.set_proposal_id(str(p, "proposal_id"));
-        x.set_supersedes_proposal_id(str(p, "supersedes_proposal_id"));
-        x.set_title(str(p, "title"));
-        x.set_summary(str(p, "summary"));
-        x.set_details(bytes(p, "details"));
+        x.set_proposal_id(str_member(p, "proposal_id"));
+        x.set_supersedes_proposal_id(str_member(p, "supersedes_proposal_id"));
+        x.set_title(str_member(p, "title"));
+        x.set_summary(str_member(p, "summary"));
+        x.set_details(bytes_member(p, "details"));
         return x.SerializeAsString();
     }
     if (type == "Accept") {
         pb::AcceptPayload x;
-        x.set_proposal_id(str(p, "proposal_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_proposal_id(str_member(p, "proposal_id"));
+        x.set_reason(str_member(p, "reason"));
         return x.SerializeAsString();
     }
     if (type == "Reject") {
         pb::RejectPayload x;
-        x.set_proposal_id(str(p, "proposal_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_proposal_id(str_member(p, "proposal_id"));
+        x.set_reason(str_member(p, "reason"));
         x.set_terminal(p.HasMember("terminal") && p["terminal"].GetBool());
         return x.SerializeAsString();
     }
     if (type == "Withdraw") {
         pb::WithdrawPayload x;
-        x.set_proposal_id(str(p, "proposal_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_proposal_id(str_member(p, "proposal_id"));
+        x.set_reason(str_member(p, "reason"));
         return x.SerializeAsString();
     }
     FAIL("unsupported fixture message type " << type);
     return {};
 }
 
-// CONF-15: objects → every expected key matches recursively; arrays → element-wise prefix; scalars → equality.
-bool subset_match(const rapidjson::Value& expected, const rapidjson::Value& actual) {
-    if (expected.IsObject()) {
-        if (!actual.IsObject()) return false;
-        for (const auto& m : expected.GetObject()) {
-            auto it = actual.FindMember(m.name);
-            if (it == actual.MemberEnd() || !subset_match(m.value, it->value)) return false;
-        }
-        return true;
-    }
-    if (expected.IsArray()) {
-        if (!actual.IsArray() || actual.Size() < expected.Size()) return false;
-        for (rapidjson::SizeType i = 0; i < expected.Size(); ++i) {
-            if (!subset_match(expected[i], actual[i])) return false;
-        }
-        return true;
-    }
-    return expected == actual;
-}
-
 void run_fixture(const std::filesystem::path& path) {
     INFO("fixture " << path.string());
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
     rapidjson::Document f;
-    REQUIRE(macp::util::parse_json_untrusted(ss.str(), f));
+    mode_test::load_fixture(path, f);
     REQUIRE(std::string(f["mode"].GetString()) == "macp.mode.proposal.v1");
 
     Session s;
@@ -695,13 +627,11 @@ void run_fixture(const std::filesystem::path& path) {
     s.configuration_version = f["configuration_version"].GetString();
     if (f.HasMember("policy")) {  // CONF-4
         const auto& p = f["policy"];
-        s.policy = PolicyDefinition{str(p, "policy_id"), str(p, "mode"), str(p, "description"),
-                                    macp::util::to_json(p["rules"]),
-                                    p.HasMember("schema_version") ? p["schema_version"].GetUint() : 1u};
+        s.policy = mode_test::fixture_policy(p, 1);
         s.policy_version = s.policy->policy_id;
     } else {
         // POL-BIND-1: an empty policy_version binds policy.default.
-        std::string pv = str(f, "policy_version");
+        std::string pv = str_member(f, "policy_version");
         REQUIRE((pv.empty() || pv == macp::policy::kDefaultPolicyId));
         s.policy = macp::policy::default_policy();
         s.policy_version = macp::policy::kDefaultPolicyId;
@@ -730,24 +660,10 @@ void run_fixture(const std::filesystem::path& path) {
     if (f.HasMember("expect_resolution_present")) {
         CHECK(h.s.resolution.has_value() == f["expect_resolution_present"].GetBool());
     }
-    if (f.HasMember("expected_resolution")) {
-        REQUIRE(h.s.resolution.has_value());
-        macp::v1::CommitmentPayload c;
-        REQUIRE(c.ParseFromString(*h.s.resolution));
-        for (const auto& m : f["expected_resolution"].GetObject()) {
-            std::string k = m.name.GetString();
-            if (k == "outcome_positive") {
-                CHECK(c.outcome_positive() == m.value.GetBool());
-            } else {
-                const auto* field = c.GetDescriptor()->FindFieldByName(k);
-                REQUIRE(field != nullptr);
-                CHECK(c.GetReflection()->GetString(c, field) == m.value.GetString());
-            }
-        }
-    }
+    mode_test::check_expected_resolution(f, h.s.resolution);  // CONF-14
     if (f.HasMember("expected_mode_state")) {
         auto actual = h.state();
-        CHECK(subset_match(f["expected_mode_state"], actual));
+        CHECK(mode_test::subset_match(f["expected_mode_state"], actual));
     }
     // CONF-16: replaying the accepted messages reproduces the same bytes.
     CHECK(replay.s.mode_state == h.s.mode_state);
@@ -758,21 +674,14 @@ void run_fixture(const std::filesystem::path& path) {
 }  // namespace
 
 TEST_CASE("Conformance fixtures: proposal", "[proposal][conformance]") {
-    const std::filesystem::path root = "/work/shared/conformance";
-    if (!std::filesystem::exists(root)) {
-        WARN("conformance fixtures not found at " << root.string() << "; skipping");
+    if (!std::filesystem::exists(mode_test::kConformanceRoot)) {
+        WARN("conformance fixtures not found at " << mode_test::kConformanceRoot << "; skipping");
         return;
     }
     int count = 0;
-    for (const char* set : {"spec", "runtime-0.6.1"}) {
-        if (!std::filesystem::exists(root / set)) continue;
-        for (const auto& entry : std::filesystem::directory_iterator(root / set)) {
-            auto name = entry.path().filename().string();
-            if (name.rfind("proposal_", 0) == 0 && entry.path().extension() == ".json") {
-                run_fixture(entry.path());
-                ++count;
-            }
-        }
+    for (const auto& path : mode_test::conformance_fixtures("proposal_")) {
+        run_fixture(path);
+        ++count;
     }
     CHECK(count >= 5);  // spec: happy + reject paths; runtime-0.6.1: + negative outcome
 }

@@ -4,18 +4,17 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include <rapidjson/document.h>
 
 #include "macp/modes/quorum/v1/quorum.pb.h"
 #include "macp/v1/core.pb.h"
 #include "modes/quorum.hpp"
-#include "modes/standard_descriptors.hpp"
 #include "policy/quorum_evaluator.hpp"
 #include "util/json.hpp"
+
+#include "mode_test_support.hpp"
 
 using macp::kernel::ErrorKind;
 using macp::kernel::Session;
@@ -33,16 +32,8 @@ const std::string kBob = "agent://bob";
 const std::string kCarol = "agent://carol";
 const std::string kOutsider = "agent://outsider";
 
-macp::modes::ModeDescriptor descriptor() {
-    for (auto& d : macp::modes::standard_descriptors()) {
-        if (d.mode == "macp.mode.quorum.v1") return d;
-    }
-    FAIL("quorum descriptor missing");
-    return {};
-}
-
 const QuorumMode& mode() {
-    static const QuorumMode m(descriptor());
+    static const QuorumMode m(mode_test::standard_descriptor("macp.mode.quorum.v1"));
     return m;
 }
 
@@ -52,13 +43,7 @@ PolicyDefinition policy_with(const std::string& rules, uint32_t schema_version =
 
 Session make_session(std::vector<std::string> participants = {kAlice, kBob, kCarol},
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
-    Session s;
-    s.session_id = "s1";
-    s.mode = "macp.mode.quorum.v1";
-    s.participants = std::move(participants);
-    s.initiator = kCoord;
-    s.mode_version = "1.0.0";
-    s.configuration_version = "cfg-1";
+    auto s = mode_test::base_session("macp.mode.quorum.v1", std::move(participants), kCoord);
     s.policy_version = policy ? policy->policy_id : "";
     s.policy = std::move(policy);
     return s;
@@ -75,16 +60,8 @@ struct Harness {
     std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
                                             const std::string& payload) {
         if (s.state != SessionState::Open) return macp::kernel::Error(ErrorKind::SessionNotOpen);
-        MessageContext ctx{s, sender, type, payload, 1000};
-        auto a = mode().authorize(ctx);
-        if (!a) return a.error();
-        auto o = mode().apply(ctx);
+        auto o = mode_test::step(mode(), s, sender, type, payload, 1000);
         if (!o) return o.error();
-        s.mode_state = o.value().mode_state;
-        if (o.value().resolution) {
-            s.resolution = o.value().resolution;
-            s.state = SessionState::Resolved;
-        }
         return std::nullopt;
     }
     rapidjson::Document state() const {
@@ -544,58 +521,36 @@ TEST_CASE("Replay reproduces identical state bytes", "[quorum]") {
 
 namespace {
 
-std::string str(const rapidjson::Value& obj, const char* key) {
-    auto it = obj.FindMember(key);
-    return it != obj.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
-}
-
-std::string bytes(const rapidjson::Value& obj, const char* key) {
-    std::string out;
-    auto it = obj.FindMember(key);
-    if (it != obj.MemberEnd() && it->value.IsArray()) {
-        for (const auto& b : it->value.GetArray()) out.push_back(static_cast<char>(b.GetUint()));
-    }
-    return out;
-}
+using mode_test::bytes_member;
+using mode_test::str_member;
 
 std::string encode_fixture_payload(const std::string& type, const rapidjson::Value& p) {
-    if (type == "Commitment") {
-        macp::v1::CommitmentPayload c;
-        c.set_commitment_id(str(p, "commitment_id"));
-        c.set_action(str(p, "action"));
-        c.set_authority_scope(str(p, "authority_scope"));
-        c.set_reason(str(p, "reason"));
-        c.set_mode_version(str(p, "mode_version"));
-        c.set_policy_version(str(p, "policy_version"));
-        c.set_configuration_version(str(p, "configuration_version"));
-        c.set_outcome_positive(!p.HasMember("outcome_positive") || p["outcome_positive"].GetBool());  // CONF-7
-        return c.SerializeAsString();
-    }
+    if (type == "Commitment") return mode_test::fixture_commitment(p);  // CONF-7
     if (type == "ApprovalRequest") {
         pb::ApprovalRequestPayload x;
-        x.set_request_id(str(p, "request_id"));
-        x.set_action(str(p, "action"));
-        x.set_summary(str(p, "summary"));
-        x.set_details(bytes(p, "details"));
+        x.set_request_id(str_member(p, "request_id"));
+        x.set_action(str_member(p, "action"));
+        x.set_summary(str_member(p, "summary"));
+        x.set_details(bytes_member(p, "details"));
         if (p.HasMember("required_approvals")) x.set_required_approvals(p["required_approvals"].GetUint());
         return x.SerializeAsString();
     }
     if (type == "Approve") {
         pb::ApprovePayload x;
-        x.set_request_id(str(p, "request_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_request_id(str_member(p, "request_id"));
+        x.set_reason(str_member(p, "reason"));
         return x.SerializeAsString();
     }
     if (type == "Reject") {
         pb::RejectPayload x;
-        x.set_request_id(str(p, "request_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_request_id(str_member(p, "request_id"));
+        x.set_reason(str_member(p, "reason"));
         return x.SerializeAsString();
     }
     if (type == "Abstain") {
         pb::AbstainPayload x;
-        x.set_request_id(str(p, "request_id"));
-        x.set_reason(str(p, "reason"));
+        x.set_request_id(str_member(p, "request_id"));
+        x.set_reason(str_member(p, "reason"));
         return x.SerializeAsString();
     }
     FAIL("unsupported fixture message type " << type);
@@ -604,11 +559,8 @@ std::string encode_fixture_payload(const std::string& type, const rapidjson::Val
 
 void run_fixture(const std::filesystem::path& path) {
     INFO("fixture " << path.string());
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
     rapidjson::Document f;
-    REQUIRE(macp::util::parse_json_untrusted(ss.str(), f));
+    mode_test::load_fixture(path, f);
     REQUIRE(std::string(f["mode"].GetString()) == "macp.mode.quorum.v1");
 
     Session s;
@@ -620,12 +572,10 @@ void run_fixture(const std::filesystem::path& path) {
     s.configuration_version = f["configuration_version"].GetString();
     if (f.HasMember("policy")) {  // CONF-4
         const auto& p = f["policy"];
-        s.policy = PolicyDefinition{str(p, "policy_id"), str(p, "mode"), str(p, "description"),
-                                    macp::util::to_json(p["rules"]),
-                                    p.HasMember("schema_version") ? p["schema_version"].GetUint() : 1u};
+        s.policy = mode_test::fixture_policy(p, 1);
         s.policy_version = s.policy->policy_id;
     } else {
-        std::string pv = str(f, "policy_version");  // POL-BIND-1: empty binds policy.default
+        std::string pv = str_member(f, "policy_version");  // POL-BIND-1: empty binds policy.default
         REQUIRE((pv.empty() || pv == macp::policy::kDefaultPolicyId));
         s.policy = macp::policy::default_policy();
         s.policy_version = macp::policy::kDefaultPolicyId;
@@ -653,22 +603,8 @@ void run_fixture(const std::filesystem::path& path) {
     if (f.HasMember("expect_resolution_present")) {
         CHECK(h.s.resolution.has_value() == f["expect_resolution_present"].GetBool());
     }
-    if (f.HasMember("expected_resolution")) {
-        REQUIRE(h.s.resolution.has_value());
-        macp::v1::CommitmentPayload c;
-        REQUIRE(c.ParseFromString(*h.s.resolution));
-        for (const auto& m : f["expected_resolution"].GetObject()) {
-            std::string k = m.name.GetString();
-            if (k == "outcome_positive") {
-                CHECK(c.outcome_positive() == m.value.GetBool());
-            } else {
-                const auto* field = c.GetDescriptor()->FindFieldByName(k);
-                REQUIRE(field != nullptr);
-                CHECK(c.GetReflection()->GetString(c, field) == m.value.GetString());
-            }
-        }
-    }
-    REQUIRE_FALSE(f.HasMember("expected_mode_state"));  // quorum fixtures do not constrain it
+    mode_test::check_expected_resolution(f, h.s.resolution);  // CONF-14
+    REQUIRE_FALSE(f.HasMember("expected_mode_state"));        // quorum fixtures do not constrain it
     // CONF-16: replaying the accepted messages reproduces the same bytes.
     CHECK(replay.s.mode_state == h.s.mode_state);
     CHECK(replay.s.resolution == h.s.resolution);
@@ -678,21 +614,14 @@ void run_fixture(const std::filesystem::path& path) {
 }  // namespace
 
 TEST_CASE("Conformance fixtures: quorum", "[quorum][conformance]") {
-    const std::filesystem::path root = "/work/shared/conformance";
-    if (!std::filesystem::exists(root)) {
-        WARN("conformance fixtures not found at " << root.string() << "; skipping");
+    if (!std::filesystem::exists(mode_test::kConformanceRoot)) {
+        WARN("conformance fixtures not found at " << mode_test::kConformanceRoot << "; skipping");
         return;
     }
     int count = 0;
-    for (const char* set : {"spec", "runtime-0.6.1"}) {
-        if (!std::filesystem::exists(root / set)) continue;
-        for (const auto& entry : std::filesystem::directory_iterator(root / set)) {
-            auto name = entry.path().filename().string();
-            if (name.rfind("quorum_", 0) == 0 && entry.path().extension() == ".json") {
-                run_fixture(entry.path());
-                ++count;
-            }
-        }
+    for (const auto& path : mode_test::conformance_fixtures("quorum_")) {
+        run_fixture(path);
+        ++count;
     }
     CHECK(count >= 5);  // spec: happy + reject paths; runtime-0.6.1: + negative outcome
 }

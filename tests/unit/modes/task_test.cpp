@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,11 +15,12 @@
 #include "kernel/session.hpp"
 #include "macp/modes/task/v1/task.pb.h"
 #include "macp/v1/core.pb.h"
-#include "modes/standard_descriptors.hpp"
 #include "modes/task.hpp"
 #include "policy/policy_definition.hpp"
 #include "policy/task_evaluator.hpp"
 #include "util/json.hpp"
+
+#include "mode_test_support.hpp"
 
 using namespace macp;
 using kernel::ErrorKind;
@@ -34,16 +33,8 @@ const char* kWorker = "agent://worker";
 const char* kOther = "agent://other";
 const char* kOutsider = "agent://outsider";
 
-modes::ModeDescriptor task_descriptor() {
-    for (auto& d : modes::standard_descriptors()) {
-        if (d.mode == "macp.mode.task.v1") return d;
-    }
-    FAIL("task descriptor missing");
-    return {};
-}
-
 const modes::TaskMode& mode() {
-    static const modes::TaskMode m(task_descriptor());
+    static const modes::TaskMode m(mode_test::standard_descriptor("macp.mode.task.v1"));
     return m;
 }
 
@@ -53,53 +44,14 @@ policy::PolicyDefinition make_policy(const std::string& rules, uint32_t schema_v
 
 kernel::Session make_session(std::vector<std::string> participants, std::optional<policy::PolicyDefinition> pol = {},
                              std::string initiator = kPlanner) {
-    kernel::Session s;
-    s.session_id = "s1";
-    s.mode = "macp.mode.task.v1";
-    s.initiator = std::move(initiator);
-    s.participants = std::move(participants);
-    s.mode_version = "1.0.0";
-    s.configuration_version = "cfg-1";
-    if (pol) {
-        s.policy_version = pol->policy_id;
-        s.policy = std::move(pol);
-    } else {
-        s.policy_version = policy::kDefaultPolicyId;
-        s.policy = policy::default_policy();
-    }
+    auto s = mode_test::base_session("macp.mode.task.v1", std::move(participants), std::move(initiator));
+    mode_test::bind_policy_or_default(s, std::move(pol));
     return s;
 }
 
-// Drives a session the way the kernel does: authorize, then apply, then commit the outcome.
-struct Driver {
-    kernel::Session s;
-    int64_t now = 1'000;
-
-    explicit Driver(kernel::Session session) : s(std::move(session)) {
-        auto init = mode().on_session_start(s);
-        REQUIRE(init.ok());
-        s.mode_state = init.value();
-    }
-
-    // "" on success, else the error code; `reasons` receives POLICY_DENIED reasons.
-    std::string send(const std::string& sender, const std::string& type, const std::string& payload,
-                     std::vector<std::string>* reasons = nullptr) {
-        now += 10;
-        modes::MessageContext ctx{s, sender, type, payload, now};
-        auto authz = mode().authorize(ctx);
-        if (!authz) return authz.error().code();
-        auto out = mode().apply(ctx);
-        if (!out) {
-            if (reasons) *reasons = out.error().reasons;
-            return out.error().code();
-        }
-        s.mode_state = out->mode_state;
-        if (out->resolution) {
-            s.resolution = out->resolution;
-            s.state = kernel::SessionState::Resolved;
-        }
-        return "";
-    }
+// Drives a session the way the kernel does, starting the acceptance clock at 1'000 ms.
+struct Driver : mode_test::CodeDriver<modes::TaskMode> {
+    explicit Driver(kernel::Session session) : CodeDriver(mode(), std::move(session), 1'000) {}
 };
 
 std::string request(const std::string& task_id = "t1", const std::string& assignee = kWorker,
@@ -175,10 +127,7 @@ std::string commitment(bool positive = true, const std::string& action = "",
 }
 
 rapidjson::Document state_of(const kernel::Session& s) {
-    rapidjson::Document d;
-    REQUIRE(util::parse_json_untrusted(s.mode_state, d));
-    REQUIRE(d.IsObject());
-    return d;
+    return mode_test::state_json(s);
 }
 
 const char* kInitialState =
@@ -668,30 +617,11 @@ TEST_CASE("POL-EVAL-1 / POL-SCH-8 (0.6): schema version and evaluation-time pars
 
 namespace {
 
-std::string str_member(const rapidjson::Value& o, const char* key) {
-    auto it = o.FindMember(key);
-    return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
-}
-
-int64_t int_member(const rapidjson::Value& o, const char* key) {
-    auto it = o.FindMember(key);
-    return it != o.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0;
-}
+using mode_test::int_member;
+using mode_test::str_member;
 
 std::string fixture_payload(const std::string& type, const rapidjson::Value& p) {
-    if (type == "Commitment") {
-        macp::v1::CommitmentPayload c;
-        c.set_commitment_id(str_member(p, "commitment_id"));
-        c.set_action(str_member(p, "action"));
-        c.set_authority_scope(str_member(p, "authority_scope"));
-        c.set_reason(str_member(p, "reason"));
-        c.set_mode_version(str_member(p, "mode_version"));
-        c.set_policy_version(str_member(p, "policy_version"));
-        c.set_configuration_version(str_member(p, "configuration_version"));
-        auto op = p.FindMember("outcome_positive");
-        c.set_outcome_positive(op == p.MemberEnd() || !op->value.IsBool() || op->value.GetBool());  // CONF-7
-        return c.SerializeAsString();
-    }
+    if (type == "Commitment") return mode_test::fixture_commitment(p);
     if (type == "TaskRequest") {
         tpb::TaskRequestPayload r;
         r.set_task_id(str_member(p, "task_id"));
@@ -737,33 +667,10 @@ std::string fixture_payload(const std::string& type, const rapidjson::Value& p) 
     return {};
 }
 
-// CONF-15: objects are matched key by key, arrays as a prefix, scalars by equality.
-bool subset_match(const rapidjson::Value& expected, const rapidjson::Value& actual) {
-    if (expected.IsObject()) {
-        if (!actual.IsObject()) return false;
-        for (const auto& m : expected.GetObject()) {
-            auto it = actual.FindMember(m.name);
-            if (it == actual.MemberEnd() || !subset_match(m.value, it->value)) return false;
-        }
-        return true;
-    }
-    if (expected.IsArray()) {
-        if (!actual.IsArray() || actual.Size() < expected.Size()) return false;
-        for (rapidjson::SizeType i = 0; i < expected.Size(); ++i) {
-            if (!subset_match(expected[i], actual[i])) return false;
-        }
-        return true;
-    }
-    return expected == actual;
-}
-
 void run_fixture(const std::filesystem::path& path) {
     INFO("fixture " << path.string());
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
     rapidjson::Document fx;
-    REQUIRE(util::parse_json_untrusted(text.str(), fx));
+    mode_test::load_fixture(path, fx);
     REQUIRE(str_member(fx, "mode") == "macp.mode.task.v1");
     std::vector<std::string> participants;
     for (const auto& p : fx["participants"].GetArray()) participants.emplace_back(p.GetString());
@@ -772,9 +679,7 @@ void run_fixture(const std::filesystem::path& path) {
     s.configuration_version = str_member(fx, "configuration_version");
     if (fx.HasMember("policy")) {  // CONF-4
         const auto& p = fx["policy"];
-        s.policy =
-            policy::PolicyDefinition{str_member(p, "policy_id"), str_member(p, "mode"), str_member(p, "description"),
-                                     util::to_json(p["rules"]), static_cast<uint32_t>(int_member(p, "schema_version"))};
+        s.policy = mode_test::fixture_policy(p, 0);
         s.policy_version = s.policy->policy_id;
     }  // else POL-BIND-1: an empty policy_version binds policy.default (make_session's default)
 
@@ -803,23 +708,9 @@ void run_fixture(const std::filesystem::path& path) {
     if (fx.HasMember("expect_resolution_present")) {
         CHECK(d.s.resolution.has_value() == fx["expect_resolution_present"].GetBool());
     }
-    if (fx.HasMember("expected_resolution")) {  // CONF-14
-        REQUIRE(d.s.resolution.has_value());
-        macp::v1::CommitmentPayload c;
-        REQUIRE(c.ParseFromString(*d.s.resolution));
-        for (const auto& m : fx["expected_resolution"].GetObject()) {
-            std::string key = m.name.GetString();
-            if (key == "outcome_positive") {
-                CHECK(c.outcome_positive() == m.value.GetBool());
-            } else {
-                const auto* f = c.GetDescriptor()->FindFieldByName(key);
-                REQUIRE(f != nullptr);
-                CHECK(c.GetReflection()->GetString(c, f) == m.value.GetString());
-            }
-        }
-    }
+    mode_test::check_expected_resolution(fx, d.s.resolution);  // CONF-14
     if (fx.HasMember("expected_mode_state")) {
-        CHECK(subset_match(fx["expected_mode_state"], state_of(d.s)));
+        CHECK(mode_test::subset_match(fx["expected_mode_state"], state_of(d.s)));
     }
     // CONF-16: replaying the accepted messages reproduces the mode state bytes.
     Driver r(std::move(replay_session));
@@ -831,25 +722,14 @@ void run_fixture(const std::filesystem::path& path) {
 }  // namespace
 
 TEST_CASE("Conformance fixtures task_*.json", "[task][conformance]") {
-    const std::filesystem::path root = "/work/shared/conformance";
-    if (!std::filesystem::exists(root)) {
-        WARN("conformance fixtures not found at " << root.string() << "; skipping");
+    if (!std::filesystem::exists(mode_test::kConformanceRoot)) {
+        WARN("conformance fixtures not found at " << mode_test::kConformanceRoot << "; skipping");
         return;
     }
     int count = 0;
-    for (const char* set : {"spec", "runtime-0.6.1"}) {
-        auto dir = root / set;
-        if (!std::filesystem::exists(dir)) continue;
-        std::vector<std::filesystem::path> files;
-        for (const auto& e : std::filesystem::directory_iterator(dir)) {
-            auto name = e.path().filename().string();
-            if (name.rfind("task_", 0) == 0 && e.path().extension() == ".json") files.push_back(e.path());
-        }
-        std::sort(files.begin(), files.end());
-        for (const auto& f : files) {
-            run_fixture(f);
-            ++count;
-        }
+    for (const auto& f : mode_test::conformance_fixtures("task_")) {
+        run_fixture(f);
+        ++count;
     }
     CHECK(count > 0);
 }
