@@ -157,7 +157,7 @@ std::string FileStorage::health() {
         throw_io("stat " + layout_.sessions_dir(), errno);
     }
     require_writable(layout_.sessions_dir());
-    return "file storage at " + layout_.root() + "; every acknowledged write is fdatasync'ed";
+    return "file storage at " + layout_.root() + "; every acknowledged write is synced to disk (fdatasync; one syncfs per multi-session group commit)";
 }
 
 void FileStorage::recover(const sdk::Emitter& repairs) {
