@@ -153,6 +153,7 @@ int run(int argc, char** argv) {
     ko.max_payload_bytes = cfg.max_payload_bytes;
     ko.checkpoint_interval = cfg.checkpoint_interval;
     ko.session_retention_ms = cfg.session_retention_secs * 1000;
+    ko.session_disk_retention_ms = cfg.session_disk_retention_secs * 1000;
     ko.strict_recovery = cfg.strict_recovery;
     macp::kernel::Kernel kernel(ko, *plugins.storage, modes, policies, authenticator, limiter, events);
 

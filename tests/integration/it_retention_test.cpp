@@ -11,10 +11,9 @@ using namespace std::chrono_literals;
 TEST_CASE("finished sessions leave memory after retention but stay readable, and their ids stay taken",
           "[integration][retention]") {
     TempDir dir;
-    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"},
-                          {"MACP_SESSION_RETENTION_SECS", "0"},
-                          {"MACP_CLEANUP_INTERVAL_SECS", "1"}},
-                         dir.path() / "data");
+    ServerProcess server(
+        {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_SESSION_RETENTION_SECS", "0"}, {"MACP_CLEANUP_INTERVAL_SECS", "1"}},
+        dir.path() / "data");
     REQUIRE(server.start());
     Client coord(server.address(), "coord");
     const auto done = new_session_id();
@@ -50,7 +49,8 @@ TEST_CASE("finished sessions leave memory after retention but stay readable, and
 
 TEST_CASE("concurrent sends of one message id produce exactly one acceptance (DEDUP-6)", "[integration][dedup]") {
     TempDir dir;
-    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "100000"}}, dir.path() / "data");
+    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "100000"}},
+                         dir.path() / "data");
     REQUIRE(server.start());
     Client coord(server.address(), "coord");
     const auto sid = new_session_id();
@@ -77,4 +77,35 @@ TEST_CASE("concurrent sends of one message id produce exactly one acceptance (DE
     for (const auto& a : md.participant_activity()) {
         if (a.participant_id() == "alice") CHECK(a.message_count() == 5);
     }
+}
+
+TEST_CASE("MACP_SESSION_DISK_RETENTION_SECS removes finished sessions from disk and frees their ids (STO-RET-4)",
+          "[integration][retention]") {
+    TempDir dir;
+    const auto data = dir.path() / "data";
+    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"},
+                          {"MACP_SESSION_RETENTION_SECS", "0"},
+                          {"MACP_SESSION_DISK_RETENTION_SECS", "1"},
+                          {"MACP_CLEANUP_INTERVAL_SECS", "1"}},
+                         data);
+    REQUIRE(server.start());
+    Client coord(server.address(), "coord");
+    const auto done = new_session_id();
+    const auto open = new_session_id();
+    REQUIRE(coord.send(envelope("SessionStart", done, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+    REQUIRE(coord.send(envelope("SessionStart", open, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+    REQUIRE(coord.cancel(done, "finished", nullptr).ok());
+    const auto session_dir = data / "sessions" / done;
+    REQUIRE(std::filesystem::exists(session_dir));
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {  // bounded: at most 10 s
+        std::this_thread::sleep_for(100ms);
+        gone = !std::filesystem::exists(session_dir);
+    }
+    REQUIRE(gone);
+    macp::v1::SessionMetadata md;
+    CHECK(coord.get_session(done, &md).error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK(std::filesystem::exists(data / "sessions" / open));  // open sessions are never collected
+    // The id is free again once its history is gone.
+    CHECK(coord.send(envelope("SessionStart", done, kMultiRound, "s", session_start_payload({"alice"}))).ok());
 }

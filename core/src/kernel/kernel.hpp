@@ -31,6 +31,7 @@ struct KernelOptions {
     int64_t max_payload_bytes = 1'048'576;
     int64_t checkpoint_interval = 0;
     int64_t session_retention_ms = 3'600'000;
+    int64_t session_disk_retention_ms = 0;  // 0 = keep finished sessions on disk forever (CFG-20)
     bool strict_recovery = false;
 };
 

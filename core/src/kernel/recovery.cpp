@@ -151,7 +151,19 @@ void Kernel::sweep() {
         // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
         if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
             slot->live = false;
-            table_.evict(s.session_id);
+            table_.evict(s.session_id, s.started_at_ms);
+        }
+    }
+    // STO-RET-4 (0.6 disk GC): finished sessions older than the disk retention leave storage;
+    // only then may their ids be reused (until then the tombstone keeps Q-25 from happening).
+    if (options_.session_disk_retention_ms > 0) {
+        for (const auto& id : table_.take_evicted_before(now - options_.session_disk_retention_ms)) {
+            if (auto st = storage_.delete_session(id); !st) {
+                spdlog::warn("session {}: disk GC failed: {}", id, st.error().message);
+                table_.restore_evicted(id, now);  // retried after another retention period
+            } else {
+                spdlog::info("session {} removed from storage (MACP_SESSION_DISK_RETENTION_SECS)", id);
+            }
         }
     }
 }

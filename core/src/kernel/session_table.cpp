@@ -31,10 +31,29 @@ void SessionTable::remove(const std::string& id) {
     map_.erase(id);
 }
 
-void SessionTable::evict(const std::string& id) {
+void SessionTable::evict(const std::string& id, int64_t started_at_ms) {
     std::unique_lock lock(mu_);
     map_.erase(id);
-    evicted_.insert(id);
+    evicted_[id] = started_at_ms;
+}
+
+std::vector<std::string> SessionTable::take_evicted_before(int64_t cutoff_ms) {
+    std::unique_lock lock(mu_);
+    std::vector<std::string> out;
+    for (auto it = evicted_.begin(); it != evicted_.end();) {
+        if (it->second < cutoff_ms) {
+            out.push_back(it->first);
+            it = evicted_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+void SessionTable::restore_evicted(const std::string& id, int64_t started_at_ms) {
+    std::unique_lock lock(mu_);
+    evicted_[id] = started_at_ms;
 }
 
 bool SessionTable::is_evicted(const std::string& id) const {

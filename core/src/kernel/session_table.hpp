@@ -45,13 +45,18 @@ public:
     void remove(const std::string& id);
     // Removes from memory but remembers the id: it can neither be restarted nor reused, and is
     // still served from storage (STO-RET-2 fix, Q-25).
-    void evict(const std::string& id);
+    void evict(const std::string& id, int64_t started_at_ms);
     bool is_evicted(const std::string& id) const;
+    // Evicted sessions started before `cutoff_ms`, dropped from the list (their ids become reusable
+    // once the caller has deleted them from storage).
+    std::vector<std::string> take_evicted_before(int64_t cutoff_ms);
+    // Puts an id back when deleting it from storage failed.
+    void restore_evicted(const std::string& id, int64_t started_at_ms);
 
 private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<SessionSlot>> map_;
-    std::unordered_set<std::string> evicted_;
+    std::unordered_map<std::string, int64_t> evicted_;  // id -> started_at (disk GC)
 };
 
 }  // namespace macp::kernel
