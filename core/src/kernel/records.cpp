@@ -5,21 +5,15 @@
 #include <rapidjson/writer.h>
 
 #include "util/json.hpp"
+#include "util/json_write.hpp"
 
 namespace macp::kernel {
 
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using util::json::put;
+using util::json::Writer;
 
-void put(Writer& w, const char* k, const std::string& v) {
-    w.Key(k);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-void put(Writer& w, const char* k, int64_t v) {
-    w.Key(k);
-    w.Int64(v);
-}
 void put_bytes(Writer& w, const char* k, const std::string& v) {
     put(w, k, util::base64_encode(v));
 }

@@ -12,6 +12,8 @@
 
 #include "macp/modes/decision/v1/decision.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
+#include "util/json_write.hpp"
 #include "util/json.hpp"
 
 namespace macp::modes {
@@ -26,8 +28,11 @@ using policy::DecisionVote;
 namespace {
 
 namespace pb = macp::modes::decision::v1;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using rapidjson::Value;
+using util::json::put;
+using util::json::put_key;
+using util::json::put_value;
+using util::json::Writer;
 
 // ---------------------------------------------------------------------------------------------
 // Text helpers matching the reference's Rust string functions.
@@ -111,15 +116,6 @@ std::string to_lower_ascii(std::string_view s) {
 
 // ---------------------------------------------------------------------------------------------
 // State codec (MODE-DEC-11, MODE-GEN-2)
-
-void put(Writer& w, const char* key, const std::string& value) {
-    w.Key(key);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-void put_key(Writer& w, const std::string& key) {
-    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
 
 bool get_str(const Value& obj, const char* key, std::string& out) {
     auto it = obj.FindMember(key);
@@ -285,11 +281,7 @@ ModeResult<bool> DecisionMode::authorize(const MessageContext& ctx) const {
     const auto& type = ctx.message_type;
     if (type == "Commitment") {
         // MODE-DEC-2 via POL-AUTH-1..3: the bound policy's commitment authority.
-        if (!policy::may_commit(ctx.session.bound_policy(), ctx.sender, ctx.session.initiator,
-                                ctx.session.participants)) {
-            return fail(Error(ErrorKind::Forbidden, "sender lacks commitment authority"));
-        }
-        return true;
+        return authorize_commitment(ctx);
     }
     if (type == "Proposal" || type == "Evaluation" || type == "Objection" || type == "Vote") {
         // MODE-DEC-2: declared participants only.

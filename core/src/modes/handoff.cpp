@@ -10,6 +10,8 @@
 
 #include "macp/modes/handoff/v1/handoff.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
+#include "util/json_write.hpp"
 #include "policy/handoff_evaluator.hpp"
 #include "util/json.hpp"
 
@@ -69,21 +71,15 @@ struct State {
     std::map<std::string, std::vector<ContextRecord>> contexts;
 };
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put_raw(Writer& w, const std::string& v) {
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-
-void put_str(Writer& w, const char* key, const std::string& v) {
-    w.Key(key);
-    put_raw(w, v);
-}
+using util::json::put;
+using util::json::put_key;
+using util::json::put_value;
+using util::json::Writer;
 
 void put_opt(Writer& w, const char* key, const std::optional<std::string>& v) {
     w.Key(key);
     if (v) {
-        put_raw(w, *v);
+        put_value(w, *v);
     } else {
         w.Null();
     }
@@ -100,11 +96,11 @@ std::string encode(const State& s) {
     for (const auto& [id, o] : s.offers) {
         w.Key(id.data(), static_cast<rapidjson::SizeType>(id.size()));
         w.StartObject();
-        put_str(w, "handoff_id", o.handoff_id);
-        put_str(w, "target_participant", o.target_participant);
-        put_str(w, "scope", o.scope);
-        put_str(w, "reason", o.reason);
-        put_str(w, "offered_by", o.offered_by);
+        put(w, "handoff_id", o.handoff_id);
+        put(w, "target_participant", o.target_participant);
+        put(w, "scope", o.scope);
+        put(w, "reason", o.reason);
+        put(w, "offered_by", o.offered_by);
         w.Key("disposition");
         w.String(disposition_name(o.disposition));
         put_opt(w, "accepted_by", o.accepted_by);
@@ -124,9 +120,9 @@ std::string encode(const State& s) {
         w.StartArray();
         for (const auto& c : list) {
             w.StartObject();
-            put_str(w, "content_type", c.content_type);
-            put_str(w, "context", util::base64_encode(c.context));
-            put_str(w, "sender", c.sender);
+            put(w, "content_type", c.content_type);
+            put(w, "context", util::base64_encode(c.context));
+            put(w, "sender", c.sender);
             w.EndObject();
         }
         w.EndArray();
@@ -210,17 +206,6 @@ Result<State, Error> decode(const std::string& bytes) {
 
 // ---- Rules ------------------------------------------------------------------------------------
 
-Error invalid(const char* detail) {
-    return Error(ErrorKind::InvalidPayload, detail);
-}
-
-template <class P>
-Result<P, Error> decode_payload(const std::string& bytes) {
-    P p;
-    if (!p.ParseFromString(bytes)) return fail(invalid("handoff payload does not decode"));  // MODE-GEN-4
-    return p;
-}
-
 bool any_in(const State& s, Disposition d) {
     for (const auto& [id, o] : s.offers) {
         if (o.disposition == d) return true;
@@ -231,7 +216,7 @@ bool any_in(const State& s, Disposition d) {
 Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
     // MODE-HOFF-2: authorize() already refused non-initiators; repeated here so apply() is safe alone.
     if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
-    auto p = decode_payload<pb::HandoffOfferPayload>(ctx.payload);
+    auto p = decode_payload<pb::HandoffOfferPayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     // MODE-HOFF-3 (RFC-MACP-0010 §5.5: at most one outstanding offer, none after an accept).
     if (p->handoff_id().empty()) return fail(invalid("handoff_id is empty"));
@@ -258,7 +243,7 @@ Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_context(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::HandoffContextPayload>(ctx.payload);
+    auto p = decode_payload<pb::HandoffContextPayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     // MODE-HOFF-5: the offer must exist, only its offerer may attach context, in any disposition
     // (RFC-MACP-0010 §2.1: late context is supplementary documentation).
@@ -282,7 +267,7 @@ Result<Offer*, Error> answerable_offer(const MessageContext& ctx, State& s, cons
 }
 
 Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::HandoffAcceptPayload>(ctx.payload);
+    auto p = decode_payload<pb::HandoffAcceptPayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     // Proto 0.1.6: `implicit` is reserved for runtime-synthesized accepts; a client-sent accept
     // carrying true is refused. This runtime synthesizes none (the timeout is applied lazily at
@@ -299,7 +284,7 @@ Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_decline(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::HandoffDeclinePayload>(ctx.payload);
+    auto p = decode_payload<pb::HandoffDeclinePayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     auto offer = answerable_offer(ctx, s, p->handoff_id(), p->declined_by());
     if (!offer) return fail(offer.error());
@@ -341,11 +326,7 @@ ModeResult<std::string> HandoffMode::on_session_start(const kernel::Session& ses
 ModeResult<bool> HandoffMode::authorize(const MessageContext& ctx) const {
     // MODE-HOFF-2
     if (ctx.message_type == "Commitment") {  // POL-AUTH-1..3
-        if (!policy::may_commit(ctx.session.bound_policy(), ctx.sender, ctx.session.initiator,
-                                ctx.session.participants)) {
-            return fail(Error(ErrorKind::Forbidden));
-        }
-        return true;
+        return authorize_commitment(ctx);
     }
     if (ctx.message_type == "HandoffOffer") {
         if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));

@@ -11,6 +11,8 @@
 
 #include "macp/modes/proposal/v1/proposal.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
+#include "util/json_write.hpp"
 #include "policy/proposal_evaluator.hpp"
 #include "util/json.hpp"
 
@@ -78,16 +80,10 @@ struct State {
     Phase phase = Phase::Negotiating;
 };
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, const char* key, const std::string& v) {
-    w.Key(key);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-
-void put_key(Writer& w, const std::string& k) {
-    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-}
+using util::json::put;
+using util::json::put_key;
+using util::json::put_value;
+using util::json::Writer;
 
 std::string encode(const State& s) {
     rapidjson::StringBuffer buf;
@@ -297,10 +293,6 @@ bool is_live(const State& s, const std::string& pid) {
     return it != s.proposals.end() && !it->second.withdrawn;
 }
 
-Error invalid(const char* detail) {
-    return Error(ErrorKind::InvalidPayload, detail);
-}
-
 }  // namespace
 
 ProposalMode::ProposalMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
@@ -315,10 +307,7 @@ ModeResult<bool> ProposalMode::authorize(const MessageContext& ctx) const {
     const auto& session = ctx.session;
     if (ctx.message_type == "Commitment") {
         // MODE-PROP-2, POL-AUTH-1..3: the bound policy's commitment authority.
-        if (!policy::may_commit(session.bound_policy(), ctx.sender, session.initiator, session.participants)) {
-            return fail(Error(ErrorKind::Forbidden, "sender lacks commitment authority"));
-        }
-        return true;
+        return authorize_commitment(ctx);
     }
     // MODE-PROP-2: every other type (unknown ones included) from any declared participant.
     if (!session.is_participant(ctx.sender)) return fail(Error(ErrorKind::Forbidden, "sender is not a participant"));

@@ -8,6 +8,8 @@
 
 #include "macp/modes/quorum/v1/quorum.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
+#include "util/json_write.hpp"
 #include "policy/quorum_evaluator.hpp"
 #include "util/json.hpp"
 
@@ -58,12 +60,10 @@ struct State {
     std::map<std::string, Ballot> ballots;  // sender -> ballot
 };
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, const char* key, const std::string& v) {
-    w.Key(key);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using util::json::put;
+using util::json::put_key;
+using util::json::put_value;
+using util::json::Writer;
 
 std::string encode(const State& s) {
     rapidjson::StringBuffer buf;
@@ -198,10 +198,6 @@ bool commitment_ready(const kernel::Session& session, const State& s) {
     return approvals >= required || approvals + remaining < required;
 }
 
-Error invalid(const char* detail) {
-    return Error(ErrorKind::InvalidPayload, detail);
-}
-
 // MODE-QUO-4: one ballot per sender across Approve/Reject/Abstain, for the current request.
 Result<bool, Error> cast_ballot(State& s, const std::string& sender, const std::string& request_id,
                                 const std::string& reason, Choice choice) {
@@ -232,10 +228,7 @@ ModeResult<bool> QuorumMode::authorize(const MessageContext& ctx) const {
     }
     // MODE-QUO-2, POL-AUTH-1..3: Commitment per the bound policy's commitment authority.
     if (ctx.message_type == "Commitment") {
-        if (!policy::may_commit(session.bound_policy(), ctx.sender, session.initiator, session.participants)) {
-            return fail(Error(ErrorKind::Forbidden, "sender lacks commitment authority"));
-        }
-        return true;
+        return authorize_commitment(ctx);
     }
     // MODE-QUO-2: ballots (and unknown types) only from declared participants; an initiator outside
     // the list cannot vote.

@@ -17,6 +17,7 @@
 #include "modes/standard_descriptors.hpp"
 #include "modes/task.hpp"
 #include "util/json.hpp"
+#include "util/json_write.hpp"
 
 namespace macp::modes {
 
@@ -50,12 +51,6 @@ std::shared_ptr<const Mode> make_builtin(ModeDescriptor d) {
     return std::make_shared<QuorumMode>(std::move(d));
 }
 
-void write_strings(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<std::string>& v) {
-    w.StartArray();
-    for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-    w.EndArray();
-}
-
 std::vector<std::string> read_strings(const rapidjson::Value& obj, const char* key) {
     std::vector<std::string> out;
     auto it = obj.FindMember(key);
@@ -83,9 +78,9 @@ std::string encode_descriptor(const ModeDescriptor& d, bool promoted) {
     str("determinism_class", d.determinism_class);
     str("participant_model", d.participant_model);
     w.Key("message_types");
-    write_strings(w, d.message_types);
+    util::json::put_strings(w, d.message_types);
     w.Key("terminal_message_types");
-    write_strings(w, d.terminal_message_types);
+    util::json::put_strings(w, d.terminal_message_types);
     w.Key("schema_uris");
     w.StartObject();
     for (const auto& [k, v] : d.schema_uris) str(k.c_str(), v);

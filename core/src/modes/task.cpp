@@ -10,6 +10,8 @@
 
 #include "macp/modes/task/v1/task.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
+#include "util/json_write.hpp"
 #include "policy/task_evaluator.hpp"
 #include "util/json.hpp"
 
@@ -68,16 +70,14 @@ struct State {
     std::optional<TerminalReport> terminal_report;
 };
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put_str(Writer& w, const char* key, const std::string& v) {
-    w.Key(key);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using util::json::put;
+using util::json::put_key;
+using util::json::put_value;
+using util::json::Writer;
 
 // Byte fields are stored as base64 strings (see docs/compatibility.md: MODE-GEN-2).
 void put_bytes(Writer& w, const char* key, const std::string& v) {
-    put_str(w, key, util::base64_encode(v));
+    put(w, key, util::base64_encode(v));
 }
 
 // The state JSON, fields in the MODE-TASK-11 order, absent optionals as null (MODE-GEN-2).
@@ -89,14 +89,14 @@ std::string encode(const State& s) {
     if (s.task) {
         const auto& t = *s.task;
         w.StartObject();
-        put_str(w, "task_id", t.task_id);
-        put_str(w, "title", t.title);
-        put_str(w, "instructions", t.instructions);
-        put_str(w, "requested_assignee", t.requested_assignee);
+        put(w, "task_id", t.task_id);
+        put(w, "title", t.title);
+        put(w, "instructions", t.instructions);
+        put(w, "requested_assignee", t.requested_assignee);
         put_bytes(w, "input", t.input);
         w.Key("deadline_unix_ms");
         w.Int64(t.deadline_unix_ms);
-        put_str(w, "requester", t.requester);
+        put(w, "requester", t.requester);
         w.EndObject();
     } else {
         w.Null();
@@ -111,9 +111,9 @@ std::string encode(const State& s) {
     w.StartArray();
     for (const auto& r : s.rejections) {
         w.StartObject();
-        put_str(w, "task_id", r.task_id);
-        put_str(w, "assignee", r.assignee);
-        put_str(w, "reason", r.reason);
+        put(w, "task_id", r.task_id);
+        put(w, "assignee", r.assignee);
+        put(w, "reason", r.reason);
         w.EndObject();
     }
     w.EndArray();
@@ -121,13 +121,13 @@ std::string encode(const State& s) {
     w.StartArray();
     for (const auto& u : s.updates) {
         w.StartObject();
-        put_str(w, "task_id", u.task_id);
-        put_str(w, "status", u.status);
+        put(w, "task_id", u.task_id);
+        put(w, "status", u.status);
         w.Key("progress");
         w.Double(u.progress);  // always finite: apply() refuses NaN/Inf
-        put_str(w, "message", u.message);
+        put(w, "message", u.message);
         put_bytes(w, "partial_output", u.partial_output);
-        put_str(w, "sender", u.sender);
+        put(w, "sender", u.sender);
         w.EndObject();
     }
     w.EndArray();
@@ -137,14 +137,14 @@ std::string encode(const State& s) {
         w.StartObject();
         w.Key(r.complete ? "Complete" : "Fail");
         w.StartObject();
-        put_str(w, "task_id", r.task_id);
-        put_str(w, "assignee", r.assignee);
+        put(w, "task_id", r.task_id);
+        put(w, "assignee", r.assignee);
         if (r.complete) {
             put_bytes(w, "output", r.output);
-            put_str(w, "summary", r.summary);
+            put(w, "summary", r.summary);
         } else {
-            put_str(w, "error_code", r.error_code);
-            put_str(w, "reason", r.reason);
+            put(w, "error_code", r.error_code);
+            put(w, "reason", r.reason);
             w.Key("retryable");
             w.Bool(r.retryable);
         }
@@ -282,17 +282,6 @@ Result<State, Error> decode(const std::string& bytes) {
 
 // ---- Rules ------------------------------------------------------------------------------------
 
-Error invalid(const char* detail) {
-    return Error(ErrorKind::InvalidPayload, detail);
-}
-
-template <class P>
-Result<P, Error> decode_payload(const std::string& bytes) {
-    P p;
-    if (!p.ParseFromString(bytes)) return fail(invalid("task payload does not decode"));  // MODE-GEN-4
-    return p;
-}
-
 // MODE-TASK-4: a TaskRequest must exist and the payload's task_id must equal its task_id.
 Result<const TaskRecord*, Error> require_task(const State& s, const std::string& task_id) {
     if (!s.task) return fail(invalid("no TaskRequest yet"));
@@ -315,7 +304,7 @@ bool allow_reassignment(const kernel::Session& session) {
 Result<void, Error> on_request(const MessageContext& ctx, State& s) {
     // MODE-TASK-2: authorize() already refused non-initiators; repeated here so apply() is safe alone.
     if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
-    auto p = decode_payload<pb::TaskRequestPayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskRequestPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     // MODE-TASK-3: one request per session, non-empty task_id, requested assignee must be declared.
     if (s.task) return fail(invalid("a TaskRequest was already accepted"));
@@ -329,7 +318,7 @@ Result<void, Error> on_request(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::TaskAcceptPayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskAcceptPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     // MODE-TASK-6, in the reference's check order.
     auto task = require_task(s, p->task_id());
@@ -347,7 +336,7 @@ Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_reject(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::TaskRejectPayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskRejectPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
     if (!task) return fail(task.error());
@@ -376,7 +365,7 @@ bool may_report(const State& s, const std::string& sender) {
 }
 
 Result<void, Error> on_update(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::TaskUpdatePayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskUpdatePayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
     if (!task) return fail(task.error());
@@ -390,7 +379,7 @@ Result<void, Error> on_update(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_complete(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::TaskCompletePayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskCompletePayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
     if (!task) return fail(task.error());
@@ -407,7 +396,7 @@ Result<void, Error> on_complete(const MessageContext& ctx, State& s) {
 }
 
 Result<void, Error> on_fail(const MessageContext& ctx, State& s) {
-    auto p = decode_payload<pb::TaskFailPayload>(ctx.payload);
+    auto p = decode_payload<pb::TaskFailPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
     if (!task) return fail(task.error());
@@ -444,11 +433,7 @@ ModeResult<bool> TaskMode::authorize(const MessageContext& ctx) const {
         return true;
     }
     if (ctx.message_type == "Commitment") {  // POL-AUTH-1..3
-        if (!policy::may_commit(ctx.session.bound_policy(), ctx.sender, ctx.session.initiator,
-                                ctx.session.participants)) {
-            return fail(Error(ErrorKind::Forbidden));
-        }
-        return true;
+        return authorize_commitment(ctx);
     }
     if (!ctx.session.is_participant(ctx.sender)) return fail(Error(ErrorKind::Forbidden));
     return true;

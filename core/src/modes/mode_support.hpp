@@ -1,0 +1,36 @@
+// Helpers every standards-track mode uses the same way: the error for a rule violation, payload
+// decoding (MODE-GEN-4) and the commitment-authority check (POL-AUTH-*).
+#pragma once
+
+#include <string>
+
+#include "kernel/errors.hpp"
+#include "modes/mode.hpp"
+#include "policy/policy_definition.hpp"
+#include "util/result.hpp"
+
+namespace macp::modes {
+
+// A payload, phase or structure violation: INVALID_ENVELOPE with Display "InvalidPayload".
+inline kernel::Error invalid(const char* detail) {
+    return kernel::Error(kernel::ErrorKind::InvalidPayload, detail);
+}
+
+// MODE-GEN-4: a payload that does not decode as its message is INVALID_ENVELOPE.
+template <class P>
+Result<P, kernel::Error> decode_payload(const std::string& bytes, const char* what) {
+    P p;
+    if (!p.ParseFromString(bytes)) return fail(invalid(what));
+    return p;
+}
+
+// POL-AUTH-1..3: whether the sender may commit under the session's bound policy.
+inline ModeResult<bool> authorize_commitment(const MessageContext& ctx) {
+    const auto& s = ctx.session;
+    if (!policy::may_commit(s.bound_policy(), ctx.sender, s.initiator, s.participants)) {
+        return fail(kernel::Error(kernel::ErrorKind::Forbidden, "sender lacks commitment authority"));
+    }
+    return true;
+}
+
+}  // namespace macp::modes
