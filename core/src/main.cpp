@@ -1,4 +1,5 @@
 // macp-runtime entry point: configuration -> plugins -> kernel -> recovery -> gRPC service.
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "policy/registry.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
+#include "storage/storage_health.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -141,8 +143,14 @@ int run(int argc, char** argv) {
         return 0;
     }
 
-    macp::modes::ModeRegistry modes(plugins.storage.get());
-    macp::policy::PolicyRegistry policies(plugins.storage.get());
+    // Issue #8.7: health follows whether the store can write. Everything else reaches the backend
+    // through `storage`, which re-checks at once when a write fails.
+    macp::storage::HealthMonitorOptions health_options;
+    health_options.interval = std::chrono::milliseconds(cfg.storage_health_interval_ms);
+    macp::storage::StorageHealthMonitor storage_health(*plugins.storage, health_options);
+    macp::storage::HealthReportingStorage storage(*plugins.storage, storage_health);
+    macp::modes::ModeRegistry modes(&storage);
+    macp::policy::PolicyRegistry policies(&storage);
     const bool dev_mode = plugins.resolvers.empty();
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode && cfg.allow_insecure);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
@@ -151,15 +159,17 @@ int run(int argc, char** argv) {
     policies.on_change([&events] { events.policies_changed(); });
     macp::kernel::KernelOptions ko;
     ko.max_payload_bytes = cfg.max_payload_bytes;
+    ko.max_session_state_bytes = static_cast<uint64_t>(cfg.max_session_state_bytes);
     ko.checkpoint_interval = cfg.checkpoint_interval;
     ko.session_retention_ms = cfg.session_retention_secs * 1000;
     ko.session_disk_retention_ms = cfg.session_disk_retention_secs * 1000;
     ko.strict_recovery = cfg.strict_recovery;
-    macp::kernel::Kernel kernel(ko, *plugins.storage, modes, policies, authenticator, limiter, events);
+    macp::kernel::Kernel kernel(ko, storage, modes, policies, authenticator, limiter, events);
 
-    auto health = plugins.storage->health();
-    spdlog::info("storage: {} — {}", plugins.storage->name(),
-                 health ? health.value() : "UNHEALTHY: " + health.error().message);
+    // An unwritable store was already reported by the monitor, as an error.
+    if (const auto state = storage_health.snapshot(); state.healthy) {
+        spdlog::info("storage: {} — {}", storage.name(), state.reason);
+    }
     if (auto loaded = modes.load(); !loaded) {
         spdlog::critical("{}", loaded.error());
         return 1;
@@ -192,6 +202,7 @@ int run(int argc, char** argv) {
     }
     macp::service::ServerOptions so{cfg.bind_addr,         cfg.tls_cert_path, cfg.tls_key_path,
                                     cfg.max_payload_bytes, kVersion,          cfg.max_concurrent_streams};
+    so.storage_health = &storage_health;
     auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());

@@ -255,6 +255,16 @@ TEST_CASE("numbers are parsed strictly, never falling back to defaults", "[confi
     CHECK(parse_ok({"--session-disk-retention-secs=86400"}, kInsecure).session_disk_retention_secs == 86400);
 }
 
+TEST_CASE("the session state bound is at least the payload limit (issue #8.4)", "[config]") {
+    CHECK(parse_ok({}, kInsecure).max_session_state_bytes == 64LL * 1024 * 1024);
+    CHECK(parse_ok({"--max-session-state-bytes=3000000"}, kInsecure).max_session_state_bytes == 3000000);
+    // Unset, it follows a payload limit raised above its default.
+    CHECK(parse_ok({"--max-payload-bytes=100000000"}, kInsecure).max_session_state_bytes == 100000000);
+    CHECK(mentions(parse_errors({"--max-session-state-bytes=1000", "--max-payload-bytes=2048"}, kInsecure),
+                   "MACP_MAX_SESSION_STATE_BYTES (--max-session-state-bytes): must be at least MACP_MAX_PAYLOAD_BYTES"));
+    CHECK(mentions(parse_errors({"--max-session-state-bytes=0"}, kInsecure), "is not a positive integer"));
+}
+
 TEST_CASE("numbers have upper bounds where the transport or clocks need them", "[config]") {
     // gRPC's int receive limit is payload + 64 KiB.
     CHECK(parse_ok({"--max-payload-bytes=2147418111"}, kInsecure).max_payload_bytes == 2147418111);

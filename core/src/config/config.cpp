@@ -36,6 +36,7 @@ constexpr IntRange kNonNegative{0, INT64_MAX};
 constexpr IntRange kPositiveSeconds{1, kMaxSeconds};
 constexpr IntRange kSeconds{0, kMaxSeconds};
 constexpr IntRange kPositiveInt32{1, INT32_MAX};  // gRPC takes these as int
+constexpr IntRange kHealthIntervalMs{1, 3'600'000};  // at most an hour: a check that never runs is no check
 // gRPC's receive limit is the payload limit plus 64 KiB of envelope (CFG-23) and must fit an int.
 constexpr IntRange kPayloadBytes{1, INT32_MAX - 65536};
 
@@ -79,6 +80,11 @@ constexpr std::array kSpecs{
          .help = "Largest accepted envelope payload in bytes",
          .member = &Config::max_payload_bytes,
          .range = kPayloadBytes},
+    Spec{.env = "MACP_MAX_SESSION_STATE_BYTES",
+         .help = "Payload bytes one session may accumulate before further non-final messages are refused "
+                 "(PAYLOAD_TOO_LARGE); at least MACP_MAX_PAYLOAD_BYTES",
+         .member = &Config::max_session_state_bytes,
+         .range = kPositive},
     Spec{.env = "MACP_SESSION_START_LIMIT_PER_MINUTE",
          .help = "SessionStart messages per sender per minute",
          .member = &Config::session_start_limit_per_minute,
@@ -95,6 +101,10 @@ constexpr std::array kSpecs{
          .help = "Seconds between expiry/eviction sweeps",
          .member = &Config::cleanup_interval_secs,
          .range = kPositiveSeconds},
+    Spec{.env = "MACP_STORAGE_HEALTH_INTERVAL_MS",
+         .help = "Milliseconds between checks that storage can write (health is NOT_SERVING while it cannot)",
+         .member = &Config::storage_health_interval_ms,
+         .range = kHealthIntervalMs},
     Spec{.env = "MACP_SESSION_RETENTION_SECS",
          .help = "Seconds a finished session stays in memory",
          .member = &Config::session_retention_secs,
@@ -278,6 +288,14 @@ void check_tls(const Config& config, Problems& problems) {
     }
 }
 
+// Issue #8.4: a session must always be able to take at least one message of the largest size.
+void check_state_bound(const Config& config, Problems& problems) {
+    if (config.max_session_state_bytes < config.max_payload_bytes) {
+        report(problems, "MACP_MAX_SESSION_STATE_BYTES",
+               "must be at least MACP_MAX_PAYLOAD_BYTES (" + std::to_string(config.max_payload_bytes) + ")");
+    }
+}
+
 // Plugins resolve their keys from `settings`, so a default the core knows must be visible there.
 void fill_default(const Spec& spec, const Config& config, std::map<std::string, std::string>& settings) {
     auto value = format(spec, config);
@@ -286,6 +304,7 @@ void fill_default(const Spec& spec, const Config& config, std::map<std::string, 
 
 Config build_config(std::map<std::string, std::string> settings, Problems& problems) {
     Config config;
+    const bool state_bound_given = settings.count("MACP_MAX_SESSION_STATE_BYTES") != 0;
     for (const auto& spec : kSpecs) {
         if (std::holds_alternative<std::monostate>(spec.member)) continue;
         const auto found = settings.find(std::string(spec.env));
@@ -299,7 +318,13 @@ Config build_config(std::map<std::string, std::string> settings, Problems& probl
         config.rocksdb_path = (std::filesystem::path(config.data_dir) / "rocksdb").string();
         settings["MACP_ROCKSDB_PATH"] = config.rocksdb_path;
     }
+    if (!state_bound_given && config.max_session_state_bytes < config.max_payload_bytes) {
+        // Unset: the bound follows a raised payload limit instead of contradicting it.
+        config.max_session_state_bytes = config.max_payload_bytes;
+        settings["MACP_MAX_SESSION_STATE_BYTES"] = std::to_string(config.max_session_state_bytes);
+    }
     check_tls(config, problems);
+    check_state_bound(config, problems);
     config.settings = std::move(settings);
     return config;
 }

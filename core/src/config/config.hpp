@@ -25,10 +25,12 @@ struct Config {
     bool memory_only = false;                          // MACP_MEMORY_ONLY == "1"
     bool strict_recovery = false;                      // MACP_STRICT_RECOVERY == "1"
     int64_t max_payload_bytes = 1048576;               // MACP_MAX_PAYLOAD_BYTES (> 0)
+    int64_t max_session_state_bytes = 67108864;        // MACP_MAX_SESSION_STATE_BYTES (>= max payload)
     int64_t session_start_limit_per_minute = 60;       // MACP_SESSION_START_LIMIT_PER_MINUTE (> 0)
     int64_t message_limit_per_minute = 600;            // MACP_MESSAGE_LIMIT_PER_MINUTE (> 0)
     int64_t checkpoint_interval = 0;                   // MACP_CHECKPOINT_INTERVAL (>= 0)
     int64_t cleanup_interval_secs = 60;                // MACP_CLEANUP_INTERVAL_SECS (> 0)
+    int64_t storage_health_interval_ms = 1000;         // MACP_STORAGE_HEALTH_INTERVAL_MS (1..3600000)
     int64_t session_retention_secs = 3600;             // MACP_SESSION_RETENTION_SECS (>= 0)
     int64_t shutdown_drain_secs = 10;                  // MACP_SHUTDOWN_DRAIN_SECS (>= 0)
     std::string log_level = "info";                    // RUST_LOG

@@ -23,6 +23,8 @@ const char* Error::code() const {
         case ErrorKind::UnknownPolicyVersion: return "UNKNOWN_POLICY_VERSION";
         case ErrorKind::PolicyDenied: return "POLICY_DENIED";
         case ErrorKind::InvalidPolicyDefinition: return "INVALID_POLICY_DEFINITION";
+        // RESOURCE_EXHAUSTED like ERR-13: the session cannot take more, the message itself is fine.
+        case ErrorKind::SessionStateTooLarge: return "PAYLOAD_TOO_LARGE";
     }
     return "INTERNAL_ERROR";
 }
@@ -48,6 +50,7 @@ const char* Error::display() const {
         case ErrorKind::UnknownPolicyVersion: return "UnknownPolicyVersion";
         case ErrorKind::PolicyDenied: return "PolicyDenied";
         case ErrorKind::InvalidPolicyDefinition: return "InvalidPolicyDefinition";
+        case ErrorKind::SessionStateTooLarge: return "SessionStateTooLarge";
     }
     return "Internal";
 }

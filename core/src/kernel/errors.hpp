@@ -28,6 +28,7 @@ enum class ErrorKind {
     UnknownPolicyVersion,     // ERR-17
     PolicyDenied,             // ERR-18
     InvalidPolicyDefinition,  // ERR-19
+    SessionStateTooLarge,     // issue #8.4 (ours): the session's state bound (docs/compatibility.md)
 };
 
 struct Error {

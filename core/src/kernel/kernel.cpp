@@ -18,7 +18,7 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
       auth_(authenticator),
       limiter_(limiter),
       events_(events),
-      committer_(storage) {}
+      committer_(storage, 512, options_.on_storage_failure) {}
 
 Kernel::~Kernel() {
     {
@@ -101,8 +101,9 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
     entry.semantics_rev = binding.semantics_rev;
     entry.bound_policy = binding.policy;
     entry.bound_ttl_expiry_ms = binding.ttl_expiry_ms;
+    entry.bound_definition = modes::ModeRegistry::definition_record(*mode);
 
-    auto built = build_session(entry, *payload, binding, *mode);
+    auto built = build_session(entry, *payload, binding, mode, *entry.bound_definition);
     if (!built) return err(env, built.error(), now);
 
     auto slot = std::make_shared<SessionSlot>(env.session_id(), env.sender());
@@ -163,10 +164,21 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
         return err(env, Error(ErrorKind::TtlExpired), now);
     }
     if (s.state != SessionState::Open) return err(env, Error(ErrorKind::SessionNotOpen), now);  // LIFE-5, TTL-7
-    auto mode = modes_.find(s.mode);                                                            // MSG-3
-    if (!mode) return err(env, Error(ErrorKind::UnknownMode), now);
-    auto outcome = evaluate_message(s, *mode, env.sender(), env.message_type(), env.payload(), now);
+    // MSG-3, against the definition the session started under: registry changes since then do
+    // not reach it (issue #8.3).
+    if (!s.definition) return err(env, Error(ErrorKind::UnknownMode), now);
+    auto outcome = evaluate_message(s, *s.definition, env.sender(), env.message_type(), env.payload(), now);
     if (!outcome) return err(env, outcome.error(), now);
+    // Issue #8.4: a session's state may grow only so far, so that it always stays writable as a
+    // checkpoint and readable again. The message that would pass the bound is refused; one that
+    // resolves the session never is, so a full session can still be committed or cancelled.
+    if (!outcome->resolution && s.state_bytes + env.payload().size() > options_.max_session_state_bytes) {
+        return err(env,
+                   Error(ErrorKind::SessionStateTooLarge,
+                         "session state would exceed MACP_MAX_SESSION_STATE_BYTES (" +
+                             std::to_string(options_.max_session_state_bytes) + ")"),
+                   now);
+    }
 
     LogEntry entry;
     entry.message_id = env.message_id();
@@ -182,7 +194,7 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
         spdlog::error("session {}: append of {} failed: {}", s.session_id, env.message_id(), st.error().message);
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
-    commit_message(s, env.message_id(), env.sender(), now, std::move(outcome.value()));
+    commit_message(s, env.message_id(), env.sender(), now, env.payload().size(), std::move(outcome.value()));
     if (s.state == SessionState::Resolved) {  // MSG-7
         save_snapshot(s);
         events_.on_lifecycle(Lifecycle::Resolved, s, now);
@@ -195,7 +207,7 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
 
 void Kernel::save_snapshot(const Session& s) {
     // MSG-8: snapshot failures are logged only; recovery never depends on the snapshot.
-    if (auto st = storage_.save_session(s.session_id, encode_snapshot(s)); !st) {
+    if (auto st = storage_.save_session(s.session_id, encode_snapshot(s, s.definition_record)); !st) {
         spdlog::warn("session {}: snapshot save failed: {}", s.session_id, st.error().message);
     }
 }
@@ -212,7 +224,7 @@ void Kernel::maybe_checkpoint(Session& s, int64_t now) {
     e.kind = EntryKind::Checkpoint;
     e.session_id = s.session_id;
     e.mode = s.mode;
-    e.payload = encode_snapshot(s);
+    e.payload = encode_snapshot(s, s.definition_record);
     if (auto st = append(e); !st) {
         --s.log_entries;
         spdlog::warn("session {}: checkpoint append failed: {}", s.session_id, st.error().message);  // STO-CKPT-5

@@ -29,10 +29,16 @@ namespace macp::kernel {
 
 struct KernelOptions {
     int64_t max_payload_bytes = 1'048'576;
+    // Issue #8.4: bound on the payload bytes one session's state may accumulate
+    // (MACP_MAX_SESSION_STATE_BYTES); never below max_payload_bytes.
+    uint64_t max_session_state_bytes = 64ull * 1024 * 1024;
     int64_t checkpoint_interval = 0;
     int64_t session_retention_ms = 3'600'000;
     int64_t session_disk_retention_ms = 0;  // 0 = keep finished sessions on disk forever (CFG-20)
     bool strict_recovery = false;
+    // Runs after a group-commit batch in which a record failed (main pokes the storage health
+    // monitor with it, so health turns NOT_SERVING at once rather than at the next poll).
+    std::function<void()> on_storage_failure;
 };
 
 // The outcome of one Send (RPC-SEND-3/4).
@@ -89,6 +95,9 @@ public:
     Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
     // ListSessions (RPC-LS-1): every session in memory.
     std::vector<Session> list_sessions();
+    // The full encoded snapshot (encode_snapshot) of a live session, mode state included; nullopt
+    // when the session is not in memory. Replay checks compare it byte for byte.
+    std::optional<std::string> snapshot_bytes(const std::string& session_id);
 
     Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id,
                                  const std::string& reason);
@@ -121,8 +130,14 @@ private:
     storage::Status append(const LogEntry& entry);
     void save_snapshot(const Session& s);
     void maybe_checkpoint(Session& s, int64_t now);
-    // Loads an evicted session from storage for read-only access.
+    // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);
+    // A terminal session from its final snapshot, without its mode state; nullopt otherwise.
+    std::optional<Session> finished_from_snapshot(const std::string& session_id);
+    std::optional<Session> rebuild_from_log(const std::string& session_id);
+    // The mode a session is bound to: its recorded definition, else (older logs) the registry's.
+    std::shared_ptr<const modes::Mode> bound_mode(const std::optional<std::string>& record,
+                                                  const std::string& mode_name, std::string& error) const;
     Result<Session, std::string> replay(const std::string& session_id, const std::vector<std::string>& records);
     template <class Op>
     Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,

@@ -1,5 +1,8 @@
 #include "kernel/records.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -96,13 +99,14 @@ std::string encode_entry(const LogEntry& e) {
         w.Key("bound_policy");
         write_policy(w, *e.bound_policy);
     }
+    if (e.bound_definition) put(w, "bound_definition", *e.bound_definition);
     w.EndObject();
     return {buf.GetString(), buf.GetSize()};
 }
 
 Result<LogEntry, std::string> decode_entry(const std::string& record) {
     rapidjson::Document d;
-    if (!util::parse_json_untrusted(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
+    if (!util::parse_json_stored(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
     LogEntry e;
     e.message_id = util::get_string(d, "message_id");
     e.received_at_ms = util::get_int(d, "received_at_ms");
@@ -128,10 +132,11 @@ Result<LogEntry, std::string> decode_entry(const std::string& record) {
     if (d.HasMember("semantics_rev")) e.semantics_rev = static_cast<int>(util::get_int(d, "semantics_rev"));
     if (d.HasMember("bound_ttl_expiry_ms")) e.bound_ttl_expiry_ms = util::get_int(d, "bound_ttl_expiry_ms");
     if (d.HasMember("bound_policy")) e.bound_policy = read_policy(d["bound_policy"]);
+    if (d.HasMember("bound_definition")) e.bound_definition = util::get_string(d, "bound_definition");
     return e;
 }
 
-std::string encode_snapshot(const Session& s) {
+std::string encode_snapshot(const Session& s, const std::string& definition) {
     rapidjson::StringBuffer buf;
     Writer w(buf);
     w.StartObject();
@@ -150,14 +155,22 @@ std::string encode_snapshot(const Session& s) {
         w.Null();
     }
     put(w, "mode", s.mode);
-    put_bytes(w, "mode_state_b64", s.mode_state);
+    put_bytes(w, "mode_state_b64", s.mode_state.encode());
     w.Key("participants");
     w.StartArray();
     for (const auto& p : s.participants) w.String(p.data(), static_cast<rapidjson::SizeType>(p.size()));
     w.EndArray();
     w.Key("seen_message_ids");
     w.StartArray();
-    for (const auto& id : s.seen_message_ids) w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    {
+        // Sorted: a hash set's order depends on its insertion history, and a session rebuilt from a
+        // checkpoint must encode to the same bytes as the live one.
+        std::vector<const std::string*> ids;
+        ids.reserve(s.seen_message_ids.size());
+        for (const auto& id : s.seen_message_ids) ids.push_back(&id);
+        std::sort(ids.begin(), ids.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+        for (const auto* id : ids) w.String(id->data(), static_cast<rapidjson::SizeType>(id->size()));
+    }
     w.EndArray();
     put(w, "intent", s.intent);
     put(w, "mode_version", s.mode_version);
@@ -205,15 +218,18 @@ std::string encode_snapshot(const Session& s) {
     w.EndObject();
     put(w, "log_entries", static_cast<int64_t>(s.log_entries));
     put(w, "envelope_seq", static_cast<int64_t>(s.envelope_seq));
+    put(w, "state_bytes", static_cast<int64_t>(s.state_bytes));
+    if (!definition.empty()) put(w, "definition", definition);
     w.EndObject();
     return {buf.GetString(), buf.GetSize()};
 }
 
-Result<Session, std::string> decode_snapshot(const std::string& record) {
+Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record) {
     rapidjson::Document d;
-    if (!util::parse_json_untrusted(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
+    if (!util::parse_json_stored(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
     if (util::get_string(d, "format") != "macp-snapshot/1") return fail(std::string("unknown snapshot format"));
-    Session s;
+    DecodedSnapshot out;
+    Session& s = out.session;
     s.session_id = util::get_string(d, "session_id");
     auto st = parse_state_name(util::get_string(d, "state"));
     if (!st) return fail(std::string("bad state"));
@@ -227,7 +243,7 @@ Result<Session, std::string> decode_snapshot(const std::string& record) {
         s.resolution = std::move(r);
     }
     s.mode = util::get_string(d, "mode");
-    if (!read_bytes(d, "mode_state_b64", "mode_state", s.mode_state)) return fail(std::string("bad mode_state"));
+    if (!read_bytes(d, "mode_state_b64", "mode_state", out.mode_state)) return fail(std::string("bad mode_state"));
     if (d.HasMember("participants") && d["participants"].IsArray()) {
         for (const auto& p : d["participants"].GetArray()) {
             if (p.IsString()) s.participants.emplace_back(p.GetString(), p.GetStringLength());
@@ -272,7 +288,9 @@ Result<Session, std::string> decode_snapshot(const std::string& record) {
     }
     s.log_entries = static_cast<uint64_t>(util::get_int(d, "log_entries"));
     s.envelope_seq = static_cast<uint64_t>(util::get_int(d, "envelope_seq"));
-    return s;
+    s.state_bytes = static_cast<uint64_t>(util::get_int(d, "state_bytes"));
+    if (d.HasMember("definition")) out.definition = util::get_string(d, "definition");
+    return out;
 }
 
 }  // namespace macp::kernel

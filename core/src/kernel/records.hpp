@@ -33,13 +33,24 @@ struct LogEntry {
     std::optional<int> semantics_rev;
     std::optional<policy::PolicyDefinition> bound_policy;
     std::optional<int64_t> bound_ttl_expiry_ms;
+    // The mode definition the session started under (ModeRegistry::definition_record), so replay
+    // never depends on what the registry holds later (issue #8.3).
+    std::optional<std::string> bound_definition;
 };
 
 std::string encode_entry(const LogEntry& e);
 // Accepts our records and the reference's (`raw_payload` as a byte array).
 Result<LogEntry, std::string> decode_entry(const std::string& record);
 
-std::string encode_snapshot(const Session& s);
-Result<Session, std::string> decode_snapshot(const std::string& record);
+// Snapshots and checkpoints. The mode state is encoded by the session's mode; decoding hands its
+// bytes back separately (in `mode_state`) because only the session's mode can read them.
+// `definition` is the session's ModeRegistry::definition_record, written alongside.
+std::string encode_snapshot(const Session& s, const std::string& definition);
+struct DecodedSnapshot {
+    Session session;  // everything but the mode state
+    std::string mode_state;
+    std::optional<std::string> definition;
+};
+Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record);
 
 }  // namespace macp::kernel

@@ -7,7 +7,19 @@
 
 namespace macp::kernel {
 
+std::shared_ptr<const modes::Mode> Kernel::bound_mode(const std::optional<std::string>& record,
+                                                      const std::string& mode_name, std::string& error) const {
+    if (record && !record->empty()) return modes_.from_definition_record(*record, error);
+    // Logs written before definitions were recorded: the registry is all there is.
+    auto mode = modes_.find(mode_name);
+    if (!mode) error = "mode '" + mode_name + "' is not registered";
+    return mode;
+}
+
 Result<Session, std::string> Kernel::replay(const std::string& session_id, const std::vector<std::string>& records) {
+    if (records.empty()) return fail(std::string("the log is empty"));
+    // Each record is decoded once and each message costs what it costs live: replay is linear in
+    // the log (issue #8.5).
     std::vector<LogEntry> entries;
     entries.reserve(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
@@ -15,24 +27,35 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         if (!e) return fail("record " + std::to_string(i + 1) + " is corrupt: " + e.error());
         entries.push_back(std::move(e.value()));
     }
+    const LogEntry& first = entries.front();
+    const bool starts = first.kind == EntryKind::Incoming && first.message_type == "SessionStart";
     size_t next = 0;
     std::optional<Session> session;
     for (size_t i = entries.size(); i-- > 0;) {  // STO-REC-3: last checkpoint is the fast path
-        if (entries[i].kind == EntryKind::Checkpoint) {
-            auto snap = decode_snapshot(entries[i].payload);
-            if (!snap) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + snap.error());
-            session = std::move(snap.value());
-            next = i + 1;
-            break;
+        if (entries[i].kind != EntryKind::Checkpoint) continue;
+        auto snap = decode_snapshot(entries[i].payload);
+        if (!snap) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + snap.error());
+        std::string why;
+        auto record = snap->definition ? snap->definition : (starts ? first.bound_definition : std::nullopt);
+        auto mode = bound_mode(record, snap->session.mode, why);
+        if (!mode) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + why);
+        auto state = mode->decode_state(snap->mode_state);
+        if (!state) {
+            return fail("checkpoint at record " + std::to_string(i + 1) +
+                        ": mode state does not decode: " + state.error().detail);
         }
+        session = std::move(snap->session);
+        session->mode_state = modes::ModeStateBox(std::move(state.value()));
+        session->definition_record = record ? *record : modes::ModeRegistry::definition_record(*mode);
+        session->definition = std::move(mode);
+        next = i + 1;
+        break;
     }
     if (!session) {  // STO-REC-4: full replay from the SessionStart
-        const LogEntry& first = entries.front();
-        if (first.kind != EntryKind::Incoming || first.message_type != "SessionStart" || first.mode.empty()) {
-            return fail(std::string("log does not begin with a SessionStart"));
-        }
-        auto mode = modes_.find(first.mode);
-        if (!mode) return fail("mode '" + first.mode + "' is not registered");
+        if (!starts || first.mode.empty()) return fail(std::string("log does not begin with a SessionStart"));
+        std::string why;
+        auto mode = bound_mode(first.bound_definition, first.mode, why);
+        if (!mode) return fail(why);
         auto payload = parse_session_start(first.payload, *mode);
         if (!payload) return fail(std::string("SessionStart no longer validates: ") + payload.error().display());
         StartBinding b;
@@ -45,7 +68,8 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         // The recorded definition wins (RFC-0012 §8); only logs without one re-resolve.
         b.policy = first.bound_policy ? first.bound_policy : policies_.find(b.policy_version);
         b.ttl_expiry_ms = first.bound_ttl_expiry_ms.value_or(first.received_at_ms + payload->ttl_ms());
-        auto built = build_session(first, *payload, b, *mode);
+        auto record = first.bound_definition ? *first.bound_definition : modes::ModeRegistry::definition_record(*mode);
+        auto built = build_session(first, *payload, b, std::move(mode), std::move(record));
         if (!built) return fail(std::string("SessionStart rejected on replay: ") + built.error().display());
         session = std::move(built.value());
         next = 1;
@@ -67,18 +91,27 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
             ++s.envelope_seq;
             continue;
         }
-        auto mode = modes_.find(s.mode);
-        if (!mode) return fail("mode '" + s.mode + "' is not registered");
         const int64_t at = e.received_at_ms != 0 ? e.received_at_ms : e.timestamp_unix_ms;
-        auto outcome = evaluate_message(s, *mode, e.sender, e.message_type, e.payload, at);
+        auto outcome = evaluate_message(s, *s.definition, e.sender, e.message_type, e.payload, at);
         if (!outcome) {
             return fail("record " + std::to_string(i + 1) + " (" + e.message_type +
                         ") rejected on replay: " + outcome.error().display());
         }
-        commit_message(s, e.message_id, e.sender, at, std::move(outcome.value()));
+        commit_message(s, e.message_id, e.sender, at, e.payload.size(), std::move(outcome.value()));
     }
     if (s.session_id.empty()) s.session_id = session_id;
     return std::move(s);
+}
+
+std::optional<Session> Kernel::finished_from_snapshot(const std::string& session_id) {
+    auto stored = storage_.load_session(session_id);
+    if (!stored || !stored->has_value()) return std::nullopt;
+    auto snap = decode_snapshot(**stored);
+    // A snapshot is written only after the entry that made the session terminal is durable, and
+    // nothing leaves a terminal state, so a terminal snapshot is the session's final word.
+    if (!snap || !is_terminal(snap->session.state)) return std::nullopt;
+    if (snap->session.session_id.empty()) snap->session.session_id = session_id;
+    return std::move(snap->session);
 }
 
 Result<RecoveryReport, std::string> Kernel::recover() {
@@ -90,6 +123,19 @@ Result<RecoveryReport, std::string> Kernel::recover() {
     auto ids = storage_.list_session_ids();
     if (!ids) return fail("cannot list stored sessions: " + ids.error().message);
     for (const auto& id : *ids) {
+        // Issue #8.5: what must be live is rebuilt now; a finished session is served from its
+        // final snapshot and rebuilt from its log only if something needs its mode state. Strict
+        // recovery replays everything, so that every log is verified before serving.
+        if (!options_.strict_recovery) {
+            if (auto done = finished_from_snapshot(id)) {
+                auto slot = std::make_shared<SessionSlot>(id, done->initiator);
+                slot->session = std::move(*done);
+                slot->live = true;
+                table_.insert(slot);
+                ++report.recovered;
+                continue;
+            }
+        }
         auto records = storage_.load_log(id);
         std::string problem;
         if (!records) {
@@ -119,6 +165,13 @@ Result<RecoveryReport, std::string> Kernel::recover() {
 }
 
 std::optional<Session> Kernel::load_from_storage(const std::string& session_id) {
+    // Evicted sessions are finished: their final snapshot answers without a replay, so a caller
+    // who may not read the session is refused at the cost of one small read (issue #8.5).
+    if (auto done = finished_from_snapshot(session_id)) return done;
+    return rebuild_from_log(session_id);
+}
+
+std::optional<Session> Kernel::rebuild_from_log(const std::string& session_id) {
     auto records = storage_.load_log(session_id);
     if (!records || records->empty()) return std::nullopt;
     auto s = replay(session_id, *records);
@@ -127,6 +180,19 @@ std::optional<Session> Kernel::load_from_storage(const std::string& session_id) 
         return std::nullopt;
     }
     return std::move(s.value());
+}
+
+std::optional<std::string> Kernel::snapshot_bytes(const std::string& session_id) {
+    auto slot = table_.find(session_id);
+    if (!slot) return std::nullopt;
+    std::lock_guard lock(slot->mu);
+    if (!slot->live) return std::nullopt;
+    const Session& s = slot->session;
+    if (s.mode_state) return encode_snapshot(s, s.definition_record);
+    // A finished session recovered from its snapshot holds no mode state: rebuild it lazily.
+    auto full = rebuild_from_log(session_id);
+    if (!full) return std::nullopt;
+    return encode_snapshot(*full, full->definition_record);
 }
 
 void Kernel::start_sweeper(std::chrono::milliseconds interval) {
@@ -175,10 +241,9 @@ void Kernel::shutdown() {
     }
     sweeper_cv_.notify_all();
     if (sweeper_.joinable()) sweeper_.join();
-    for (const auto& slot : table_.all()) {  // STO-REC-10
-        std::lock_guard lock(slot->mu);
-        if (slot->live) save_snapshot(slot->session);
-    }
+    // STO-REC-10 differs on purpose (issue #8.6): the log already holds everything acknowledged
+    // and terminal sessions were snapshotted when they ended, so shutdown writes nothing per
+    // session and finishes within the drain deadline however many sessions there are.
     if (auto st = storage_.flush(); !st) spdlog::warn("storage flush at shutdown failed: {}", st.error().message);
 }
 

@@ -3,12 +3,18 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "modes/mode_state.hpp"
 #include "policy/policy_definition.hpp"
+
+namespace macp::modes {
+class Mode;
+}
 
 namespace macp::kernel {
 
@@ -44,7 +50,11 @@ struct Session {
     int64_t ttl_ms = 0;
     int64_t started_at_ms = 0;
     std::optional<std::string> resolution;
-    std::string mode_state;  // opaque bytes owned by the mode
+    // The mode definition the session started under: later registry changes (unregister,
+    // re-register, promote) never change how an existing session behaves or replays (issue #8.3).
+    std::shared_ptr<const modes::Mode> definition;
+    std::string definition_record;  // ModeRegistry::definition_record(*definition), as logged
+    modes::ModeStateBox mode_state;  // typed, owned by the mode; encoded only for snapshots
     std::vector<std::string> participants;
     std::unordered_set<std::string> seen_message_ids;  // DEDUP-1
     std::string intent;
@@ -67,8 +77,14 @@ struct Session {
     // Accepted envelopes so far, SessionStart included: the 1-based sequence StreamSession
     // subscribers resume from (after_sequence).
     uint64_t envelope_seq = 0;
+    // Payload bytes of the accepted messages that did not resolve the session: what its mode
+    // state can have grown by. Bounded by KernelOptions::max_session_state_bytes (issue #8.4).
+    uint64_t state_bytes = 0;
 
     [[nodiscard]] bool is_participant(const std::string& sender) const;
+    // Everything GetSession, ListSessions and the watches show: a copy without the mode state and
+    // the dedup set, so reading a session costs the same however long it is.
+    [[nodiscard]] Session metadata() const;
     [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy ? &*policy : nullptr; }
 };
 

@@ -50,7 +50,7 @@ Result<Session, RpcError> Kernel::get_session(const auth::Identity& caller, cons
         std::lock_guard lock(slot->mu);
         if (slot->live) {
             expire_if_due(*slot, now);  // RPC-GET-1; a failed append leaves it OPEN (TTL-4)
-            copy = slot->session;
+            copy = slot->session.metadata();
         }
     } else if (table_.is_evicted(session_id)) {
         copy = load_from_storage(session_id);  // evicted sessions stay readable (fixes STO-RET-2)
@@ -64,7 +64,7 @@ std::vector<Session> Kernel::list_sessions() {
     std::vector<Session> out;
     for (const auto& slot : table_.all()) {
         std::lock_guard lock(slot->mu);
-        if (slot->live) out.push_back(slot->session);
+        if (slot->live) out.push_back(slot->session.metadata());
     }
     return out;
 }

@@ -41,7 +41,8 @@ Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::stri
 }
 
 Result<Session, Error> build_session(const LogEntry& start, const macp::v1::SessionStartPayload& p,
-                                     const StartBinding& b, const modes::Mode& mode) {
+                                     const StartBinding& b, std::shared_ptr<const modes::Mode> mode,
+                                     std::string definition_record) {
     Session s;
     s.session_id = start.session_id;
     s.mode = start.mode;
@@ -61,9 +62,11 @@ Result<Session, Error> build_session(const LogEntry& start, const macp::v1::Sess
     s.initiator = start.sender;
     s.max_suspend_ms = b.max_suspend_ms;
     s.semantics_rev = b.semantics_rev;
-    auto initial = mode.on_session_start(s);  // SS-11
+    auto initial = mode->on_session_start(s);  // SS-11
     if (!initial) return fail(initial.error());
-    s.mode_state = std::move(initial.value());
+    s.mode_state = modes::ModeStateBox(std::move(initial.value()));
+    s.definition = std::move(mode);
+    s.definition_record = std::move(definition_record);
     s.seen_message_ids.insert(start.message_id);
     s.log_entries = 1;
     s.envelope_seq = 1;
@@ -80,12 +83,13 @@ Result<modes::Outcome, Error> evaluate_message(const Session& s, const modes::Mo
 }
 
 void commit_message(Session& s, const std::string& message_id, const std::string& sender, int64_t accepted_at_ms,
-                    modes::Outcome outcome) {
+                    size_t payload_bytes, modes::Outcome outcome) {
     s.seen_message_ids.insert(message_id);
     auto& a = s.activity[sender];  // RPC-GET-7
     ++a.message_count;
     a.last_message_at_ms = accepted_at_ms;
-    s.mode_state = std::move(outcome.mode_state);
+    if (outcome.commit) outcome.commit(*s.mode_state.get());
+    if (!outcome.resolution) s.state_bytes += payload_bytes;
     if (outcome.resolution) {
         s.resolution = std::move(outcome.resolution);
         s.state = SessionState::Resolved;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "kernel/errors.hpp"
@@ -27,9 +28,11 @@ struct StartBinding {
 // Decodes and validates a SessionStartPayload for `mode` (SS-2, SS-3, SS-5, SS-6).
 Result<macp::v1::SessionStartPayload, Error> parse_session_start(const std::string& payload, const modes::Mode& mode);
 
-// Builds the OPEN session from an accepted SessionStart and runs the mode's start hook (SS-11, SS-15).
+// Builds the OPEN session from an accepted SessionStart and runs the mode's start hook (SS-11,
+// SS-15). `mode` becomes the session's definition for its whole life (issue #8.3).
 Result<Session, Error> build_session(const LogEntry& start, const macp::v1::SessionStartPayload& payload,
-                                     const StartBinding& binding, const modes::Mode& mode);
+                                     const StartBinding& binding, std::shared_ptr<const modes::Mode> mode,
+                                     std::string definition_record);
 
 // Mode authorization + validation + application of one in-session message to an OPEN session,
 // without touching dedup or activity (the caller commits those after the durable append).
@@ -37,9 +40,10 @@ Result<modes::Outcome, Error> evaluate_message(const Session& s, const modes::Mo
                                                const std::string& message_type, const std::string& payload,
                                                int64_t accepted_at_ms);
 
-// Commits an accepted message: dedup slot, participant activity, mode outcome (MSG-5).
+// Commits an accepted message: dedup slot, participant activity, mode outcome (MSG-5), and the
+// state-growth account (`payload_bytes`, counted unless the message resolves the session).
 void commit_message(Session& s, const std::string& message_id, const std::string& sender, int64_t accepted_at_ms,
-                    modes::Outcome outcome);
+                    size_t payload_bytes, modes::Outcome outcome);
 
 // Applies a runtime-internal entry (TtlExpired, SessionCancel, SessionSuspend, SessionResume).
 // Returns false for an unknown internal type.

@@ -136,6 +136,12 @@ Error bad_state(const char* what) {
     return Error(ErrorKind::InvalidModeState, std::string("decision state: ") + what);
 }
 
+// The kernel hands a commit step the very state apply() validated through state_of(), so the
+// type is already known.
+DecisionState& held_state(ModeState& m) {
+    return static_cast<DecisionModeState&>(m).value;
+}
+
 }  // namespace
 
 std::string encode_decision_state(const DecisionState& s) {
@@ -205,10 +211,10 @@ Result<DecisionState, Error> decode_decision_state(const std::string& bytes) {
     DecisionState s;
     if (bytes.empty()) return s;  // as the reference: no state yet is the initial state
     rapidjson::Document d;
-    // Limits first, then a full-precision parse so that confidences survive the round trip exactly.
-    if (!util::parse_json_untrusted(bytes, d)) return fail(bad_state("not JSON"));
-    d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(bytes.data(), bytes.size());
-    if (d.HasParseError() || !d.IsObject()) return fail(bad_state("not an object"));
+    // Bytes this mode wrote: no size cap, or an accepted state could not be read back (issue #8);
+    // full precision, so that confidences survive the round trip exactly.
+    if (!util::parse_json_stored(bytes, d)) return fail(bad_state("not JSON"));
+    if (!d.IsObject()) return fail(bad_state("not an object"));
 
     auto proposals = d.FindMember("proposals");
     auto evaluations = d.FindMember("evaluations");
@@ -271,10 +277,18 @@ Result<DecisionState, Error> decode_decision_state(const std::string& bytes) {
 
 DecisionMode::DecisionMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::string> DecisionMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> DecisionMode::on_session_start(const kernel::Session& session) const {
     // MODE-DEC-1: at least one declared participant; the initiator need not be one.
     if (session.participants.empty()) return fail(Error(ErrorKind::InvalidPayload, "decision needs participants"));
-    return encode_decision_state(DecisionState{});
+    std::unique_ptr<ModeState> state = std::make_unique<DecisionModeState>();
+    return state;
+}
+
+ModeResult<std::unique_ptr<ModeState>> DecisionMode::decode_state(const std::string& bytes) const {
+    auto decoded = decode_decision_state(bytes);
+    if (!decoded) return fail(decoded.error());
+    std::unique_ptr<ModeState> state = std::make_unique<DecisionModeState>(std::move(decoded.value()));
+    return state;
 }
 
 ModeResult<bool> DecisionMode::authorize(const MessageContext& ctx) const {
@@ -295,9 +309,9 @@ ModeResult<bool> DecisionMode::authorize(const MessageContext& ctx) const {
 }
 
 ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
-    auto decoded = decode_decision_state(ctx.session.mode_state);
-    if (!decoded) return fail(decoded.error());
-    DecisionState s = std::move(decoded.value());
+    auto held = state_of<DecisionModeState>(ctx);
+    if (!held) return fail(held.error());
+    const DecisionState& s = held.value()->value;
     // A committed decision takes nothing more (the kernel also refuses non-OPEN sessions).
     if (s.phase == DecisionPhase::Committed) return fail(Error(ErrorKind::SessionNotOpen, "decision committed"));
 
@@ -319,9 +333,14 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
             return fail(Error(ErrorKind::InvalidPayload, "duplicate proposal_id"));
         }
         // MODE-DEC-4: supporting_data is not stored; MODE-DEC-3: phase becomes Evaluation.
-        s.proposals[p.proposal_id()] = DecisionProposal{p.proposal_id(), p.option(), p.rationale(), ctx.sender};
-        s.phase = DecisionPhase::Evaluation;
-        return Outcome{encode_decision_state(s), std::nullopt};
+        DecisionProposal proposal{p.proposal_id(), p.option(), p.rationale(), ctx.sender};
+        return Outcome{[proposal = std::move(proposal)](ModeState& m) mutable {
+                           auto& st = held_state(m);
+                           auto& slot = st.proposals[proposal.proposal_id];
+                           slot = std::move(proposal);
+                           st.phase = DecisionPhase::Evaluation;
+                       },
+                       std::nullopt};
     }
 
     if (type == "Evaluation") {
@@ -346,9 +365,12 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
         }
         if (s.proposals.count(p.proposal_id()) == 0) return fail(Error(ErrorKind::InvalidPayload, "unknown proposal"));
         // MODE-DEC-5: stored upper-case; a sender may evaluate any number of times; phase unchanged.
-        s.evaluations.push_back(
-            DecisionEvaluation{p.proposal_id(), std::move(recommendation), p.confidence(), p.reason(), ctx.sender});
-        return Outcome{encode_decision_state(s), std::nullopt};
+        DecisionEvaluation evaluation{p.proposal_id(), std::move(recommendation), p.confidence(), p.reason(),
+                                      ctx.sender};
+        return Outcome{[evaluation = std::move(evaluation)](ModeState& m) mutable {
+                           held_state(m).evaluations.push_back(std::move(evaluation));
+                       },
+                       std::nullopt};
     }
 
     if (type == "Objection") {
@@ -369,8 +391,11 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
             return fail(Error(ErrorKind::InvalidPayload, "objections are accepted only in phase Evaluation"));
         }
         if (s.proposals.count(p.proposal_id()) == 0) return fail(Error(ErrorKind::InvalidPayload, "unknown proposal"));
-        s.objections.push_back(DecisionObjection{p.proposal_id(), p.reason(), std::move(severity), ctx.sender});
-        return Outcome{encode_decision_state(s), std::nullopt};
+        DecisionObjection objection{p.proposal_id(), p.reason(), std::move(severity), ctx.sender};
+        return Outcome{[objection = std::move(objection)](ModeState& m) mutable {
+                           held_state(m).objections.push_back(std::move(objection));
+                       },
+                       std::nullopt};
     }
 
     if (type == "Vote") {
@@ -379,8 +404,8 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
             return fail(Error(ErrorKind::InvalidPayload, "Vote does not decode"));  // MODE-GEN-4
         }
         // MODE-DEC-7: APPROVE, REJECT or ABSTAIN in any case, stored upper-case.
-        std::string vote = to_upper_for_keywords(p.vote());
-        if (vote != "APPROVE" && vote != "REJECT" && vote != "ABSTAIN") {
+        std::string value = to_upper_for_keywords(p.vote());
+        if (value != "APPROVE" && value != "REJECT" && value != "ABSTAIN") {
             return fail(Error(ErrorKind::InvalidPayload, "unknown vote"));
         }
         // MODE-DEC-7: phases Evaluation and Voting; known proposal; one vote per sender and proposal.
@@ -388,13 +413,18 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
             return fail(Error(ErrorKind::InvalidPayload, "no proposal to vote on yet"));
         }
         if (s.proposals.count(p.proposal_id()) == 0) return fail(Error(ErrorKind::InvalidPayload, "unknown proposal"));
-        auto& by_sender = s.votes[p.proposal_id()];
-        if (by_sender.count(ctx.sender) != 0) {
+        auto by_sender = s.votes.find(p.proposal_id());
+        if (by_sender != s.votes.end() && by_sender->second.count(ctx.sender) != 0) {
             return fail(Error(ErrorKind::InvalidPayload, "sender already voted on this proposal"));
         }
-        by_sender[ctx.sender] = DecisionVote{p.proposal_id(), std::move(vote), p.reason(), ctx.sender};
-        s.phase = DecisionPhase::Voting;  // MODE-DEC-3
-        return Outcome{encode_decision_state(s), std::nullopt};
+        DecisionVote vote{p.proposal_id(), std::move(value), p.reason(), ctx.sender};
+        return Outcome{[vote = std::move(vote)](ModeState& m) mutable {
+                           auto& st = held_state(m);
+                           auto& slot = st.votes[vote.proposal_id][vote.sender];
+                           slot = std::move(vote);
+                           st.phase = DecisionPhase::Voting;  // MODE-DEC-3
+                       },
+                       std::nullopt};
     }
 
     if (type == "Commitment") {
@@ -408,8 +438,7 @@ ModeResult<Outcome> DecisionMode::apply(const MessageContext& ctx) const {
                                                             c->outcome_positive());
         if (!reasons.empty()) return fail(Error::denied(std::move(reasons)));
         // MODE-DEC-9 / MODE-DEC-10 / LIFE-4: Committed; the resolution is the raw commitment.
-        s.phase = DecisionPhase::Committed;
-        return Outcome{encode_decision_state(s), ctx.payload};
+        return Outcome{[](ModeState& m) { held_state(m).phase = DecisionPhase::Committed; }, ctx.payload};
     }
 
     return fail(Error(ErrorKind::InvalidPayload, "unknown decision message type"));  // unreachable after authorize

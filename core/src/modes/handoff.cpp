@@ -1,7 +1,10 @@
 #include "modes/handoff.hpp"
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -69,7 +72,34 @@ struct ContextRecord {
 struct State {
     std::map<std::string, Offer> offers;  // key-sorted (MODE-GEN-2)
     std::map<std::string, std::vector<ContextRecord>> contexts;
+
+    // Derived from `offers`, never encoded (rebuilt by reindex() on decode): the offer rules ask
+    // "is any offer still Offered / already Accepted or Declined" on every message, and offers
+    // pile up as they are declined, so scanning them would make a message cost grow with the
+    // session's length (issue #8 case 5).
+    std::set<std::string> outstanding;  // keys of the offers still Offered
+    size_t accepted = 0;
+    size_t declined = 0;
 };
+
+void reindex(State& s) {
+    s.outstanding.clear();
+    s.accepted = s.declined = 0;
+    for (const auto& [id, o] : s.offers) {
+        switch (o.disposition) {
+            case Disposition::Offered: s.outstanding.insert(id); break;
+            case Disposition::Accepted: ++s.accepted; break;
+            case Disposition::Declined: ++s.declined; break;
+        }
+    }
+}
+
+// The only disposition change there is: an Offered offer gets answered. Keeps the index in step.
+void settle(State& s, const std::string& key, Offer& o, Disposition d) {
+    s.outstanding.erase(key);
+    ++(d == Disposition::Accepted ? s.accepted : s.declined);
+    o.disposition = d;
+}
 
 using util::json::put;
 using util::json::put_key;
@@ -87,7 +117,7 @@ void put_opt(Writer& w, const char* key, const std::optional<std::string>& v) {
 
 // The state JSON: offer fields in the MODE-HOFF-8 order (plus `implicit`), maps key-sorted, absent
 // optionals as null, byte fields as base64 strings.
-std::string encode(const State& s) {
+std::string encode_state(const State& s) {
     rapidjson::StringBuffer buf;
     Writer w(buf);
     w.StartObject();
@@ -149,11 +179,14 @@ bool get_opt(const rapidjson::Value& o, const char* key, std::optional<std::stri
     return true;
 }
 
-Result<State, Error> decode(const std::string& bytes) {
+using HandoffState = StateOf<State, &encode_state>;
+
+Result<State, Error> decode_state_bytes(const std::string& bytes) {
     State s;
     if (bytes.empty()) return s;  // a session without state yet starts from the initial state
     rapidjson::Document d;
-    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+    // Bytes this runtime wrote: no size cap, a state it accepted must read back (issue #8 case 1).
+    if (!util::parse_json_stored(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
     bool bad = false;
     auto offers = d.FindMember("offers");
     if (offers != d.MemberEnd()) {
@@ -201,19 +234,17 @@ Result<State, Error> decode(const std::string& bytes) {
         }
     }
     if (bad) return fail(Error(ErrorKind::InvalidModeState));
+    reindex(s);
     return s;
 }
 
 // ---- Rules ------------------------------------------------------------------------------------
 
-bool any_in(const State& s, Disposition d) {
-    for (const auto& [id, o] : s.offers) {
-        if (o.disposition == d) return true;
-    }
-    return false;
+HandoffState& handoff_state(ModeState& st) {
+    return static_cast<HandoffState&>(st);  // the kernel commits onto the state apply() validated
 }
 
-Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
+ModeResult<Outcome> on_offer(const MessageContext& ctx, const State& s) {
     // MODE-HOFF-2: authorize() already refused non-initiators; repeated here so apply() is safe alone.
     if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
     auto p = decode_payload<pb::HandoffOfferPayload>(ctx.payload, "handoff payload does not decode");
@@ -226,8 +257,8 @@ Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
         return fail(invalid("target_participant is not a declared participant"));
     }
     if (p->target_participant() == ctx.sender) return fail(invalid("an owner cannot hand off to itself"));
-    if (any_in(s, Disposition::Offered)) return fail(invalid("another offer is still outstanding"));
-    if (any_in(s, Disposition::Accepted)) return fail(invalid("an offer was already accepted"));
+    if (!s.outstanding.empty()) return fail(invalid("another offer is still outstanding"));
+    if (s.accepted != 0) return fail(invalid("an offer was already accepted"));
     Offer o;
     o.handoff_id = p->handoff_id();
     o.target_participant = p->target_participant();
@@ -238,11 +269,15 @@ Result<void, Error> on_offer(const MessageContext& ctx, State& s) {
     // MODE-HOFF-4/9 (0.6): the runtime acceptance clock, which a client cannot back-date. Rev 0
     // sessions used the envelope timestamp in the reference; the mode only sees the acceptance clock.
     o.offered_at_ms = ctx.accepted_at_ms;
-    s.offers.emplace(o.handoff_id, std::move(o));
-    return {};
+    return Outcome{[o = std::move(o)](ModeState& st) {
+                       auto& v = handoff_state(st).value;
+                       v.outstanding.insert(o.handoff_id);
+                       v.offers.emplace(o.handoff_id, o);
+                   },
+                   std::nullopt};
 }
 
-Result<void, Error> on_context(const MessageContext& ctx, State& s) {
+ModeResult<Outcome> on_context(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::HandoffContextPayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     // MODE-HOFF-5: the offer must exist, only its offerer may attach context, in any disposition
@@ -250,69 +285,90 @@ Result<void, Error> on_context(const MessageContext& ctx, State& s) {
     auto it = s.offers.find(p->handoff_id());
     if (it == s.offers.end()) return fail(invalid("unknown handoff_id"));
     if (it->second.offered_by != ctx.sender) return fail(Error(ErrorKind::Forbidden));
-    s.contexts[p->handoff_id()].push_back(ContextRecord{p->content_type(), p->context(), ctx.sender});
-    return {};
+    return Outcome{[id = p->handoff_id(), c = ContextRecord{p->content_type(), p->context(), ctx.sender}](
+                       ModeState& st) { handoff_state(st).value.contexts[id].push_back(c); },
+                   std::nullopt};
 }
 
-// MODE-HOFF-6, shared by accept and decline: returns the offer the target may still answer.
-Result<Offer*, Error> answerable_offer(const MessageContext& ctx, State& s, const std::string& handoff_id,
-                                       const std::string& claimed_by) {
+// MODE-HOFF-6, shared by accept and decline: fails unless the target may still answer the offer.
+Result<void, Error> check_answerable(const MessageContext& ctx, const State& s, const std::string& handoff_id,
+                                     const std::string& claimed_by) {
     auto it = s.offers.find(handoff_id);
     if (it == s.offers.end()) return fail(invalid("unknown handoff_id"));
     if (it->second.target_participant != ctx.sender) return fail(Error(ErrorKind::Forbidden));
     if (!claimed_by.empty() && claimed_by != ctx.sender)
         return fail(invalid("accepted_by/declined_by differs from sender"));
     if (it->second.disposition != Disposition::Offered) return fail(invalid("the offer was already answered"));
-    return &it->second;
+    return {};
 }
 
-Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
+// The commit step of an accept or decline: `sender` answers the Offered offer `handoff_id`.
+std::function<void(ModeState&)> answer(std::string handoff_id, Disposition d, std::string sender, std::string reason) {
+    return
+        [handoff_id = std::move(handoff_id), d, sender = std::move(sender), reason = std::move(reason)](ModeState& st) {
+            auto& v = handoff_state(st).value;
+            auto& o = v.offers.at(handoff_id);  // apply() checked it exists and is still Offered
+            settle(v, handoff_id, o, d);
+            (d == Disposition::Accepted ? o.accepted_by : o.declined_by) = sender;
+            o.outcome_reason = reason;
+            if (d == Disposition::Accepted) o.implicit = false;
+        };
+}
+
+ModeResult<Outcome> on_accept(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::HandoffAcceptPayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
     // Proto 0.1.6: `implicit` is reserved for runtime-synthesized accepts; a client-sent accept
     // carrying true is refused. This runtime synthesizes none (the timeout is applied lazily at
     // Commitment, MODE-HOFF-7), so every accept reaching the mode is client-sent.
     if (p->implicit()) return fail(invalid("a client HandoffAccept must not set implicit"));
-    auto offer = answerable_offer(ctx, s, p->handoff_id(), p->accepted_by());
-    if (!offer) return fail(offer.error());
-    Offer& o = **offer;
-    o.disposition = Disposition::Accepted;
-    o.accepted_by = ctx.sender;
-    o.outcome_reason = p->reason();
-    o.implicit = false;
-    return {};
+    auto ok = check_answerable(ctx, s, p->handoff_id(), p->accepted_by());
+    if (!ok) return fail(ok.error());
+    return Outcome{answer(p->handoff_id(), Disposition::Accepted, ctx.sender, p->reason()), std::nullopt};
 }
 
-Result<void, Error> on_decline(const MessageContext& ctx, State& s) {
+ModeResult<Outcome> on_decline(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::HandoffDeclinePayload>(ctx.payload, "handoff payload does not decode");
     if (!p) return fail(p.error());
-    auto offer = answerable_offer(ctx, s, p->handoff_id(), p->declined_by());
-    if (!offer) return fail(offer.error());
-    Offer& o = **offer;
-    o.disposition = Disposition::Declined;
-    o.declined_by = ctx.sender;
-    o.outcome_reason = p->reason();
-    return {};
+    auto ok = check_answerable(ctx, s, p->handoff_id(), p->declined_by());
+    if (!ok) return fail(ok.error());
+    return Outcome{answer(p->handoff_id(), Disposition::Declined, ctx.sender, p->reason()), std::nullopt};
 }
 
-// MODE-HOFF-7 / MODE-HOFF-9: offers still Offered when `timeout` ms of acceptance clock have passed
-// since they were offered become Accepted by their target, marked implicit.
+// MODE-HOFF-7 / MODE-HOFF-9: an offer still Offered becomes Accepted by its target once `timeout`
+// ms of acceptance clock have passed since it was offered; a legacy offer without a clock never does.
+bool timed_out(const Offer& o, uint64_t timeout, int64_t now_ms) {
+    if (o.offered_at_ms <= 0 || now_ms < o.offered_at_ms) return false;
+    return static_cast<uint64_t>(now_ms - o.offered_at_ms) >= timeout;
+}
+
+// Only a Commitment may find an offer timed out, and it resolves the session, so the implicit
+// accepts are judged at that message's acceptance clock and persisted by its commit (replay passes
+// the recorded clock again, MSG-4).
 void apply_implicit_accepts(State& s, uint64_t timeout, int64_t now_ms) {
-    for (auto& [id, o] : s.offers) {
-        if (o.disposition != Disposition::Offered || o.offered_at_ms <= 0 || now_ms < o.offered_at_ms) continue;
-        if (static_cast<uint64_t>(now_ms - o.offered_at_ms) < timeout) continue;
-        o.disposition = Disposition::Accepted;
+    const std::vector<std::string> open(s.outstanding.begin(), s.outstanding.end());
+    for (const auto& id : open) {
+        auto& o = s.offers.at(id);
+        if (!timed_out(o, timeout, now_ms)) continue;
+        settle(s, id, o, Disposition::Accepted);
         o.accepted_by = o.target_participant;
         o.outcome_reason = std::string("implicit accept (timeout)");
         o.implicit = true;
     }
 }
 
+bool any_timed_out(const State& s, uint64_t timeout, int64_t now_ms) {
+    for (const auto& id : s.outstanding) {
+        if (timed_out(s.offers.at(id), timeout, now_ms)) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 HandoffMode::HandoffMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::string> HandoffMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> HandoffMode::on_session_start(const kernel::Session& session) const {
     // MODE-HOFF-1 (unchanged in 0.6): ≥2 participants, the initiator (the current owner) among them.
     if (session.participants.size() < 2) {
         return fail(Error(ErrorKind::InvalidPayload, "handoff mode needs at least two participants"));
@@ -320,7 +376,13 @@ ModeResult<std::string> HandoffMode::on_session_start(const kernel::Session& ses
     if (!session.is_participant(session.initiator)) {
         return fail(Error(ErrorKind::InvalidPayload, "the handoff initiator must be a participant"));
     }
-    return encode(State{});
+    return std::unique_ptr<ModeState>(std::make_unique<HandoffState>());
+}
+
+ModeResult<std::unique_ptr<ModeState>> HandoffMode::decode_state(const std::string& bytes) const {
+    auto s = decode_state_bytes(bytes);
+    if (!s) return fail(s.error());
+    return std::unique_ptr<ModeState>(std::make_unique<HandoffState>(std::move(s.value())));
 }
 
 ModeResult<bool> HandoffMode::authorize(const MessageContext& ctx) const {
@@ -337,37 +399,39 @@ ModeResult<bool> HandoffMode::authorize(const MessageContext& ctx) const {
 }
 
 ModeResult<Outcome> HandoffMode::apply(const MessageContext& ctx) const {
-    auto st = decode(ctx.session.mode_state);
+    auto st = state_of<HandoffState>(ctx);
     if (!st) return fail(st.error());
-    State s = std::move(st.value());
+    const State& s = (*st)->value;
     const auto& type = ctx.message_type;
     if (type == "Commitment") {
         // MODE-HOFF-7: shared validation, the lazy implicit accept, readiness, then the policy.
         auto c = validate_commitment(ctx.session, ctx.payload);
         if (!c) return fail(c.error());
         auto rules = policy::handoff_rules_or_default(ctx.session.bound_policy());
-        if (rules.implicit_accept_timeout_ms > 0) {
-            apply_implicit_accepts(s, rules.implicit_accept_timeout_ms, ctx.accepted_at_ms);  // MODE-HOFF-9
-        }
-        if (!any_in(s, Disposition::Accepted) && !any_in(s, Disposition::Declined)) {
+        const uint64_t timeout = rules.implicit_accept_timeout_ms;
+        const int64_t now_ms = ctx.accepted_at_ms;
+        // Readiness as if the timed-out offers were already Accepted (MODE-HOFF-9), without
+        // touching the state: the accepts themselves happen in the commit.
+        const bool implicit = timeout > 0 && any_timed_out(s, timeout, now_ms);
+        if (s.accepted == 0 && s.declined == 0 && !implicit) {
             return fail(invalid("no accepted or declined offer yet"));
         }
         auto deny = policy::evaluate_handoff_commitment(ctx.session.bound_policy(), c->outcome_positive());
         if (!deny.empty()) return fail(Error::denied(std::move(deny)));  // POL-EVAL-2
-        return Outcome{encode(s), ctx.payload};  // LIFE-4: resolution = the raw commitment bytes
+        std::function<void(ModeState&)> commit;
+        if (implicit) {
+            commit = [timeout, now_ms](ModeState& m) {
+                apply_implicit_accepts(handoff_state(m).value, timeout, now_ms);  // MODE-HOFF-9
+            };
+        }
+        return Outcome{std::move(commit), ctx.payload};  // LIFE-4: resolution = the raw commitment bytes
     }
-    Result<void, Error> r = fail(invalid("unknown handoff message type"));
-    if (type == "HandoffOffer") {
-        r = on_offer(ctx, s);
-    } else if (type == "HandoffContext") {
-        r = on_context(ctx, s);
-    } else if (type == "HandoffAccept") {
-        r = on_accept(ctx, s);
-    } else if (type == "HandoffDecline") {
-        r = on_decline(ctx, s);
-    }
-    if (!r) return fail(r.error());
-    return Outcome{encode(s), std::nullopt};  // MODE-GEN-5: only a Commitment resolves
+    // MODE-GEN-5: only a Commitment resolves.
+    if (type == "HandoffOffer") return on_offer(ctx, s);
+    if (type == "HandoffContext") return on_context(ctx, s);
+    if (type == "HandoffAccept") return on_accept(ctx, s);
+    if (type == "HandoffDecline") return on_decline(ctx, s);
+    return fail(invalid("unknown handoff message type"));
 }
 
 }  // namespace macp::modes

@@ -3,13 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "kernel/errors.hpp"
 #include "kernel/session.hpp"
+#include "modes/mode_state.hpp"
 #include "util/result.hpp"
 
 namespace macp::modes {
@@ -37,7 +40,11 @@ struct MessageContext {
 
 // What the kernel should do after an accepted message.
 struct Outcome {
-    std::string mode_state;                 // replaces the session's mode state
+    // Applies the accepted message to the session's state. The kernel runs it only once the
+    // message is durable, so a rejected message or a failed append leaves the state untouched;
+    // it cannot fail and costs what the message costs, never what the session holds. Receives
+    // the same ModeState the mode validated against. Empty: the state does not change.
+    std::function<void(ModeState&)> commit;
     std::optional<std::string> resolution;  // set => the session becomes RESOLVED (LIFE-3)
 };
 
@@ -52,10 +59,15 @@ public:
     [[nodiscard]] virtual bool strict() const = 0;
     [[nodiscard]] virtual bool standards_track() const = 0;
     // Validates mode-specific SessionStart rules and returns the initial mode state (SS-11).
-    [[nodiscard]] virtual ModeResult<std::string> on_session_start(const kernel::Session& session) const = 0;
+    [[nodiscard]] virtual ModeResult<std::unique_ptr<ModeState>> on_session_start(
+        const kernel::Session& session) const = 0;
+    // Reads back what ModeState::encode() wrote (checkpoints, snapshots: STO-CKPT-*). Must accept
+    // every state this mode can reach, whatever its size; InvalidModeState for foreign bytes.
+    [[nodiscard]] virtual ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const = 0;
     // Who may send this message type (MODE-GEN-3); runs before validation.
     [[nodiscard]] virtual ModeResult<bool> authorize(const MessageContext& ctx) const = 0;
-    // Validates and applies the message.
+    // Validates the message against ctx.session.mode_state without changing anything; an
+    // accepted message comes back as an Outcome whose commit step the kernel runs later.
     [[nodiscard]] virtual ModeResult<Outcome> apply(const MessageContext& ctx) const = 0;
 };
 

@@ -24,6 +24,15 @@ Result<P, kernel::Error> decode_payload(const std::string& bytes, const char* wh
     return p;
 }
 
+// The session's state as the mode's concrete type. InvalidModeState if the session holds some
+// other mode's state (a programming error, never a client's).
+template <class T>
+Result<const T*, kernel::Error> state_of(const MessageContext& ctx) {
+    const T* s = ctx.session.mode_state.template as<T>();
+    if (s == nullptr) return fail(kernel::Error(kernel::ErrorKind::InvalidModeState, "session holds no state of this mode"));
+    return s;
+}
+
 // POL-AUTH-1..3: whether the sender may commit under the session's bound policy.
 inline ModeResult<bool> authorize_commitment(const MessageContext& ctx) {
     const auto& s = ctx.session;

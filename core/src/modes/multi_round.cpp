@@ -1,6 +1,11 @@
 #include "modes/multi_round.hpp"
 
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -8,6 +13,7 @@
 
 #include "macp/modes/multi_round/v1/multi_round.pb.h"
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
 #include "util/json.hpp"
 
 namespace macp::modes {
@@ -24,7 +30,7 @@ struct State {
     bool converged = false;
 };
 
-std::string encode(const State& s) {
+std::string encode_state(const State& s) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -49,9 +55,12 @@ std::string encode(const State& s) {
     return {buf.GetString(), buf.GetSize()};
 }
 
-Result<State, Error> decode(const std::string& bytes) {
+using MultiRoundState = StateOf<State, &encode_state>;
+
+Result<State, Error> decode_state_bytes(const std::string& bytes) {
     rapidjson::Document d;
-    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+    // Bytes this runtime wrote: no size cap, a state it accepted must read back (issue #8 case 1).
+    if (!util::parse_json_stored(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
     State s;
     s.round = util::get_int(d, "round");
     s.converged = util::get_bool(d, "converged");
@@ -67,6 +76,9 @@ Result<State, Error> decode(const std::string& bytes) {
                                     std::string(m.value.GetString(), m.value.GetStringLength()));
         }
     }
+    // Convergence needs contributions; a state claiming otherwise is foreign or corrupt, and a
+    // Commitment would read a value that does not exist.
+    if (s.converged && s.contributions.empty()) return fail(Error(ErrorKind::InvalidModeState));
     return s;
 }
 
@@ -95,8 +107,9 @@ std::optional<std::string> contribution_value(const std::string& payload) {
 // MODE-MR-6, decided by the spec's canonical fixtures: the initiator coordinates and need not
 // contribute even when listed as a participant (the 0.4 reference required every participant,
 // so those fixtures could never converge; docs/compatibility.md). Every value given, the
-// initiator's included, must be equal.
-bool all_converged(const State& s, const std::string& initiator) {
+// initiator's included, must be equal. Judged on the state as it will be once `sender`'s
+// contribution is `value`, so apply() needs no modified copy of the state.
+bool converges_with(const State& s, const std::string& initiator, const std::string& sender, const std::string& value) {
     std::vector<const std::string*> required;
     for (const auto& p : s.participants) {
         if (p != initiator) required.push_back(&p);
@@ -106,11 +119,11 @@ bool all_converged(const State& s, const std::string& initiator) {
     }
     if (required.empty()) return false;
     for (const auto* p : required) {
-        if (s.contributions.count(*p) == 0) return false;
+        if (*p != sender && s.contributions.count(*p) == 0) return false;
     }
-    const std::string& first = s.contributions.begin()->second;
-    for (const auto& [sender, value] : s.contributions) {
-        if (value != first) return false;
+    // All values equal one another iff they all equal the sender's, which is among them.
+    for (const auto& [who, v] : s.contributions) {
+        if (who != sender && v != value) return false;
     }
     return true;
 }
@@ -130,12 +143,18 @@ MultiRoundMode::MultiRoundMode() {
         {{"protobuf", "buf.build/multiagentcoordinationprotocol/macp"}}};  // reference key
 }
 
-ModeResult<std::string> MultiRoundMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> MultiRoundMode::on_session_start(const kernel::Session& session) const {
     if (session.participants.empty())
         return fail(Error(ErrorKind::InvalidPayload, "multi_round needs participants"));  // MODE-MR-1
     State s;
     s.participants = session.participants;
-    return encode(s);  // MODE-MR-2
+    return std::unique_ptr<ModeState>(std::make_unique<MultiRoundState>(std::move(s)));  // MODE-MR-2
+}
+
+ModeResult<std::unique_ptr<ModeState>> MultiRoundMode::decode_state(const std::string& bytes) const {
+    auto s = decode_state_bytes(bytes);
+    if (!s) return fail(s.error());
+    return std::unique_ptr<ModeState>(std::make_unique<MultiRoundState>(std::move(s.value())));
 }
 
 ModeResult<bool> MultiRoundMode::authorize(const MessageContext& ctx) const {
@@ -152,20 +171,25 @@ ModeResult<bool> MultiRoundMode::authorize(const MessageContext& ctx) const {
 }
 
 ModeResult<Outcome> MultiRoundMode::apply(const MessageContext& ctx) const {
-    auto st = decode(ctx.session.mode_state);
+    auto st = state_of<MultiRoundState>(ctx);
     if (!st) return fail(st.error());
-    State s = std::move(st.value());
+    const State& s = (*st)->value;
     if (ctx.message_type == "Contribute") {
         if (s.converged) return fail(Error(ErrorKind::InvalidPayload, "already converged"));  // MODE-MR-6
         auto value = contribution_value(ctx.payload);
         if (!value) return fail(Error(ErrorKind::InvalidPayload, "Contribute payload has no string value"));
         auto it = s.contributions.find(ctx.sender);
-        if (it == s.contributions.end() || it->second != *value) {  // MODE-MR-5
-            ++s.round;
-            s.contributions[ctx.sender] = *value;
-        }
-        s.converged = all_converged(s, ctx.session.initiator);
-        return Outcome{encode(s), std::nullopt};
+        const bool revised = it == s.contributions.end() || it->second != *value;  // MODE-MR-5
+        const bool converged = converges_with(s, ctx.session.initiator, ctx.sender, *value);
+        return Outcome{[revised, converged, sender = ctx.sender, value = std::move(*value)](ModeState& m) {
+                           auto& v = static_cast<MultiRoundState&>(m).value;  // the state apply() validated
+                           if (revised) {
+                               ++v.round;
+                               v.contributions[sender] = value;
+                           }
+                           v.converged = converged;
+                       },
+                       std::nullopt};
     }
     // Commitment (MODE-MR-7): convergence is checked before the payload.
     if (!s.converged) return fail(Error(ErrorKind::InvalidPayload, "not converged"));
@@ -188,7 +212,7 @@ ModeResult<Outcome> MultiRoundMode::apply(const MessageContext& ctx) const {
     }
     w.EndObject();
     w.EndObject();
-    return Outcome{encode(s), std::string(buf.GetString(), buf.GetSize())};
+    return Outcome{nullptr, std::string(buf.GetString(), buf.GetSize())};  // the state stays as it is
 }
 
 }  // namespace macp::modes

@@ -1,22 +1,44 @@
 #include "modes/passthrough.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "modes/commitment.hpp"
+#include "modes/mode_support.hpp"
 
 namespace macp::modes {
 
 using kernel::Error;
 using kernel::ErrorKind;
 
+namespace {
+
+// MODE-PT-5: the state is the raw bytes of the last accepted non-Commitment payload, written and
+// read back verbatim.
+std::string raw_bytes(const std::string& bytes) {
+    return bytes;
+}
+
+using PassthroughState = StateOf<std::string, &raw_bytes>;
+
+}  // namespace
+
 PassthroughMode::PassthroughMode(ModeDescriptor descriptor, bool promoted)
     : descriptor_(std::move(descriptor)), promoted_(promoted) {}
 
-ModeResult<std::string> PassthroughMode::on_session_start(const kernel::Session&) const {
-    return std::string();  // MODE-PT-2: empty initial state, participants optional
+ModeResult<std::unique_ptr<ModeState>> PassthroughMode::on_session_start(const kernel::Session&) const {
+    std::unique_ptr<ModeState> state = std::make_unique<PassthroughState>();  // MODE-PT-2: empty, participants optional
+    return state;
+}
+
+ModeResult<std::unique_ptr<ModeState>> PassthroughMode::decode_state(const std::string& bytes) const {
+    std::unique_ptr<ModeState> state = std::make_unique<PassthroughState>(bytes);
+    return state;
 }
 
 ModeResult<bool> PassthroughMode::authorize(const MessageContext& ctx) const {
@@ -37,8 +59,16 @@ ModeResult<bool> PassthroughMode::authorize(const MessageContext& ctx) const {
 }
 
 ModeResult<Outcome> PassthroughMode::apply(const MessageContext& ctx) const {
-    if (ctx.message_type != "Commitment") return Outcome{ctx.payload, std::nullopt};  // MODE-PT-5
-    auto c = validate_commitment(ctx.session, ctx.payload);                           // MODE-PT-6
+    // The commit step below may then take the state's type for granted.
+    auto held = state_of<PassthroughState>(ctx);
+    if (!held) return fail(held.error());
+    if (ctx.message_type != "Commitment") {  // MODE-PT-5
+        return Outcome{[payload = ctx.payload](ModeState& m) mutable {
+                           static_cast<PassthroughState&>(m).value = std::move(payload);
+                       },
+                       std::nullopt};
+    }
+    auto c = validate_commitment(ctx.session, ctx.payload);  // MODE-PT-6
     if (!c) return fail(c.error());
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -48,7 +78,7 @@ ModeResult<Outcome> PassthroughMode::apply(const MessageContext& ctx) const {
     w.Key("commitment_id");
     w.String(c->commitment_id().data(), static_cast<rapidjson::SizeType>(c->commitment_id().size()));
     w.EndObject();
-    return Outcome{ctx.session.mode_state, std::string(buf.GetString(), buf.GetSize())};
+    return Outcome{{}, std::string(buf.GetString(), buf.GetSize())};  // the state stays as it was
 }
 
 }  // namespace macp::modes

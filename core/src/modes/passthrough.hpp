@@ -2,6 +2,9 @@
 // envelope, participants and the commitment contract, and otherwise passes payloads through.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "modes/mode.hpp"
 
 namespace macp::modes {
@@ -13,7 +16,10 @@ public:
     [[nodiscard]] const ModeDescriptor& descriptor() const override { return descriptor_; }
     [[nodiscard]] bool strict() const override { return promoted_; }
     [[nodiscard]] bool standards_track() const override { return promoted_; }
-    [[nodiscard]] ModeResult<std::string> on_session_start(const kernel::Session& session) const override;
+    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(
+        const kernel::Session& session) const override;
+    // Any bytes: the state is whatever payload came last (MODE-PT-5).
+    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const override;
     [[nodiscard]] ModeResult<bool> authorize(const MessageContext& ctx) const override;
     [[nodiscard]] ModeResult<Outcome> apply(const MessageContext& ctx) const override;
 

@@ -1,6 +1,8 @@
 #include "modes/quorum.hpp"
 
 #include <map>
+#include <memory>
+#include <utility>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -116,7 +118,8 @@ Result<State, Error> decode(const std::string& bytes) {
     if (bytes.empty()) return s;  // the reference treats empty state bytes as the initial state
     rapidjson::Document d;
     const Error bad(ErrorKind::InvalidModeState, "quorum mode state does not decode");
-    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(bad);
+    // Bytes this mode wrote: no size cap, or an accepted state could not be read back (issue #8).
+    if (!util::parse_json_stored(bytes, d) || !d.IsObject()) return fail(bad);
     auto request = d.FindMember("request");
     auto ballots = d.FindMember("ballots");
     if (request == d.MemberEnd() || ballots == d.MemberEnd() || !ballots->value.IsObject()) return fail(bad);
@@ -161,6 +164,14 @@ Result<State, Error> decode(const std::string& bytes) {
     return s;
 }
 
+using QuorumState = StateOf<State, &encode>;
+
+// The kernel hands a commit step the very state apply() validated through state_of(), so the
+// type is already known.
+State& held_state(ModeState& m) {
+    return static_cast<QuorumState&>(m).value;
+}
+
 policy::QuorumTally tally(const State& s) {
     policy::QuorumTally t;
     for (const auto& [sender, b] : s.ballots) {
@@ -198,24 +209,36 @@ bool commitment_ready(const kernel::Session& session, const State& s) {
     return approvals >= required || approvals + remaining < required;
 }
 
-// MODE-QUO-4: one ballot per sender across Approve/Reject/Abstain, for the current request.
-Result<bool, Error> cast_ballot(State& s, const std::string& sender, const std::string& request_id,
+// MODE-QUO-4: one ballot per sender across Approve/Reject/Abstain, for the current request. The
+// commit step records it.
+ModeResult<Outcome> cast_ballot(const State& s, const std::string& sender, const std::string& request_id,
                                 const std::string& reason, Choice choice) {
     if (!s.has_request) return fail(invalid("no ApprovalRequest yet"));
     if (request_id != s.request.request_id) return fail(invalid("request_id does not match the request"));
     if (s.ballots.count(sender) != 0) return fail(invalid("sender already cast a ballot"));
-    s.ballots[sender] = Ballot{request_id, choice, sender, reason};
-    return true;
+    return Outcome{[ballot = Ballot{request_id, choice, sender, reason}](ModeState& m) mutable {
+                       auto& slot = held_state(m).ballots[ballot.sender];
+                       slot = std::move(ballot);
+                   },
+                   std::nullopt};
 }
 
 }  // namespace
 
 QuorumMode::QuorumMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::string> QuorumMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> QuorumMode::on_session_start(const kernel::Session& session) const {
     // MODE-QUO-1: at least one participant (the initiator need not be one); state {"request":null,"ballots":{}}.
     if (session.participants.empty()) return fail(invalid("quorum mode needs participants"));
-    return encode(State{});
+    std::unique_ptr<ModeState> state = std::make_unique<QuorumState>();
+    return state;
+}
+
+ModeResult<std::unique_ptr<ModeState>> QuorumMode::decode_state(const std::string& bytes) const {
+    auto decoded = decode(bytes);
+    if (!decoded) return fail(decoded.error());
+    std::unique_ptr<ModeState> state = std::make_unique<QuorumState>(std::move(decoded.value()));
+    return state;
 }
 
 ModeResult<bool> QuorumMode::authorize(const MessageContext& ctx) const {
@@ -238,9 +261,9 @@ ModeResult<bool> QuorumMode::authorize(const MessageContext& ctx) const {
 
 ModeResult<Outcome> QuorumMode::apply(const MessageContext& ctx) const {
     const auto& session = ctx.session;
-    auto decoded = decode(session.mode_state);
-    if (!decoded) return fail(decoded.error());
-    State s = std::move(decoded.value());
+    auto held = state_of<QuorumState>(ctx);
+    if (!held) return fail(held.error());
+    const State& s = held.value()->value;
     const auto& type = ctx.message_type;
 
     if (type == "ApprovalRequest") {
@@ -253,24 +276,30 @@ ModeResult<Outcome> QuorumMode::apply(const MessageContext& ctx) const {
             p.required_approvals() > session.participants.size()) {
             return fail(invalid("invalid or repeated ApprovalRequest"));
         }
-        s.request = Request{p.request_id(), p.action(), p.summary(), p.details(), p.required_approvals(), ctx.sender};
-        s.has_request = true;
-    } else if (type == "Approve") {
+        Request request{p.request_id(), p.action(), p.summary(), p.details(), p.required_approvals(), ctx.sender};
+        return Outcome{[request = std::move(request)](ModeState& m) mutable {
+                           auto& st = held_state(m);
+                           st.request = std::move(request);
+                           st.has_request = true;
+                       },
+                       std::nullopt};
+    }
+    if (type == "Approve") {
         pb::ApprovePayload p;
         if (!p.ParseFromString(ctx.payload)) return fail(invalid("Approve payload does not decode"));
-        auto r = cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Approve);
-        if (!r) return fail(r.error());
-    } else if (type == "Reject") {
+        return cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Approve);
+    }
+    if (type == "Reject") {
         pb::RejectPayload p;
         if (!p.ParseFromString(ctx.payload)) return fail(invalid("Reject payload does not decode"));
-        auto r = cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Reject);
-        if (!r) return fail(r.error());
-    } else if (type == "Abstain") {
+        return cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Reject);
+    }
+    if (type == "Abstain") {
         pb::AbstainPayload p;
         if (!p.ParseFromString(ctx.payload)) return fail(invalid("Abstain payload does not decode"));
-        auto r = cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Abstain);
-        if (!r) return fail(r.error());
-    } else if (type == "Commitment") {
+        return cast_ballot(s, ctx.sender, p.request_id(), p.reason(), Choice::Abstain);
+    }
+    if (type == "Commitment") {
         // MODE-QUO-7: shared validation (MODE-CMT-*), then eligibility (MODE-QUO-6), then policy.
         auto c = validate_commitment(session, ctx.payload);
         if (!c) return fail(c.error());
@@ -279,11 +308,9 @@ ModeResult<Outcome> QuorumMode::apply(const MessageContext& ctx) const {
         auto deny = policy::evaluate_quorum_commitment(session.bound_policy(), tally(s), session.participants,
                                                        c.value().outcome_positive());
         if (!deny.empty()) return fail(Error::denied(std::move(deny)));
-        return Outcome{encode(s), ctx.payload};  // LIFE-4: resolution = the raw commitment bytes
-    } else {
-        return fail(invalid("unknown quorum message type"));
+        return Outcome{{}, ctx.payload};  // LIFE-4: resolution = the raw commitment bytes; state unchanged
     }
-    return Outcome{encode(s), std::nullopt};
+    return fail(invalid("unknown quorum message type"));
 }
 
 }  // namespace macp::modes

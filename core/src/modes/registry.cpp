@@ -215,6 +215,42 @@ storage::Status ModeRegistry::persist(const Entry& e) {
     return storage_->put_record(kModeNamespace, e.name, encode_descriptor(descriptor_of(e), e.standards));
 }
 
+std::string ModeRegistry::definition_record(const Mode& mode) {
+    if (const auto* pt = dynamic_cast<const PassthroughMode*>(&mode)) {
+        return encode_descriptor(pt->descriptor(), pt->strict());
+    }
+    rapidjson::StringBuffer buf;
+    util::json::Writer w(buf);
+    w.StartObject();
+    util::json::put(w, "builtin", mode.descriptor().mode);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::shared_ptr<const Mode> ModeRegistry::from_definition_record(const std::string& record, std::string& error) const {
+    rapidjson::Document doc;
+    if (!util::parse_json_stored(record, doc) || !doc.IsObject()) {
+        error = "the recorded mode definition is not a JSON object";
+        return nullptr;
+    }
+    if (doc.HasMember("builtin")) {
+        const auto original = util::get_string(doc, "builtin");
+        std::shared_lock lock(mu_);
+        for (const auto& e : entries_) {
+            // Promotion may have renamed the entry; the implementation keeps its original name.
+            if (e.builtin && e.mode->descriptor().mode == original) return e.mode;
+        }
+        error = "built-in mode '" + original + "' is not part of this runtime";
+        return nullptr;
+    }
+    auto decoded = decode_descriptor(record);
+    if (!decoded) {
+        error = "the recorded extension descriptor is corrupt";
+        return nullptr;
+    }
+    return std::make_shared<PassthroughMode>(std::move(decoded->first), decoded->second);
+}
+
 void ModeRegistry::notify() {
     if (listener_) listener_();  // DISC-13: one notification per successful change
 }

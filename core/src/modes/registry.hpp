@@ -43,6 +43,14 @@ public:
     // RPC-PROMO-1 / DISC-11, DISC-12: returns the final name.
     Result<std::string, std::string> promote(const std::string& name, const std::string& new_name);
 
+    // What a SessionStart records so that its session replays against the definition it started
+    // under, whatever the registry holds later (issue #8.3): a built-in by its original name, an
+    // extension by its whole descriptor and strictness.
+    [[nodiscard]] static std::string definition_record(const Mode& mode);
+    // The mode a definition record names; nullptr (with `error` set) if it cannot be rebuilt.
+    [[nodiscard]] std::shared_ptr<const Mode> from_definition_record(const std::string& record,
+                                                                     std::string& error) const;
+
     // Called after every successful change (WatchModeRegistry).
     void on_change(std::function<void()> listener) { listener_ = std::move(listener); }
 

@@ -1,7 +1,10 @@
 #include "modes/task.hpp"
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -217,11 +220,13 @@ const rapidjson::Value* optional_array(const rapidjson::Value& o, const char* ke
     return &it->value;
 }
 
+// Reads what encode() wrote. parse_json_stored, not the untrusted parser: a state grown past that
+// parser's size cap by accepted messages must still read back (issue #8 cases 1, 4).
 Result<State, Error> decode(const std::string& bytes) {
     State s;
     if (bytes.empty()) return s;  // a session without state yet starts from the initial state
     rapidjson::Document d;
-    if (!util::parse_json_untrusted(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
+    if (!util::parse_json_stored(bytes, d) || !d.IsObject()) return fail(Error(ErrorKind::InvalidModeState));
     bool bad = false;
     if (const auto* t = optional_object(d, "task", bad)) {
         TaskRecord r;
@@ -280,6 +285,16 @@ Result<State, Error> decode(const std::string& bytes) {
     return s;
 }
 
+using TaskState = StateOf<State, &encode>;
+using Commit = std::function<void(ModeState&)>;
+
+// Wraps a change to the typed state as the Outcome's commit step. The kernel hands the step the
+// very object apply() validated against, which state_of() already found to be a TaskState.
+template <class F>
+Commit commit_with(F change) {
+    return [change = std::move(change)](ModeState& m) mutable { change(static_cast<TaskState&>(m).value); };
+}
+
 // ---- Rules ------------------------------------------------------------------------------------
 
 // MODE-TASK-4: a TaskRequest must exist and the payload's task_id must equal its task_id.
@@ -301,7 +316,7 @@ bool allow_reassignment(const kernel::Session& session) {
     return policy::task_rules_or_default(session.bound_policy()).allow_reassignment_on_reject;
 }
 
-Result<void, Error> on_request(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_request(const MessageContext& ctx, const State& s) {
     // MODE-TASK-2: authorize() already refused non-initiators; repeated here so apply() is safe alone.
     if (ctx.sender != ctx.session.initiator) return fail(Error(ErrorKind::Forbidden));
     auto p = decode_payload<pb::TaskRequestPayload>(ctx.payload, "task payload does not decode");
@@ -312,12 +327,12 @@ Result<void, Error> on_request(const MessageContext& ctx, State& s) {
     if (!p->requested_assignee().empty() && !ctx.session.is_participant(p->requested_assignee())) {
         return fail(invalid("requested_assignee is not a declared participant"));
     }
-    s.task = TaskRecord{p->task_id(),          p->title(), p->instructions(), p->requested_assignee(), p->input(),
-                        p->deadline_unix_ms(), ctx.sender};
-    return {};
+    TaskRecord task{p->task_id(),          p->title(), p->instructions(), p->requested_assignee(), p->input(),
+                    p->deadline_unix_ms(), ctx.sender};
+    return commit_with([task = std::move(task)](State& st) mutable { st.task = std::move(task); });
 }
 
-Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_accept(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::TaskAcceptPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     // MODE-TASK-6, in the reference's check order.
@@ -331,11 +346,10 @@ Result<void, Error> on_accept(const MessageContext& ctx, State& s) {
     }
     if (!p->assignee().empty() && p->assignee() != ctx.sender) return fail(invalid("assignee differs from sender"));
     if (!can_respond(ctx.session, **task, ctx.sender)) return fail(Error(ErrorKind::Forbidden));
-    s.active_assignee = ctx.sender;
-    return {};
+    return commit_with([sender = ctx.sender](State& st) mutable { st.active_assignee = std::move(sender); });
 }
 
-Result<void, Error> on_reject(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_reject(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::TaskRejectPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
@@ -354,9 +368,10 @@ Result<void, Error> on_reject(const MessageContext& ctx, State& s) {
     for (const auto& r : s.rejections) {
         if (r.assignee == ctx.sender) return fail(invalid("sender already rejected this task"));
     }
-    if (s.active_assignee) s.active_assignee.reset();  // MODE-TASK-7: back to the pre-assignment state
-    s.rejections.push_back(RejectRecord{p->task_id(), ctx.sender, p->reason()});
-    return {};
+    return commit_with([r = RejectRecord{p->task_id(), ctx.sender, p->reason()}](State& st) mutable {
+        st.active_assignee.reset();  // MODE-TASK-7: back to the pre-assignment state
+        st.rejections.push_back(std::move(r));
+    });
 }
 
 // MODE-TASK-9: progress messages come only from the active assignee, before any terminal report.
@@ -364,7 +379,7 @@ bool may_report(const State& s, const std::string& sender) {
     return !s.terminal_report && s.active_assignee && *s.active_assignee == sender;
 }
 
-Result<void, Error> on_update(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_update(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::TaskUpdatePayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
@@ -373,12 +388,11 @@ Result<void, Error> on_update(const MessageContext& ctx, State& s) {
     // MODE-TASK-9 leaves progress unvalidated; we still refuse NaN/Inf, which cannot be stored in
     // JSON (the reference writes null and then fails to decode its own state).
     if (!std::isfinite(p->progress())) return fail(invalid("progress must be a finite number"));
-    s.updates.push_back(
-        UpdateRecord{p->task_id(), p->status(), p->progress(), p->message(), p->partial_output(), ctx.sender});
-    return {};
+    UpdateRecord u{p->task_id(), p->status(), p->progress(), p->message(), p->partial_output(), ctx.sender};
+    return commit_with([u = std::move(u)](State& st) mutable { st.updates.push_back(std::move(u)); });
 }
 
-Result<void, Error> on_complete(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_complete(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::TaskCompletePayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
@@ -391,11 +405,10 @@ Result<void, Error> on_complete(const MessageContext& ctx, State& s) {
     r.assignee = ctx.sender;
     r.output = p->output();
     r.summary = p->summary();
-    s.terminal_report = std::move(r);
-    return {};
+    return commit_with([r = std::move(r)](State& st) mutable { st.terminal_report = std::move(r); });
 }
 
-Result<void, Error> on_fail(const MessageContext& ctx, State& s) {
+Result<Commit, Error> on_fail(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::TaskFailPayload>(ctx.payload, "task payload does not decode");
     if (!p) return fail(p.error());
     auto task = require_task(s, p->task_id());  // MODE-TASK-4
@@ -409,21 +422,26 @@ Result<void, Error> on_fail(const MessageContext& ctx, State& s) {
     r.error_code = p->error_code();
     r.reason = p->reason();
     r.retryable = p->retryable();
-    s.terminal_report = std::move(r);
-    return {};
+    return commit_with([r = std::move(r)](State& st) mutable { st.terminal_report = std::move(r); });
 }
 
 }  // namespace
 
 TaskMode::TaskMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::string> TaskMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> TaskMode::on_session_start(const kernel::Session& session) const {
     // MODE-TASK-1 (0.6): at least one participant other than the initiator; the initiator need not
     // be listed (its TaskRequest authority is by role).
     for (const auto& p : session.participants) {
-        if (p != session.initiator) return encode(State{});
+        if (p != session.initiator) return std::unique_ptr<ModeState>(std::make_unique<TaskState>());
     }
     return fail(Error(ErrorKind::InvalidPayload, "task mode needs a participant other than the initiator"));
+}
+
+ModeResult<std::unique_ptr<ModeState>> TaskMode::decode_state(const std::string& bytes) const {
+    auto s = decode(bytes);
+    if (!s) return fail(s.error());
+    return std::unique_ptr<ModeState>(std::make_unique<TaskState>(std::move(s.value())));
 }
 
 ModeResult<bool> TaskMode::authorize(const MessageContext& ctx) const {
@@ -440,9 +458,9 @@ ModeResult<bool> TaskMode::authorize(const MessageContext& ctx) const {
 }
 
 ModeResult<Outcome> TaskMode::apply(const MessageContext& ctx) const {
-    auto st = decode(ctx.session.mode_state);
-    if (!st) return fail(st.error());
-    State s = std::move(st.value());
+    auto held = state_of<TaskState>(ctx);
+    if (!held) return fail(held.error());
+    const State& s = held.value()->value;
     const auto& type = ctx.message_type;
     if (type == "Commitment") {
         // MODE-TASK-10: shared validation, then a terminal report must exist, then the policy.
@@ -452,10 +470,10 @@ ModeResult<Outcome> TaskMode::apply(const MessageContext& ctx) const {
         bool has_output = s.terminal_report->complete && !s.terminal_report->output.empty();
         auto deny = policy::evaluate_task_commitment(ctx.session.bound_policy(), has_output, c->outcome_positive());
         if (!deny.empty()) return fail(Error::denied(std::move(deny)));  // POL-EVAL-2
-        // State persisted unchanged; resolution = the raw commitment bytes (LIFE-4).
-        return Outcome{ctx.session.mode_state.empty() ? encode(s) : ctx.session.mode_state, ctx.payload};
+        // No commit step: the state stays as it is; resolution = the raw commitment bytes (LIFE-4).
+        return Outcome{{}, ctx.payload};
     }
-    Result<void, Error> r = fail(invalid("unknown task message type"));
+    Result<Commit, Error> r = fail(invalid("unknown task message type"));
     if (type == "TaskRequest") {
         r = on_request(ctx, s);
     } else if (type == "TaskAccept") {
@@ -470,7 +488,7 @@ ModeResult<Outcome> TaskMode::apply(const MessageContext& ctx) const {
         r = on_fail(ctx, s);
     }
     if (!r) return fail(r.error());
-    return Outcome{encode(s), std::nullopt};  // MODE-GEN-5: only a Commitment resolves
+    return Outcome{std::move(r.value()), std::nullopt};  // MODE-GEN-5: only a Commitment resolves
 }
 
 }  // namespace macp::modes

@@ -20,6 +20,8 @@ struct ServerOptions {
     int64_t max_payload_bytes = 1'048'576;
     std::string version;
     int64_t max_concurrent_streams = 128;  // CFG-17
+    // Health reports NOT_SERVING while it says the store cannot write; null = not monitored.
+    storage::StorageHealthMonitor* storage_health = nullptr;
 };
 
 class Server {

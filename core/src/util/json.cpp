@@ -10,7 +10,7 @@ namespace macp::util {
 namespace {
 
 // Rejects nesting deeper than the limit before the DOM is built.
-int max_depth(std::string_view text) {
+int max_depth(std::string_view text, int limit) {
     int depth = 0;
     int deepest = 0;
     bool in_string = false;
@@ -30,7 +30,7 @@ int max_depth(std::string_view text) {
             in_string = true;
         } else if (c == '[' || c == '{') {
             deepest = std::max(deepest, ++depth);
-            if (deepest > kMaxJsonDepth) return deepest;
+            if (deepest > limit) return deepest;
         } else if (c == ']' || c == '}') {
             --depth;
         }
@@ -41,7 +41,13 @@ int max_depth(std::string_view text) {
 }  // namespace
 
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc) {
-    if (text.size() > kMaxJsonBytes || max_depth(text) > kMaxJsonDepth) return false;
+    if (text.size() > kMaxJsonBytes || max_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return false;
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    return !doc.HasParseError();
+}
+
+bool parse_json_stored(std::string_view text, rapidjson::Document& doc) {
+    if (max_depth(text, kMaxStoredJsonDepth) > kMaxStoredJsonDepth) return false;
     doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
     return !doc.HasParseError();
 }

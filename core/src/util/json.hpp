@@ -18,6 +18,13 @@ inline constexpr int kMaxJsonDepth = 128;
 // Parses `text` into `doc`; false on syntax error, oversize or nesting deeper than kMaxJsonDepth.
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc);
 
+// Parses what the runtime itself wrote (log records, snapshots, mode states): any size, since
+// whatever was accepted must read back (issue #8 cases 1, 2), but still iterative and with a
+// depth bound well above anything the writers produce, so a corrupt record cannot blow the
+// stack. Full precision, so doubles survive the round trip exactly.
+inline constexpr int kMaxStoredJsonDepth = 1024;
+bool parse_json_stored(std::string_view text, rapidjson::Document& doc);
+
 // Compact serialization with object keys sorted recursively (a canonical form).
 std::string to_canonical_json(const rapidjson::Value& v);
 

@@ -66,7 +66,7 @@ Session started(std::vector<std::string> participants = {kInit, kA, kB},
     Session s = make_session(std::move(participants), std::move(policy));
     auto init = mode().on_session_start(s);
     REQUIRE(init.ok());
-    s.mode_state = init.value();
+    s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
     return s;
 }
 
@@ -125,9 +125,9 @@ std::string commitment(bool positive = true, const std::string& policy_version =
 }
 
 DecisionState state_of(const Session& s) {
-    auto st = macp::modes::decode_decision_state(s.mode_state);
-    REQUIRE(st.ok());
-    return st.value();
+    const auto* st = s.mode_state.as<macp::modes::DecisionModeState>();
+    REQUIRE(st != nullptr);
+    return st->value;
 }
 
 ErrorKind kind_of(const ModeResult<Outcome>& r) {
@@ -168,7 +168,8 @@ TEST_CASE("MODE-DEC-1: SessionStart needs a participant and yields the initial s
     Session s = make_session({kA});  // the initiator need not be a participant
     auto init = mode().on_session_start(s);
     REQUIRE(init.ok());
-    CHECK(init.value() == R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Proposal"})");
+    CHECK(init.value()->encode() ==
+          R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Proposal"})");
 }
 
 TEST_CASE("Mode flags and descriptor", "[decision]") {
@@ -186,7 +187,7 @@ TEST_CASE("MODE-DEC-11: state JSON shape, field order and sorted maps", "[decisi
     REQUIRE(send(s, kA, "Objection", objection("p2", "")).ok());
     REQUIRE(send(s, kB, "Vote", vote("p1", "approve")).ok());
     REQUIRE(send(s, kA, "Vote", vote("p1", "Reject")).ok());
-    CHECK(s.mode_state ==
+    CHECK(s.mode_state.encode() ==
           R"({"proposals":{"p1":{"proposal_id":"p1","option":"a","rationale":"because","sender":"agent://a"},)"
           R"("p2":{"proposal_id":"p2","option":"b","rationale":"because","sender":"agent://orchestrator"}},)"
           R"("evaluations":[{"proposal_id":"p1","recommendation":"APPROVE","confidence":0.75,"reason":"looked",)"
@@ -206,7 +207,7 @@ TEST_CASE("MODE-GEN-2: state codec round-trips byte-identically (replay determin
         REQUIRE(send(s, kB, "Evaluation", evaluation("p1", "REVIEW", 5e-324)).ok());
         REQUIRE(send(s, kA, "Objection", objection("p1", "Critical")).ok());
         REQUIRE(send(s, kA, "Vote", vote("p1", "ABSTAIN")).ok());
-        return s.mode_state;
+        return s.mode_state.encode();
     };
     auto first = run();
     CHECK(first == run());
@@ -234,11 +235,50 @@ TEST_CASE("Mode state decoding: empty is initial, garbage is InvalidModeState", 
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);
     }
-    Session s = started();
-    s.mode_state = "{";
-    CHECK(kind_of(send(s, kInit, "Proposal", proposal("p1"))) == ErrorKind::InvalidModeState);
-    s.mode_state.clear();  // reference: an empty state decodes as the initial state
+    auto garbage = mode().decode_state("{");
+    REQUIRE_FALSE(garbage.ok());
+    CHECK(garbage.error().kind == ErrorKind::InvalidModeState);
+    auto initial = mode().decode_state("");  // reference: an empty state decodes as the initial state
+    REQUIRE(initial.ok());
+    CHECK(initial.value()->encode() ==
+          R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Proposal"})");
+    Session s = make_session();
+    s.mode_state = macp::modes::ModeStateBox(std::move(initial.value()));
     CHECK(send(s, kInit, "Proposal", proposal("p1")).ok());
+}
+
+// Issue #8 cases 1 and 4: whatever was accepted must encode and read back, however large. Control
+// characters escape to six bytes each, so three 1 MiB payloads take the state past the 16 MiB cap
+// on untrusted JSON, which the decoder used to apply ("not JSON").
+TEST_CASE("A large accepted state encodes and decodes back identically", "[decision]") {
+    const std::string blob(std::size_t{1} << 20, '\x01');
+    Session s = started();
+    REQUIRE(send(s, kInit, "Proposal", proposal("p1", "deploy" + blob)).ok());
+    REQUIRE(send(s, kA, "Evaluation", evaluation("p1", "APPROVE", 0.5)).ok());
+    REQUIRE(send(s, kB, "Proposal", proposal("p2", blob)).ok());
+    pb::ObjectionPayload o;
+    o.set_proposal_id("p1");
+    o.set_reason(blob);
+    REQUIRE(send(s, kA, "Objection", o.SerializeAsString()).ok());
+    const std::string bytes = s.mode_state.encode();
+    REQUIRE(bytes.size() > macp::util::kMaxJsonBytes);
+
+    auto back = mode().decode_state(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.value()->encode() == bytes);
+    const auto* st = dynamic_cast<const macp::modes::DecisionModeState*>(back.value().get());
+    REQUIRE(st != nullptr);
+    CHECK(st->value.proposals.at("p1").option == "deploy" + blob);
+    CHECK(st->value.proposals.at("p2").option == blob);
+    REQUIRE(st->value.objections.size() == 1);
+    CHECK(st->value.objections[0].reason == blob);
+
+    // The decoded state carries the session on.
+    Session t = make_session();
+    t.mode_state = macp::modes::ModeStateBox(std::move(back.value()));
+    REQUIRE(send(t, kB, "Vote", vote("p2", "APPROVE")).ok());
+    CHECK(send(t, kInit, "Commitment", commitment()).ok());
+    CHECK(state_of(t).phase == DecisionPhase::Committed);
 }
 
 // =============================================================================================
@@ -350,7 +390,7 @@ TEST_CASE("MODE-DEC-4: Proposal", "[decision]") {
         CHECK(st.proposals.at("p2").sender == kA);
         CHECK(st.proposals.at("p1").rationale == "because");
         // supporting_data is not stored
-        CHECK(s.mode_state.find("supporting") == std::string::npos);
+        CHECK(s.mode_state.encode().find("supporting") == std::string::npos);
     }
     SECTION("allowed in phase Evaluation, not in Voting (checked before decoding)") {
         REQUIRE(send(s, kInit, "Proposal", proposal("p1")).ok());
@@ -530,13 +570,13 @@ TEST_CASE("MODE-DEC-9 / POL-EVAL-2: a policy denial is POLICY_DENIED with reason
     Session s = started({kInit, kA, kB}, make_policy(R"({"voting":{"algorithm":"majority"}})"));
     REQUIRE(send(s, kInit, "Proposal", proposal("p1")).ok());
     REQUIRE(send(s, kA, "Vote", vote("p1", "REJECT")).ok());
-    auto before = s.mode_state;
+    auto before = s.mode_state.encode();
     auto r = send(s, kInit, "Commitment", commitment(true));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().kind == ErrorKind::PolicyDenied);
     CHECK(std::string(r.error().code()) == "POLICY_DENIED");
     CHECK(r.error().reasons == std::vector<std::string>{"majority vote failed: 0.0% approve, need >= 50.0%"});
-    CHECK(s.mode_state == before);
+    CHECK(s.mode_state.encode() == before);
     CHECK(s.state == SessionState::Open);
     // the negative commitment is backed by the explicit reject
     CHECK(send(s, kInit, "Commitment", commitment(false)).ok());
@@ -985,7 +1025,7 @@ void run_fixture(const std::filesystem::path& path) {
     }
     auto init = mode().on_session_start(s);
     REQUIRE(init.ok());
-    s.mode_state = init.value();
+    s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
 
     int index = 0;
     for (const auto& m : f["messages"].GetArray()) {
@@ -1015,8 +1055,9 @@ void run_fixture(const std::filesystem::path& path) {
     }
     if (f.HasMember("expected_mode_state")) {
         rapidjson::Document actual;
-        REQUIRE(macp::util::parse_json_untrusted(s.mode_state, actual));
-        INFO("mode state " << s.mode_state);
+        const std::string state = s.mode_state.encode();
+        REQUIRE(macp::util::parse_json_stored(state, actual));
+        INFO("mode state " << state);
         CHECK(mode_test::subset_match(f["expected_mode_state"], actual, mode_test::ArrayMatch::Exact));
     }
 }

@@ -119,7 +119,7 @@ const char* kTimeout100 = R"({"acceptance":{"implicit_accept_timeout_ms":100}})"
 TEST_CASE("MODE-HOFF-1: SessionStart needs two participants including the initiator", "[handoff]") {
     auto ok = mode().on_session_start(make_session({kOwner, kTarget}));
     REQUIRE(ok.ok());
-    CHECK(ok.value() == R"({"offers":{},"contexts":{}})");
+    CHECK(ok.value()->encode() == R"({"offers":{},"contexts":{}})");
     for (auto parts :
          {std::vector<std::string>{kOwner}, std::vector<std::string>{}, std::vector<std::string>{kTarget, kOther}}) {
         auto r = mode().on_session_start(make_session(parts));
@@ -348,9 +348,11 @@ TEST_CASE("MODE-HOFF-7 / MODE-HOFF-9: lazy implicit accept on the acceptance clo
     SECTION("an offer whose stored offered_at_ms is 0 (legacy) never times out") {
         Driver d(make_session({kOwner, kTarget}, make_policy(kTimeout100)));
         REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
-        auto pos = d.s.mode_state.find("\"offered_at_ms\":5000");
+        auto bytes = d.s.mode_state.encode();
+        auto pos = bytes.find("\"offered_at_ms\":5000");
         REQUIRE(pos != std::string::npos);
-        d.s.mode_state.replace(pos, std::string("\"offered_at_ms\":5000").size(), "\"offered_at_ms\":0");
+        bytes.replace(pos, std::string("\"offered_at_ms\":5000").size(), "\"offered_at_ms\":0");
+        d.s.mode_state = modes::ModeStateBox(mode().decode_state(bytes).value());
         CHECK(d.send(kOwner, "Commitment", commitment(true, "policy.test"), nullptr, 9'000) == "INVALID_ENVELOPE");
     }
     SECTION("a timeout larger than any clock difference never fires") {
@@ -371,7 +373,7 @@ TEST_CASE("MODE-HOFF-8: state JSON after a full session; replay reproduces the b
         REQUIRE(d.send(kOwner, "HandoffOffer", offer("h1", kOther)).empty());
         REQUIRE(d.send(kOther, "HandoffAccept", accept("h1")).empty());
         REQUIRE(d.send(kOwner, "Commitment", commitment()).empty());
-        return d.s.mode_state;
+        return d.s.mode_state.encode();
     };
     auto a = run();
     CHECK(a == run());
@@ -385,18 +387,90 @@ TEST_CASE("MODE-HOFF-8: state JSON after a full session; replay reproduces the b
           R"("contexts":{"h2":[{"content_type":"text/plain","context":"YQ==","sender":"agent://owner"}]}})");
 }
 
-TEST_CASE("Handoff mode state that does not decode is INVALID_ENVELOPE (InvalidModeState)", "[handoff]") {
+TEST_CASE("Handoff mode state that does not decode is InvalidModeState", "[handoff]") {
+    for (const char* bad : {R"({"offers":{"h1":{"disposition":"Maybe"}},"contexts":{}})", "[]", "{", "x",
+                            R"({"offers":[]})", R"({"offers":{"h1":{"offered_at_ms":"5"}}})",
+                            R"({"offers":{"h1":{"implicit":1}}})", R"({"contexts":{"h1":[{"context":"!"}]}})"}) {
+        INFO(bad);
+        auto r = mode().decode_state(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::InvalidModeState);
+        CHECK(std::string(r.error().code()) == "INVALID_ENVELOPE");
+    }
+    // no bytes yet: the initial state
+    auto empty = mode().decode_state("");
+    REQUIRE(empty.ok());
+    CHECK(empty.value()->encode() == R"({"offers":{},"contexts":{}})");
+    // a legacy state without offered_at_ms / implicit still decodes, and a new offer is judged against it
     Driver d(make_session({kOwner, kTarget}));
-    d.s.mode_state = R"({"offers":{"h1":{"disposition":"Maybe"}},"contexts":{}})";
-    CHECK(d.send(kOwner, "HandoffOffer", offer("h2")) == "INVALID_ENVELOPE");
-    d.s.mode_state = "[]";
-    CHECK(d.send(kOwner, "HandoffOffer", offer("h2")) == "INVALID_ENVELOPE");
-    // a legacy state without offered_at_ms / implicit still decodes
-    d.s.mode_state =
+    auto legacy = mode().decode_state(
         R"({"offers":{"h1":{"handoff_id":"h1","target_participant":"agent://target","scope":"","reason":"",)"
         R"("offered_by":"agent://owner","disposition":"Declined","accepted_by":null,"declined_by":"agent://target",)"
-        R"("outcome_reason":""}},"contexts":{}})";
+        R"("outcome_reason":""}},"contexts":{}})");
+    REQUIRE(legacy.ok());
+    d.s.mode_state = modes::ModeStateBox(std::move(legacy.value()));
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h1")) == "INVALID_ENVELOPE");  // id reused
     CHECK(d.send(kOwner, "HandoffOffer", offer("h2")).empty());
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h3")) == "INVALID_ENVELOPE");  // h2 outstanding
+}
+
+TEST_CASE("Handoff apply() validates without changing the state; the commit step changes it", "[handoff]") {
+    Driver d(make_session({kOwner, kTarget}, make_policy(kTimeout100)));
+    REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
+    const auto before = d.s.mode_state.encode();
+    const std::string sender = kOwner, type = "Commitment", payload = commitment(true, "policy.test");
+    modes::MessageContext ctx{d.s, sender, type, payload, 5'100};
+    auto out = mode().apply(ctx);
+    REQUIRE(out.ok());
+    CHECK(out->resolution == payload);
+    CHECK(d.s.mode_state.encode() == before);  // apply() alone touches nothing
+    // The implicit accept is decided at the Commitment's own acceptance clock, whenever the commit
+    // runs (replay passes the recorded clock again).
+    REQUIRE(out->commit);
+    out->commit(*d.s.mode_state.get());
+    CHECK(disposition(d.s, "h1") == "Accepted");
+    CHECK(state_of(d.s)["offers"]["h1"]["implicit"].GetBool());
+    mode_test::require_round_trip(mode(), d.s);
+
+    SECTION("a session holding no handoff state is InvalidModeState") {
+        kernel::Session empty = make_session({kOwner, kTarget});
+        modes::MessageContext c2{empty, sender, type, payload, 5'100};
+        auto r = mode().apply(c2);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::InvalidModeState);
+    }
+}
+
+// Issue #8 cases 1/4: a state the runtime accepted must read back whatever its size. Control
+// characters escape to six bytes each, so a few payloads of about 1 MiB encode past the 16 MiB cap
+// of untrusted JSON parsing, which used to fail the read-back as "not JSON".
+TEST_CASE("Handoff state larger than 16 MiB encodes and decodes back identically", "[handoff]") {
+    const std::string big(1u << 20, '\x01');
+    Driver d(make_session({kOwner, kTarget}));
+    auto big_offer = [&](const char* id) {
+        hpb::HandoffOfferPayload p;
+        p.set_handoff_id(id);
+        p.set_target_participant(kTarget);
+        p.set_scope(big);
+        p.set_reason(big);
+        return p.SerializeAsString();
+    };
+    REQUIRE(d.send(kOwner, "HandoffOffer", big_offer("h1")).empty());
+    REQUIRE(d.send(kTarget, "HandoffDecline", decline("h1", "", big)).empty());
+    REQUIRE(d.send(kOwner, "HandoffOffer", big_offer("h2")).empty());
+    REQUIRE(d.send(kTarget, "HandoffDecline", decline("h2")).empty());
+    const auto bytes = d.s.mode_state.encode();
+    CHECK(bytes.size() > util::kMaxJsonBytes);
+    rapidjson::Document probe;
+    CHECK_FALSE(util::parse_json_untrusted(bytes, probe));  // what the old decoder used
+    auto back = mode().decode_state(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.value()->encode() == bytes);
+    // The decoded state behaves like the original: every offer is answered, so a new one is accepted.
+    d.s.mode_state = modes::ModeStateBox(std::move(back.value()));
+    CHECK(d.send(kOwner, "HandoffOffer", offer("h3")).empty());
+    CHECK(d.send(kTarget, "HandoffAccept", accept("h3")).empty());
+    CHECK(d.send(kOwner, "Commitment", commitment()).empty());
 }
 
 // ---- Policy --------------------------------------------------------------------------------------------------
@@ -556,7 +630,7 @@ void run_fixture(const std::filesystem::path& path) {
     // CONF-16: replaying the accepted messages at their recorded clock reproduces the state bytes.
     Driver r(std::move(replay_session));
     for (const auto& m : accepted) CHECK(r.send(m.sender, m.type, m.payload, nullptr, m.at).empty());
-    CHECK(r.s.mode_state == d.s.mode_state);
+    CHECK(r.s.mode_state.encode() == d.s.mode_state.encode());
     CHECK(r.s.resolution == d.s.resolution);
 }
 

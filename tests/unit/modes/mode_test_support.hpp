@@ -65,8 +65,19 @@ inline void bind_policy_or_default(macp::kernel::Session& s, std::optional<macp:
     }
 }
 
+// The state must read back exactly as written: decode_state(encode()) encodes to the same bytes
+// (what checkpoints and snapshots rely on, STO-CKPT-*).
+template <class Mode>
+void require_round_trip(const Mode& mode, const macp::kernel::Session& s) {
+    const std::string bytes = s.mode_state.encode();
+    auto back = mode.decode_state(bytes);
+    REQUIRE(back.ok());
+    REQUIRE(back.value() != nullptr);
+    REQUIRE(back.value()->encode() == bytes);
+}
+
 // authorize() then apply() as the kernel does (MODE-GEN-3); an accepted outcome is committed to `s`
-// (mode state replaced, RESOLVED on a resolution). `apply_reasons`, if given, receives the reasons
+// (its commit step run on the state, RESOLVED on a resolution). `apply_reasons`, if given, receives the reasons
 // of an apply() error only (POLICY_DENIED carries them; authorization errors leave it untouched).
 template <class Mode>
 macp::modes::ModeResult<macp::modes::Outcome> step(const Mode& mode, macp::kernel::Session& s,
@@ -81,7 +92,8 @@ macp::modes::ModeResult<macp::modes::Outcome> step(const Mode& mode, macp::kerne
         if (apply_reasons) *apply_reasons = out.error().reasons;
         return out;
     }
-    s.mode_state = out->mode_state;
+    if (out->commit) out->commit(*s.mode_state.get());
+    require_round_trip(mode, s);
     if (out->resolution) {
         s.resolution = out->resolution;
         s.state = macp::kernel::SessionState::Resolved;
@@ -102,7 +114,7 @@ struct CodeDriver {
         : mode_(m), s(std::move(session)), now(start_ms) {
         auto init = mode_.on_session_start(s);
         REQUIRE(init.ok());
-        s.mode_state = init.value();
+        s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
     }
 
     // "" on success, else the error code; `reasons` receives POLICY_DENIED reasons.
@@ -117,7 +129,7 @@ struct CodeDriver {
 // The session's mode state as a JSON object (REQUIREs that it parses and is an object).
 inline rapidjson::Document state_json(const macp::kernel::Session& s) {
     rapidjson::Document d;
-    REQUIRE(macp::util::parse_json_untrusted(s.mode_state, d));
+    REQUIRE(macp::util::parse_json_stored(s.mode_state.encode(), d));
     REQUIRE(d.IsObject());
     return d;
 }

@@ -2,7 +2,13 @@
 // the DELTA-0.6 changes) and the proposal conformance fixtures.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -51,7 +57,7 @@ struct Harness {
     explicit Harness(Session session) : s(std::move(session)) {
         auto st = mode().on_session_start(s);
         REQUIRE(st.ok());
-        s.mode_state = st.value();
+        s.mode_state = macp::modes::ModeStateBox(std::move(st.value()));
     }
     // nullopt = accepted
     std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
@@ -61,11 +67,7 @@ struct Harness {
         if (!o) return o.error();
         return std::nullopt;
     }
-    rapidjson::Document state() const {
-        rapidjson::Document d;
-        REQUIRE(macp::util::parse_json_untrusted(s.mode_state, d));
-        return d;
-    }
+    rapidjson::Document state() const { return mode_test::state_json(s); }
     std::string phase() const { return state()["phase"].GetString(); }
 };
 
@@ -137,7 +139,7 @@ TEST_CASE("MODE-PROP-1: SessionStart needs a participant; initial state", "[prop
 
     auto ok = mode().on_session_start(make_session());
     REQUIRE(ok.ok());
-    CHECK(ok.value() ==
+    CHECK(ok.value()->encode() ==
           R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
     CHECK(mode().strict());
     CHECK(mode().standards_track());
@@ -205,7 +207,7 @@ TEST_CASE("MODE-PROP-3: Proposal", "[proposal]") {
     REQUIRE_FALSE(h.send(kSeller, "Proposal", p.SerializeAsString()));
     CHECK(kind(h.send(kBuyer, "Proposal", proposal("p1"))) == ErrorKind::InvalidPayload);  // duplicate id
     CHECK(
-        h.s.mode_state ==
+        h.s.mode_state.encode() ==
         R"({"proposals":{"p1":{"proposal_id":"p1","title":"offer","summary":"terms","details":[1,255],"tags":["a","b"],)"
         R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
         R"("terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
@@ -282,7 +284,7 @@ TEST_CASE("MODE-PROP-7: Reject", "[proposal]") {
         CHECK(kind(h.send(kBuyer, "Commitment", commitment(false))) == ErrorKind::InvalidPayload);
         REQUIRE_FALSE(h.send(kBuyer, "Reject", reject("p1", true, "final")));
         CHECK(
-            h.s.mode_state ==
+            h.s.mode_state.encode() ==
             R"({"proposals":{"p1":{"proposal_id":"p1","title":"t","summary":"sum","details":[],"tags":[],)"
             R"("proposer":"agent://seller","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
             R"("terminal_rejections":[{"proposal_id":"p1","sender":"agent://buyer","reason":"final"}],)"
@@ -424,23 +426,177 @@ TEST_CASE("MODE-PROP-11: Commitment", "[proposal]") {
     }
     SECTION("a committed state is immutable") {
         Session s = make_session();
-        s.mode_state = R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Committed"})";
+        s.mode_state = macp::modes::ModeStateBox(
+            mode()
+                .decode_state(
+                    R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Committed"})")
+                .value());
         MessageContext ctx{s, kSeller, "Proposal", proposal("p9"), 1};
         auto r = mode().apply(ctx);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::SessionNotOpen);
     }
-    SECTION("corrupt state is InvalidModeState; empty state reads as the initial state") {
+    SECTION("a session without proposal state is InvalidModeState") {
         Session s = make_session();
-        s.mode_state = "{not json";
         MessageContext ctx{s, kSeller, "Proposal", proposal("p9"), 1};
         auto r = mode().apply(ctx);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);
-        s.mode_state.clear();
-        MessageContext ctx2{s, kSeller, "Proposal", proposal("p9"), 1};
-        CHECK(mode().apply(ctx2).ok());
     }
+}
+
+TEST_CASE("MODE-PROP-12: decode_state", "[proposal]") {
+    auto bad = [](const std::string& bytes) {
+        auto r = mode().decode_state(bytes);
+        REQUIRE_FALSE(r.ok());
+        return r.error().kind;
+    };
+    CHECK(bad("{not json") == ErrorKind::InvalidModeState);
+    CHECK(bad("[]") == ErrorKind::InvalidModeState);
+    CHECK(bad(R"({"proposals":{},"accepts":{}})") == ErrorKind::InvalidModeState);
+    CHECK(bad(R"({"proposals":{},"accepts":{},"terminal_rejections":[],"phase":"Done"})") ==
+          ErrorKind::InvalidModeState);
+    CHECK(bad(R"({"proposals":{"p1":{"proposal_id":"p1","title":"t","summary":"","details":[256],"tags":[],)"
+              R"("proposer":"a","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
+              R"("terminal_rejections":[]})") == ErrorKind::InvalidModeState);
+    // apply() files every proposal under its own id; a record under another key is not ours.
+    CHECK(bad(R"({"proposals":{"p2":{"proposal_id":"p1","title":"t","summary":"","details":[],"tags":[],)"
+              R"("proposer":"a","supersedes_proposal_id":null,"disposition":"Live"}},"accepts":{},)"
+              R"("terminal_rejections":[]})") == ErrorKind::InvalidModeState);
+
+    // Empty bytes are the initial state; absent rejections and phase take the reference's defaults.
+    const std::string initial =
+        R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Negotiating"})";
+    auto empty = mode().decode_state("");
+    REQUIRE(empty.ok());
+    CHECK(empty.value()->encode() == initial);
+    auto old = mode().decode_state(R"({"proposals":{},"accepts":{},"terminal_rejections":[]})");
+    REQUIRE(old.ok());
+    CHECK(old.value()->encode() == initial);
+}
+
+TEST_CASE("A decoded state carries on like the one it was encoded from", "[proposal]") {
+    // The tallies behind the phase and the round limit are not encoded; decode_state() rebuilds them.
+    Harness h(make_session({kBuyer, kSeller}, policy_with(R"({"counter_proposal":{"max_rounds":2}})")));
+    REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
+    REQUIRE_FALSE(h.send(kBuyer, "CounterProposal", counter("p2", "p1")));
+    REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p2")));
+    REQUIRE_FALSE(h.send(kBuyer, "Reject", reject("p1", true)));
+    Harness back(h.s);
+    back.s.mode_state = macp::modes::ModeStateBox(mode().decode_state(h.s.mode_state.encode()).value());
+    for (auto* x : {&h, &back}) {
+        REQUIRE_FALSE(x->send(kSeller, "CounterProposal", counter("p3", "p2")));
+        CHECK(kind(x->send(kBuyer, "CounterProposal", counter("p4", "p3"))) == ErrorKind::InvalidPayload);
+        CHECK(x->phase() == "TerminalRejected");
+        REQUIRE_FALSE(x->send(kSeller, "Withdraw", withdraw("p1")));  // clears the terminal rejection
+        CHECK(x->phase() == "Negotiating");
+        REQUIRE_FALSE(x->send(kBuyer, "Accept", accept("p2")));
+        CHECK(x->phase() == "Converged");
+    }
+    CHECK(back.s.mode_state.encode() == h.s.mode_state.encode());
+}
+
+TEST_CASE("apply() leaves the state alone; the commit step changes it", "[proposal]") {
+    Harness h(make_session());
+    const auto before = h.s.mode_state.encode();
+    MessageContext ctx{h.s, kSeller, "Proposal", proposal("p1"), 1};
+    auto out = mode().apply(ctx);
+    REQUIRE(out.ok());
+    CHECK(h.s.mode_state.encode() == before);
+    REQUIRE(out.value().commit);
+    out.value().commit(*h.s.mode_state.get());
+    CHECK(h.state()["proposals"].HasMember("p1"));
+}
+
+namespace {
+
+// MODE-PROP-9/10 as the reference states them, over the encoded state: the phase apply() now
+// derives without scanning the proposals must agree with it.
+std::string phase_by_scan(const rapidjson::Document& st, const Session& s, const std::string& criterion) {
+    if (st["terminal_rejections"].Size() != 0) return "TerminalRejected";
+    auto accepts_is = [&](const std::string& x, const std::string& pid) {
+        auto it = st["accepts"].FindMember(x.c_str());
+        return it != st["accepts"].MemberEnd() && pid == it->value.GetString();
+    };
+    const auto& parts = s.participants;
+    for (const auto& m : st["proposals"].GetObject()) {
+        const auto& p = m.value;
+        if (std::string(p["disposition"].GetString()) == "Withdrawn") continue;
+        const std::string pid = p["proposal_id"].GetString();
+        const std::string proposer = p["proposer"].GetString();
+        bool meets;
+        if (criterion == "counterparty") {
+            meets = std::all_of(parts.begin(), parts.end(),
+                                [&](const std::string& x) { return x == proposer || accepts_is(x, pid); });
+        } else if (criterion == "initiator") {
+            meets = accepts_is(s.initiator, pid);
+        } else {
+            meets = !parts.empty() &&
+                    std::all_of(parts.begin(), parts.end(), [&](const std::string& x) { return accepts_is(x, pid); });
+        }
+        if (meets) return "Converged";
+    }
+    return "Negotiating";
+}
+
+}  // namespace
+
+TEST_CASE("MODE-PROP-9/10: the phase matches a full recount over random histories", "[proposal]") {
+    const std::vector<std::vector<std::string>> groups = {
+        {kBuyer, kSeller}, {kSeller}, {kBuyer}, {kBuyer, kSeller, "agent://third"}, {kSeller, "agent://third"}};
+    std::mt19937 rng(8);
+    auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
+    int accepted = 0;
+    std::map<std::string, int> seen;  // phase -> times
+    for (const std::string criterion : {"all_parties", "counterparty", "initiator", "whatever"}) {
+        for (const auto& parts : groups) {
+            INFO("criterion " << criterion << ", " << parts.size() << " participants");
+            Harness h(make_session(parts, policy_with(R"({"acceptance":{"criterion":")" + criterion + R"("}})")));
+            std::vector<std::string> senders = parts;
+            senders.push_back(kBuyer);  // the initiator, listed or not
+            size_t ids = 0;             // proposals p0 .. p<ids-1> were offered; targets may also miss
+            for (int i = 0; i < 400; ++i) {
+                const std::string sender = senders[pick(senders.size())];
+                const std::string fresh = "p" + std::to_string(ids);
+                // Mostly recent proposals, so accepts gather on a few of them.
+                const std::string target = "p" + std::to_string(ids - std::min(ids, pick(4)));
+                std::pair<std::string, std::string> msg;  // type, payload
+                switch (pick(10)) {
+                    case 0: msg = {"Proposal", proposal(fresh)}; break;
+                    case 1: msg = {"CounterProposal", counter(fresh, target)}; break;
+                    case 2: msg = {"Reject", reject(target, pick(3) == 0)}; break;
+                    case 3: msg = {"Withdraw", withdraw(target)}; break;
+                    default: msg = {"Accept", accept(target)}; break;
+                }
+                const auto& [type, payload] = msg;
+                INFO("step " << i << ": " << type << " from " << sender);
+                if (!h.send(sender, type, payload)) {
+                    ++accepted;
+                    if (type == "Proposal" || type == "CounterProposal") ++ids;
+                }
+                CHECK(h.phase() == phase_by_scan(h.state(), h.s, criterion));
+                ++seen[h.phase()];
+            }
+        }
+    }
+    CHECK(accepted > 2000);
+    CHECK(seen["Negotiating"] > 500);
+    CHECK(seen["Converged"] > 500);
+    CHECK(seen["TerminalRejected"] > 500);
+}
+
+TEST_CASE("Issue #8 cases 1/4: a state past 16 MiB still encodes and decodes back", "[proposal]") {
+    Harness h(make_session());
+    const std::string big(1u << 20, '\x01');  // every byte JSON-escapes to \u0001, six bytes
+    for (int i = 0; i < 3; ++i) REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p" + std::to_string(i), big)));
+    const std::string bytes = h.s.mode_state.encode();
+    CHECK(bytes.size() > macp::util::kMaxJsonBytes);
+    auto back = mode().decode_state(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.value()->encode() == bytes);
+    REQUIRE_FALSE(h.send(kBuyer, "Accept", accept("p1")));
+    REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p1")));
+    CHECK(h.phase() == "Converged");
 }
 
 TEST_CASE("POL-SCH-4: proposal rule parsing", "[proposal][policy]") {
@@ -515,13 +671,13 @@ TEST_CASE("Policy denial through the mode leaves the session open", "[proposal][
         REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));
         REQUIRE_FALSE(h.send(kSeller, "Accept", accept("p1")));
         REQUIRE_FALSE(h.send(kBuyer, "Accept", accept("p1")));
-        auto before = h.s.mode_state;
+        auto before = h.s.mode_state.encode();
         auto e = h.send(kBuyer, "Commitment", commitment_for(h.s, true));
         REQUIRE(kind(e) == ErrorKind::PolicyDenied);
         CHECK(e->code() == std::string("POLICY_DENIED"));
         CHECK(e->reasons == std::vector<std::string>{"unsupported policy schema version: 3 (supported: [1, 2])"});
         CHECK(h.s.state == SessionState::Open);
-        CHECK(h.s.mode_state == before);
+        CHECK(h.s.mode_state.encode() == before);
     }
     SECTION("a '*' policy whose blocks do not fit the proposal schema denies at evaluation time (0.6)") {
         PolicyDefinition star{"p.star", "*", "", R"({"rejection":true})", 1};
@@ -548,7 +704,7 @@ TEST_CASE("Replay reproduces identical state bytes", "[proposal]") {
         std::vector<std::string> states;
         for (auto& [sender, type, payload] : msgs) {
             REQUIRE_FALSE(h.send(sender, type, payload));
-            states.push_back(h.s.mode_state);
+            states.push_back(h.s.mode_state.encode());
         }
         if (run == 0) {
             first = states;
@@ -666,7 +822,7 @@ void run_fixture(const std::filesystem::path& path) {
         CHECK(mode_test::subset_match(f["expected_mode_state"], actual));
     }
     // CONF-16: replaying the accepted messages reproduces the same bytes.
-    CHECK(replay.s.mode_state == h.s.mode_state);
+    CHECK(replay.s.mode_state.encode() == h.s.mode_state.encode());
     CHECK(replay.s.resolution == h.s.resolution);
     CHECK(replay.s.state == h.s.state);
 }

@@ -55,7 +55,7 @@ struct Harness {
     explicit Harness(Session session) : s(std::move(session)) {
         auto st = mode().on_session_start(s);
         REQUIRE(st.ok());
-        s.mode_state = st.value();
+        s.mode_state = macp::modes::ModeStateBox(std::move(st.value()));
     }
     std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
                                             const std::string& payload) {
@@ -66,7 +66,7 @@ struct Harness {
     }
     rapidjson::Document state() const {
         rapidjson::Document d;
-        REQUIRE(macp::util::parse_json_untrusted(s.mode_state, d));
+        REQUIRE(macp::util::parse_json_stored(s.mode_state.encode(), d));
         return d;
     }
 };
@@ -123,7 +123,7 @@ TEST_CASE("MODE-QUO-1: SessionStart needs a participant; initial state", "[quoru
     CHECK(r.error().kind == ErrorKind::InvalidPayload);
     auto ok = mode().on_session_start(make_session({kAlice}));  // the initiator need not be a participant
     REQUIRE(ok.ok());
-    CHECK(ok.value() == R"({"request":null,"ballots":{}})");
+    CHECK(ok.value()->encode() == R"({"request":null,"ballots":{}})");
     CHECK(mode().strict());
     CHECK(mode().standards_track());
     CHECK(mode().descriptor().mode == "macp.mode.quorum.v1");
@@ -189,7 +189,7 @@ TEST_CASE("MODE-QUO-3: ApprovalRequest", "[quorum]") {
     p.set_details(std::string("\x00\x7f", 2));
     p.set_required_approvals(3);  // = participant count
     REQUIRE_FALSE(h.send(kCoord, "ApprovalRequest", p.SerializeAsString()));
-    CHECK(h.s.mode_state ==
+    CHECK(h.s.mode_state.encode() ==
           R"({"request":{"request_id":"r1","action":"deploy","summary":"Deploy v2","details":[0,127],)"
           R"("required_approvals":3,"requested_by":"agent://coordinator"},"ballots":{}})");
     CHECK(kind(h.send(kCoord, "ApprovalRequest", request(1, "r2"))) == ErrorKind::InvalidPayload);  // one per session
@@ -212,7 +212,7 @@ TEST_CASE("MODE-QUO-4: ballots", "[quorum]") {
         CHECK(kind(h.send(*who, "Reject", reject())) == ErrorKind::InvalidPayload);
         CHECK(kind(h.send(*who, "Abstain", abstain())) == ErrorKind::InvalidPayload);
     }
-    CHECK(h.s.mode_state ==
+    CHECK(h.s.mode_state.encode() ==
           R"({"request":{"request_id":"r1","action":"deploy","summary":"Deploy v2","details":[],)"
           R"("required_approvals":3,"requested_by":"agent://coordinator"},"ballots":{)"
           R"("agent://alice":{"request_id":"r1","choice":"Approve","sender":"agent://alice","reason":"lgtm"},)"
@@ -232,12 +232,12 @@ TEST_CASE("MODE-QUO-6/7: commitment eligibility and resolution", "[quorum]") {
         REQUIRE_FALSE(h.send(kAlice, "Approve", approve()));
         CHECK(kind(h.send(kCoord, "Commitment", commitment(true))) == ErrorKind::InvalidPayload);
         REQUIRE_FALSE(h.send(kBob, "Approve", approve()));
-        auto before = h.s.mode_state;
+        auto before = h.s.mode_state.encode();
         auto c = commitment(true, "policy.default");
         REQUIRE_FALSE(h.send(kCoord, "Commitment", c));
         CHECK(h.s.state == SessionState::Resolved);
-        CHECK(*h.s.resolution == c);      // LIFE-4
-        CHECK(h.s.mode_state == before);  // no phase field; state unchanged
+        CHECK(*h.s.resolution == c);               // LIFE-4
+        CHECK(h.s.mode_state.encode() == before);  // no phase field; state unchanged
     }
     SECTION("threshold unreachable: rejects and abstentions both remove a potential approver") {
         Harness h(make_session());
@@ -273,16 +273,61 @@ TEST_CASE("MODE-QUO-6/7: commitment eligibility and resolution", "[quorum]") {
         CHECK_FALSE(h.send(kCoord, "Commitment", commitment(true)));
     }
     SECTION("corrupt state is InvalidModeState; empty state reads as the initial state") {
+        auto bad = mode().decode_state(R"({"request":7,"ballots":{}})");
+        REQUIRE_FALSE(bad.ok());
+        CHECK(bad.error().kind == ErrorKind::InvalidModeState);
         Session s = make_session();
-        s.mode_state = R"({"request":7,"ballots":{}})";
         MessageContext ctx{s, kCoord, "ApprovalRequest", request(1), 1};
-        auto r = mode().apply(ctx);
+        auto r = mode().apply(ctx);  // a session holding no quorum state
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);
-        s.mode_state.clear();
+        auto initial = mode().decode_state("");
+        REQUIRE(initial.ok());
+        CHECK(initial.value()->encode() == R"({"request":null,"ballots":{}})");
+        s.mode_state = macp::modes::ModeStateBox(std::move(initial.value()));
         MessageContext ctx2{s, kCoord, "ApprovalRequest", request(1), 1};
         CHECK(mode().apply(ctx2).ok());
     }
+}
+
+// Issue #8 cases 1 and 4: whatever was accepted must encode and read back, however large. Control
+// characters escape to six bytes each, so a few 1 MiB payloads take the state past the 16 MiB cap
+// on untrusted JSON, which the decoder used to apply ("does not decode").
+TEST_CASE("A large accepted state encodes and decodes back identically", "[quorum]") {
+    const std::string blob(std::size_t{1} << 20, '\x01');
+    Harness h(make_session());
+    pb::ApprovalRequestPayload p;
+    p.set_request_id("r1");
+    p.set_action(blob);
+    p.set_summary(blob);
+    p.set_details(blob);
+    p.set_required_approvals(2);
+    REQUIRE_FALSE(h.send(kCoord, "ApprovalRequest", p.SerializeAsString()));
+    pb::ApprovePayload a;
+    a.set_request_id("r1");
+    a.set_reason(blob);
+    REQUIRE_FALSE(h.send(kAlice, "Approve", a.SerializeAsString()));
+    pb::RejectPayload r;
+    r.set_request_id("r1");
+    r.set_reason(blob);
+    REQUIRE_FALSE(h.send(kBob, "Reject", r.SerializeAsString()));
+    const std::string bytes = h.s.mode_state.encode();
+    REQUIRE(bytes.size() > macp::util::kMaxJsonBytes);
+
+    auto back = mode().decode_state(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.value()->encode() == bytes);
+
+    // The decoded state carries the session on.
+    Session s = make_session();
+    s.mode_state = macp::modes::ModeStateBox(std::move(back.value()));
+    REQUIRE(mode_test::step(mode(), s, kCarol, "Approve", approve(), 1000).ok());
+    CHECK(mode_test::step(mode(), s, kCoord, "Commitment", commitment(true), 1000).ok());
+    CHECK(s.state == SessionState::Resolved);
+    auto d = mode_test::state_json(s);
+    CHECK(d["request"]["action"].GetStringLength() == blob.size());
+    CHECK(d["request"]["details"].Size() == blob.size());
+    CHECK(d["ballots"]["agent://bob"]["reason"].GetStringLength() == blob.size());
 }
 
 TEST_CASE("MODE-QUO-5: a policy threshold replaces required_approvals", "[quorum][policy]") {
@@ -343,14 +388,14 @@ TEST_CASE("POL-QUO-1 (0.6): the threshold is an approval bar for positive commit
         REQUIRE_FALSE(h.send(kCoord, "ApprovalRequest", request(1)));
         REQUIRE_FALSE(h.send(kAlice, "Approve", approve()));
         REQUIRE_FALSE(h.send(kBob, "Reject", reject()));  // 1 + 1 remaining < 3: ready
-        auto before = h.s.mode_state;
+        auto before = h.s.mode_state.encode();
         auto e = h.send(kCoord, "Commitment", commitment(true));
         REQUIRE(kind(e) == ErrorKind::PolicyDenied);
         CHECK(e->code() == std::string("POLICY_DENIED"));
         CHECK(e->reasons ==
               std::vector<std::string>{"approval threshold not met: 1 of 3 required approvals (3 n_of_m)"});
         CHECK(h.s.state == SessionState::Open);  // POL-EVAL-2
-        CHECK(h.s.mode_state == before);
+        CHECK(h.s.mode_state.encode() == before);
         CHECK_FALSE(h.send(kCoord, "Commitment", commitment(false)));
         CHECK(h.s.state == SessionState::Resolved);
     }
@@ -505,7 +550,7 @@ TEST_CASE("Replay reproduces identical state bytes", "[quorum]") {
         std::vector<std::string> states;
         for (auto& [sender, type, payload] : msgs) {
             REQUIRE_FALSE(h.send(sender, type, payload));
-            states.push_back(h.s.mode_state);
+            states.push_back(h.s.mode_state.encode());
         }
         if (run == 0) {
             first = states;
@@ -606,7 +651,7 @@ void run_fixture(const std::filesystem::path& path) {
     mode_test::check_expected_resolution(f, h.s.resolution);  // CONF-14
     REQUIRE_FALSE(f.HasMember("expected_mode_state"));        // quorum fixtures do not constrain it
     // CONF-16: replaying the accepted messages reproduces the same bytes.
-    CHECK(replay.s.mode_state == h.s.mode_state);
+    CHECK(replay.s.mode_state.encode() == h.s.mode_state.encode());
     CHECK(replay.s.resolution == h.s.resolution);
     CHECK(replay.s.state == h.s.state);
 }

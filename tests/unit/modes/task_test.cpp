@@ -143,12 +143,12 @@ TEST_CASE("MODE-TASK-1: SessionStart needs a participant other than the initiato
     SECTION("initiator and worker") {
         auto r = mode().on_session_start(make_session({kPlanner, kWorker}));
         REQUIRE(r.ok());
-        CHECK(r.value() == kInitialState);
+        CHECK(r.value()->encode() == kInitialState);
     }
     SECTION("the initiator need not be listed; one other participant is enough") {
         auto r = mode().on_session_start(make_session({kWorker}));
         REQUIRE(r.ok());
-        CHECK(r.value() == kInitialState);
+        CHECK(r.value()->encode() == kInitialState);
     }
     SECTION("only the initiator or nobody") {
         for (auto parts : {std::vector<std::string>{kPlanner}, std::vector<std::string>{},
@@ -459,13 +459,13 @@ TEST_CASE("MODE-TASK-10: Commitment", "[task]") {
     }
     SECTION("accepted: resolution is the raw commitment, state unchanged; empty policy_version matches (MODE-CMT-4)") {
         REQUIRE(d.send(kWorker, "TaskComplete", complete()).empty());
-        auto before = d.s.mode_state;
+        auto before = d.s.mode_state.encode();
         auto c = commitment(true, "", "");
         REQUIRE(d.send(kPlanner, "Commitment", c).empty());
         CHECK(d.s.state == kernel::SessionState::Resolved);
         REQUIRE(d.s.resolution.has_value());
         CHECK(*d.s.resolution == c);
-        CHECK(d.s.mode_state == before);
+        CHECK(d.s.mode_state.encode() == before);
     }
     SECTION("MODE-CMT-8: the action is not checked against the state (task.completed after TaskFail)") {
         REQUIRE(d.send(kWorker, "TaskFail", failure()).empty());
@@ -485,7 +485,7 @@ TEST_CASE("MODE-TASK-11: state JSON after a full session; replay reproduces the 
         REQUIRE(d.send(kWorker, "TaskUpdate", update(0.25)).empty());
         REQUIRE(d.send(kWorker, "TaskComplete", complete("out")).empty());
         REQUIRE(d.send(kPlanner, "Commitment", commitment()).empty());
-        return d.s.mode_state;
+        return d.s.mode_state.encode();
     };
     auto a = run();
     CHECK(a == run());
@@ -497,14 +497,81 @@ TEST_CASE("MODE-TASK-11: state JSON after a full session; replay reproduces the 
           R"("assignee":"agent://worker","output":"b3V0","summary":"done"}}})");
 }
 
-TEST_CASE("Task mode state that does not decode is INVALID_ENVELOPE (InvalidModeState)", "[task]") {
+TEST_CASE("Task mode state that does not decode is InvalidModeState (INVALID_ENVELOPE)", "[task]") {
+    for (const char* bytes :
+         {"{not json", "[]", R"({"task":null,"active_assignee":7,"rejections":[],"updates":[],"terminal_report":null})",
+          R"({"task":{"task_id":1}})", R"({"updates":[{"progress":"x"}]})", R"({"rejections":[7]})",
+          R"({"terminal_report":{"Complete":{},"Fail":{}}})", R"({"task":{"input":"not base64!"}})"}) {
+        INFO(bytes);
+        auto r = mode().decode_state(bytes);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::InvalidModeState);
+        CHECK(std::string(r.error().code()) == "INVALID_ENVELOPE");
+    }
+    auto empty = mode().decode_state("");  // no state yet: the initial state
+    REQUIRE(empty.ok());
+    CHECK(empty.value()->encode() == kInitialState);
+
     Driver d(make_session({kPlanner, kWorker}));
-    d.s.mode_state = "{not json";
-    CHECK(d.send(kPlanner, "TaskRequest", request()) == "INVALID_ENVELOPE");
-    d.s.mode_state = R"({"task":null,"active_assignee":7,"rejections":[],"updates":[],"terminal_report":null})";
-    CHECK(d.send(kPlanner, "TaskRequest", request()) == "INVALID_ENVELOPE");
-    d.s.mode_state = "";  // no state yet: the initial state
+    d.s.mode_state = modes::ModeStateBox(mode().decode_state("").value());
     CHECK(d.send(kPlanner, "TaskRequest", request()).empty());
+    d.s.mode_state = modes::ModeStateBox();  // a session holding no task state
+    CHECK(d.send(kWorker, "TaskAccept", accept()) == "INVALID_ENVELOPE");
+}
+
+TEST_CASE("A decoded task state carries on like the one it was encoded from", "[task]") {
+    Driver d(make_session({kPlanner, kWorker, kOther}, make_policy(kAllowReassign)));
+    REQUIRE(d.send(kPlanner, "TaskRequest", request("t1", "", std::string("\x00in", 3))).empty());
+    REQUIRE(d.send(kWorker, "TaskAccept", accept()).empty());
+    REQUIRE(d.send(kWorker, "TaskReject", reject()).empty());
+    REQUIRE(d.send(kOther, "TaskAccept", accept()).empty());
+    REQUIRE(d.send(kOther, "TaskUpdate", update(1.0 / 3.0)).empty());
+    Driver back(d.s);
+    back.s.mode_state = modes::ModeStateBox(mode().decode_state(d.s.mode_state.encode()).value());
+    for (auto* x : {&d, &back}) {
+        CHECK(x->send(kWorker, "TaskReject", reject()) == "INVALID_ENVELOPE");  // not the active assignee
+        REQUIRE(x->send(kOther, "TaskComplete", complete("out")).empty());
+        REQUIRE(x->send(kPlanner, "Commitment", commitment(true, "", "policy.test")).empty());
+    }
+    CHECK(back.s.mode_state.encode() == d.s.mode_state.encode());
+}
+
+TEST_CASE("apply() leaves the task state alone; the commit step changes it", "[task]") {
+    Driver d(make_session({kPlanner, kWorker}));
+    const auto before = d.s.mode_state.encode();
+    const std::string sender = kPlanner;
+    const std::string type = "TaskRequest";
+    const std::string payload = request();
+    modes::MessageContext ctx{d.s, sender, type, payload, 1};
+    auto out = mode().apply(ctx);
+    REQUIRE(out.ok());
+    CHECK(d.s.mode_state.encode() == before);
+    REQUIRE(out.value().commit);
+    out.value().commit(*d.s.mode_state.get());
+    CHECK(std::string(state_of(d.s)["task"]["task_id"].GetString()) == "t1");
+}
+
+TEST_CASE("Issue #8 cases 1/4: a task state past 16 MiB still encodes and decodes back", "[task]") {
+    Driver d(make_session({kPlanner, kWorker}));
+    const std::string big(1u << 20, '\x01');  // every byte JSON-escapes to \u0001, six bytes
+    tpb::TaskRequestPayload req;
+    req.set_task_id("t1");
+    req.set_instructions(big);
+    REQUIRE(d.send(kPlanner, "TaskRequest", req.SerializeAsString()).empty());
+    REQUIRE(d.send(kWorker, "TaskAccept", accept()).empty());
+    for (int i = 0; i < 2; ++i) {
+        tpb::TaskUpdatePayload u;
+        u.set_task_id("t1");
+        u.set_status(big);
+        REQUIRE(d.send(kWorker, "TaskUpdate", u.SerializeAsString()).empty());
+    }
+    const std::string bytes = d.s.mode_state.encode();
+    CHECK(bytes.size() > util::kMaxJsonBytes);
+    auto back = mode().decode_state(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.value()->encode() == bytes);
+    REQUIRE(d.send(kWorker, "TaskComplete", complete("out")).empty());
+    CHECK(d.send(kPlanner, "Commitment", commitment()).empty());
 }
 
 // ---- Policy -----------------------------------------------------------------------------------------------
@@ -715,7 +782,7 @@ void run_fixture(const std::filesystem::path& path) {
     // CONF-16: replaying the accepted messages reproduces the mode state bytes.
     Driver r(std::move(replay_session));
     for (const auto& [sender, msg] : accepted) CHECK(r.send(sender, msg.first, msg.second).empty());
-    CHECK(r.s.mode_state == d.s.mode_state);
+    CHECK(r.s.mode_state.encode() == d.s.mode_state.encode());
     CHECK(r.s.resolution == d.s.resolution);
 }
 
