@@ -1,87 +1,93 @@
 #include "file_storage.hpp"
 
-#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
-#include <cstdlib>
 #include <memory>
 
 #include "fs_ops.hpp"
 #include "log_file.hpp"
-#include "posix_io.hpp"
 #include "recovery.hpp"
 #include "storage_version.hpp"
 
 namespace macp::storage_file {
 namespace {
 
-void require_writable(const std::string& dir) {
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-        throw_io("data directory " + dir + " is not writable", errno);
+void require_writable(Disk& disk, const std::string& dir) {
+    if (const int err = disk.fs().access(dir, W_OK | X_OK); err != 0) {
+        throw_io("data directory " + dir + " is not writable", err);
     }
 }
 
 }  // namespace
 
-std::string FileStorage::open_data_dir(const std::string& configured) {
+std::string FileStorage::open_data_dir(Disk& disk, const std::string& configured) {
     if (configured.empty()) {
         throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string(kDataDirKey) + " is empty");
     }
-    make_dirs(configured);
+    make_dirs(disk, configured);
     // Resolve once, now: a relative default must not change meaning if the process later
     // changes its working directory, and health() reports the real location.
-    std::unique_ptr<char, decltype(&std::free)> abs(::realpath(configured.c_str(), nullptr), &std::free);
-    if (!abs) throw_io("resolve data directory " + configured, errno);
-    std::string root = abs.get();
-
+    std::string root;
+    if (const int err = disk.fs().realpath(configured, root); err != 0) {
+        throw_io("resolve data directory " + configured, err);
+    }
     const Layout layout(root);
-    require_writable(root);
-    ensure_storage_version(root);
+    require_writable(disk, root);
+    ensure_storage_version(disk, root);
     for (const std::string& dir : {layout.sessions_dir(), layout.registry_dir()}) {
-        if (make_dir(dir)) sync_dir(root);
-        require_writable(dir);
+        make_dir_durable(disk, dir);
+        require_writable(disk, dir);
     }
     return root;
 }
 
-FileStorage::FileStorage(const sdk::Config& config)
-    : layout_(open_data_dir(config.get_or(kDataDirKey, kDefaultDataDir))),
+FileStorage::FileStorage(const sdk::Config& config) : FileStorage(config, std::make_shared<PosixFs>()) {}
+
+FileStorage::FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs)
+    : disk_(std::move(fs)),
+      layout_(open_data_dir(disk_, config.get_or(kDataDirKey, kDefaultDataDir))),
       logs_(kOpenLogLimit),
-      registry_(layout_.registry_dir()) {}
+      registry_(disk_, layout_.registry_dir()) {}
 
 void FileStorage::ensure_session_dir(const std::string& session_id) {
-    if (make_dir(layout_.session_dir(session_id))) sync_dir(layout_.sessions_dir());
+    make_dir_durable(disk_, layout_.session_dir(session_id));
 }
 
 void FileStorage::create_session_storage(const std::string& session_id) {
     validate_session_id(session_id);
-    make_dir(layout_.session_dir(session_id));
+    disk_.check_writable();
+    make_dir(disk_, layout_.session_dir(session_id));
     // Always sync: a retry after a failed sync finds the directory already there and must still
     // make it durable before reporting success.
-    sync_dir(layout_.sessions_dir());
+    sync_dir(disk_, layout_.sessions_dir());
 }
 
 void FileStorage::save_session(const std::string& session_id, std::string_view snapshot) {
     validate_session_id(session_id);
+    disk_.check_writable();
     ensure_session_dir(session_id);
-    atomic_write(layout_.session_dir(session_id), kSnapshotFile, snapshot);
+    atomic_write(disk_, layout_.session_dir(session_id), kSnapshotFile, snapshot);
 }
 
 std::optional<std::string> FileStorage::load_session(const std::string& session_id) {
     validate_session_id(session_id);
-    return read_whole_file(join(layout_.session_dir(session_id), kSnapshotFile));
+    return disk_.read_whole_file(join(layout_.session_dir(session_id), kSnapshotFile));
 }
 
 void FileStorage::delete_session(const std::string& session_id) {
     validate_session_id(session_id);
+    disk_.check_writable();
     logs_.invalidate(session_id);
-    if (remove_tree(layout_.session_dir(session_id))) sync_dir(layout_.sessions_dir());
+    remove_tree(disk_, layout_.session_dir(session_id));
+    // Always sync, like create: a retry after a failed sync finds nothing left to remove but
+    // must not report the delete done before it is durable.
+    sync_dir(disk_, layout_.sessions_dir());
 }
 
 void FileStorage::list_session_ids(const sdk::Emitter& out) {
-    const auto entries = list_dir(layout_.sessions_dir());
+    const auto entries = list_dir(disk_, layout_.sessions_dir());
     if (!entries) throw_io("list " + layout_.sessions_dir(), ENOENT);
     for (const DirEntry& e : *entries) {
         if (e.is_dir && e.name.front() != '.') out(e.name);
@@ -91,20 +97,21 @@ void FileStorage::list_session_ids(const sdk::Emitter& out) {
 std::shared_ptr<LogHandle> FileStorage::log_handle(const std::string& session_id) {
     return logs_.acquire(session_id, [&] {
         ensure_session_dir(session_id);
-        return open_log_for_append(layout_.session_dir(session_id), layout_.log_path(session_id));
+        return open_log_for_append(disk_, layout_.log_path(session_id));
     });
 }
 
 void FileStorage::append_log_entry(const std::string& session_id, std::string_view record) {
     validate_session_id(session_id);
     const std::string line = frame_record(record);
+    disk_.check_writable();
     const auto log = log_handle(session_id);
     const off_t before = log->size;
     try {
-        append_line(*log, line);
-        sync_data(log->fd.get(), log->path);
+        append_line(disk_, *log, line);
+        disk_.sync_data(log->fd.get(), log->path);
     } catch (...) {
-        roll_back(*log, before);
+        roll_back(disk_, *log, before);
         logs_.invalidate(session_id);
         throw;
     }
@@ -112,24 +119,27 @@ void FileStorage::append_log_entry(const std::string& session_id, std::string_vi
 
 void FileStorage::load_log(const std::string& session_id, const sdk::Emitter& out) {
     validate_session_id(session_id);
-    read_complete_lines(layout_.log_path(session_id), [&](std::string_view line) { out(line); });
+    read_complete_lines(disk_, layout_.log_path(session_id), [&](std::string_view line) { out(line); });
 }
 
 void FileStorage::replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
     validate_session_id(session_id);
     std::string contents;
     for (const std::string_view record : records) contents += frame_record(record);
+    disk_.check_writable();
     // The cached descriptor would keep appending to the replaced (unlinked) file.
     logs_.invalidate(session_id);
     ensure_session_dir(session_id);
-    atomic_write(layout_.session_dir(session_id), kLogFile, contents);
+    atomic_write(disk_, layout_.session_dir(session_id), kLogFile, contents);
 }
 
 void FileStorage::put_record(const std::string& ns, const std::string& key, std::string_view blob) {
+    disk_.check_writable();
     registry_.put(ns, key, blob);
 }
 
 void FileStorage::delete_record(const std::string& ns, const std::string& key) {
+    disk_.check_writable();
     registry_.remove(ns, key);
 }
 
@@ -139,11 +149,13 @@ void FileStorage::list_records(const std::string& ns, const sdk::Emitter& out) {
 
 void FileStorage::flush() {
     // Appends are synced before they return, so normally nothing is pending; syncing the open
-    // logs anyway keeps flush an honest barrier at shutdown and costs little.
+    // logs anyway keeps flush an honest barrier at shutdown and costs little. A failure stops
+    // the store, so the remaining logs fail fast with the same error.
+    disk_.check_writable();
     std::optional<sdk::Error> first_failure;
     for (const auto& log : logs_.handles()) {
         try {
-            sync_data(log->fd.get(), log->path);
+            disk_.sync_data(log->fd.get(), log->path);
         } catch (const sdk::Error& e) {
             if (!first_failure) first_failure = e;
         }
@@ -151,19 +163,51 @@ void FileStorage::flush() {
     if (first_failure) throw *first_failure;
 }
 
-std::string FileStorage::health() {
-    struct stat st {};
-    if (::stat(layout_.sessions_dir().c_str(), &st) != 0) {
-        throw_io("stat " + layout_.sessions_dir(), errno);
+void FileStorage::probe_write() {
+    std::lock_guard<std::mutex> lock(probe_mu_);
+    const std::string path = join(layout_.root(), kHealthProbeFile);
+    Fs& fs = disk_.fs();
+    int err = 0;
+    UniqueFd fd = disk_.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, err);
+    if (!fd) throw_io("create " + path, err);
+    // A fresh file each time: rewriting the blocks of an existing one would succeed on a full
+    // disk. Not the fail-stop syncs of disk_: the probe's bytes are never acknowledged to
+    // anyone, so a failed probe only reports, and the next one tries again.
+    std::string failed;
+    try {
+        disk_.write_all(fd.get(), "health probe\n", path);
+        if (const int e = fs.fdatasync(fd.get()); e != 0) throw_io("fdatasync " + path, e);
+    } catch (const sdk::Error& e) {
+        failed = e.what();
     }
-    require_writable(layout_.sessions_dir());
-    return "file storage at " + layout_.root() + "; every acknowledged write is synced to disk (fdatasync; one syncfs per multi-session group commit)";
+    fd.reset();
+    const int removed = fs.unlink(path);
+    if (!failed.empty()) throw sdk::Error(MACP_STATUS_IO_ERROR, failed);
+    if (removed != 0 && removed != ENOENT) throw_io("remove " + path, removed);
+}
+
+std::string FileStorage::health() {
+    if (const auto reason = disk_.stop_reason()) {
+        throw sdk::Error(MACP_STATUS_IO_ERROR, "file storage at " + layout_.root() + ": " + *reason);
+    }
+    try {
+        for (const std::string& dir : {layout_.root(), layout_.sessions_dir(), layout_.registry_dir()}) {
+            require_writable(disk_, dir);
+        }
+        probe_write();
+    } catch (const sdk::Error& e) {
+        throw sdk::Error(e.status(), "file storage at " + layout_.root() + " cannot write: " + e.what());
+    }
+    return "file storage at " + layout_.root() +
+           "; every acknowledged write is synced to disk (fdatasync; one syncfs per multi-session group "
+           "commit); a failed sync stops the store until restart";
 }
 
 void FileStorage::recover(const sdk::Emitter& repairs) {
+    disk_.check_writable();
     // Cached handles remember log sizes that a tail repair is about to change.
     logs_.clear();
-    recover_data_dir(layout_, repairs);
+    recover_data_dir(disk_, layout_, repairs);
 }
 
 }  // namespace macp::storage_file

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "disk.hpp"
+#include "fs.hpp"
 #include "layout.hpp"
 #include "log_cache.hpp"
 #include "macp/plugin/sdk/storage.hpp"
@@ -19,8 +22,13 @@ public:
     static constexpr const char* kDataDirKey = "MACP_DATA_DIR";
     static constexpr const char* kDefaultDataDir = ".macp-data";
     static constexpr size_t kOpenLogLimit = 256;
+    // Written, synced and removed by every health() call: proves the store can still write.
+    static constexpr const char* kHealthProbeFile = ".health-probe.tmp";
 
+    // On the real filesystem (the plugin entry point).
     explicit FileStorage(const sdk::Config& config);
+    // On `fs` (tests inject faults and simulate crashes through it).
+    FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs);
 
     void create_session_storage(const std::string& session_id);
     void save_session(const std::string& session_id, std::string_view snapshot);
@@ -39,19 +47,25 @@ public:
     void append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status);
     void replace_log(const std::string& session_id, const std::vector<std::string_view>& records);
     void flush();
+    // Fails (IO_ERROR naming the data directory and the cause) exactly while the store cannot
+    // write: after a failed sync (fail-stop), or while a probe write + fdatasync in the data
+    // directory fails (disk full, read-only, no permission). Otherwise returns the durability note.
     std::string health();
     void recover(const sdk::Emitter& repairs);
 
 private:
-    static std::string open_data_dir(const std::string& configured);
+    static std::string open_data_dir(Disk& disk, const std::string& configured);
+    void probe_write();
 
     // mkdir of the session directory, made durable only when it was actually created.
     void ensure_session_dir(const std::string& session_id);
     std::shared_ptr<LogHandle> log_handle(const std::string& session_id);
 
+    Disk disk_;  // first: the members below use it while they are constructed
     Layout layout_;
     LogCache logs_;
     RegistryStore registry_;
+    std::mutex probe_mu_;  // one health probe at a time (they share the probe file)
 };
 
 }  // namespace macp::storage_file

@@ -1,19 +1,14 @@
 #include "fs_ops.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
-#include <memory>
-#include <system_error>
-
-#include "posix_io.hpp"
 
 namespace macp::storage_file {
-namespace {
+
+std::string join(const std::string& dir, const std::string& name) {
+    return dir + "/" + name;
+}
 
 std::string parent_of(const std::string& path) {
     const auto slash = path.find_last_of('/');
@@ -22,33 +17,46 @@ std::string parent_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
-struct DirCloser {
-    void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-
-}  // namespace
-
-std::string join(const std::string& dir, const std::string& name) {
-    return dir + "/" + name;
+void sync_dir(Disk& disk, const std::string& dir) {
+    int err = 0;
+    UniqueFd fd = disk.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
+    if (!fd) throw_io("open directory " + dir, err);
+    disk.sync_file(fd.get(), dir);
 }
 
-void sync_dir(const std::string& dir) {
-    UniqueFd fd = open_file(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!fd) throw_io("open directory " + dir, errno);
-    sync_file(fd.get(), dir);
+void sync_new_entry(Disk& disk, const std::string& path, bool is_dir) {
+    const std::string parent = parent_of(path);
+    int err = 0;
+    UniqueFd fd = disk.open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
+    if (!fd) {
+        const std::string what = "open of directory " + parent + " to make the new " + path + " durable";
+        const int undo = is_dir ? disk.fs().rmdir(path) : disk.fs().unlink(path);
+        if (undo != 0 && undo != ENOENT) {
+            // The entry stays, undurable, and a retry would find it and skip the sync.
+            disk.stop(what + " (and removing it again failed: " + errno_text(undo) + ")", err);
+        }
+        throw_io(what, err);
+    }
+    disk.sync_file(fd.get(), parent);
 }
 
-bool make_dir(const std::string& path) {
-    if (::mkdir(path.c_str(), kDirMode) == 0) return true;
-    const int err = errno;
+bool make_dir(Disk& disk, const std::string& path) {
+    const int err = disk.fs().mkdir(path, kDirMode);
+    if (err == 0) return true;
     if (err != EEXIST) throw_io("create directory " + path, err);
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) throw_io("stat " + path, errno);
-    if (!S_ISDIR(st.st_mode)) throw_io("create directory " + path, ENOTDIR);
+    FileKind kind = FileKind::other;
+    if (const int e = disk.fs().stat(path, kind); e != 0) throw_io("stat " + path, e);
+    if (kind != FileKind::directory) throw_io("create directory " + path, ENOTDIR);
     return false;
 }
 
-void make_dirs(const std::string& path) {
+bool make_dir_durable(Disk& disk, const std::string& path) {
+    if (!make_dir(disk, path)) return false;
+    sync_new_entry(disk, path, true);
+    return true;
+}
+
+void make_dirs(Disk& disk, const std::string& path) {
     std::string prefix = path.rfind('/', 0) == 0 ? "/" : "";
     size_t pos = 0;
     while (pos < path.size()) {
@@ -57,74 +65,77 @@ void make_dirs(const std::string& path) {
         if (next > pos) {
             if (!prefix.empty() && prefix.back() != '/') prefix += '/';
             prefix.append(path, pos, next - pos);
-            if (make_dir(prefix)) sync_dir(parent_of(prefix));
+            make_dir_durable(disk, prefix);
         }
         pos = next + 1;
     }
 }
 
-void atomic_write(const std::string& dir, const std::string& name, std::string_view data) {
+void atomic_write(Disk& disk, const std::string& dir, const std::string& name, std::string_view data) {
     const std::string target = join(dir, name);
     const std::string tmp = target + ".tmp";
     {
-        UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
-        if (!fd) throw_io("create " + tmp, errno);
+        int err = 0;
+        UniqueFd fd = disk.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, err);
+        if (!fd) throw_io("create " + tmp, err);
         try {
-            write_all(fd.get(), data, tmp);
-            sync_file(fd.get(), tmp);
+            disk.write_all(fd.get(), data, tmp);
+            disk.sync_file(fd.get(), tmp);
         } catch (...) {
-            ::unlink(tmp.c_str());
+            fd.reset();
+            disk.fs().unlink(tmp);
             throw;
         }
     }
-    if (::rename(tmp.c_str(), target.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
+    if (const int err = disk.fs().rename(tmp, target); err != 0) {
+        disk.fs().unlink(tmp);
         throw_io("rename " + tmp + " to " + target, err);
     }
-    sync_dir(dir);
+    sync_dir(disk, dir);
 }
 
-std::optional<std::vector<DirEntry>> list_dir(const std::string& dir) {
-    std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));
-    if (!d) {
-        if (errno == ENOENT) return std::nullopt;
-        throw_io("open directory " + dir, errno);
-    }
+std::optional<std::vector<DirEntry>> list_dir(Disk& disk, const std::string& dir) {
     std::vector<DirEntry> out;
-    for (;;) {
-        errno = 0;
-        const dirent* e = ::readdir(d.get());
-        if (e == nullptr) {
-            if (errno != 0) throw_io("read directory " + dir, errno);
-            return out;
-        }
-        const std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        DirEntry entry{name, e->d_type == DT_DIR, e->d_type == DT_REG};
-        // Some filesystems (XFS without ftype, network mounts) do not fill d_type.
-        if (e->d_type == DT_UNKNOWN) {
-            struct stat st {};
-            if (::fstatat(::dirfd(d.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                entry.is_dir = S_ISDIR(st.st_mode);
-                entry.is_file = S_ISREG(st.st_mode);
+    const int err = disk.fs().list_dir(dir, out);
+    if (err == ENOENT) return std::nullopt;
+    if (err != 0) throw_io("read directory " + dir, err);
+    return out;
+}
+
+bool exists(Disk& disk, const std::string& path) {
+    FileKind kind = FileKind::other;
+    const int err = disk.fs().stat(path, kind);
+    if (err == ENOENT) return false;
+    if (err != 0) throw_io("stat " + path, err);
+    return true;
+}
+
+bool remove_file(Disk& disk, const std::string& path) {
+    const int err = disk.fs().unlink(path);
+    if (err == 0) return true;
+    if (err == ENOENT) return false;
+    throw_io("remove " + path, err);
+}
+
+bool remove_tree(Disk& disk, const std::string& path) {
+    FileKind kind = FileKind::other;
+    if (const int err = disk.fs().stat(path, kind); err != 0) {
+        if (err == ENOENT) return false;
+        throw_io("stat " + path, err);
+    }
+    if (kind != FileKind::directory) return remove_file(disk, path);
+    if (const auto entries = list_dir(disk, path)) {
+        for (const DirEntry& e : *entries) {
+            const std::string child = join(path, e.name);
+            if (e.is_dir) {
+                remove_tree(disk, child);
+            } else {
+                remove_file(disk, child);
             }
         }
-        out.push_back(std::move(entry));
     }
-}
-
-bool remove_file(const std::string& path) {
-    if (::unlink(path.c_str()) == 0) return true;
-    if (errno == ENOENT) return false;
-    throw_io("remove " + path, errno);
-}
-
-bool remove_tree(const std::string& path) {
-    std::error_code ec;
-    const auto removed = std::filesystem::remove_all(path, ec);
-    if (ec) throw_io("remove " + path, ec.value());
-    return removed > 0;
+    if (const int err = disk.fs().rmdir(path); err != 0 && err != ENOENT) throw_io("remove " + path, err);
+    return true;
 }
 
 }  // namespace macp::storage_file

@@ -1,5 +1,4 @@
 // append_log_batch: the group commit that lets many sessions share one round of syncs.
-#include <unistd.h>
 #include <sys/types.h>
 
 #include <exception>
@@ -12,7 +11,6 @@
 #include "file_storage.hpp"
 #include "layout.hpp"
 #include "log_file.hpp"
-#include "posix_io.hpp"
 
 namespace macp::storage_file {
 namespace {
@@ -50,6 +48,12 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
 
     // Every slot gets a definite answer even if something unexpected escapes below.
     for (size_t i = 0; i < count; ++i) item_status[i] = MACP_STATUS_INTERNAL;
+    try {
+        disk_.check_writable();
+    } catch (const sdk::Error& e) {
+        for (size_t i = 0; i < count; ++i) failures.record(&item_status[i], e);
+        throw;
+    }
 
     // Phase 1: write every item, in order, without syncing.
     for (size_t i = 0; i < count; ++i) {
@@ -73,9 +77,9 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
             }
             const off_t before = chain.log->size;
             try {
-                append_line(*chain.log, line);
+                append_line(disk_, *chain.log, line);
             } catch (...) {
-                roll_back(*chain.log, before);
+                roll_back(disk_, *chain.log, before);
                 logs_.invalidate(session_id);
                 throw;
             }
@@ -89,10 +93,19 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
         }
     }
 
+    // A chain whose sync failed (or never ran because the store stopped): its items fail and are
+    // rolled back so they do not reappear while this process still runs.
+    auto fail_chain = [&](Chain& chain, const sdk::Error& e) {
+        roll_back(disk_, *chain.log, chain.start_size);
+        logs_.invalidate(chain.session_id);
+        for (const size_t i : chain.written) failures.record(&item_status[i], e);
+    };
+
     // Phase 2a: when several sessions' logs were written, one syncfs() makes all of them durable
-    // with a single journal commit and cache flush, instead of one fdatasync per file. It reports
-    // writeback errors of the filesystem (Linux >= 5.8); on any error we fall through to the
-    // per-file syncs below, which attribute the failure to the right items.
+    // with a single journal commit and cache flush, instead of one fdatasync per file (Linux
+    // reports writeback errors through it since 5.8). If it fails, the store stops and every
+    // written item fails: falling back to per-file syncs would be exactly the retry that can
+    // report success for data the kernel already dropped.
     size_t dirty = 0;
     int any_fd = -1;
     for (const Chain& chain : chains) {
@@ -100,23 +113,34 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
         ++dirty;
         any_fd = chain.log->fd.get();
     }
-    if (dirty > 1 && ::syncfs(any_fd) == 0) {
-        for (const Chain& chain : chains) {
-            for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
+    if (dirty > 1) {
+        bool synced = false;
+        try {
+            synced = disk_.sync_filesystem(any_fd, "the filesystem of " + layout_.root());
+        } catch (const sdk::Error& e) {
+            for (Chain& chain : chains) {
+                if (!chain.written.empty()) fail_chain(chain, e);
+            }
+            failures.throw_if_any();
         }
-        failures.throw_if_any();
-        return;
+        if (synced) {
+            for (const Chain& chain : chains) {
+                for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
+            }
+            failures.throw_if_any();
+            return;
+        }
+        // No syncfs on this system (nothing was flushed yet): per-file syncs below.
     }
-    // Phase 2b: one sync per file makes every written item of that session durable at once.
+    // Phase 2b: one sync per file makes every written item of that session durable at once. After
+    // a failure the store has stopped, so the remaining chains fail without syncing.
     for (Chain& chain : chains) {
         if (chain.written.empty()) continue;
         try {
-            sync_data(chain.log->fd.get(), chain.log->path);
+            disk_.sync_data(chain.log->fd.get(), chain.log->path);
             for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
         } catch (const sdk::Error& e) {
-            roll_back(*chain.log, chain.start_size);
-            logs_.invalidate(chain.session_id);
-            for (const size_t i : chain.written) failures.record(&item_status[i], e);
+            fail_chain(chain, e);
         }
     }
     // The SDK turns the exception into the call's status and message; item_status is complete.

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "disk.hpp"
 #include "unique_fd.hpp"
 
 namespace macp::storage_file {
@@ -33,22 +34,24 @@ struct TailRepair {
 
 // Cuts an unterminated final line (a write torn by a crash or a failed append) back to just
 // after the last '\n', and syncs the truncation.
-TailRepair repair_torn_tail(int fd, const std::string& path);
+TailRepair repair_torn_tail(Disk& disk, int fd, const std::string& path);
 
-// Opens `path` for appending, creating it (and syncing `dir`, so the new name survives a crash)
-// if needed. The tail is repaired first so the next record never glues onto a torn line.
-std::shared_ptr<LogHandle> open_log_for_append(const std::string& dir, const std::string& path);
+// Opens `path` for appending, creating it and syncing its directory if needed, so the new name
+// survives a crash. The tail is repaired first so the next record never glues onto
+// a torn line.
+std::shared_ptr<LogHandle> open_log_for_append(Disk& disk, const std::string& path);
 
 // Writes one framed line (no sync) and advances `size`.
-void append_line(LogHandle& log, std::string_view line);
+void append_line(Disk& disk, LogHandle& log, std::string_view line);
 
 // Best effort: shrinks the file back to `size` after a failed write or sync, so a record the
 // host was told failed does not reappear later. If this fails too, the caller drops the handle
-// and the next open repairs whatever torn tail is left.
-void roll_back(LogHandle& log, off_t size) noexcept;
+// and the next open repairs whatever torn tail is left (a failed write leaves at most a strict
+// prefix of its line, never a '\n'; a failed sync stops the store anyway).
+void roll_back(Disk& disk, LogHandle& log, off_t size) noexcept;
 
 // Calls `fn` for every complete, non-empty line (without its '\n'). A final line without '\n'
 // is a torn write and is not reported. Returns false if the file does not exist.
-bool read_complete_lines(const std::string& path, const std::function<void(std::string_view)>& fn);
+bool read_complete_lines(Disk& disk, const std::string& path, const std::function<void(std::string_view)>& fn);
 
 }  // namespace macp::storage_file

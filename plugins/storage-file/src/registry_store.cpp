@@ -5,7 +5,6 @@
 #include "fs_ops.hpp"
 #include "layout.hpp"
 #include "name_codec.hpp"
-#include "posix_io.hpp"
 
 namespace macp::storage_file {
 namespace {
@@ -46,18 +45,23 @@ void RegistryStore::put(const std::string& ns, const std::string& key, std::stri
     const std::string dir = ns_dir(ns);
     const std::string name = record_file_name(key);
     std::lock_guard<std::mutex> lock(put_mu_);
-    if (make_dir(dir)) sync_dir(dir_);
-    atomic_write(dir, name, blob);
+    make_dir_durable(disk_, dir);
+    atomic_write(disk_, dir, name, blob);
 }
 
 void RegistryStore::remove(const std::string& ns, const std::string& key) {
     const std::string dir = ns_dir(ns);
-    if (remove_file(join(dir, record_file_name(key)))) sync_dir(dir);
+    const std::string name = record_file_name(key);
+    if (!exists(disk_, dir)) return;  // no namespace, no record
+    remove_file(disk_, join(dir, name));
+    // Synced even if the file was already gone: a retry after a failed sync must not report the
+    // delete done before it is durable.
+    sync_dir(disk_, dir);
 }
 
 void RegistryStore::list(const std::string& ns, const sdk::Emitter& out) const {
     const std::string dir = ns_dir(ns);
-    const auto entries = list_dir(dir);
+    const auto entries = list_dir(disk_, dir);
     if (!entries) return;
     const std::string_view suffix = kRecordSuffix;
     for (const DirEntry& e : *entries) {
@@ -65,7 +69,7 @@ void RegistryStore::list(const std::string& ns, const sdk::Emitter& out) const {
         const auto key = decode_name(std::string_view(e.name).substr(0, e.name.size() - suffix.size()));
         if (!key) continue;  // not a name we wrote
         // A concurrent delete may win between readdir and open; the record is simply gone.
-        const auto blob = read_whole_file(join(dir, e.name));
+        const auto blob = disk_.read_whole_file(join(dir, e.name));
         if (!blob) continue;
         out(*key);
         out(*blob);

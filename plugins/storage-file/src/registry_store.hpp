@@ -6,13 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "disk.hpp"
 #include "macp/plugin/sdk/common.hpp"
 
 namespace macp::storage_file {
 
 class RegistryStore {
 public:
-    explicit RegistryStore(std::string registry_dir) : dir_(std::move(registry_dir)) {}
+    RegistryStore(Disk& disk, std::string registry_dir) : disk_(disk), dir_(std::move(registry_dir)) {}
 
     void put(const std::string& ns, const std::string& key, std::string_view blob);
     void remove(const std::string& ns, const std::string& key);
@@ -24,6 +25,7 @@ private:
     // Two concurrent puts of one key would share <key>.rec.tmp; registry writes are rare, so
     // serialising them is cheaper than unique temp names.
     std::mutex put_mu_;
+    Disk& disk_;
     std::string dir_;
 };
 

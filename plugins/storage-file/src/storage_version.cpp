@@ -1,13 +1,10 @@
 #include "storage_version.hpp"
 
-#include <sys/stat.h>
-
 #include <cctype>
 #include <optional>
 
 #include "fs_ops.hpp"
 #include "macp/plugin/sdk/common.hpp"
-#include "posix_io.hpp"
 
 namespace macp::storage_file {
 namespace {
@@ -32,22 +29,17 @@ std::optional<int> parse_version(const std::string& text) {
     return value;
 }
 
-bool exists(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0;
-}
-
 }  // namespace
 
-void ensure_storage_version(const std::string& root) {
+void ensure_storage_version(Disk& disk, const std::string& root) {
     const std::string path = join(root, kVersionFile);
-    if (exists(join(root, "sessions.json")) || exists(join(root, "logs.json"))) {
+    if (exists(disk, join(root, "sessions.json")) || exists(disk, join(root, "logs.json"))) {
         throw sdk::Error(MACP_STATUS_UNSUPPORTED,
                          "data directory " + root +
                              " uses the legacy sessions.json/logs.json layout; start the reference "
                              "runtime once on it to migrate, or move those files away");
     }
-    if (const auto text = read_whole_file(path)) {
+    if (const auto text = disk.read_whole_file(path)) {
         const auto version = parse_version(*text);
         if (!version) {
             throw sdk::Error(MACP_STATUS_CORRUPT, path + ": no \"version\" number in the file");
@@ -60,7 +52,7 @@ void ensure_storage_version(const std::string& root) {
         if (*version == kStorageVersion) return;
     }
     // Pretty-printed like the reference writes it, so either runtime can open the directory.
-    atomic_write(root, kVersionFile, "{\n  \"version\": " + std::to_string(kStorageVersion) + "\n}");
+    atomic_write(disk, root, kVersionFile, "{\n  \"version\": " + std::to_string(kStorageVersion) + "\n}");
 }
 
 }  // namespace macp::storage_file

@@ -1,22 +1,25 @@
-// Owning wrapper for a POSIX file descriptor.
+// Owning wrapper for a descriptor of an Fs (fs.hpp).
 #pragma once
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <utility>
+
+#include "fs.hpp"
 
 namespace macp::storage_file {
 
 class UniqueFd {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(Fs& fs, int fd) noexcept : fs_(&fs), fd_(fd) {}
     ~UniqueFd() { reset(); }
 
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+    UniqueFd(UniqueFd&& other) noexcept : fs_(other.fs_), fd_(std::exchange(other.fd_, -1)) {}
     UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(other.release());
+        if (this != &other) {
+            reset();
+            fs_ = other.fs_;
+            fd_ = std::exchange(other.fd_, -1);
+        }
         return *this;
     }
     UniqueFd(const UniqueFd&) = delete;
@@ -25,21 +28,14 @@ public:
     [[nodiscard]] int get() const noexcept { return fd_; }
     [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
 
-    int release() noexcept { return std::exchange(fd_, -1); }
-
-    // close(2) errors are ignored on purpose: every byte we promise is already fsync'ed before
-    // the descriptor is dropped, so a failing close cannot lose acknowledged data. The caller's
-    // errno is preserved so "open failed -> inspect errno" patterns keep working.
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) {
-            const int saved = errno;
-            ::close(fd_);
-            errno = saved;
-        }
-        fd_ = fd;
+    // Closes the descriptor; close errors are ignored (see PosixFs::close).
+    void reset() noexcept {
+        if (fd_ >= 0) fs_->close(fd_);
+        fd_ = -1;
     }
 
 private:
+    Fs* fs_ = nullptr;
     int fd_ = -1;
 };
 

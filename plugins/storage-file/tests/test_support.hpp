@@ -1,0 +1,85 @@
+// Helpers shared by the storage-file tests: open a FileStorage on any Fs and call it without the
+// C vtable in between.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "file_storage.hpp"
+#include "macp/plugin/sdk/common.hpp"
+
+namespace macp::storage_file::testing {
+
+// Everything an operation emits, as strings.
+template <class Fn>
+std::vector<std::string> collect(Fn&& fn) {
+    std::vector<std::string> out;
+    const macp_emitter raw{sizeof(macp_emitter), &out, [](void* ctx, const uint8_t* data, size_t len) {
+                               static_cast<std::vector<std::string>*>(ctx)->emplace_back(
+                                   reinterpret_cast<const char*>(data), len);
+                           }};
+    fn(sdk::Emitter(&raw));
+    return out;
+}
+
+inline std::unique_ptr<FileStorage> open_store(std::shared_ptr<Fs> fs, const std::string& data_dir) {
+    const macp_config_pair pair{FileStorage::kDataDirKey, data_dir.c_str()};
+    return std::make_unique<FileStorage>(sdk::Config(&pair, 1), std::move(fs));
+}
+
+inline std::vector<std::string> load_log(FileStorage& s, const std::string& session_id) {
+    return collect([&](const sdk::Emitter& out) { s.load_log(session_id, out); });
+}
+
+inline std::vector<std::string> session_ids(FileStorage& s) {
+    return collect([&](const sdk::Emitter& out) { s.list_session_ids(out); });
+}
+
+inline std::map<std::string, std::string> list_records(FileStorage& s, const std::string& ns) {
+    const auto items = collect([&](const sdk::Emitter& out) { s.list_records(ns, out); });
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i + 1 < items.size(); i += 2) out[items[i]] = items[i + 1];
+    return out;
+}
+
+inline std::vector<std::string> recover(FileStorage& s) {
+    return collect([&](const sdk::Emitter& out) { s.recover(out); });
+}
+
+// Status and message of one call, for assertions on failures.
+struct Outcome {
+    macp_status status = MACP_STATUS_OK;
+    std::string message;
+    [[nodiscard]] bool ok() const { return status == MACP_STATUS_OK; }
+};
+
+template <class Fn>
+Outcome attempt(Fn&& fn) {
+    try {
+        fn();
+        return {};
+    } catch (const sdk::Error& e) {
+        return {e.status(), e.what()};
+    }
+}
+
+// append_log_batch with (session, record) pairs; returns the per-item statuses.
+inline std::vector<macp_status> append_batch(FileStorage& s,
+                                             const std::vector<std::pair<std::string, std::string>>& items,
+                                             Outcome* call = nullptr) {
+    std::vector<macp_log_append> raw;
+    raw.reserve(items.size());
+    for (const auto& [sid, rec] : items) {
+        raw.push_back(macp_log_append{sid.c_str(), reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
+    }
+    std::vector<macp_status> status(items.size(), -1);
+    const Outcome o = attempt([&] { s.append_log_batch(raw.data(), raw.size(), status.data()); });
+    if (call != nullptr) *call = o;
+    return status;
+}
+
+}  // namespace macp::storage_file::testing
