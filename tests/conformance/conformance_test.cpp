@@ -2,7 +2,7 @@
 // ../shared/conformance (the spec's canonical set and the 0.6.1 runtime's set) is replayed against
 // the real server over gRPC: inline policy registered, session started, each message sent as its
 // sender (dev-mode bearer = sender), accept/reject and error codes checked, then the final state,
-// the resolution and the mode state (read from the snapshot the server writes at shutdown).
+// the resolution and the mode state (read from the latest snapshot the server encoded).
 #include <filesystem>
 
 #include <catch2/catch.hpp>
@@ -71,10 +71,10 @@ void run_fixture(const fs::path& file) {
     const std::string expected_state = str(fx, "expected_final_state");
     CHECK(md.state() == state_from_name(expected_state));
 
-    // The graceful stop writes every snapshot; resolution and mode state are read from it.
+    // Resolution and mode state are read from the latest snapshot the server encoded.
     REQUIRE(server.stop(15) == 0);
     rapidjson::Document snap;
-    snap.Parse(slurp(data / "sessions" / sid / "session.json").c_str());
+    snap.Parse(final_snapshot(data, sid).c_str());
     REQUIRE_FALSE(snap.HasParseError());
     const bool has_resolution = snap.HasMember("resolution_b64") && snap["resolution_b64"].IsString();
     if (fx.HasMember("expect_resolution_present")) CHECK(has_resolution == fx["expect_resolution_present"].GetBool());

@@ -204,7 +204,28 @@ std::map<std::string, std::string> server_env() {
     return {{"MACP_ALLOW_INSECURE", "1"},
             {"MACP_MESSAGE_LIMIT_PER_MINUTE", "100000"},
             {"MACP_SESSION_START_LIMIT_PER_MINUTE", "100000"},
-            {"MACP_SHUTDOWN_DRAIN_SECS", "1"}};
+            {"MACP_SHUTDOWN_DRAIN_SECS", "1"},
+            {"MACP_CHECKPOINT_INTERVAL", "1"}};
+}
+
+std::string final_snapshot(const std::filesystem::path& data, const std::string& sid) {
+    const auto dir = data / "sessions" / sid;
+    std::string snapshot = slurp(dir / "session.json");
+    rapidjson::Document d;
+    d.Parse(snapshot.c_str());
+    const std::string state = !d.HasParseError() && d.IsObject() ? str(d, "state") : "";
+    if (state == "Resolved" || state == "Expired" || state == "Cancelled") return snapshot;
+    std::istringstream log(slurp(dir / "log.jsonl"));
+    std::string line;
+    std::string last;
+    while (std::getline(log, line)) {
+        rapidjson::Document e;
+        e.Parse(line.c_str());
+        if (!e.HasParseError() && e.IsObject() && str(e, "entry_kind") == "Checkpoint") {
+            last = b64decode(str(e, "payload_b64"));
+        }
+    }
+    return last.empty() ? snapshot : last;
 }
 
 }  // namespace macp::conformance

@@ -56,7 +56,14 @@ macp::v1::RegisterPolicyRequest policy_request(const rapidjson::Value& fx);
 // The fixture's SessionStart payload (CONF-5).
 macp::v1::SessionStartPayload session_start(const rapidjson::Value& fx);
 
-// The server environment of the conformance runs: dev-mode bearer, generous rate limits, short drain.
+// The server environment of the conformance runs: dev-mode bearer, generous rate limits, short
+// drain, and a checkpoint after every accepted message (MACP_CHECKPOINT_INTERVAL=1), so that the
+// session's latest encoded state is on disk (see final_snapshot).
 std::map<std::string, std::string> server_env();
+
+// The session's latest snapshot as the server encoded it, read from <data>/sessions/<sid>: the
+// final snapshot of a terminal session (written when it ended), else the last Checkpoint record of
+// its log, else the snapshot written at SessionStart. Shutdown writes no snapshot (issue #8.6).
+std::string final_snapshot(const std::filesystem::path& data, const std::string& sid);
 
 }  // namespace macp::conformance

@@ -11,7 +11,8 @@
 //   - every later message gets the same accept/reject, error code, duplicate flag and session
 //     state as in the reference (and as the fixture expects);
 //   - the final GetSession shows the expected state and the reference's activity;
-//   - after a graceful stop, the snapshot <data>/sessions/<sid>/session.json equals the reference's:
+//   - after a graceful stop, the latest snapshot (final_snapshot: terminal snapshot or last
+//     checkpoint) equals the reference's:
 //     resolution_b64 and mode_state_b64 byte for byte, every other field too.
 // Clock readings differ between runs by nature; wherever a field holds the server's acceptance time
 // of a message (a mode's offered_at_ms, started_at, an activity's last_message_at), it is compared as
@@ -155,9 +156,9 @@ struct Snapshot {
     std::string mode_state_raw;  // mode_state_b64 verbatim
 };
 
-Snapshot read_snapshot(const fs::path& file, const Clock& clock) {
+Snapshot read_snapshot(const std::string& text, const Clock& clock) {
     rapidjson::Document d;
-    d.Parse(slurp(file).c_str());
+    d.Parse(text.c_str());
     REQUIRE_FALSE(d.HasParseError());
     REQUIRE(d.IsObject());
     Snapshot s;
@@ -261,10 +262,9 @@ Run drive(const Fixture& f, const std::string& sid, int64_t base_ts, std::option
         Client init(server->address(), f.initiator);
         REQUIRE(init.get_session(sid, &run.final_md).ok());
     }  // no client connection left open: the graceful stop need not wait out the drain period
-    // The graceful stop writes every snapshot.
     REQUIRE(server->stop(15) == 0);
     run.clock = clock_of(run.acks);
-    run.snapshot = read_snapshot(data / "sessions" / sid / "session.json", run.clock);
+    run.snapshot = read_snapshot(final_snapshot(data, sid), run.clock);
     return run;
 }
 

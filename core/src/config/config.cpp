@@ -36,7 +36,8 @@ constexpr IntRange kNonNegative{0, INT64_MAX};
 constexpr IntRange kPositiveSeconds{1, kMaxSeconds};
 constexpr IntRange kSeconds{0, kMaxSeconds};
 constexpr IntRange kPositiveInt32{1, INT32_MAX};  // gRPC takes these as int
-constexpr IntRange kHealthIntervalMs{1, 3'600'000};  // at most an hour: a check that never runs is no check
+// Storage health checks: at most an hour apart, a check that never runs is no check.
+constexpr IntRange kHealthIntervalMs{1, 3'600'000};
 // gRPC's receive limit is the payload limit plus 64 KiB of envelope (CFG-23) and must fit an int.
 constexpr IntRange kPayloadBytes{1, INT32_MAX - 65536};
 

@@ -179,7 +179,10 @@ std::string encode_snapshot(const Session& s, const std::string& definition) {
     put(w, "context_id", s.context_id);
     w.Key("extensions_b64");
     w.StartObject();
-    for (const auto& [k, v] : s.extensions) put_bytes(w, k.c_str(), v);
+    for (const auto& [k, v] : s.extensions) {
+        util::json::put_key(w, k);  // with its length: a key may hold NUL (map<string, bytes>)
+        util::json::put_value(w, util::base64_encode(v));
+    }
     w.EndObject();
     w.Key("roots");
     w.StartArray();

@@ -68,9 +68,7 @@ public:
         return std::vector<std::pair<std::string, std::string>>();
     }
     [[nodiscard]] bool supports_replace_log() const override { return false; }
-    macp::storage::Status replace_log(const std::string&, const std::vector<std::string>&) override {
-        return write();
-    }
+    macp::storage::Status replace_log(const std::string&, const std::vector<std::string>&) override { return write(); }
     macp::storage::Status flush() override { return write(); }
     macp::storage::StorageResult<std::string> health() override {
         ++health_calls_;
