@@ -83,7 +83,10 @@ std::string encode_descriptor(const ModeDescriptor& d, bool promoted) {
     util::json::put_strings(w, d.terminal_message_types);
     w.Key("schema_uris");
     w.StartObject();
-    for (const auto& [k, v] : d.schema_uris) str(k.c_str(), v);
+    for (const auto& [k, v] : d.schema_uris) {
+        util::json::put_key(w, k);  // with its length: map keys may hold NUL
+        util::json::put_value(w, v);
+    }
     w.EndObject();
     w.Key("promoted");
     w.Bool(promoted);
@@ -105,7 +108,10 @@ std::optional<std::pair<ModeDescriptor, bool>> decode_descriptor(const std::stri
     d.terminal_message_types = read_strings(doc, "terminal_message_types");
     if (doc.HasMember("schema_uris") && doc["schema_uris"].IsObject()) {
         for (const auto& m : doc["schema_uris"].GetObject()) {
-            if (m.value.IsString()) d.schema_uris[m.name.GetString()] = m.value.GetString();
+            if (m.value.IsString()) {
+                d.schema_uris[std::string(m.name.GetString(), m.name.GetStringLength())] =
+                    std::string(m.value.GetString(), m.value.GetStringLength());
+            }
         }
     }
     if (d.mode.empty()) return std::nullopt;
