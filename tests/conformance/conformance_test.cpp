@@ -56,8 +56,8 @@ void run_fixture(const fs::path& file) {
         const std::string payload = encode_payload(str(m, "payload_type"), m["payload"], fx.GetAllocator());
         Client c(server.address(), sender);
         auto a = c.send(envelope(type, sid, mode, "m" + std::to_string(i), payload));
-        INFO("message " << i << " " << type << " from " << sender << " -> ok=" << a.ok() << " code="
-                        << a.error().code() << " (" << a.error().message() << ")");
+        INFO("message " << i << " " << type << " from " << sender << " -> ok=" << a.ok() << " code=" << a.error().code()
+                        << " (" << a.error().message() << ")");
         if (str(m, "expect") == "accept") {
             CHECK(a.ok());
         } else {
@@ -108,14 +108,16 @@ TEST_CASE("conformance fixtures pass against the real server", "[conformance]") 
     link_descriptors();
     auto files = fixtures();
     if (files.empty()) {
-        WARN("conformance fixtures not found (MACP_CONFORMANCE_DIR=" << (std::getenv("MACP_CONFORMANCE_DIR") ? std::getenv("MACP_CONFORMANCE_DIR") : "")
-                                                                       << "): SKIPPED");
+        WARN("conformance fixtures not found (MACP_CONFORMANCE_DIR="
+             << (std::getenv("MACP_CONFORMANCE_DIR") ? std::getenv("MACP_CONFORMANCE_DIR") : "") << "): SKIPPED");
         return;
     }
     const char* only = std::getenv("MACP_CONFORMANCE_ONLY");  // substring filter for debugging
     for (const auto& f : files) {
         const auto name = fixture_name(f);
         if (only != nullptr && name.find(only) == std::string::npos) continue;
-        SECTION(name) { run_fixture(f); }
+        SECTION(name) {
+            run_fixture(f);
+        }
     }
 }

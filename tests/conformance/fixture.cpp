@@ -133,12 +133,18 @@ std::string b64decode(const std::string& in) {
     int bits = -8;
     for (unsigned char c : in) {
         int d;
-        if (c >= 'A' && c <= 'Z') d = c - 'A';
-        else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') d = c - '0' + 52;
-        else if (c == '+') d = 62;
-        else if (c == '/') d = 63;
-        else break;
+        if (c >= 'A' && c <= 'Z')
+            d = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            d = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            d = c - '0' + 52;
+        else if (c == '+')
+            d = 62;
+        else if (c == '/')
+            d = 63;
+        else
+            break;
         val = (val << 6) + d;
         bits += 6;
         if (bits >= 0) {
@@ -168,12 +174,11 @@ std::string fixture_name(const fs::path& file) {
 }
 
 macp::v1::SessionState state_from_name(const std::string& name) {
-    static const std::map<std::string, macp::v1::SessionState> states{
-        {"Open", macp::v1::SESSION_STATE_OPEN},
-        {"Resolved", macp::v1::SESSION_STATE_RESOLVED},
-        {"Expired", macp::v1::SESSION_STATE_EXPIRED},
-        {"Suspended", macp::v1::SESSION_STATE_SUSPENDED},
-        {"Cancelled", macp::v1::SESSION_STATE_CANCELLED}};
+    static const std::map<std::string, macp::v1::SessionState> states{{"Open", macp::v1::SESSION_STATE_OPEN},
+                                                                      {"Resolved", macp::v1::SESSION_STATE_RESOLVED},
+                                                                      {"Expired", macp::v1::SESSION_STATE_EXPIRED},
+                                                                      {"Suspended", macp::v1::SESSION_STATE_SUSPENDED},
+                                                                      {"Cancelled", macp::v1::SESSION_STATE_CANCELLED}};
     return states.at(name);
 }
 

@@ -90,7 +90,9 @@ macp::v1::Envelope envelope_of(const Fixture& f, const std::string& sid, int64_t
     return e;
 }
 
-const std::string& sender_of(const Fixture& f, size_t i) { return i == 0 ? f.initiator : f.messages[i - 1].sender; }
+const std::string& sender_of(const Fixture& f, size_t i) {
+    return i == 0 ? f.initiator : f.messages[i - 1].sender;
+}
 
 // Server acceptance times of a run's accepted messages -> "@<i>".
 using Clock = std::map<int64_t, std::string>;
@@ -127,7 +129,8 @@ std::string time_token(int64_t t, const Clock& clock) {
 }
 
 // participant -> (message_count, last message's acceptance as a token).
-std::map<std::string, std::pair<uint32_t, std::string>> activity(const macp::v1::SessionMetadata& md, const Clock& clock) {
+std::map<std::string, std::pair<uint32_t, std::string>> activity(const macp::v1::SessionMetadata& md,
+                                                                 const Clock& clock) {
     std::map<std::string, std::pair<uint32_t, std::string>> out;
     for (const auto& a : md.participant_activity()) {
         out[a.participant_id()] = {a.message_count(), time_token(a.last_message_at_unix_ms(), clock)};
@@ -143,7 +146,8 @@ std::string describe(const std::map<std::string, std::pair<uint32_t, std::string
 
 std::string describe(const macp::v1::Ack& a) {
     return std::string("ok=") + (a.ok() ? "1" : "0") + " duplicate=" + (a.duplicate() ? "1" : "0") +
-           " code=" + a.error().code() + " state=" + std::to_string(a.session_state()) + " (" + a.error().message() + ")";
+           " code=" + a.error().code() + " state=" + std::to_string(a.session_state()) + " (" + a.error().message() +
+           ")";
 }
 
 // The snapshot written at the graceful stop, field by field, as comparable text: times as tokens
@@ -187,12 +191,12 @@ Snapshot read_snapshot(const std::string& text, const Clock& clock) {
 
 // What one run of a fixture records for the comparisons.
 struct Run {
-    std::vector<macp::v1::Ack> acks;              // acks[i]: first send of message i (0 = SessionStart)
+    std::vector<macp::v1::Ack> acks;               // acks[i]: first send of message i (0 = SessionStart)
     std::vector<macp::v1::SessionMetadata> after;  // reference only: GetSession after message i
     std::optional<macp::v1::SessionMetadata> after_restart;
     std::optional<macp::v1::Ack> resend;  // message k re-sent after the restart
-    std::string policy_before;  // GetPolicy of the fixture's policy, before the crash
-    std::string policy_after;   // and right after the restart
+    std::string policy_before;            // GetPolicy of the fixture's policy, before the crash
+    std::string policy_after;             // and right after the restart
     macp::v1::SessionMetadata final_md;
     Snapshot snapshot;
     Clock clock;
@@ -284,7 +288,9 @@ const Reference& reference(const fs::path& file) {
     auto ref = std::make_unique<Reference>();
     ref->fixture = load(file);
     ref->sid = new_session_id();
-    ref->base_ts = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    ref->base_ts =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     ref->run = drive(ref->fixture, ref->sid, ref->base_ts, std::nullopt);
     // The reference itself must be the run the fixture describes.
     const auto& f = ref->fixture;
@@ -328,7 +334,8 @@ void check_restart(const Reference& ref, size_t k) {
     REQUIRE(run.resend);
     {
         const auto& first = run.acks[k];
-        INFO("message " << k << " re-sent after the restart: " << describe(*run.resend) << " | first send: " << describe(first));
+        INFO("message " << k << " re-sent after the restart: " << describe(*run.resend)
+                        << " | first send: " << describe(first));
         if (first.ok()) {
             CHECK(run.resend->ok());
             CHECK(run.resend->duplicate());
@@ -342,15 +349,17 @@ void check_restart(const Reference& ref, size_t k) {
     for (size_t i = 0; i <= f.messages.size(); ++i) {
         const auto& got = run.acks[i];
         const auto& want = exp.acks[i];
-        INFO("message " << i << (i == 0 ? " SessionStart" : " " + f.messages[i - 1].type) << (i > k ? " (after restart)" : "")
-                        << ": " << describe(got) << " | reference: " << describe(want));
+        INFO("message " << i << (i == 0 ? " SessionStart" : " " + f.messages[i - 1].type)
+                        << (i > k ? " (after restart)" : "") << ": " << describe(got)
+                        << " | reference: " << describe(want));
         CHECK(got.ok() == want.ok());
         CHECK(got.duplicate() == want.duplicate());
         CHECK(got.error().code() == want.error().code());
         CHECK(got.session_state() == want.session_state());
         if (i > 0) {
             CHECK(got.ok() == f.messages[i - 1].accept);
-            if (!f.messages[i - 1].accept && !f.messages[i - 1].code.empty()) CHECK(got.error().code() == f.messages[i - 1].code);
+            if (!f.messages[i - 1].accept && !f.messages[i - 1].code.empty())
+                CHECK(got.error().code() == f.messages[i - 1].code);
         }
     }
 
@@ -409,8 +418,8 @@ TEST_CASE("a session killed and restarted at every message replays to the same a
     link_descriptors();
     auto files = fixtures();
     if (files.empty()) {
-        WARN("conformance fixtures not found (MACP_CONFORMANCE_DIR=" << (std::getenv("MACP_CONFORMANCE_DIR") ? std::getenv("MACP_CONFORMANCE_DIR") : "")
-                                                                       << "): SKIPPED");
+        WARN("conformance fixtures not found (MACP_CONFORMANCE_DIR="
+             << (std::getenv("MACP_CONFORMANCE_DIR") ? std::getenv("MACP_CONFORMANCE_DIR") : "") << "): SKIPPED");
         return;
     }
     const char* only = std::getenv("MACP_CONFORMANCE_ONLY");  // substring filter for debugging
@@ -420,7 +429,9 @@ TEST_CASE("a session killed and restarted at every message replays to the same a
         SECTION(name) {
             const Reference& ref = reference(file);
             for (size_t k : restart_points(ref.fixture.messages.size())) {
-                DYNAMIC_SECTION("SIGKILL after message " << k) { check_restart(ref, k); }
+                DYNAMIC_SECTION("SIGKILL after message " << k) {
+                    check_restart(ref, k);
+                }
             }
         }
     }

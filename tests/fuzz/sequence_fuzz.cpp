@@ -70,9 +70,9 @@ namespace {
 namespace k = macp::kernel;
 namespace md = macp::modes;
 namespace pol = macp::policy;
+using k::ErrorKind;
 using macp::auth::Identity;
 using macp::v1::Envelope;
-using k::ErrorKind;
 
 constexpr const char* kDecision = "macp.mode.decision.v1";
 constexpr const char* kProposal = "macp.mode.proposal.v1";
@@ -94,8 +94,8 @@ bool terminal(int state) {
 // Timing-dependent outcomes are made deterministic by sleeping past the deadline before the next
 // touch. The deadlines are wide enough that no check between the start (or the suspend) and the
 // sleep can cross them, unless the machine stalls for that long.
-constexpr int64_t kShortTtlMs = 30;      // TTL-1: 30..39 ms
-constexpr int64_t kTinySuspendMs = 40;   // TTL-2: the suspension cap
+constexpr int64_t kShortTtlMs = 250;     // TTL-1: 250..259 ms
+constexpr int64_t kTinySuspendMs = 300;  // TTL-2: the suspension cap
 constexpr int64_t kLongTtlMs = 3'600'000;
 
 enum class Kind { Decision, Proposal, Task, Handoff, Quorum, MultiRound, Passthrough };
@@ -145,7 +145,9 @@ std::string first_difference(const std::string& a, const std::string& b) {
 // encoders are what is under test, so they cannot be the yardstick.
 std::string describe(const k::Session& s) {
     std::ostringstream os;
-    auto str = [&](const char* name, const std::string& v) { os << name << "=" << show(v, 4096) << "#" << v.size() << " "; };
+    auto str = [&](const char* name, const std::string& v) {
+        os << name << "=" << show(v, 4096) << "#" << v.size() << " ";
+    };
     str("id", s.session_id);
     str("mode", s.mode);
     os << "state=" << static_cast<int>(s.state) << " expiry=" << s.ttl_expiry_ms << " ttl=" << s.ttl_ms
@@ -171,7 +173,8 @@ std::string describe(const k::Session& s) {
         str("policy.mode", s.policy->mode);
         str("policy.description", s.policy->description);
         str("policy.rules", s.policy->rules);
-        os << "policy.schema=" << s.policy->schema_version << " policy.registered=" << s.policy->registered_at_ms << " ";
+        os << "policy.schema=" << s.policy->schema_version << " policy.registered=" << s.policy->registered_at_ms
+           << " ";
     }
     os << "suspended_at=" << s.suspended_at_ms.value_or(-1) << " suspended_total=" << s.accumulated_suspended_ms
        << " max_suspend=" << s.max_suspend_ms << " rev=" << s.semantics_rev << " ";
@@ -219,11 +222,34 @@ private:
 // Valid UTF-8 with the characters that tend to break encoders: controls, NUL, quotes,
 // backslashes, Unicode whitespace, characters whose case mapping is not ASCII, a BOM, an emoji.
 std::string weird_text(Rng& r) {
-    static const std::vector<std::string> pieces = {
-        "",     " ",      "\t",     "\n",    "\r\n",     std::string("\0", 1), "\x01",      "\x1f",  "\x7f",
-        "\"",   "\\",     "/",      "{}",    "[\"x\"]",  "\\u0000",            "\xc3\xa9",  "\xc2\xa0",
-        "\xe2\x80\xa8", "\xc4\xb1", "\xef\xac\x80", "\xf0\x9f\x98\x80", "\xef\xbb\xbf", "null", "approve",
-        "agent://a", "%s%n", "</script>", "Commitment"};
+    static const std::vector<std::string> pieces = {"",
+                                                    " ",
+                                                    "\t",
+                                                    "\n",
+                                                    "\r\n",
+                                                    std::string("\0", 1),
+                                                    "\x01",
+                                                    "\x1f",
+                                                    "\x7f",
+                                                    "\"",
+                                                    "\\",
+                                                    "/",
+                                                    "{}",
+                                                    "[\"x\"]",
+                                                    "\\u0000",
+                                                    "\xc3\xa9",
+                                                    "\xc2\xa0",
+                                                    "\xe2\x80\xa8",
+                                                    "\xc4\xb1",
+                                                    "\xef\xac\x80",
+                                                    "\xf0\x9f\x98\x80",
+                                                    "\xef\xbb\xbf",
+                                                    "null",
+                                                    "approve",
+                                                    "agent://a",
+                                                    "%s%n",
+                                                    "</script>",
+                                                    "Commitment"};
     std::string s;
     const auto n = r.range(1, 4);
     for (int64_t i = 0; i < n; ++i) s += r.pick(pieces);
@@ -262,13 +288,13 @@ struct Failure : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-#define FUZZ_CHECK(cond, msg)                                       \
-    do {                                                            \
-        if (!(cond)) {                                              \
-            std::ostringstream fuzz_os_;                            \
-            fuzz_os_ << msg << "  [check: " #cond "]";              \
-            throw Failure(fuzz_os_.str());                          \
-        }                                                           \
+#define FUZZ_CHECK(cond, msg)                          \
+    do {                                               \
+        if (!(cond)) {                                 \
+            std::ostringstream fuzz_os_;               \
+            fuzz_os_ << msg << "  [check: " #cond "]"; \
+            throw Failure(fuzz_os_.str());             \
+        }                                              \
     } while (0)
 
 // Records what the kernel publishes, so every acceptance can be matched with exactly one
@@ -334,8 +360,8 @@ struct SessionModel {
     bool implicit_accept = false;
     bool evicted = false;
     // The finisher cannot know what these did, so it need not manage to commit afterwards.
-    bool unknown_effects = false;  // a deliberately broken payload was accepted anyway
-    bool state_bound_hit = false;  // SessionStateTooLarge refused something (issue #8.4)
+    bool unknown_effects = false;   // a deliberately broken payload was accepted anyway
+    bool state_bound_hit = false;   // SessionStateTooLarge refused something (issue #8.4)
     std::vector<Envelope> history;  // as history() must return it
     std::set<std::string> accepted_ids;
     std::vector<std::string> rejected_ids;
@@ -390,28 +416,36 @@ struct PolicySpec {
 };
 const std::vector<PolicySpec>& policy_specs() {
     static const std::vector<PolicySpec> specs = {
-        {"fuzz.any", "*", {R"({"commitment":{"authority":"any_participant"}})", R"({"commitment":{"authority":"initiator_only"}})"}, 1},
-        {"fuzz.designated", "*",
+        {"fuzz.any",
+         "*",
+         {R"({"commitment":{"authority":"any_participant"}})", R"({"commitment":{"authority":"initiator_only"}})"},
+         1},
+        {"fuzz.designated",
+         "*",
          {R"({"commitment":{"authority":"designated_role","designated_roles":["agent://b"]}})",
           R"({"commitment":{"authority":"designated_role","designated_roles":["agent://c","agent://mallory"]}})"},
          1},
         {"fuzz.schema3", "*", {R"({})"}, 3},
-        {"fuzz.decision", kDecision,
+        {"fuzz.decision",
+         kDecision,
          {R"({"voting":{"algorithm":"majority"},"commitment":{"authority":"any_participant"}})",
           R"({"voting":{"algorithm":"unanimous"},"commitment":{"require_vote_quorum":true}})",
           R"({"objection_handling":{"critical_severity_vetoes":true,"veto_threshold":1,"critical_objection_action":"finalize_decline"},"evaluation":{"required_before_voting":true,"minimum_confidence":0.5}})",
           R"({"voting":{"algorithm":"weighted","weights":{"agent://a":2.5,"agent://b":0.5}}})"},
          2},
-        {"fuzz.proposal", kProposal,
+        {"fuzz.proposal",
+         kProposal,
          {R"({"acceptance":{"criterion":"counterparty"},"counter_proposal":{"max_rounds":2},"rejection":{"terminal_on_any_reject":true}})",
           R"({"acceptance":{"criterion":"initiator"}})"},
          1},
-        {"fuzz.task", kTask,
+        {"fuzz.task",
+         kTask,
          {R"({"assignment":{"allow_reassignment_on_reject":true},"completion":{"require_output":true}})",
           R"({"completion":{"require_output":false},"commitment":{"authority":"any_participant"}})"},
          1},
         {"fuzz.handoff", kHandoff, {R"({"acceptance":{"implicit_accept_timeout_ms":1}})"}, 1},
-        {"fuzz.quorum", kQuorum,
+        {"fuzz.quorum",
+         kQuorum,
          {R"({"threshold":{"type":"percentage","value":50},"abstention":{"counts_toward_quorum":true}})",
           R"({"threshold":{"type":"n_of_m","value":2}})"},
          1},
@@ -422,7 +456,7 @@ const std::vector<PolicySpec>& policy_specs() {
 // Identities: a small pool so that senders collide with participants often. Unicode and a tab
 // stand in for what a JWT `sub` may carry.
 const std::vector<std::string>& agents() {
-    static const std::vector<std::string> v = {"agent://a", "agent://b", "agent://c",       "agent://d",
+    static const std::vector<std::string> v = {"agent://a", "agent://b",        "agent://c",      "agent://d",
                                                "agent://e", "agent://\xc3\xbc", "agent://tab\tin"};
     return v;
 }
@@ -437,7 +471,12 @@ class Epoch {
 public:
     Epoch(uint64_t seed, uint64_t epoch, const Options& opts, Stats& stats, macp::plugin_host::PluginHost& host,
           uint64_t max_sequences)
-        : seed_(seed), epoch_(epoch), opts_(opts), stats_(stats), host_(host), rng_(seed, epoch),
+        : seed_(seed),
+          epoch_(epoch),
+          opts_(opts),
+          stats_(stats),
+          host_(host),
+          rng_(seed, epoch),
           max_sequences_(max_sequences) {}
 
     // Returns the number of sequences run; throws Failure.
@@ -483,9 +522,8 @@ private:
         evict_on_sweep_ = rng_.chance(0.25);
         options_.session_retention_ms = evict_on_sweep_ ? 0 : 3'600'000;
         options_.checkpoint_interval = pick_checkpoint_interval();
-        trace("epoch config: max_payload=" + std::to_string(options_.max_payload_bytes) +
-              " max_state=" + std::to_string(options_.max_session_state_bytes) +
-              " evict_on_sweep=" + std::to_string(evict_on_sweep_));
+        trace("epoch config: max_payload=" + std::to_string(options_.max_payload_bytes) + " max_state=" +
+              std::to_string(options_.max_session_state_bytes) + " evict_on_sweep=" + std::to_string(evict_on_sweep_));
     }
 
     int64_t pick_checkpoint_interval() {
@@ -567,9 +605,8 @@ private:
         options_.checkpoint_interval = pick_checkpoint_interval();
         options_.strict_recovery = rng_.chance(0.3);
         const bool graceful = rng_.chance(0.5);
-        trace("restart (" + why + "), graceful=" + std::to_string(graceful) +
-              " checkpoint_interval=" + std::to_string(options_.checkpoint_interval) +
-              " strict=" + std::to_string(options_.strict_recovery));
+        trace("restart (" + why + "), graceful=" + std::to_string(graceful) + " checkpoint_interval=" +
+              std::to_string(options_.checkpoint_interval) + " strict=" + std::to_string(options_.strict_recovery));
         if (graceful) kernel().shutdown();
         rt_.reset();
         boot();
@@ -592,17 +629,17 @@ private:
             auto b = kernel().snapshot_bytes(id);
             FUZZ_CHECK(b.has_value(), "session " << id << " (" << s.mode << ") is missing after the restart");
             if (s.snapshot.empty()) s.snapshot = *b;
-            FUZZ_CHECK(*b == s.snapshot, "replay of session " << id << " (" << s.mode << ", "
-                                                              << s.history.size() << " envelopes) differs from the live "
+            FUZZ_CHECK(*b == s.snapshot, "replay of session " << id << " (" << s.mode << ", " << s.history.size()
+                                                              << " envelopes) differs from the live "
                                                               << "state after the restart; "
                                                               << first_difference(s.snapshot, *b));
             ++stats_.replay_checks;
             verify_history(s);
             verify_state(s);
             const auto after = metadata_of(s);
-            FUZZ_CHECK(after == metadata_before[id], "GetSession of " << id << " (" << s.mode
-                                                                       << ") differs after the restart:\n      before: "
-                                                                       << metadata_before[id] << "\n      after:  " << after);
+            FUZZ_CHECK(after == metadata_before[id],
+                       "GetSession of " << id << " (" << s.mode << ") differs after the restart:\n      before: "
+                                        << metadata_before[id] << "\n      after:  " << after);
         }
     }
 
@@ -647,9 +684,8 @@ private:
         auto h = kernel().history(s.id, 0, std::numeric_limits<uint64_t>::max());
         FUZZ_CHECK(h.ok(), "history(" << s.id << ") failed: " << (h.ok() ? "" : h.error()));
         const auto& got = h.value();
-        FUZZ_CHECK(got.size() == s.history.size(), "history of " << s.id << " holds " << got.size()
-                                                                 << " envelopes, " << s.history.size()
-                                                                 << " were acknowledged");
+        FUZZ_CHECK(got.size() == s.history.size(), "history of " << s.id << " holds " << got.size() << " envelopes, "
+                                                                 << s.history.size() << " were acknowledged");
         std::set<std::string> ids;
         for (size_t i = 0; i < got.size(); ++i) {
             const auto& a = got[i];
@@ -661,16 +697,14 @@ private:
                            a.session_id() == e.session_id() && a.macp_version() == e.macp_version() &&
                            a.timestamp_unix_ms() == e.timestamp_unix_ms(),
                        "history of " << s.id << " differs at envelope " << i + 1 << ": got "
-                                     << show(a.ShortDebugString()) << ", acknowledged "
-                                     << show(e.ShortDebugString()));
+                                     << show(a.ShortDebugString()) << ", acknowledged " << show(e.ShortDebugString()));
         }
         Identity caller = who(s.initiator);
         auto seq = kernel().follow(caller, s.id, [] {});
-        FUZZ_CHECK(seq.ok(), "follow(" << s.id << ") by its initiator failed: "
-                                       << (seq.ok() ? "" : seq.error().message));
-        FUZZ_CHECK(seq.value() == s.history.size(), "follow(" << s.id << ") reports sequence " << seq.value()
-                                                              << ", " << s.history.size()
-                                                              << " envelopes were acknowledged");
+        FUZZ_CHECK(seq.ok(),
+                   "follow(" << s.id << ") by its initiator failed: " << (seq.ok() ? "" : seq.error().message));
+        FUZZ_CHECK(seq.value() == s.history.size(), "follow(" << s.id << ") reports sequence " << seq.value() << ", "
+                                                              << s.history.size() << " envelopes were acknowledged");
     }
 
     // GetSession shows the state the acknowledgements led to; the initiator may always read
@@ -752,12 +786,13 @@ private:
         // RPC-SEND-3/4: identifiers echoed from the request.
         FUZZ_CHECK(ack.message_id == env.message_id() && ack.session_id == env.session_id(),
                    what << ": the ack does not echo the request's identifiers");
-        FUZZ_CHECK(ack.ok != ack.error.has_value(), what << ": ack ok=" << ack.ok << " with error="
-                                                         << ack.error.has_value());
+        FUZZ_CHECK(ack.ok != ack.error.has_value(),
+                   what << ": ack ok=" << ack.ok << " with error=" << ack.error.has_value());
         if (ack.error) {
             ++stats_.rejected;
             check_error_allowed(*ack.error, what);
-            FUZZ_CHECK(!ack.duplicate && ack.session_state == 0, what << ": an error ack claims a state or a duplicate");
+            FUZZ_CHECK(!ack.duplicate && ack.session_state == 0,
+                       what << ": an error ack claims a state or a duplicate");
             if (ack.error->kind == ErrorKind::Unauthenticated) {
                 // ENV-8/9: only a spoofed sender or missing credentials.
                 FUZZ_CHECK(spoofed || (spec.via_metadata && spec.no_token),
@@ -791,9 +826,9 @@ private:
         if (type == "SessionStart") {
             if (ack.ok && !ack.duplicate) {
                 FUZZ_CHECK(s == nullptr, what << ": a second SessionStart was accepted for an existing session");
-                FUZZ_CHECK(published.size() == 1 && published[0].sequence == 1 &&
-                               published[0].message_id == env.message_id(),
-                           what << ": the accepted SessionStart was not published once as sequence 1");
+                FUZZ_CHECK(
+                    published.size() == 1 && published[0].sequence == 1 && published[0].message_id == env.message_id(),
+                    what << ": the accepted SessionStart was not published once as sequence 1");
                 FUZZ_CHECK(ack.session_state == kOpen, what << ": a new session is in state " << ack.session_state);
             } else {
                 FUZZ_CHECK(published.empty(), what << ": a refused or duplicate SessionStart was published");
@@ -833,11 +868,11 @@ private:
                        what << ": the acceptance was not published once with sequence " << s->history.size() + 1);
             // LIFE-3, MODE-GEN-5: only a Commitment resolves; anything else leaves it OPEN.
             if (type == "Commitment") {
-                FUZZ_CHECK(ack.session_state == kResolved, what << ": an accepted Commitment left state "
-                                                                << ack.session_state);
+                FUZZ_CHECK(ack.session_state == kResolved,
+                           what << ": an accepted Commitment left state " << ack.session_state);
             } else {
-                FUZZ_CHECK(ack.session_state == kOpen, what << ": an accepted " << type << " moved the session to "
-                                                            << ack.session_state);
+                FUZZ_CHECK(ack.session_state == kOpen,
+                           what << ": an accepted " << type << " moved the session to " << ack.session_state);
             }
             Envelope h = env;
             h.set_sender(spec.identity.sender);  // ENV-9: the authenticated sender is what is kept
@@ -853,8 +888,8 @@ private:
         }
         // Issue #8.3 / MODE-PT-3..5: a passthrough session follows the definition it started
         // under, whatever the registry says now: a declared type from an allowed sender is taken.
-        if (clean && !ack.duplicate && !known_id && !s->evicted && s->kind == Kind::Passthrough &&
-            s->state == kOpen && env.mode() == s->mode && type != "Commitment" &&
+        if (clean && !ack.duplicate && !known_id && !s->evicted && s->kind == Kind::Passthrough && s->state == kOpen &&
+            env.mode() == s->mode && type != "Commitment" &&
             std::find(s->ext_types.begin(), s->ext_types.end(), type) != s->ext_types.end() &&
             (s->participants.empty() || std::find(s->participants.begin(), s->participants.end(),
                                                   spec.identity.sender) != s->participants.end())) {
@@ -871,8 +906,8 @@ private:
         }
         // DEDUP-2: an accepted id is a duplicate before any other check, whatever the state.
         if (clean && known_id && !s->evicted) {
-            FUZZ_CHECK(false, what << ": a resend of an accepted message id was refused with "
-                                   << ack.error->display() << " instead of ok+duplicate");
+            FUZZ_CHECK(false, what << ": a resend of an accepted message id was refused with " << ack.error->display()
+                                   << " instead of ok+duplicate");
         }
         if (ack.error->kind == ErrorKind::SessionStateTooLarge) s->state_bound_hit = true;
         if (ack.error->kind == ErrorKind::TtlExpired) {
@@ -939,8 +974,8 @@ private:
             for (int i = 0; i < 32; ++i) hex += "0123456789abcdef"[rng_.below(16)];
             hex[12] = rng_.chance(0.5) ? '4' : '7';
             hex[16] = "89ab"[rng_.below(4)];
-            return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) +
-                   "-" + hex.substr(20);
+            return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+                   hex.substr(20);
         }
         std::string id;
         const auto n = rng_.range(22, 40);  // SID-4
@@ -949,12 +984,15 @@ private:
     }
 
     std::string invalid_session_id() {
-        static const std::vector<std::string> v = {
-            "",  "short", "has.dot.in.it.but.long.enough", "0123456789ABCDEF0123-456789ABCDEF0",
-            "01234567-89AB-4DEF-8123-456789ABCDEF",  // upper-case UUID (SID-3)
-            "01234567-89ab-1def-8123-456789abcdef",  // version 1
-            "00000000-0000-0000-0000-000000000000", "with space in it but long enough",
-            std::string("nul\0in-it-long-enough-to-pass", 29)};
+        static const std::vector<std::string> v = {"",
+                                                   "short",
+                                                   "has.dot.in.it.but.long.enough",
+                                                   "0123456789ABCDEF0123-456789ABCDEF0",
+                                                   "01234567-89AB-4DEF-8123-456789ABCDEF",  // upper-case UUID (SID-3)
+                                                   "01234567-89ab-1def-8123-456789abcdef",  // version 1
+                                                   "00000000-0000-0000-0000-000000000000",
+                                                   "with space in it but long enough",
+                                                   std::string("nul\0in-it-long-enough-to-pass", 29)};
         return rng_.pick(v);
     }
 
@@ -1069,7 +1107,8 @@ private:
     // Up to the payload bound, less room for the other fields.
     std::string big_bytes() {
         const auto limit = static_cast<size_t>(std::min<int64_t>(options_.max_payload_bytes, 64 * 1024)) - 200;
-        return rng_.bytes(static_cast<size_t>(rng_.range(static_cast<int64_t>(limit / 2), static_cast<int64_t>(limit))));
+        return rng_.bytes(
+            static_cast<size_t>(rng_.range(static_cast<int64_t>(limit / 2), static_cast<int64_t>(limit))));
     }
 
     // A payload of about the limit: at it (accepted by the shape check) or one past (ENV-6).
@@ -1105,7 +1144,7 @@ private:
                 case 1: c.set_action(""); break;
                 case 2: c.set_mode_version(s.mode_version + "x"); break;  // MODE-CMT-3
                 case 3: c.set_configuration_version(s.configuration_version + "x"); break;
-                case 4: c.set_policy_version("policy.other"); break;  // MODE-CMT-4
+                case 4: c.set_policy_version("policy.other"); break;        // MODE-CMT-4
                 case 5: c.mutable_supersedes()->set_session_id(""); break;  // MODE-CMT-5
                 case 6:
                     c.set_action(prefix + ".rejected");
@@ -1123,17 +1162,23 @@ private:
 
     // Types that belong to no mode, or to another mode, or to the runtime (ENV-13).
     Gen foreign_gen() {
-        static const std::vector<std::string> types = {"Contribute", "HandoffOffer", "Vote",     "TaskRequest",
-                                                       "SessionCancel", "TtlExpired", "Checkpoint", "SessionStart ",
-                                                       "commitment", "Approve",      "Note"};
-        return Gen{rng_.pick(types), rng_.chance(0.5) ? "" : rng_.bytes(static_cast<size_t>(rng_.range(1, 32))), {},
-                   true};
+        static const std::vector<std::string> types = {"Contribute",    "HandoffOffer", "Vote",       "TaskRequest",
+                                                       "SessionCancel", "TtlExpired",   "Checkpoint", "SessionStart ",
+                                                       "commitment",    "Approve",      "Note"};
+        return Gen{
+            rng_.pick(types), rng_.chance(0.5) ? "" : rng_.bytes(static_cast<size_t>(rng_.range(1, 32))), {}, true};
     }
 
     Gen decision_gen(const SessionModel& s) {
         namespace pb = macp::modes::decision::v1;
-        static const std::vector<std::string> recs = {"APPROVE", "review", "Block", "REJECT", "maybe",
-                                                      "\xc4\xb1" "approve", "appro\xef\xac\x80"};
+        static const std::vector<std::string> recs = {"APPROVE",
+                                                      "review",
+                                                      "Block",
+                                                      "REJECT",
+                                                      "maybe",
+                                                      "\xc4\xb1"
+                                                      "approve",
+                                                      "appro\xef\xac\x80"};
         static const std::vector<std::string> votes = {"APPROVE", "reject", "Abstain", "yes", "APPROVE "};
         static const std::vector<std::string> severities = {"", "LOW", "critical", "High", "medium", "severe"};
         const auto x = rng_.below(5);
@@ -1150,8 +1195,9 @@ private:
             pb::EvaluationPayload p;
             p.set_proposal_id(known_or_fresh(s.proposals, "p"));
             p.set_recommendation(rng_.pick(recs));
-            static const std::vector<double> specials = {0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, -0.0, -0.1, 1.0000001,
-                                                         std::nan(""), std::numeric_limits<double>::infinity()};
+            static const std::vector<double> specials = {
+                0.0,  1.0,  0.1 + 0.2, 1e-300,       5e-324,
+                -0.0, -0.1, 1.0000001, std::nan(""), std::numeric_limits<double>::infinity()};
             p.set_confidence(rng_.chance(0.6) ? rng_.unit() : rng_.pick(specials));
             p.set_reason(text(rng_));
             return Gen{"Evaluation", ser(p), {}};
@@ -1257,8 +1303,9 @@ private:
             pb::TaskUpdatePayload p;
             p.set_task_id(tid);
             p.set_status(text(rng_));
-            static const std::vector<double> odd = {-1e308, std::nan(""), std::numeric_limits<double>::infinity(),
-                                                    -std::numeric_limits<double>::infinity(), -0.0, 5e-324};
+            static const std::vector<double> odd = {
+                -1e308, std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                -0.0,   5e-324};
             p.set_progress(rng_.chance(0.8) ? rng_.unit() : rng_.pick(odd));
             p.set_message(text(rng_));
             if (rng_.chance(0.3)) p.set_partial_output(filler(32));
@@ -1335,7 +1382,8 @@ private:
             p.set_action(text(rng_));
             p.set_summary(text(rng_));
             if (rng_.chance(0.3)) p.set_details(filler(32));
-            p.set_required_approvals(static_cast<uint32_t>(rng_.range(0, static_cast<int64_t>(s.participants.size()) + 1)));
+            p.set_required_approvals(
+                static_cast<uint32_t>(rng_.range(0, static_cast<int64_t>(s.participants.size()) + 1)));
             return Gen{"ApprovalRequest", ser(p), [rid](SessionModel& m) { m.requests.push_back(rid); }};
         }
         static const std::vector<std::string> ballots = {"Approve", "Reject", "Abstain"};
@@ -1375,7 +1423,12 @@ private:
         }
         if (x == 6) {
             static const std::vector<std::string> bad = {
-                "{\"value\":1}", "{\"value\":null}", "[\"value\"]", "{\"value\":\"x\"", "not json", "{}",
+                "{\"value\":1}",
+                "{\"value\":null}",
+                "[\"value\"]",
+                "{\"value\":\"x\"",
+                "not json",
+                "{}",
                 "{\"value\":\"\xff\xfe\"}",  // not UTF-8: the JSON path does not check it
                 std::string(200, '[') + std::string(200, ']')};
             return Gen{"Contribute", rng_.pick(bad), {}};
@@ -1452,12 +1505,10 @@ private:
     };
 
     std::vector<ModeChoice> available_modes() {
-        std::vector<ModeChoice> v = {{kDecision, Kind::Decision, true, "1.0.0", {}},
-                                     {kProposal, Kind::Proposal, true, "1.0.0", {}},
-                                     {kTask, Kind::Task, true, "1.0.0", {}},
-                                     {kHandoff, Kind::Handoff, true, "1.0.0", {}},
-                                     {kQuorum, Kind::Quorum, true, "1.0.0", {}},
-                                     {multi_round_name_, Kind::MultiRound, true, "1.0.0", {}}};
+        std::vector<ModeChoice> v = {
+            {kDecision, Kind::Decision, true, "1.0.0", {}}, {kProposal, Kind::Proposal, true, "1.0.0", {}},
+            {kTask, Kind::Task, true, "1.0.0", {}},         {kHandoff, Kind::Handoff, true, "1.0.0", {}},
+            {kQuorum, Kind::Quorum, true, "1.0.0", {}},     {multi_round_name_, Kind::MultiRound, true, "1.0.0", {}}};
         for (const auto& [name, ext] : exts_) {
             v.push_back({name, Kind::Passthrough, ext.promoted, ext.desc.mode_version, ext.desc.message_types});
         }
@@ -1572,9 +1623,9 @@ private:
                 case 5: p.add_participants(plan.participants.empty() ? " " : " " + plan.participants[0] + "\t"); break;
                 case 6: p.set_policy_version("policy.unknown"); break;  // SS-9
                 case 7: p.set_policy_version(mc.kind == Kind::Decision ? "fuzz.quorum" : "fuzz.decision"); break;
-                case 8: p.clear_participants(); break;           // SS-3, MODE-*-1
+                case 8: p.clear_participants(); break;               // SS-3, MODE-*-1
                 case 9: identity.can_start_sessions = false; break;  // ENV-10
-                case 10: p.set_max_suspend_ms(-1); break;        // SS-3 (0.6)
+                case 10: p.set_max_suspend_ms(-1); break;            // SS-3 (0.6)
                 case 11: {
                     if (!sessions_.empty()) {  // SS-7: an existing id with a new message id
                         auto it = sessions_.begin();
@@ -1594,7 +1645,10 @@ private:
                 default: {
                     // Never decodable (SS-2), so no garbage can start a session with a TTL or a
                     // suspension cap whose expiry would then depend on timing.
-                    static const std::vector<std::string> undecodable = {"", std::string("\x0a\x05" "ab", 4),
+                    static const std::vector<std::string> undecodable = {"",
+                                                                         std::string("\x0a\x05"
+                                                                                     "ab",
+                                                                                     4),
                                                                          "\xff\xff\xff\xff", "\x08"};
                     auto env = envelope(session_id, mode_name, "SessionStart", rng_.pick(undecodable));
                     plan.spec.env = env;
@@ -1625,11 +1679,11 @@ private:
         }
         auto plan = plan_start(true);
         auto ack = send(plan.spec);
-        FUZZ_CHECK(ack.ok && !ack.duplicate,
-                   "a valid SessionStart for " << plan.mode.name << " by " << show(plan.spec.identity.sender)
-                                               << " was refused: "
-                                               << (ack.error ? ack.error->display() + (" " + show(ack.error->detail))
-                                                             : std::string("duplicate")));
+        FUZZ_CHECK(ack.ok && !ack.duplicate, "a valid SessionStart for "
+                                                 << plan.mode.name << " by " << show(plan.spec.identity.sender)
+                                                 << " was refused: "
+                                                 << (ack.error ? ack.error->display() + (" " + show(ack.error->detail))
+                                                               : std::string("duplicate")));
         return adopt(plan, ack);
     }
 
@@ -1736,8 +1790,8 @@ private:
         const std::string label = std::string(name) + " of " + s.id + " by " + show(caller, 40);
         trace(label + " -> " +
               (!r.ok() ? "rpc error " + r.error().message
-                       : r->ok ? "ok state=" + std::to_string(r->session_state)
-                               : std::string(r->error->display())));
+               : r->ok ? "ok state=" + std::to_string(r->session_state)
+                       : std::string(r->error->display())));
         FUZZ_CHECK(published.empty(), label << ": published an envelope (RPC-CANCEL-8)");
         const bool allowed = may_control(s, caller);
         if (!r.ok()) {
@@ -1838,8 +1892,8 @@ private:
         // RPC-GET-3: observers, the initiator and declared participants may read.
         const bool may = id.is_observer || caller == s.initiator ||
                          std::find(s.participants.begin(), s.participants.end(), caller) != s.participants.end();
-        FUZZ_CHECK(g.ok() == may, "GetSession of " << s.id << " by " << show(caller) << " (observer="
-                                                   << id.is_observer << ") answered " << (g.ok() ? "ok" : g.error().message));
+        FUZZ_CHECK(g.ok() == may, "GetSession of " << s.id << " by " << show(caller) << " (observer=" << id.is_observer
+                                                   << ") answered " << (g.ok() ? "ok" : g.error().message));
         if (!g.ok()) {
             FUZZ_CHECK(g.error().code == k::RpcError::PermissionDenied, "GetSession of an existing session: NotFound");
         }
@@ -1944,8 +1998,8 @@ private:
             auto r = reg.register_extension(d);
             trace("register " + name + " -> " + (r.ok() ? "ok" : r.error()));
             FUZZ_CHECK(r.ok() == (it == exts_.end()), "registering " << name << ": ok=" << r.ok() << " but it was "
-                                                                    << (it == exts_.end() ? "not " : "")
-                                                                    << "registered (DISC-8)");
+                                                                     << (it == exts_.end() ? "not " : "")
+                                                                     << "registered (DISC-8)");
             if (r.ok()) exts_[name] = ExtModel{d, false};
         } else if (x < 0.75) {
             auto r = reg.unregister_extension(name);
@@ -2095,9 +2149,9 @@ private:
             FUZZ_CHECK(ack.error && ack.error->kind == ErrorKind::SessionAlreadyExists,
                        "resending the SessionStart of evicted session " << s.id << " was not SESSION_ALREADY_EXISTS");
         } else {
-            FUZZ_CHECK(ack.ok && ack.duplicate, "resending the accepted SessionStart of " << s.id
-                                                                                           << " was not a duplicate (SS-7): "
-                                                                                           << (ack.error ? ack.error->display() : "ok"));
+            FUZZ_CHECK(ack.ok && ack.duplicate,
+                       "resending the accepted SessionStart of "
+                           << s.id << " was not a duplicate (SS-7): " << (ack.error ? ack.error->display() : "ok"));
         }
     }
 
@@ -2133,7 +2187,8 @@ private:
                 const std::string pid = "fin" + fresh;
                 p.set_proposal_id(pid);
                 p.set_option("finish");
-                send_clean(s, Gen{"Proposal", ser(p), [pid](SessionModel& m) { m.proposals.push_back(pid); }}, proposer);
+                send_clean(s, Gen{"Proposal", ser(p), [pid](SessionModel& m) { m.proposals.push_back(pid); }},
+                           proposer);
                 if (s.proposals.empty()) break;
                 const std::string target = s.proposals.back();
                 for (const auto& who : s.participants) {
@@ -2158,14 +2213,15 @@ private:
                 const std::string pid = "fin" + fresh;
                 p.set_proposal_id(pid);
                 p.set_title("finish");
-                send_clean(s, Gen{"Proposal", ser(p), [pid](SessionModel& m) { m.proposals.push_back(pid); }}, proposer);
+                send_clean(s, Gen{"Proposal", ser(p), [pid](SessionModel& m) { m.proposals.push_back(pid); }},
+                           proposer);
                 for (const auto& who : s.participants) {
                     pb::AcceptPayload a;
                     a.set_proposal_id(pid);
                     send_clean(s, Gen{"Accept", ser(a), {}}, who);
                 }
-                if (s.participants.empty() || std::find(s.participants.begin(), s.participants.end(), s.initiator) ==
-                                                  s.participants.end()) {
+                if (s.participants.empty() ||
+                    std::find(s.participants.begin(), s.participants.end(), s.initiator) == s.participants.end()) {
                     pb::AcceptPayload a;  // the "initiator" criterion
                     a.set_proposal_id(pid);
                     send_clean(s, Gen{"Accept", ser(a), {}}, s.initiator);
@@ -2206,10 +2262,12 @@ private:
                 o.set_handoff_id(hid);
                 o.set_target_participant(target);
                 o.set_scope("finish");
-                send_clean(s, Gen{"HandoffOffer", ser(o), [hid, target](SessionModel& m) {
-                                      m.handoffs.push_back(hid);
-                                      m.handoff_target[hid] = target;
-                                  }},
+                send_clean(s,
+                           Gen{"HandoffOffer", ser(o),
+                               [hid, target](SessionModel& m) {
+                                   m.handoffs.push_back(hid);
+                                   m.handoff_target[hid] = target;
+                               }},
                            s.initiator);
                 for (const auto& h : s.handoffs) {
                     auto t = s.handoff_target.find(h);
@@ -2290,8 +2348,8 @@ private:
                 return;
             }
             FUZZ_CHECK(!must_resolve(s), "wedged: no Commitment could resolve " << kind_name(s.kind) << " session "
-                                                                                 << s.id << " under " << s.policy_version
-                                                                                 << ", though its mode rules allow one");
+                                                                                << s.id << " under " << s.policy_version
+                                                                                << ", though its mode rules allow one");
         }
         if (!terminal(s.state)) {
             trace("finisher: no Commitment accepted in " + std::string(kind_name(s.kind)) + " session " + s.id +
@@ -2408,10 +2466,12 @@ int main(int argc, char** argv) {
         for (uint64_t epoch = opts.only_epoch.value_or(0);; ++epoch) {
             if (opts.iterations > 0 && sequences >= opts.iterations) break;
             if (opts.seconds > 0 &&
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - seed_started).count() >= opts.seconds) {
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - seed_started).count() >=
+                    opts.seconds) {
                 break;
             }
-            const uint64_t budget = opts.iterations > 0 ? opts.iterations - sequences : std::numeric_limits<uint64_t>::max();
+            const uint64_t budget =
+                opts.iterations > 0 ? opts.iterations - sequences : std::numeric_limits<uint64_t>::max();
             Epoch e(seed, epoch, opts, stats, host, opts.only_epoch ? std::numeric_limits<uint64_t>::max() : budget);
             ++stats.epochs;
             try {
@@ -2421,8 +2481,7 @@ int main(int argc, char** argv) {
                 sequences += e.sequences_started();
                 if (stats.failures <= opts.max_reports) {
                     std::cout << "FAILURE at " << e.where() << ":\n  " << f.what()
-                              << "\n  reproduce: sequence_fuzz --seed " << seed << " --epoch " << epoch
-                              << " --trace\n";
+                              << "\n  reproduce: sequence_fuzz --seed " << seed << " --epoch " << epoch << " --trace\n";
                 }
             }
             if (opts.only_epoch) break;

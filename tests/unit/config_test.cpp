@@ -260,8 +260,9 @@ TEST_CASE("the session state bound is at least the payload limit (issue #8.4)", 
     CHECK(parse_ok({"--max-session-state-bytes=3000000"}, kInsecure).max_session_state_bytes == 3000000);
     // Unset, it follows a payload limit raised above its default.
     CHECK(parse_ok({"--max-payload-bytes=100000000"}, kInsecure).max_session_state_bytes == 100000000);
-    CHECK(mentions(parse_errors({"--max-session-state-bytes=1000", "--max-payload-bytes=2048"}, kInsecure),
-                   "MACP_MAX_SESSION_STATE_BYTES (--max-session-state-bytes): must be at least MACP_MAX_PAYLOAD_BYTES"));
+    CHECK(
+        mentions(parse_errors({"--max-session-state-bytes=1000", "--max-payload-bytes=2048"}, kInsecure),
+                 "MACP_MAX_SESSION_STATE_BYTES (--max-session-state-bytes): must be at least MACP_MAX_PAYLOAD_BYTES"));
     CHECK(mentions(parse_errors({"--max-session-state-bytes=0"}, kInsecure), "is not a positive integer"));
 }
 

@@ -116,8 +116,8 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
             if (other->initiator != id.sender) continue;
             std::unique_lock other_lock(other->mu, std::try_to_lock);
             const bool busy = !other_lock.owns_lock();
-            if (busy || (other->live && other->session.state == SessionState::Open &&
-                         now <= other->session.ttl_expiry_ms)) {
+            if (busy ||
+                (other->live && other->session.state == SessionState::Open && now <= other->session.ttl_expiry_ms)) {
                 ++open;
             }
         }
@@ -174,9 +174,8 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     // resolves the session never is, so a full session can still be committed or cancelled.
     if (!outcome->resolution && s.state_bytes + env.payload().size() > options_.max_session_state_bytes) {
         return err(env,
-                   Error(ErrorKind::SessionStateTooLarge,
-                         "session state would exceed MACP_MAX_SESSION_STATE_BYTES (" +
-                             std::to_string(options_.max_session_state_bytes) + ")"),
+                   Error(ErrorKind::SessionStateTooLarge, "session state would exceed MACP_MAX_SESSION_STATE_BYTES (" +
+                                                              std::to_string(options_.max_session_state_bytes) + ")"),
                    now);
     }
 

@@ -53,7 +53,7 @@ struct Session {
     // The mode definition the session started under: later registry changes (unregister,
     // re-register, promote) never change how an existing session behaves or replays (issue #8.3).
     std::shared_ptr<const modes::Mode> definition;
-    std::string definition_record;  // ModeRegistry::definition_record(*definition), as logged
+    std::string definition_record;   // ModeRegistry::definition_record(*definition), as logged
     modes::ModeStateBox mode_state;  // typed, owned by the mode; encoded only for snapshots
     std::vector<std::string> participants;
     std::unordered_set<std::string> seen_message_ids;  // DEDUP-1

@@ -175,8 +175,9 @@ Result<uint64_t, RpcError> Kernel::follow(const auth::Identity& caller, const st
         if (table_.is_evicted(session_id)) {
             if (auto s = load_from_storage(session_id)) {
                 if (!may_read(caller, *s)) {
-                    return fail(RpcError{RpcError::PermissionDenied,
-                                         "FORBIDDEN: caller is not a declared participant or observer for this session"});
+                    return fail(
+                        RpcError{RpcError::PermissionDenied,
+                                 "FORBIDDEN: caller is not a declared participant or observer for this session"});
                 }
                 return s->envelope_seq;
             }

@@ -29,7 +29,8 @@ Result<P, kernel::Error> decode_payload(const std::string& bytes, const char* wh
 template <class T>
 Result<const T*, kernel::Error> state_of(const MessageContext& ctx) {
     const T* s = ctx.session.mode_state.template as<T>();
-    if (s == nullptr) return fail(kernel::Error(kernel::ErrorKind::InvalidModeState, "session holds no state of this mode"));
+    if (s == nullptr)
+        return fail(kernel::Error(kernel::ErrorKind::InvalidModeState, "session holds no state of this mode"));
     return s;
 }
 
