@@ -227,7 +227,7 @@ std::string encode_snapshot(const Session& s, const std::string& definition) {
     return {buf.GetString(), buf.GetSize()};
 }
 
-Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record) {
+Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record, bool with_mode_state) {
     rapidjson::Document d;
     if (!util::parse_json_stored(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
     if (util::get_string(d, "format") != "macp-snapshot/1") return fail(std::string("unknown snapshot format"));
@@ -246,7 +246,9 @@ Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record) 
         s.resolution = std::move(r);
     }
     s.mode = util::get_string(d, "mode");
-    if (!read_bytes(d, "mode_state_b64", "mode_state", out.mode_state)) return fail(std::string("bad mode_state"));
+    if (with_mode_state && !read_bytes(d, "mode_state_b64", "mode_state", out.mode_state)) {
+        return fail(std::string("bad mode_state"));
+    }
     if (d.HasMember("participants") && d["participants"].IsArray()) {
         for (const auto& p : d["participants"].GetArray()) {
             if (p.IsString()) s.participants.emplace_back(p.GetString(), p.GetStringLength());

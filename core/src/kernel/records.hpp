@@ -51,6 +51,8 @@ struct DecodedSnapshot {
     std::string mode_state;
     std::optional<std::string> definition;
 };
-Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record);
+// `with_mode_state` false skips decoding the mode state (mode_state stays empty): reading a
+// finished session's metadata must not cost what its state weighs.
+Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record, bool with_mode_state = true);
 
 }  // namespace macp::kernel

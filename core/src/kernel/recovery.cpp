@@ -112,7 +112,7 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
 std::optional<Session> Kernel::finished_from_snapshot(const std::string& session_id) {
     auto stored = storage_.load_session(session_id);
     if (!stored || !stored->has_value()) return std::nullopt;
-    auto snap = decode_snapshot(**stored);
+    auto snap = decode_snapshot(**stored, false);
     // A snapshot is written only after the entry that made the session terminal is durable, and
     // nothing leaves a terminal state, so a terminal snapshot is the session's final word.
     if (!snap || !is_terminal(snap->session.state)) return std::nullopt;
@@ -198,7 +198,8 @@ Result<RecoveryReport, std::string> Kernel::recover() {
 
 std::optional<Session> Kernel::load_from_storage(const std::string& session_id) {
     // Evicted sessions are finished: their final snapshot answers without a replay, so a caller
-    // who may not read the session is refused at the cost of one small read (issue #8.5).
+    // who may not read the session costs one read of it, its mode state left undecoded; GetSession
+    // and subscribe refuse such a caller before even that (SessionTable::evicted_reader).
     if (auto done = finished_from_snapshot(session_id)) return done;
     return rebuild_from_log(session_id);
 }
@@ -249,7 +250,9 @@ void Kernel::sweep() {
         // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
         if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
             slot->live = false;
-            table_.evict(s.session_id, s.started_at_ms);
+            std::vector<std::string> readers = s.participants;
+            readers.push_back(s.initiator);
+            table_.evict(s.session_id, s.started_at_ms, std::move(readers));
         }
     }
     // STO-RET-4 (0.6 disk GC): finished sessions older than the disk retention leave storage;
