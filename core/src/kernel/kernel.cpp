@@ -205,7 +205,8 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
 }
 
 void Kernel::save_snapshot(const Session& s) {
-    // MSG-8: snapshot failures are logged only; recovery never depends on the snapshot.
+    // MSG-8: snapshot failures are logged only. Recovery trusts only a terminal snapshot (written
+    // after the terminal entry is durable); a missing or stale one just means a replay of the log.
     if (auto st = storage_.save_session(s.session_id, encode_snapshot(s, s.definition_record)); !st) {
         spdlog::warn("session {}: snapshot save failed: {}", s.session_id, st.error().message);
     }
