@@ -1,6 +1,8 @@
 // SessionStart and in-session message processing (BEHAVIOR.md §2.3-2.6).
 #include "kernel/kernel.hpp"
 
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "kernel/session_id.hpp"
@@ -11,7 +13,7 @@ namespace macp::kernel {
 Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::ModeRegistry& modes,
                policy::PolicyRegistry& policies, auth::Authenticator& authenticator, auth::RateLimiter& limiter,
                EventSink& events)
-    : options_(options),
+    : options_(std::move(options)),
       storage_(storage),
       modes_(modes),
       policies_(policies),

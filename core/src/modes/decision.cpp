@@ -31,7 +31,6 @@ namespace pb = macp::modes::decision::v1;
 using rapidjson::Value;
 using util::json::put;
 using util::json::put_key;
-using util::json::put_value;
 using util::json::Writer;
 
 // ---------------------------------------------------------------------------------------------

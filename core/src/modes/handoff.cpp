@@ -102,7 +102,6 @@ void settle(State& s, const std::string& key, Offer& o, Disposition d) {
 }
 
 using util::json::put;
-using util::json::put_key;
 using util::json::put_value;
 using util::json::Writer;
 
