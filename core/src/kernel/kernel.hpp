@@ -130,8 +130,9 @@ private:
     storage::Status append(const LogEntry& entry);
     void save_snapshot(const Session& s);
     void maybe_checkpoint(Session& s, int64_t now);
-    // Rebuilds one stored session into the table at start-up; the problem if it cannot.
-    std::optional<std::string> recover_one(const std::string& id);
+    // Rebuilds stored sessions into the table at start-up; one line per session it cannot.
+    std::vector<std::string> recover_batch(const std::vector<std::string>& ids);
+    void install(Session s);
     // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);
     // A terminal session from its final snapshot, without its mode state; nullopt otherwise.

@@ -109,42 +109,76 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
     return std::move(s);
 }
 
-std::optional<Session> Kernel::finished_from_snapshot(const std::string& session_id) {
-    auto stored = storage_.load_session(session_id);
-    if (!stored || !stored->has_value()) return std::nullopt;
-    auto snap = decode_snapshot(**stored, false);
-    // A snapshot is written only after the entry that made the session terminal is durable, and
-    // nothing leaves a terminal state, so a terminal snapshot is the session's final word.
+namespace {
+
+// A snapshot is written only after the entry that made the session terminal is durable, and
+// nothing leaves a terminal state, so a terminal snapshot is the session's final word.
+std::optional<Session> finished_in(const std::string& session_id, const std::string& snapshot) {
+    auto snap = decode_snapshot(snapshot, false);
     if (!snap || !is_terminal(snap->session.state)) return std::nullopt;
     if (snap->session.session_id.empty()) snap->session.session_id = session_id;
     return std::move(snap->session);
 }
 
-// One stored session at start-up: nullopt when it was recovered or had nothing to recover,
-// otherwise why it could not be.
-std::optional<std::string> Kernel::recover_one(const std::string& id) {
+// Sessions handed to one recovery worker at a time: two storage round trips per batch.
+constexpr size_t kRecoveryBatch = 64;
+
+}  // namespace
+
+std::optional<Session> Kernel::finished_from_snapshot(const std::string& session_id) {
+    auto stored = storage_.load_session(session_id);
+    if (!stored || !stored->has_value()) return std::nullopt;
+    return finished_in(session_id, **stored);
+}
+
+void Kernel::install(Session s) {
+    auto slot = std::make_shared<SessionSlot>(s.session_id, s.initiator);
+    slot->session = std::move(s);
+    slot->live = true;
+    table_.insert(slot);
+}
+
+std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& ids) {
     // Issue #8.5: what must be live is rebuilt now; a finished session is served from its final
     // snapshot and rebuilt from its log only if something needs its mode state. Strict recovery
     // replays everything, so that every log is verified before serving.
-    if (!options_.strict_recovery) {
-        if (auto done = finished_from_snapshot(id)) {
-            auto slot = std::make_shared<SessionSlot>(id, done->initiator);
-            slot->session = std::move(*done);
-            slot->live = true;
-            table_.insert(slot);
-            return std::nullopt;
+    std::vector<std::string> need_log;
+    if (options_.strict_recovery) {
+        need_log = ids;
+    } else {
+        auto snapshots = storage_.load_sessions(ids);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            if (i < snapshots.size() && snapshots[i] && snapshots[i]->has_value()) {
+                if (auto done = finished_in(ids[i], **snapshots[i])) {
+                    install(std::move(*done));
+                    continue;
+                }
+            }
+            need_log.push_back(ids[i]);
         }
     }
-    auto records = storage_.load_log(id);
-    if (!records) return "cannot load log: " + records.error().message;
-    if (records->empty()) return std::nullopt;  // STO-REC-1: a start that never became durable
-    auto s = replay(id, *records);
-    if (!s) return s.error();
-    auto slot = std::make_shared<SessionSlot>(id, s->initiator);
-    slot->session = std::move(s.value());
-    slot->live = true;
-    table_.insert(slot);
-    return std::nullopt;
+    std::vector<std::string> problems;
+    if (need_log.empty()) return problems;
+    auto logs = storage_.load_logs(need_log);
+    for (size_t i = 0; i < need_log.size(); ++i) {
+        const auto& id = need_log[i];
+        std::string problem;
+        if (i >= logs.size()) {
+            problem = "cannot load log: the backend returned no result";
+        } else if (!logs[i]) {
+            problem = "cannot load log: " + logs[i].error().message;
+        } else if (logs[i]->empty()) {
+            continue;  // STO-REC-1: a start that never became durable
+        } else if (auto s = replay(id, *logs[i]); s) {
+            install(std::move(s.value()));
+            continue;
+        } else {
+            problem = s.error();
+        }
+        problems.push_back("session " + id + ": " + problem);
+        if (options_.strict_recovery) break;  // STO-REC-2: the first problem ends it
+    }
+    return problems;
 }
 
 Result<RecoveryReport, std::string> Kernel::recover() {
@@ -156,40 +190,41 @@ Result<RecoveryReport, std::string> Kernel::recover() {
     auto ids = storage_.list_session_ids();
     if (!ids) return fail("cannot list stored sessions: " + ids.error().message);
 
-    // Sessions are independent, so several workers rebuild them at once: each storage read is a
-    // hop to the plugin's executor, and with one reader at a time recovery spends most of its
-    // time waiting for those hand-offs rather than working (issue #8.5).
-    const size_t workers =
-        std::min<size_t>(ids->size(), std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 2, 8));
+    // Sessions are independent, so several workers rebuild them at once, each reading a batch
+    // per storage round trip: every plugin call is a hand-off to the plugin's executor, and one
+    // call per read made recovery mostly a wait for those hand-offs (issue #8.5).
+    const size_t batches = (ids->size() + kRecoveryBatch - 1) / kRecoveryBatch;
+    const size_t workers = std::min<size_t>(batches, std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 2, 8));
     std::atomic<size_t> next{0};
     std::atomic<bool> stop{false};
     std::mutex mu;
     std::vector<std::string> problems;
     auto work = [&] {
-        for (size_t i = next++; i < ids->size() && !stop; i = next++) {
-            const auto& id = (*ids)[i];
-            auto problem = recover_one(id);
-            if (!problem) continue;
-            problem->insert(0, "session " + id + ": ");
-            if (options_.strict_recovery) stop = true;  // STO-REC-2: the first problem ends it
+        for (size_t b = next++; b < batches && !stop; b = next++) {
+            const auto first = ids->begin() + static_cast<std::ptrdiff_t>(b * kRecoveryBatch);
+            const auto last =
+                ids->begin() + static_cast<std::ptrdiff_t>(std::min(ids->size(), (b + 1) * kRecoveryBatch));
+            auto found = recover_batch(std::vector<std::string>(first, last));
+            if (found.empty()) continue;
+            if (options_.strict_recovery) stop = true;
             std::lock_guard lock(mu);
-            problems.push_back(std::move(*problem));
+            for (auto& p : found) problems.push_back(std::move(p));
         }
     };
     {
         std::vector<std::thread> pool;
-        pool.reserve(workers);
+        if (workers > 1) pool.reserve(workers - 1);
         for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
         work();
         for (auto& t : pool) t.join();
     }
-    if (options_.strict_recovery && !problems.empty()) return fail(problems.front());
     std::sort(problems.begin(), problems.end());  // stable output whatever the workers' order
+    if (options_.strict_recovery && !problems.empty()) return fail(problems.front());
     for (auto& problem : problems) {
         spdlog::warn("skipping unrecoverable {}", problem);
         report.problems.push_back(std::move(problem));
     }
-    // Recovered counts only sessions with a durable start (STO-REC-1 ones are neither).
+    // Sessions whose start never became durable (STO-REC-1) are neither recovered nor skipped.
     report.recovered = table_.size();
     report.skipped = report.problems.size();
     spdlog::info("recovered {} sessions ({} skipped)", report.recovered, report.skipped);

@@ -100,6 +100,13 @@ public:
         });
     }
 
+    // Runs host code on the executor without the serializing lock: its own plugin calls (made
+    // through call(), inline on that thread) then cost no further thread hand-off each.
+    template <class F>
+    std::invoke_result_t<F&> on_executor(F&& fn) {
+        return executor_.run(fn);
+    }
+
     [[nodiscard]] const LoadedPlugin& plugin() const { return *plugin_; }
 
 private:

@@ -194,6 +194,17 @@ storage::StorageResult<std::vector<std::string>> StorageAdapter::load_log(const 
     });
 }
 
+// One executor hop per batch: the per-id calls below then run inline on that pool thread.
+std::vector<storage::StorageResult<std::optional<std::string>>> StorageAdapter::load_sessions(
+    const std::vector<std::string>& ids) {
+    return instance_->on_executor([&] { return StorageBackend::load_sessions(ids); });
+}
+
+std::vector<storage::StorageResult<std::vector<std::string>>> StorageAdapter::load_logs(
+    const std::vector<std::string>& ids) {
+    return instance_->on_executor([&] { return StorageBackend::load_logs(ids); });
+}
+
 storage::Status StorageAdapter::put_record(const std::string& ns, const std::string& key, std::string_view blob) {
     return simple_call("put_record", [&](void* inst, const macp_call_context* c) {
         return vt_.put_record(inst, ns.c_str(), key.c_str(), bytes(blob), blob.size(), c);

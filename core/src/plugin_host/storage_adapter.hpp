@@ -34,6 +34,10 @@ public:
     storage::Status append_log_entry(const std::string& session_id, std::string_view record) override;
     std::vector<storage::Status> append_log_batch(const std::vector<storage::LogAppend>& items) override;
     storage::StorageResult<std::vector<std::string>> load_log(const std::string& session_id) override;
+    std::vector<storage::StorageResult<std::optional<std::string>>> load_sessions(
+        const std::vector<std::string>& ids) override;
+    std::vector<storage::StorageResult<std::vector<std::string>>> load_logs(
+        const std::vector<std::string>& ids) override;
 
     storage::Status put_record(const std::string& ns, const std::string& key, std::string_view blob) override;
     storage::Status delete_record(const std::string& ns, const std::string& key) override;

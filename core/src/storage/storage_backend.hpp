@@ -46,6 +46,22 @@ public:
     virtual std::vector<Status> append_log_batch(const std::vector<LogAppend>& items) = 0;
     virtual StorageResult<std::vector<std::string>> load_log(const std::string& session_id) = 0;
 
+    // Several sessions' snapshots / logs at once, one result per id in order (start-up recovery).
+    // The defaults call load_session / load_log per id; a backend whose every call is a hop to
+    // another thread overrides them to read a whole batch per hop.
+    virtual std::vector<StorageResult<std::optional<std::string>>> load_sessions(const std::vector<std::string>& ids) {
+        std::vector<StorageResult<std::optional<std::string>>> out;
+        out.reserve(ids.size());
+        for (const auto& id : ids) out.push_back(load_session(id));
+        return out;
+    }
+    virtual std::vector<StorageResult<std::vector<std::string>>> load_logs(const std::vector<std::string>& ids) {
+        std::vector<StorageResult<std::vector<std::string>>> out;
+        out.reserve(ids.size());
+        for (const auto& id : ids) out.push_back(load_log(id));
+        return out;
+    }
+
     virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;
     virtual Status delete_record(const std::string& ns, const std::string& key) = 0;
     virtual StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(const std::string& ns) = 0;

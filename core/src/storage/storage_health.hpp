@@ -122,6 +122,12 @@ public:
     StorageResult<std::vector<std::string>> list_session_ids() override { return inner_.list_session_ids(); }
     Status append_log_entry(const std::string& session_id, std::string_view record) override;
     std::vector<Status> append_log_batch(const std::vector<LogAppend>& items) override;
+    std::vector<StorageResult<std::optional<std::string>>> load_sessions(const std::vector<std::string>& ids) override {
+        return inner_.load_sessions(ids);
+    }
+    std::vector<StorageResult<std::vector<std::string>>> load_logs(const std::vector<std::string>& ids) override {
+        return inner_.load_logs(ids);
+    }
     StorageResult<std::vector<std::string>> load_log(const std::string& session_id) override {
         return inner_.load_log(session_id);
     }
