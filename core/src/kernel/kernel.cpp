@@ -139,7 +139,7 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
     if (auto st = append(entry); !st) {
-        spdlog::error("session {}: SessionStart append failed: {}", env.session_id(), st.error().message);
+        log_storage_failure("session " + env.session_id() + ": SessionStart append failed", st.error().message);
         table_.remove(env.session_id());
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
@@ -192,7 +192,8 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     entry.macp_version = env.macp_version();
     entry.timestamp_unix_ms = env.timestamp_unix_ms();
     if (auto st = append(entry); !st) {  // MSG-4: nothing applied, dedup slot not consumed
-        spdlog::error("session {}: append of {} failed: {}", s.session_id, env.message_id(), st.error().message);
+        log_storage_failure("session " + s.session_id + ": append of " + env.message_id() + " failed",
+                            st.error().message);
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
     commit_message(s, env.message_id(), env.sender(), now, env.payload().size(), std::move(outcome.value()));
@@ -206,11 +207,22 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     return ok_ack(env, s.state, now);
 }
 
+void Kernel::log_storage_failure(const std::string& what, const std::string& why, bool error) {
+    uint64_t suppressed = 0;
+    if (!storage_log_.allow(suppressed)) return;
+    const auto level = error ? spdlog::level::err : spdlog::level::warn;
+    if (suppressed == 0) {
+        spdlog::log(level, "{}: {}", what, why);
+    } else {
+        spdlog::log(level, "{}: {} ({} more storage failures in the last second not logged)", what, why, suppressed);
+    }
+}
+
 void Kernel::save_snapshot(const Session& s) {
     // MSG-8: snapshot failures are logged only. Recovery trusts only a terminal snapshot (written
     // after the terminal entry is durable); a missing or stale one just means a replay of the log.
     if (auto st = storage_.save_session(s.session_id, encode_snapshot(s, s.definition_record)); !st) {
-        spdlog::warn("session {}: snapshot save failed: {}", s.session_id, st.error().message);
+        log_storage_failure("session " + s.session_id + ": snapshot save failed", st.error().message, false);
     }
 }
 
@@ -229,7 +241,8 @@ void Kernel::maybe_checkpoint(Session& s, int64_t now) {
     e.payload = encode_snapshot(s, s.definition_record);
     if (auto st = append(e); !st) {
         --s.log_entries;
-        spdlog::warn("session {}: checkpoint append failed: {}", s.session_id, st.error().message);  // STO-CKPT-5
+        // STO-CKPT-5
+        log_storage_failure("session " + s.session_id + ": checkpoint append failed", st.error().message, false);
     }
 }
 
@@ -244,7 +257,7 @@ bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
     if (!due) return true;
     auto entry = make_internal_entry(s, "TtlExpired", {}, now);  // TTL-3
     if (auto st = append(entry); !st) {
-        spdlog::error("session {}: TtlExpired append failed: {}", s.session_id, st.error().message);
+        log_storage_failure("session " + s.session_id + ": TtlExpired append failed", st.error().message);
         return false;
     }
     apply_internal(s, entry);

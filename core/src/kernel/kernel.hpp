@@ -24,6 +24,7 @@
 #include "modes/registry.hpp"
 #include "policy/registry.hpp"
 #include "storage/storage_backend.hpp"
+#include "util/log_throttle.hpp"
 
 namespace macp::kernel {
 
@@ -128,6 +129,9 @@ private:
     // Lazy expiry under the slot lock (TTL-3). Returns false when the TtlExpired append failed.
     bool expire_if_due(SessionSlot& slot, int64_t now);
     storage::Status append(const LogEntry& entry);
+    // Logs a failed storage write, at most one line a second (the health monitor reports the
+    // store's state itself); `error` false logs a warning.
+    void log_storage_failure(const std::string& what, const std::string& why, bool error = true);
     void save_snapshot(const Session& s);
     void maybe_checkpoint(Session& s, int64_t now);
     // Rebuilds stored sessions into the table at start-up; one line per session it cannot.
@@ -155,6 +159,7 @@ private:
     EventSink& events_;
     SessionTable table_;
     GroupCommitter committer_;
+    util::LogThrottle storage_log_{std::chrono::seconds(1)};
 
     std::mutex sweeper_mu_;
     std::condition_variable sweeper_cv_;

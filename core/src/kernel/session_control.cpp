@@ -114,7 +114,7 @@ Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::st
         p.set_cancelled_by(caller.sender);
         auto entry = make_internal_entry(s, "SessionCancel", p.SerializeAsString(), now);  // RPC-CANCEL-4
         if (auto st = append(entry); !st) {
-            spdlog::error("session {}: SessionCancel append failed: {}", session_id, st.error().message);
+            log_storage_failure("session " + session_id + ": SessionCancel append failed", st.error().message);
             return control_error(session_id, Error(ErrorKind::StorageFailed), now);  // RPC-CANCEL-5
         }
         apply_internal(s, entry);
