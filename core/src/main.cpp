@@ -164,7 +164,6 @@ int run(int argc, char** argv) {
     ko.session_retention_ms = cfg.session_retention_secs * 1000;
     ko.session_disk_retention_ms = cfg.session_disk_retention_secs * 1000;
     ko.strict_recovery = cfg.strict_recovery;
-    ko.on_storage_failure = [&storage_health] { storage_health.poke(); };
     macp::kernel::Kernel kernel(ko, storage, modes, policies, authenticator, limiter, events);
 
     // An unwritable store was already reported by the monitor, as an error.

@@ -1,13 +1,11 @@
 #include "kernel/group_commit.hpp"
 
-#include <algorithm>
-#include <utility>
 #include <vector>
 
 namespace macp::kernel {
 
-GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch, std::function<void()> on_failure)
-    : backend_(backend), max_batch_(max_batch), on_failure_(std::move(on_failure)), thread_([this] { run(); }) {}
+GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch)
+    : backend_(backend), max_batch_(max_batch), thread_([this] { run(); }) {}
 
 GroupCommitter::~GroupCommitter() {
     {
@@ -47,13 +45,6 @@ void GroupCommitter::run() {
         items.reserve(batch.size());
         for (auto* p : batch) items.push_back(std::move(p->item));
         auto statuses = backend_.append_log_batch(items);
-        if (on_failure_ && (statuses.size() < batch.size() ||
-                            std::any_of(statuses.begin(), statuses.end(), [](const auto& s) { return !s.ok(); }))) {
-            try {
-                on_failure_();
-            } catch (...) {  // a notification must never cost an acknowledgement
-            }
-        }
         for (size_t i = 0; i < batch.size(); ++i) {
             if (i < statuses.size()) {
                 batch[i]->done.set_value(std::move(statuses[i]));

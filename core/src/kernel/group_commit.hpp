@@ -6,7 +6,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -18,10 +17,7 @@ namespace macp::kernel {
 
 class GroupCommitter {
 public:
-    // `on_failure` runs on the committer thread after a batch in which any record failed, before
-    // the callers learn it (e.g. poke the storage health monitor); it must be quick and not throw.
-    explicit GroupCommitter(storage::StorageBackend& backend, size_t max_batch = 512,
-                            std::function<void()> on_failure = {});
+    explicit GroupCommitter(storage::StorageBackend& backend, size_t max_batch = 512);
     ~GroupCommitter();
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -38,7 +34,6 @@ private:
 
     storage::StorageBackend& backend_;
     size_t max_batch_;
-    std::function<void()> on_failure_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Pending*> queue_;

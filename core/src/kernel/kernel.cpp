@@ -20,7 +20,7 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
       auth_(authenticator),
       limiter_(limiter),
       events_(events),
-      committer_(storage, 512, options_.on_storage_failure) {}
+      committer_(storage) {}
 
 Kernel::~Kernel() {
     {

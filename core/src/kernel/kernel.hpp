@@ -37,9 +37,6 @@ struct KernelOptions {
     int64_t session_retention_ms = 3'600'000;
     int64_t session_disk_retention_ms = 0;  // 0 = keep finished sessions on disk forever (CFG-20)
     bool strict_recovery = false;
-    // Runs after a group-commit batch in which a record failed (main pokes the storage health
-    // monitor with it, so health turns NOT_SERVING at once rather than at the next poll).
-    std::function<void()> on_storage_failure;
 };
 
 // The outcome of one Send (RPC-SEND-3/4).

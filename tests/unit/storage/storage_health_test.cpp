@@ -1,5 +1,5 @@
 // StorageHealthMonitor (issue #8.7): polling, pokes, transitions logged once, prompt shutdown;
-// HealthReportingStorage and the group committer poke it after a failed write.
+// HealthReportingStorage pokes it after a failed write.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -12,7 +12,6 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "kernel/group_commit.hpp"
 #include "storage/storage_health.hpp"
 
 using namespace std::chrono_literals;
@@ -284,15 +283,4 @@ TEST_CASE("HealthReportingStorage pokes the monitor when a write fails", "[stora
         CHECK_FALSE(storage.create_session_storage("s1").ok());
         CHECK(eventually([&] { return !monitor.healthy(); }));
     }
-}
-
-TEST_CASE("the group committer reports a failed batch through its callback", "[storage][health]") {
-    FakeBackend backend;
-    std::atomic<int> failures{0};
-    macp::kernel::GroupCommitter committer(backend, 512, [&] { ++failures; });
-    CHECK(committer.append("s1", "record").ok());
-    CHECK(failures == 0);
-    backend.set_writes_fail(true);
-    CHECK_FALSE(committer.append("s1", "record").ok());
-    CHECK(failures == 1);  // called before the caller learns the outcome
 }
