@@ -49,7 +49,11 @@ FileStorage::FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs)
     : disk_(std::move(fs)),
       layout_(open_data_dir(disk_, config.get_or(kDataDirKey, kDefaultDataDir))),
       logs_(kOpenLogLimit),
-      registry_(disk_, layout_.registry_dir()) {}
+      registry_(disk_, layout_.registry_dir()) {
+    int err = 0;
+    root_fd_ = disk_.open(layout_.root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
+    if (!root_fd_) throw_io("open " + layout_.root(), err);
+}
 
 void FileStorage::ensure_session_dir(const std::string& session_id) {
     make_dir_durable(disk_, layout_.session_dir(session_id));

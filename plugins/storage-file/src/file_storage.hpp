@@ -65,6 +65,10 @@ private:
     Layout layout_;
     LogCache logs_;
     RegistryStore registry_;
+    // Open for the store's lifetime and the only descriptor group commit calls syncfs() on: Linux
+    // reports a filesystem's writeback errors through syncfs only to descriptors opened before
+    // the error, and a log opened in the same batch could miss one and report lost data as saved.
+    UniqueFd root_fd_;
     std::mutex probe_mu_;  // one health probe at a time (they share the probe file)
 };
 

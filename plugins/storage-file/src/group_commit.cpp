@@ -107,16 +107,13 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
     // written item fails: falling back to per-file syncs would be exactly the retry that can
     // report success for data the kernel already dropped.
     size_t dirty = 0;
-    int any_fd = -1;
     for (const Chain& chain : chains) {
-        if (chain.written.empty()) continue;
-        ++dirty;
-        any_fd = chain.log->fd.get();
+        if (!chain.written.empty()) ++dirty;
     }
     if (dirty > 1) {
         bool synced = false;
         try {
-            synced = disk_.sync_filesystem(any_fd, "the filesystem of " + layout_.root());
+            synced = disk_.sync_filesystem(root_fd_.get(), "the filesystem of " + layout_.root());
         } catch (const sdk::Error& e) {
             for (Chain& chain : chains) {
                 if (!chain.written.empty()) fail_chain(chain, e);
