@@ -51,8 +51,8 @@ struct DecodedSnapshot {
     std::string mode_state;
     std::optional<std::string> definition;
 };
-// `with_mode_state` false skips decoding the mode state (mode_state stays empty): reading a
-// finished session's metadata must not cost what its state weighs.
+// `with_mode_state` false leaves mode_state empty: reading a finished session's metadata skips
+// the base64 decode and the copy of its state (the JSON text is still parsed whole).
 Result<DecodedSnapshot, std::string> decode_snapshot(const std::string& record, bool with_mode_state = true);
 
 }  // namespace macp::kernel

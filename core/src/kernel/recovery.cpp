@@ -232,9 +232,8 @@ Result<RecoveryReport, std::string> Kernel::recover() {
 }
 
 std::optional<Session> Kernel::load_from_storage(const std::string& session_id) {
-    // Evicted sessions are finished: their final snapshot answers without a replay, so a caller
-    // who may not read the session costs one read of it, its mode state left undecoded; GetSession
-    // and subscribe refuse such a caller before even that (SessionTable::evicted_reader).
+    // Evicted sessions are finished: their final snapshot answers without a replay (its mode
+    // state left undecoded), and the caller's permission is checked on what it holds.
     if (auto done = finished_from_snapshot(session_id)) return done;
     return rebuild_from_log(session_id);
 }
@@ -253,11 +252,14 @@ std::optional<Session> Kernel::rebuild_from_log(const std::string& session_id) {
 std::optional<std::string> Kernel::snapshot_bytes(const std::string& session_id) {
     auto slot = table_.find(session_id);
     if (!slot) return std::nullopt;
-    std::lock_guard lock(slot->mu);
-    if (!slot->live) return std::nullopt;
-    const Session& s = slot->session;
-    if (s.mode_state) return encode_snapshot(s, s.definition_record);
-    // A finished session recovered from its snapshot holds no mode state: rebuild it lazily.
+    {
+        std::lock_guard lock(slot->mu);
+        if (!slot->live) return std::nullopt;
+        const Session& s = slot->session;
+        if (s.mode_state) return encode_snapshot(s, s.definition_record);
+    }
+    // A finished session recovered from its snapshot holds no mode state: rebuild it lazily,
+    // outside the session's lock (a finished session's log no longer changes).
     auto full = rebuild_from_log(session_id);
     if (!full) return std::nullopt;
     return encode_snapshot(*full, full->definition_record);
@@ -285,9 +287,7 @@ void Kernel::sweep() {
         // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
         if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
             slot->live = false;
-            std::vector<std::string> readers = s.participants;
-            readers.push_back(s.initiator);
-            table_.evict(s.session_id, s.started_at_ms, std::move(readers));
+            table_.evict(s.session_id, s.started_at_ms);
         }
     }
     // STO-RET-4 (0.6 disk GC): finished sessions older than the disk retention leave storage;

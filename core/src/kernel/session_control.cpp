@@ -53,10 +53,6 @@ Result<Session, RpcError> Kernel::get_session(const auth::Identity& caller, cons
             copy = slot->session.metadata();
         }
     } else if (table_.is_evicted(session_id)) {
-        // RPC-GET-2 holds: an evicted id exists. RPC-GET-3 before any storage read (issue #8.5).
-        if (!caller.is_observer && table_.evicted_reader(session_id, caller.sender) == false) {
-            return fail(RpcError{RpcError::PermissionDenied, "FORBIDDEN: session access denied"});
-        }
         copy = load_from_storage(session_id);  // evicted sessions stay readable (fixes STO-RET-2)
     }
     if (!copy) return fail(not_found(session_id));  // RPC-GET-2: existence before permission
@@ -177,10 +173,6 @@ Result<uint64_t, RpcError> Kernel::follow(const auth::Identity& caller, const st
     if (!slot) {
         // An evicted (finished) session has no live feed: its whole history is in storage.
         if (table_.is_evicted(session_id)) {
-            if (!caller.is_observer && table_.evicted_reader(session_id, caller.sender) == false) {
-                return fail(RpcError{RpcError::PermissionDenied,
-                                     "FORBIDDEN: caller is not a declared participant or observer for this session"});
-            }
             if (auto s = load_from_storage(session_id)) {
                 if (!may_read(caller, *s)) {
                     return fail(

@@ -1,7 +1,5 @@
 #include "kernel/session_table.hpp"
 
-#include <iterator>
-
 namespace macp::kernel {
 
 std::shared_ptr<SessionSlot> SessionTable::find(const std::string& id) const {
@@ -33,26 +31,17 @@ void SessionTable::remove(const std::string& id) {
     map_.erase(id);
 }
 
-void SessionTable::evict(const std::string& id, int64_t started_at_ms, std::vector<std::string> readers) {
-    auto set = std::make_shared<const std::unordered_set<std::string>>(std::make_move_iterator(readers.begin()),
-                                                                       std::make_move_iterator(readers.end()));
+void SessionTable::evict(const std::string& id, int64_t started_at_ms) {
     std::unique_lock lock(mu_);
     map_.erase(id);
-    evicted_[id] = Evicted{started_at_ms, std::move(set)};
-}
-
-std::optional<bool> SessionTable::evicted_reader(const std::string& id, const std::string& sender) const {
-    std::shared_lock lock(mu_);
-    auto it = evicted_.find(id);
-    if (it == evicted_.end() || !it->second.readers) return std::nullopt;
-    return it->second.readers->count(sender) != 0;
+    evicted_[id] = started_at_ms;
 }
 
 std::vector<std::string> SessionTable::take_evicted_before(int64_t cutoff_ms) {
     std::unique_lock lock(mu_);
     std::vector<std::string> out;
     for (auto it = evicted_.begin(); it != evicted_.end();) {
-        if (it->second.started_at_ms < cutoff_ms) {
+        if (it->second < cutoff_ms) {
             out.push_back(it->first);
             it = evicted_.erase(it);
         } else {
@@ -64,7 +53,7 @@ std::vector<std::string> SessionTable::take_evicted_before(int64_t cutoff_ms) {
 
 void SessionTable::restore_evicted(const std::string& id, int64_t started_at_ms) {
     std::unique_lock lock(mu_);
-    evicted_[id] = Evicted{started_at_ms, nullptr};
+    evicted_[id] = started_at_ms;
 }
 
 bool SessionTable::is_evicted(const std::string& id) const {

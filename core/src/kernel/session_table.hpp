@@ -5,7 +5,6 @@
 
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -46,13 +45,8 @@ public:
     void remove(const std::string& id);
     // Removes from memory but remembers the id: it can neither be restarted nor reused, and is
     // still served from storage (STO-RET-2 fix, Q-25).
-    // `readers`: the initiator and participants, so that a caller who may not read the evicted
-    // session is refused without touching storage (RPC-GET-3, issue #8.5).
-    void evict(const std::string& id, int64_t started_at_ms, std::vector<std::string> readers);
+    void evict(const std::string& id, int64_t started_at_ms);
     bool is_evicted(const std::string& id) const;
-    // Whether `sender` is among the evicted session's readers; nullopt when that is not known
-    // (not evicted, or put back by restore_evicted).
-    std::optional<bool> evicted_reader(const std::string& id, const std::string& sender) const;
     // Evicted sessions started before `cutoff_ms`, dropped from the list (their ids become reusable
     // once the caller has deleted them from storage).
     std::vector<std::string> take_evicted_before(int64_t cutoff_ms);
@@ -62,11 +56,7 @@ public:
 private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<SessionSlot>> map_;
-    struct Evicted {
-        int64_t started_at_ms = 0;  // disk GC
-        std::shared_ptr<const std::unordered_set<std::string>> readers;
-    };
-    std::unordered_map<std::string, Evicted> evicted_;
+    std::unordered_map<std::string, int64_t> evicted_;  // id -> started_at (disk GC)
 };
 
 }  // namespace macp::kernel

@@ -81,8 +81,12 @@ grpc::Status HealthService::Watch(grpc::ServerContext* ctx, const grpc::health::
         if (!writer->Write(r)) break;
         last = now;
     }
-    // Draining: the NOT_SERVING above (or earlier) was the last word; the stream ends so that
-    // Shutdown() is not held up by it.
+    // Draining: NOT_SERVING is the last word (sent here if the drain began between the first
+    // Write and the loop's check); the stream ends so that Shutdown() is not held up by it.
+    if (!ctx->IsCancelled() && status() != last) {
+        r.set_status(status());
+        writer->Write(r);
+    }
     return grpc::Status::OK;
 }
 
