@@ -195,9 +195,40 @@ Client::Client(const std::string& address, std::string bearer, std::shared_ptr<g
       stub_(macp::v1::MACPRuntimeService::NewStub(channel_)),
       bearer_(std::move(bearer)) {}
 
+namespace {
+std::shared_ptr<grpc::Channel> channel_with(const std::string& address, const ClientOptions& options) {
+    grpc::ChannelArguments args;
+    if (options.max_message_bytes > 0) {
+        args.SetMaxSendMessageSize(options.max_message_bytes);
+        args.SetMaxReceiveMessageSize(options.max_message_bytes);
+    }
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+}  // namespace
+
+Client::Client(const std::string& address, std::string bearer, const ClientOptions& options)
+    : channel_(channel_with(address, options)),
+      stub_(macp::v1::MACPRuntimeService::NewStub(channel_)),
+      bearer_(std::move(bearer)),
+      deadline_(options.deadline) {}
+
+grpc::Status Client::list_all(std::vector<macp::v1::SessionMetadata>* out, int page_size) {
+    macp::v1::ListSessionsRequest req;
+    req.set_page_size(page_size);
+    for (int page = 0; page < 10000; ++page) {
+        macp::v1::ListSessionsResponse resp;
+        auto st = list_sessions(req, &resp);
+        if (!st.ok()) return st;
+        for (const auto& m : resp.sessions()) out->push_back(m);
+        if (resp.next_page_token().empty()) return st;
+        req.set_page_token(resp.next_page_token());
+    }
+    return {grpc::StatusCode::INTERNAL, "ListSessions did not finish in 10000 pages"};
+}
+
 std::unique_ptr<grpc::ClientContext> Client::context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    ctx->set_deadline(std::chrono::system_clock::now() + deadline_);
     if (!bearer_.empty()) ctx->AddMetadata("authorization", "Bearer " + bearer_);
     for (const auto& [k, v] : headers_) ctx->AddMetadata(k, v);
     return ctx;

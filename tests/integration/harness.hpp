@@ -64,10 +64,18 @@ private:
 };
 
 // A client bound to one server address with one credential.
+// Channel limits and per-call deadline of a Client. Servers size their receive limit as
+// MACP_MAX_PAYLOAD_BYTES + 64 KiB (CFG-23); a client moving such envelopes needs its own.
+struct ClientOptions {
+    int max_message_bytes = 0;  // 0: gRPC's defaults
+    std::chrono::seconds deadline{20};
+};
+
 class Client {
 public:
     explicit Client(const std::string& address, std::string bearer = {},
                     std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials());
+    Client(const std::string& address, std::string bearer, const ClientOptions& options);
     void set_bearer(std::string b) { bearer_ = std::move(b); }
     void set_header(std::string key, std::string value) { headers_[std::move(key)] = std::move(value); }
 
@@ -77,6 +85,8 @@ public:
     grpc::Status suspend(const std::string& id, const std::string& reason, macp::v1::Ack* out);
     grpc::Status resume(const std::string& id, const std::string& reason, macp::v1::Ack* out);
     grpc::Status list_sessions(const macp::v1::ListSessionsRequest& req, macp::v1::ListSessionsResponse* out);
+    // Every session in memory, following page tokens (bounded to 10000 pages).
+    grpc::Status list_all(std::vector<macp::v1::SessionMetadata>* out, int page_size = 1000);
     macp::v1::MACPRuntimeService::Stub& stub() { return *stub_; }
     std::unique_ptr<grpc::ClientContext> context();
 
@@ -85,6 +95,7 @@ private:
     std::unique_ptr<macp::v1::MACPRuntimeService::Stub> stub_;
     std::string bearer_;
     std::map<std::string, std::string> headers_;
+    std::chrono::seconds deadline_{20};
 };
 
 // A fresh valid session id (lower-case UUID v4).

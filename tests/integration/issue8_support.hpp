@@ -25,85 +25,27 @@ namespace macp::test::issue8 {
 
 inline constexpr const char* kDecision = "macp.mode.decision.v1";
 
-// The server sizes its gRPC limits as MACP_MAX_PAYLOAD_BYTES + 64 KiB (CFG-23); a client that
-// sends or reads such envelopes needs limits of its own at least as large.
+// Large enough for every envelope these tests move (the server allows payload + 64 KiB).
 inline constexpr int kDefaultChannelLimit = 64 * 1024 * 1024;
 
-inline std::shared_ptr<grpc::Channel> big_channel(const std::string& address, int max_bytes = kDefaultChannelLimit) {
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(max_bytes);
-    args.SetMaxReceiveMessageSize(max_bytes);
-    // Each client gets its own connection (the harness Client does too).
-    args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-// Like harness Client, with large-message limits and a longer per-call deadline.
-class BigClient {
+// The harness Client with large-message limits and a longer per-call deadline; a transport
+// failure of Send also shows in the returned ack, so callers printing ack errors see why.
+class BigClient : public Client {
 public:
     BigClient(const std::string& address, std::string bearer, std::chrono::seconds deadline = std::chrono::seconds(120))
-        : channel_(big_channel(address)),
-          stub_(macp::v1::MACPRuntimeService::NewStub(channel_)),
-          bearer_(std::move(bearer)),
-          deadline_(deadline) {}
-
-    std::unique_ptr<grpc::ClientContext> context() const {
-        auto ctx = std::make_unique<grpc::ClientContext>();
-        ctx->set_deadline(std::chrono::system_clock::now() + deadline_);
-        if (!bearer_.empty()) ctx->AddMetadata("authorization", "Bearer " + bearer_);
-        return ctx;
-    }
+        : Client(address, std::move(bearer), ClientOptions{kDefaultChannelLimit, deadline}) {}
 
     macp::v1::Ack send(const macp::v1::Envelope& env, grpc::Status* status = nullptr) {
-        macp::v1::SendRequest req;
-        *req.mutable_envelope() = env;
-        macp::v1::SendResponse resp;
-        auto ctx = context();
-        auto st = stub_->Send(ctx.get(), req, &resp);
+        grpc::Status st;
+        auto ack = Client::send(env, &st);
         if (status != nullptr) *status = st;
         if (!st.ok()) {
-            // Make a transport failure visible in the ack so that callers checking ack.ok() and
-            // printing the error see why.
-            resp.mutable_ack()->set_ok(false);
-            resp.mutable_ack()->mutable_error()->set_code("GRPC_" + std::to_string(st.error_code()));
-            resp.mutable_ack()->mutable_error()->set_message(st.error_message());
+            ack.set_ok(false);
+            ack.mutable_error()->set_code("GRPC_" + std::to_string(st.error_code()));
+            ack.mutable_error()->set_message(st.error_message());
         }
-        return resp.ack();
+        return ack;
     }
-
-    grpc::Status get_session(const std::string& id, macp::v1::SessionMetadata* out) {
-        macp::v1::GetSessionRequest req;
-        req.set_session_id(id);
-        macp::v1::GetSessionResponse resp;
-        auto ctx = context();
-        auto st = stub_->GetSession(ctx.get(), req, &resp);
-        if (out != nullptr) *out = resp.metadata();
-        return st;
-    }
-
-    // Every session in memory (ListSessions, following page tokens; bounded to 10000 pages).
-    grpc::Status list_all(std::vector<macp::v1::SessionMetadata>* out, int page_size = 1000) {
-        macp::v1::ListSessionsRequest req;
-        req.set_page_size(page_size);
-        for (int page = 0; page < 10000; ++page) {
-            macp::v1::ListSessionsResponse resp;
-            auto ctx = context();
-            auto st = stub_->ListSessions(ctx.get(), req, &resp);
-            if (!st.ok()) return st;
-            for (const auto& m : resp.sessions()) out->push_back(m);
-            if (resp.next_page_token().empty()) return st;
-            req.set_page_token(resp.next_page_token());
-        }
-        return {grpc::StatusCode::INTERNAL, "ListSessions did not finish in 10000 pages"};
-    }
-
-    macp::v1::MACPRuntimeService::Stub& stub() { return *stub_; }
-
-private:
-    std::shared_ptr<grpc::Channel> channel_;
-    std::unique_ptr<macp::v1::MACPRuntimeService::Stub> stub_;
-    std::string bearer_;
-    std::chrono::seconds deadline_;
 };
 
 using Stream = grpc::ClientReaderWriter<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>;
