@@ -5,6 +5,8 @@
 // Not an it_*.cpp file, so the integration CMake glob does not turn it into a test of its own.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -167,6 +169,13 @@ inline std::map<std::string, uint32_t> activity(const macp::v1::SessionMetadata&
 inline std::string describe(const macp::v1::Ack& a) {
     return "ok=" + std::to_string(a.ok()) + " duplicate=" + std::to_string(a.duplicate()) + " code='" +
            a.error().code() + "' message='" + a.error().message() + "'";
+}
+
+// An acknowledged, first-time acceptance (REQUIRE: the rest of a test builds on it).
+inline void expect_ok(const macp::v1::Ack& ack, const std::string& what) {
+    INFO(what << ": " << describe(ack));
+    REQUIRE(ack.ok());
+    CHECK_FALSE(ack.duplicate());
 }
 
 // Identity of a file as a rewrite would change it: inode (atomic rename), size and mtime (ns).

@@ -29,12 +29,6 @@ std::map<std::string, std::string> env(std::map<std::string, std::string> extra 
     return extra;
 }
 
-void expect_ok(const macp::v1::Ack& ack, const std::string& what) {
-    INFO(what << ": " << describe(ack));
-    REQUIRE(ack.ok());
-    CHECK_FALSE(ack.duplicate());
-}
-
 bool listed(BigClient& c, const std::string& sid, macp::v1::SessionState* state = nullptr) {
     std::vector<macp::v1::SessionMetadata> all;
     auto st = c.list_all(&all);

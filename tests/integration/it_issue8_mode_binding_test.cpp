@@ -83,12 +83,6 @@ std::string ext_commitment() {
     return commitment_payload("fraud.cleared", true, "2.1.0", "", "");
 }
 
-void expect_ok(const macp::v1::Ack& ack, const std::string& what) {
-    INFO(what << ": " << describe(ack));
-    REQUIRE(ack.ok());
-    CHECK_FALSE(ack.duplicate());
-}
-
 // GetSession as the initiator: these sessions declare no participants (RPC-GET-3).
 void expect_present(BigClient& c, const std::string& sid, const std::string& mode, macp::v1::SessionState state) {
     macp::v1::SessionMetadata md;

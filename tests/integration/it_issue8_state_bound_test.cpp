@@ -26,12 +26,6 @@ std::map<std::string, std::string> env(std::map<std::string, std::string> extra 
     return extra;
 }
 
-void expect_ok(const macp::v1::Ack& ack, const std::string& what) {
-    INFO(what << ": " << describe(ack));
-    REQUIRE(ack.ok());
-    CHECK_FALSE(ack.duplicate());
-}
-
 // SessionStart, a Proposal and `evaluations` ~1 MB control-character Evaluations.
 void fill(BigClient& coord, BigClient& alice, BigClient& bob, const std::string& sid, int evaluations) {
     expect_ok(coord.send(envelope("SessionStart", sid, kDecision, "s", decision_start({"alice", "bob"}))),
