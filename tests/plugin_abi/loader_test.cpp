@@ -239,7 +239,7 @@ TEST_CASE("a failing create() reports the plugin's message", "[plugin_abi][loade
 TEST_CASE("list() describes good plugins and explains broken ones", "[plugin_abi][list]") {
     PluginHost host({kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 15);
+    REQUIRE(infos.size() == 17);
     REQUIRE(std::is_sorted(infos.begin(), infos.end(),
                            [](const PluginInfo& a, const PluginInfo& b) { return a.file_name < b.file_name; }));
 
@@ -251,7 +251,7 @@ TEST_CASE("list() describes good plugins and explains broken ones", "[plugin_abi
     CHECK(good.version == "2.0.0");
     CHECK(good.description == "fixture resolver");
     CHECK(good.abi_major == 1);
-    CHECK(good.abi_minor == MACP_PLUGIN_ABI_MINOR);
+    CHECK(good.abi_minor == MACP_PLUGIN_ABI_MINOR_BASELINE);  // the minor it needs, not the header's
     CHECK(good.thread_safe);
     REQUIRE(good.config_keys.size() == 1);
     CHECK(good.config_keys[0].env_name == "MACP_TEST_AUTH_REALM");
@@ -295,7 +295,7 @@ TEST_CASE("list(): first dir wins, unrelated and missing entries are skipped", "
     fs::create_directory(dir.path() / "storage-dir.so");  // a directory, not a plugin
     PluginHost host({dir.path(), "/nonexistent", kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 15);
+    REQUIRE(infos.size() == 17);
     CHECK(find_info(infos, "auth-good.so").path == dir.path() / "auth-good.so");
 }
 
@@ -333,11 +333,42 @@ TEST_CASE("an exception inside an SDK op becomes INTERNAL and the plugin keeps w
         REQUIRE(ids.ok());
         CHECK(*ids == std::vector<std::string>{"session-1"});
     }
+    // Throws after a partial write: the plugin stored and marked item 0, then threw. The SDK
+    // resets the statuses and the host trusts none of them: nothing of the batch is acknowledged.
     const auto batch = store->append_log_batch({{"s1", "a"}, {"s2", "b"}});
     REQUIRE(batch.size() == 2);
-    CHECK_FALSE(batch[0].ok());
-    CHECK(batch[0].error().status == MACP_STATUS_INTERNAL);
-    CHECK_THAT(batch[1].error().message, Contains("disk on fire"));
+    for (const auto& item : batch) {
+        REQUIRE_FALSE(item.ok());
+        CHECK(item.error().status == MACP_STATUS_INTERNAL);
+        CHECK_THAT(item.error().message, Contains("disk on fire after a partial write"));
+    }
+    auto written = store->load_log("s1");
+    REQUIRE(written.ok());
+    CHECK(*written == std::vector<std::string>{"a"});  // it was written, yet not acknowledged
+}
+
+TEST_CASE("a batch that marks items OK and then fails the call acknowledges nothing", "[plugin_abi][storage]") {
+    auto store = open_storage_ok("storage-lyingbatch");
+    const auto batch = store->append_log_batch({{"s1", "a"}, {"s2", "b"}, {"s1", "c"}});
+    REQUIRE(batch.size() == 3);
+    for (const auto& item : batch) {
+        REQUIRE_FALSE(item.ok());
+        CHECK(item.error().status == MACP_STATUS_IO_ERROR);
+        CHECK_THAT(item.error().message, Contains("write failed after marking the items"));
+        CHECK_THAT(item.error().message, Contains("not trusted"));
+    }
+}
+
+TEST_CASE("a batch that returns OK with fewer statuses than items fails the missing ones", "[plugin_abi][storage]") {
+    auto store = open_storage_ok("storage-shortbatch");
+    const auto batch = store->append_log_batch({{"s1", "a"}, {"s2", "b"}, {"s3", "c"}});
+    REQUIRE(batch.size() == 3);
+    CHECK(batch[0].ok());
+    for (size_t i = 1; i < batch.size(); ++i) {
+        REQUIRE_FALSE(batch[i].ok());
+        CHECK(batch[i].error().status == MACP_STATUS_INTERNAL);
+        CHECK_THAT(batch[i].error().message, Contains("returned OK but reported INTERNAL"));
+    }
 }
 
 TEST_CASE("a missing snapshot is nullopt, not an error", "[plugin_abi][storage]") {
@@ -384,6 +415,7 @@ TEST_CASE("absent optional ops have defined results", "[plugin_abi][storage]") {
 TEST_CASE("present optional ops are used", "[plugin_abi][storage]") {
     auto store = open_storage_ok("storage-probe");
     REQUIRE(store->supports_replace_log());
+    // PARTIAL: the per-item statuses decide; the good items are acknowledged.
     const auto results = store->append_log_batch({{"s1", "a"}, {"bad", "b"}, {"s1", "c"}});
     REQUIRE(results.size() == 3);
     CHECK(results[0].ok());

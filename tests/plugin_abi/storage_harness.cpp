@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -14,13 +15,25 @@
 namespace macp::contract {
 namespace {
 
+// What the plugin logs through the host logger goes to stderr, so a failing check shows it.
+const macp_host_logger* host_logger() {
+    static const macp_host_logger logger{sizeof(macp_host_logger), nullptr,
+                                         [](void*, int32_t level, const char* message, size_t len) {
+                                             std::fprintf(stderr, "[plugin log %d] %.*s\n", static_cast<int>(level),
+                                                          static_cast<int>(len), message);
+                                         }};
+    return &logger;
+}
+
 // Owns the callbacks of one call: the error sink and the emitter write into this object, which
 // therefore must not move while the call runs.
 class Call {
 public:
     Call() {
+        sink_ = macp_error_sink{sizeof(macp_error_sink), this, &Call::on_error};
         ctx_.struct_size = sizeof(ctx_);
-        ctx_.error = macp_error_sink{sizeof(macp_error_sink), this, &Call::on_error};
+        ctx_.error = &sink_;
+        ctx_.logger = host_logger();
         emitter_ = macp_emitter{sizeof(macp_emitter), this, &Call::on_emit};
     }
     Call(const Call&) = delete;
@@ -38,6 +51,7 @@ private:
         static_cast<Call*>(self)->items_.emplace_back(reinterpret_cast<const char*>(data), len);
     }
 
+    macp_error_sink sink_{};
     macp_call_context ctx_{};
     macp_emitter emitter_{};
     std::string message_;
@@ -120,10 +134,24 @@ Result try_create(const std::string& data_dir, void** out) {
     ConfigPairs pairs = target().extra_config;
     pairs.emplace_back("MACP_DATA_DIR", data_dir);
     std::vector<macp_config_pair> c;
+    std::vector<const macp_config_pair*> pointers;
     c.reserve(pairs.size());
-    for (const auto& [k, v] : pairs) c.push_back(macp_config_pair{k.c_str(), v.c_str()});
+    for (const auto& [k, v] : pairs) c.push_back(macp_config_pair{sizeof(macp_config_pair), k.c_str(), v.c_str()});
+    for (const auto& p : c) pointers.push_back(&p);
     Call call;
-    return call.finish(target().vtable().create(c.data(), c.size(), out, call.ctx()));
+    return call.finish(target().vtable().create(pointers.data(), pointers.size(), out, call.ctx()));
+}
+
+Result check_config(const std::string& data_dir) {
+    ConfigPairs pairs = target().extra_config;
+    pairs.emplace_back("MACP_DATA_DIR", data_dir);
+    std::vector<macp_config_pair> c;
+    std::vector<const macp_config_pair*> pointers;
+    c.reserve(pairs.size());
+    for (const auto& [k, v] : pairs) c.push_back(macp_config_pair{sizeof(macp_config_pair), k.c_str(), v.c_str()});
+    for (const auto& p : c) pointers.push_back(&p);
+    Call call;
+    return call.finish(target().vtable().check_config(pointers.data(), pointers.size(), call.ctx()));
 }
 
 Store::Store(const std::string& data_dir) {
@@ -190,14 +218,16 @@ Result Store::list_records(const std::string& ns) {
 Result Store::append_batch(const std::vector<std::pair<std::string, std::string>>& items,
                            std::vector<macp_status>& item_status) {
     std::vector<macp_log_append> c_items;
+    std::vector<const macp_log_append*> pointers;
     c_items.reserve(items.size());
     for (const auto& [session_id, record] : items) {
-        c_items.push_back(macp_log_append{session_id.c_str(), bytes(record), record.size()});
+        c_items.push_back(macp_log_append{sizeof(macp_log_append), session_id.c_str(), bytes(record), record.size()});
     }
-    // Sentinel: lets the suite see slots the plugin never wrote.
-    item_status.assign(items.size(), -1);
+    for (const auto& item : c_items) pointers.push_back(&item);
+    // As the runtime does (storage.h): every item starts as failed.
+    item_status.assign(items.size(), MACP_STATUS_INTERNAL);
     Call c;
-    return c.finish(vt().append_log_batch(instance_, c_items.data(), c_items.size(), item_status.data(), c.ctx()));
+    return c.finish(vt().append_log_batch(instance_, pointers.data(), pointers.size(), item_status.data(), c.ctx()));
 }
 
 Result Store::replace_log(const std::string& session_id, const std::vector<std::string>& records) {

@@ -43,6 +43,9 @@ struct Target {
     [[nodiscard]] bool thread_safe() const { return (descriptor->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0; }
 };
 
+// Calls the plugin's check_config with the configuration Store would use for `data_dir`.
+Result check_config(const std::string& data_dir);
+
 // Loaded once per process; throws std::runtime_error with the dlerror text on failure.
 const Target& target();
 

@@ -103,15 +103,18 @@ auth::Resolution AuthAdapter::resolve(const auth::Metadata& metadata) {
     try {
         // Borrowed views into `metadata`, valid until the call returns (we block on it).
         std::vector<macp_metadata_entry> entries;
+        std::vector<const macp_metadata_entry*> pointers;
         entries.reserve(metadata.size());
+        pointers.reserve(metadata.size());
         for (const auto& [key, value] : metadata) {
-            entries.push_back({key.data(), key.size(), value.data(), value.size()});
+            entries.push_back({sizeof(macp_metadata_entry), key.data(), key.size(), value.data(), value.size()});
         }
+        for (const auto& e : entries) pointers.push_back(&e);
         IdentitySink sink;
         const macp_identity_sink raw_sink = sink.sink();
-        HostCallContext cc;
+        HostCallContext cc(instance_->logger());
         const macp_status status = instance_->call(
-            [&](void* inst) { return vt_.resolve(inst, entries.data(), entries.size(), &raw_sink, cc.get()); });
+            [&](void* inst) { return vt_.resolve(inst, pointers.data(), pointers.size(), &raw_sink, cc.get()); });
         const auto with_message = [&](const std::string& fallback) {
             return cc.message().empty() ? fallback : cc.message();
         };

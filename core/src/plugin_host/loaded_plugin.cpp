@@ -1,6 +1,8 @@
 #include "plugin_host/loaded_plugin.hpp"
 
+#include <algorithm>
 #include <initializer_list>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -86,21 +88,42 @@ std::optional<std::string> check_config_keys(const std::string& label, const mac
         return label + " declares an implausible number of configuration keys (" + std::to_string(d.config_key_count) +
                ")";
     }
+    const uint32_t stride = d.config_keys[0].struct_size;
     for (std::size_t i = 0; i < d.config_key_count; ++i) {
-        const macp_config_key& k = d.config_keys[i];
+        const macp_config_key& k = config_key_at(d, i);
         if (k.struct_size < kConfigKeyV1Size) {
             return label + ": configuration key #" + std::to_string(i) + " has struct_size " +
                    std::to_string(k.struct_size) + ", smaller than the plugin ABI 1.0 size of " +
                    std::to_string(kConfigKeyV1Size) + " bytes";
         }
-        if (k.env_name == nullptr || *k.env_name == '\0') {
-            return label + ": configuration key #" + std::to_string(i) + " has no env_name";
+        if (k.struct_size != stride) {
+            return label + ": configuration key #" + std::to_string(i) + " has struct_size " +
+                   std::to_string(k.struct_size) + " but key #0 has " + std::to_string(stride) +
+                   "; every key of the table must have the same struct_size";
+        }
+        if (k.env_name == nullptr || !valid_env_name(k.env_name)) {
+            return label + ": configuration key #" + std::to_string(i) + " has the env_name \"" + safe_string(k.env_name) +
+                   "\"; it must be MACP_ followed by upper-case letters, digits and '_' (e.g. MACP_SQLITE_PATH)";
         }
     }
     return std::nullopt;
 }
 
 }  // namespace
+
+bool valid_env_name(std::string_view name) {
+    constexpr std::string_view prefix = "MACP_";
+    if (name.size() <= prefix.size() || name.substr(0, prefix.size()) != prefix) return false;
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+bool valid_plugin_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxPluginNameLength) return false;
+    const auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!lower_or_digit(name.front())) return false;
+    return std::all_of(name.begin(), name.end(), [&](char c) { return lower_or_digit(c) || c == '-' || c == '_'; });
+}
 
 LoadedPlugin::LoadedPlugin(boost::dll::shared_library library, const macp_plugin_descriptor* descriptor,
                            std::filesystem::path path)
@@ -193,6 +216,9 @@ std::optional<std::string> check_descriptor(const LoadedPlugin& plugin, uint32_t
     }
     if (auto err = check_config_keys(label, d)) return err;
     if (d.name == nullptr || *d.name == '\0') return label + " has no name in its descriptor";
+    if (!valid_plugin_name(d.name)) {
+        return label + " has the name \"" + std::string(d.name) + "\"; " + kPluginNameRule;
+    }
     if (expected_name && *expected_name != d.name) {
         return label + " calls itself \"" + d.name + "\" but the file name says \"" + *expected_name +
                "\"; rename it to " + kind_name(expected_kind) + "-" + d.name + ".so";
@@ -211,9 +237,10 @@ void describe(const macp_plugin_descriptor& d, PluginInfo& info) {
     info.version = safe_string(d.version);
     info.description = safe_string(d.description);
     info.thread_safe = (d.flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0;
-    if (d.config_keys == nullptr || d.config_key_count > kMaxConfigKeys) return;
+    if (d.config_keys == nullptr || d.config_key_count == 0 || d.config_key_count > kMaxConfigKeys) return;
+    if (d.config_keys[0].struct_size < kConfigKeyV1Size) return;
     for (std::size_t i = 0; i < d.config_key_count; ++i) {
-        const macp_config_key& k = d.config_keys[i];
+        const macp_config_key& k = config_key_at(d, i);
         if (k.struct_size < kConfigKeyV1Size || k.env_name == nullptr) continue;
         ConfigKeyInfo key;
         key.env_name = k.env_name;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "macp/plugin/abi.h"
 #include "plugin_host/plugin_host.hpp"
@@ -51,10 +52,27 @@ private:
     std::string label_;
 };
 
+// The plugin name rule (abi.h macp_plugin_descriptor.name), as one sentence for error messages.
+inline constexpr std::size_t kMaxPluginNameLength = 64;
+inline constexpr const char* kPluginNameRule =
+    "a plugin name starts with a lower-case letter or digit and continues with lower-case letters, digits, "
+    "'-' and '_', at most 64 characters (the file is <kind>-<name>.so)";
+bool valid_plugin_name(std::string_view name);
+// "MACP_" followed by upper-case letters, digits and '_'.
+bool valid_env_name(std::string_view name);
+
 // Smallest struct sizes this host accepts. They are fixed at ABI 1.0 and must never follow later
 // header growth: a plugin built against 1.0 headers stays loadable by every 1.x host.
 inline constexpr std::size_t kDescriptorV1Size = offsetof(macp_plugin_descriptor, vtable) + sizeof(const void*);
 inline constexpr std::size_t kConfigKeyV1Size = offsetof(macp_config_key, flags) + sizeof(uint32_t);
+
+// The i-th declared configuration key. The table is walked with the stride of its first
+// element's struct_size (abi.h STRUCT SIZES), so a plugin built against a later minor whose
+// macp_config_key grew is still read correctly. Call only after check_descriptor succeeded.
+inline const macp_config_key& config_key_at(const macp_plugin_descriptor& d, std::size_t i) {
+    const auto* base = reinterpret_cast<const unsigned char*>(d.config_keys);
+    return *reinterpret_cast<const macp_config_key*>(base + i * d.config_keys[0].struct_size);
+}
 
 // dlopen()s `path` (rtld_now | rtld_local), looks up macp_plugin_entry_v1 and calls it.
 // Fails on dlopen errors (with the dlerror text), a missing entry symbol or a NULL descriptor.

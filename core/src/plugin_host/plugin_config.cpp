@@ -2,13 +2,22 @@
 
 namespace macp::plugin_host {
 
+ConfigView::ConfigView(const ConfigPairs& pairs) {
+    pairs_.reserve(pairs.size());
+    pointers_.reserve(pairs.size());
+    for (const auto& [key, value] : pairs) {
+        pairs_.push_back(macp_config_pair{sizeof(macp_config_pair), key.c_str(), value.c_str()});
+    }
+    for (const auto& p : pairs_) pointers_.push_back(&p);
+}
+
 Result<ConfigPairs, std::string> resolve_config(const LoadedPlugin& plugin,
                                                 const std::map<std::string, std::string>& settings) {
     const macp_plugin_descriptor& d = plugin.descriptor();
     ConfigPairs pairs;
     std::vector<std::string> missing;
     for (std::size_t i = 0; i < d.config_key_count; ++i) {
-        const macp_config_key& key = d.config_keys[i];
+        const macp_config_key& key = config_key_at(d, i);
         const std::string env_name = key.env_name;
         const bool required = (key.flags & MACP_CONFIG_REQUIRED) != 0;
         std::optional<std::string> value;

@@ -21,12 +21,28 @@ namespace macp::plugin_host {
 // "OK", "IO_ERROR", "AUTH_NOT_MINE", ... or "status N" for codes this host does not know.
 std::string status_name(int32_t status);
 
+// The runtime's logger as a plugin sees it (abi.h macp_host_logger): lines go to spdlog, tagged
+// with the plugin's name. Lives in the PluginInstance, so it outlives the plugin instance.
+class HostLogger {
+public:
+    explicit HostLogger(std::string plugin_name);
+    HostLogger(const HostLogger&) = delete;
+    HostLogger& operator=(const HostLogger&) = delete;
+    [[nodiscard]] const macp_host_logger* get() const { return &logger_; }
+
+private:
+    static void log(void* ctx, int32_t level, const char* message, std::size_t len) noexcept;
+
+    std::string name_;
+    macp_host_logger logger_{};
+};
+
 // The macp_call_context passed to one plugin call. Its error sink copies the plugin's message
 // (abi.h OWNERSHIP) and never lets an exception escape into plugin code. Not movable: the C
 // struct points back at this object.
 class HostCallContext {
 public:
-    HostCallContext();
+    explicit HostCallContext(const macp_host_logger* logger);
     HostCallContext(const HostCallContext&) = delete;
     HostCallContext& operator=(const HostCallContext&) = delete;
 
@@ -37,6 +53,7 @@ public:
 private:
     static void set_error(void* ctx, const char* message, std::size_t len) noexcept;
 
+    macp_error_sink sink_{};
     macp_call_context ctx_{};
     std::string message_;
 };
@@ -72,7 +89,7 @@ class PluginInstance {
     };  // passkey: construction only through create()
 
 public:
-    using CreateFn = macp_status (*)(const macp_config_pair*, std::size_t, void**, const macp_call_context*);
+    using CreateFn = macp_status (*)(const macp_config_pair* const*, std::size_t, void**, const macp_call_context*);
     using DestroyFn = void (*)(void*);
 
     // Starts the executor and runs the plugin's create() on it. On failure the message names
@@ -108,9 +125,12 @@ public:
     }
 
     [[nodiscard]] const LoadedPlugin& plugin() const { return *plugin_; }
+    // Valid until this object is destroyed, i.e. after the plugin's destroy() has returned.
+    [[nodiscard]] const macp_host_logger* logger() const { return logger_.get(); }
 
 private:
     std::shared_ptr<LoadedPlugin> plugin_;  // declared first so it is released last
+    HostLogger logger_;                     // outlives the plugin instance (destroyed after it)
     DestroyFn destroy_;
     bool serialize_;
     std::mutex serialize_mutex_;

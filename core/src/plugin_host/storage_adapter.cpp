@@ -7,10 +7,6 @@
 namespace macp::plugin_host {
 namespace {
 
-// Pre-filled into item_status so the adapter can tell "the plugin wrote no status for this item"
-// apart from every real status code (all of which are >= 0).
-constexpr macp_status kNoStatus = -1;
-
 const uint8_t* bytes(std::string_view s) {
     return reinterpret_cast<const uint8_t*>(s.data());
 }
@@ -44,7 +40,7 @@ storage::Status StorageAdapter::simple_call(const char* op, F&& fn) {
     // Everything that can throw on the host side (allocation, the executor) stays inside this
     // try: the kernel only ever sees Result values.
     try {
-        HostCallContext cc;
+        HostCallContext cc(instance_->logger());
         const macp_status status = instance_->call([&](void* inst) { return fn(inst, cc.get()); });
         if (status == MACP_STATUS_OK) return {};
         return fail(error(op, status, cc.message()));
@@ -56,7 +52,7 @@ storage::Status StorageAdapter::simple_call(const char* op, F&& fn) {
 template <class F>
 storage::StorageResult<std::vector<std::string>> StorageAdapter::collecting_call(const char* op, F&& fn) {
     try {
-        HostCallContext cc;
+        HostCallContext cc(instance_->logger());
         Collector out;
         const macp_status status = instance_->call([&](void* inst) { return fn(inst, out.get(), cc.get()); });
         if (status != MACP_STATUS_OK) return fail(error(op, status, cc.message()));
@@ -136,7 +132,7 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                                        "not attempted: an earlier record of session " + item.session_id + " failed")));
                         continue;
                     }
-                    HostCallContext cc;
+                    HostCallContext cc(instance_->logger());
                     const macp_status status = vt_.append_log_entry(inst, item.session_id.c_str(), bytes(item.record),
                                                                     item.record.size(), cc.get());
                     if (status == MACP_STATUS_OK) {
@@ -151,32 +147,20 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         }
 
         std::vector<macp_log_append> raw;
+        std::vector<const macp_log_append*> pointers;
         raw.reserve(items.size());
+        pointers.reserve(items.size());
         for (const auto& item : items) {
-            raw.push_back({item.session_id.c_str(), bytes(item.record), item.record.size()});
+            raw.push_back({sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record), item.record.size()});
         }
-        std::vector<macp_status> item_status(items.size(), kNoStatus);
-        HostCallContext cc;
+        for (const auto& r : raw) pointers.push_back(&r);
+        // storage.h: every item starts as failed; only the plugin can turn one into OK.
+        std::vector<macp_status> item_status(items.size(), MACP_STATUS_INTERNAL);
+        HostCallContext cc(instance_->logger());
         const macp_status overall = instance_->call([&](void* inst) {
-            return vt_.append_log_batch(inst, raw.data(), raw.size(), item_status.data(), cc.get());
+            return vt_.append_log_batch(inst, pointers.data(), pointers.size(), item_status.data(), cc.get());
         });
-        for (const macp_status s : item_status) {
-            // The OK branches are separate on purpose: an item's own OK, or the call's OK vouching for it.
-            if (s == MACP_STATUS_OK) {  // NOLINT(bugprone-branch-clone)
-                result.emplace_back();
-            } else if (s != kNoStatus) {
-                result.push_back(fail(error(op, s, cc.message())));
-            } else if (overall == MACP_STATUS_OK) {
-                // "Returns OK only if every item is OK": an overall OK vouches for the item.
-                result.emplace_back();
-            } else {
-                const macp_status reported = overall == kNoStatus ? MACP_STATUS_INTERNAL : overall;
-                std::string message = cc.message();
-                if (message.empty()) message = "the plugin reported no status for this item";
-                result.push_back(fail(error(op, reported, message)));
-            }
-        }
-        return result;
+        return batch_outcome(overall, item_status, cc.message());
     } catch (const std::exception& e) {
         // A host-side failure part-way: report every item as failed. Items the plugin may already
         // have stored are re-sent by nobody: the kernel never acknowledged them.
@@ -186,6 +170,35 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         }
         return result;
     }
+}
+
+// Acknowledged must mean stored (storage.h append_log_batch): an item counts as durable only when
+// the call returned OK or PARTIAL *and* the item's own status is OK. A failed call fails every
+// item whatever the plugin wrote into item_status (a plugin may mark items and then fail or
+// throw), and an OK call with a non-OK item is a plugin bug that fails that item.
+std::vector<storage::Status> StorageAdapter::batch_outcome(macp_status overall,
+                                                          const std::vector<macp_status>& item_status,
+                                                          const std::string& message) const {
+    constexpr const char* op = "append_log_batch";
+    std::vector<storage::Status> result;
+    result.reserve(item_status.size());
+    const bool completed = overall == MACP_STATUS_OK || overall == MACP_STATUS_PARTIAL;
+    for (const macp_status s : item_status) {
+        if (completed && s == MACP_STATUS_OK) {
+            result.emplace_back();
+        } else if (!completed) {
+            std::string why = message.empty() ? "the call failed" : message;
+            why += s == MACP_STATUS_OK ? " (the plugin had marked this item OK before failing the call; not trusted)" : "";
+            result.push_back(fail(error(op, overall, why)));
+        } else if (overall == MACP_STATUS_OK) {
+            result.push_back(fail(error(op, MACP_STATUS_INTERNAL,
+                                        "the plugin returned OK but reported " + status_name(s) +
+                                            " for this item (storage.h: OK means every item is OK)")));
+        } else {
+            result.push_back(fail(error(op, s, message)));
+        }
+    }
+    return result;
 }
 
 storage::StorageResult<std::vector<std::string>> StorageAdapter::load_log(const std::string& session_id) {
@@ -269,7 +282,7 @@ storage::Status StorageAdapter::flush() {
 storage::StorageResult<std::string> StorageAdapter::health() {
     if (vt_.health == nullptr) return std::string("health not reported");
     try {
-        HostCallContext cc;
+        HostCallContext cc(instance_->logger());
         const macp_status status = instance_->call([&](void* inst) { return vt_.health(inst, cc.get()); });
         if (status != MACP_STATUS_OK) return fail(error("health", status, cc.message()));
         // On OK the message is the durability note (storage.h); it may be empty.

@@ -33,6 +33,9 @@ void validate_record_name(const char* what, const std::string& value) {
 
 class MemoryStorage {
 public:
+    static constexpr std::uint32_t macp_optional_ops =
+        sdk::op::append_log_batch | sdk::op::replace_log | sdk::op::health;
+
     explicit MemoryStorage(const sdk::Config& /*config*/) {}
 
     void create_session_storage(const std::string& session_id) {
@@ -116,13 +119,16 @@ public:
     }
 
     // Offered so the host drives every backend through the same group-commit path.
-    void append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status) {
+    // Per-item failures are reported item by item (the SDK returns PARTIAL), the first one's text
+    // through the call context.
+    void append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& item_status,
+                          const sdk::CallContext& cc) {
         std::optional<sdk::Error> first_failure;
         std::unordered_map<std::string, macp_status> broken;  // session -> status of its failure
         std::lock_guard<std::mutex> lock(mu_);
-        for (size_t i = 0; i < count; ++i) {
-            const std::string session_id = items[i].session_id != nullptr ? items[i].session_id : "";
-            const std::string_view record(reinterpret_cast<const char*>(items[i].record), items[i].record_len);
+        for (size_t i = 0; i < items.size(); ++i) {
+            const std::string session_id(items[i].session_id);
+            const std::string_view record = items[i].record;
             auto b = broken.find(session_id);
             if (b != broken.end()) {
                 // A later record must not be stored after a gap in its session's chain.
@@ -139,7 +145,7 @@ public:
                 if (!first_failure) first_failure = e;
             }
         }
-        if (first_failure) throw *first_failure;
+        if (first_failure) cc.note(first_failure->what());
     }
 
     void replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
@@ -173,7 +179,7 @@ const macp_plugin_descriptor* memory_plugin_descriptor() {
     static const macp_plugin_descriptor descriptor = {
         sizeof(macp_plugin_descriptor),
         MACP_PLUGIN_ABI_MAJOR,
-        MACP_PLUGIN_ABI_MINOR,
+        MACP_PLUGIN_ABI_MINOR_BASELINE,
         MACP_PLUGIN_KIND_STORAGE,
         MACP_PLUGIN_FLAG_THREAD_SAFE,
         "memory",

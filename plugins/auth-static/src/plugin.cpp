@@ -1,6 +1,7 @@
 // auth-static: authenticates callers by opaque bearer tokens listed in a JSON table.
 // Behaviour follows the reference runtime's static resolver (BEHAVIOR.md AUTH-HDR-*, AUTH-STATIC-*).
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,11 @@ std::vector<macp::sdk::Identity> identities_of(std::vector<TokenEntry>&& entries
 // (the descriptor sets MACP_PLUGIN_FLAG_THREAD_SAFE).
 class StaticTokenResolver {
 public:
+    static constexpr std::uint32_t macp_optional_ops = macp::sdk::op::health | macp::sdk::op::check_config;
+
+    // --check-config: parses the token table (inline or from its file) without keeping it.
+    static void check_config(const macp::sdk::Config& config) { (void)load_token_config(config); }
+
     explicit StaticTokenResolver(const macp::sdk::Config& config) : StaticTokenResolver(load_token_config(config)) {}
 
     std::optional<macp::sdk::Identity> resolve(const macp::sdk::Metadata& md) const {

@@ -71,10 +71,11 @@ private:
 class CallContext {
 public:
     CallContext() {
+        sink_.struct_size = sizeof sink_;
+        sink_.ctx = this;
+        sink_.set_error = &CallContext::set_error;
         ctx_.struct_size = sizeof ctx_;
-        ctx_.error.struct_size = sizeof ctx_.error;
-        ctx_.error.ctx = this;
-        ctx_.error.set_error = &CallContext::set_error;
+        ctx_.error = &sink_;
     }
     CallContext(const CallContext&) = delete;
     CallContext& operator=(const CallContext&) = delete;
@@ -86,6 +87,7 @@ private:
     static void set_error(void* self, const char* message, size_t len) {
         static_cast<CallContext*>(self)->message_.assign(message, len);
     }
+    macp_error_sink sink_{};
     macp_call_context ctx_{};
     std::string message_;
 };
@@ -141,7 +143,9 @@ struct Resolved {
 // The entries borrow from `md`, which must outlive them.
 std::vector<macp_metadata_entry> to_entries(const Pairs& md) {
     std::vector<macp_metadata_entry> entries;
-    for (const auto& [k, v] : md) entries.push_back({k.data(), k.size(), v.data(), v.size()});
+    for (const auto& [k, v] : md) {
+        entries.push_back({sizeof(macp_metadata_entry), k.data(), k.size(), v.data(), v.size()});
+    }
     return entries;
 }
 
@@ -164,8 +168,10 @@ public:
     [[nodiscard]] Resolved resolve_entries(const std::vector<macp_metadata_entry>& entries) const {
         CallContext ctx;
         IdentitySink sink;
+        std::vector<const macp_metadata_entry*> pointers;
+        for (const auto& e : entries) pointers.push_back(&e);
         const macp_status st =
-            Plugin::get().vtable()->resolve(p_, entries.data(), entries.size(), sink.get(), ctx.get());
+            Plugin::get().vtable()->resolve(p_, pointers.data(), pointers.size(), sink.get(), ctx.get());
         return {st, ctx.message(), sink.recorded()};
     }
     [[nodiscard]] Resolved resolve(const Pairs& md) const { return resolve_entries(to_entries(md)); }
@@ -188,10 +194,12 @@ struct Created {
 
 Created create(const Pairs& config) {
     std::vector<macp_config_pair> pairs;
-    for (const auto& [k, v] : config) pairs.push_back({k.c_str(), v.c_str()});
+    for (const auto& [k, v] : config) pairs.push_back({sizeof(macp_config_pair), k.c_str(), v.c_str()});
+    std::vector<const macp_config_pair*> pointers;
+    for (const auto& p : pairs) pointers.push_back(&p);
     CallContext ctx;
     void* out = nullptr;
-    const macp_status st = Plugin::get().vtable()->create(pairs.data(), pairs.size(), &out, ctx.get());
+    const macp_status st = Plugin::get().vtable()->create(pointers.data(), pointers.size(), &out, ctx.get());
     if (st != MACP_STATUS_OK) REQUIRE(out == nullptr);  // nothing to destroy on failure
     return {st, ctx.message(), Instance(out)};
 }
@@ -471,7 +479,7 @@ TEST_CASE("header extraction and precedence (AUTH-HDR-1..4)", "[auth-static]") {
     SECTION("metadata values are not NUL-terminated") {
         const std::string key = "authorizationXYZ";
         const std::string value = "Bearer tok-alicetrailing";
-        std::vector<macp_metadata_entry> md{{key.data(), 13, value.data(), 16}};
+        std::vector<macp_metadata_entry> md{{sizeof(macp_metadata_entry), key.data(), 13, value.data(), 16}};
         Resolved r = inst.resolve_entries(md);
         REQUIRE(r.status == MACP_STATUS_OK);
         CHECK(r.identity.sender == "agent://alice");
@@ -515,11 +523,13 @@ TEST_CASE("create, resolve and health work without a call context", "[auth-stati
     const Pairs bad_md = bearer("nope");
     const auto ok = to_entries(ok_md);  // entries borrow from the Pairs above
     const auto bad = to_entries(bad_md);
+    const std::vector<const macp_metadata_entry*> ok_ptrs{&ok[0]};
+    const std::vector<const macp_metadata_entry*> bad_ptrs{&bad[0]};
     IdentitySink sink;
-    CHECK(v->resolve(inst.raw(), ok.data(), ok.size(), sink.get(), nullptr) == MACP_STATUS_OK);
+    CHECK(v->resolve(inst.raw(), ok_ptrs.data(), ok_ptrs.size(), sink.get(), nullptr) == MACP_STATUS_OK);
     CHECK(sink.recorded().sender == "agent://alice");
     IdentitySink ignored;
-    CHECK(v->resolve(inst.raw(), bad.data(), bad.size(), ignored.get(), nullptr) ==
+    CHECK(v->resolve(inst.raw(), bad_ptrs.data(), bad_ptrs.size(), ignored.get(), nullptr) ==
           MACP_STATUS_AUTH_INVALID_CREDENTIAL);
     CHECK(v->health(inst.raw(), nullptr) == MACP_STATUS_OK);
     void* out = nullptr;

@@ -19,11 +19,17 @@ namespace macp::storage_file {
 
 class FileStorage {
 public:
+    static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
+                                                       sdk::op::flush | sdk::op::health | sdk::op::recover |
+                                                       sdk::op::check_config;
     static constexpr const char* kDataDirKey = "MACP_DATA_DIR";
     static constexpr const char* kDefaultDataDir = ".macp-data";
     static constexpr size_t kOpenLogLimit = 256;
     // Written, synced and removed by every health() call: proves the store can still write.
     static constexpr const char* kHealthProbeFile = ".health-probe.tmp";
+
+    // --check-config: validates MACP_DATA_DIR without creating anything.
+    static void check_config(const sdk::Config& config);
 
     // On the real filesystem (the plugin entry point).
     explicit FileStorage(const sdk::Config& config);
@@ -44,7 +50,8 @@ public:
     void list_records(const std::string& ns, const sdk::Emitter& out);
 
     // group_commit.cpp
-    void append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status);
+    void append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& item_status,
+                          const sdk::CallContext& cc);
     void replace_log(const std::string& session_id, const std::vector<std::string_view>& records);
     void flush();
     // Fails (IO_ERROR naming the data directory and the cause) exactly while the store cannot

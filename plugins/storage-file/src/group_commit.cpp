@@ -31,8 +31,10 @@ public:
         *status_slot = e.status();
         if (!first_) first_ = e;
     }
-    void throw_if_any() const {
-        if (first_) throw *first_;
+    // Per-item failures are an answer, not an exception: returning normally lets the SDK report
+    // MACP_STATUS_PARTIAL, so the items that did become durable are acknowledged (storage.h).
+    void report(const sdk::CallContext& cc) const {
+        if (first_) cc.note(first_->what());
     }
 
 private:
@@ -41,23 +43,20 @@ private:
 
 }  // namespace
 
-void FileStorage::append_log_batch(const macp_log_append* items, size_t count, macp_status* item_status) {
+void FileStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& item_status,
+                                   const sdk::CallContext& cc) {
+    const size_t count = items.size();
+    item_status.assign(count, MACP_STATUS_INTERNAL);
     std::vector<Chain> chains;
     std::unordered_map<std::string, size_t> chain_of;
     FailureNote failures;
 
-    // Every slot gets a definite answer even if something unexpected escapes below.
-    for (size_t i = 0; i < count; ++i) item_status[i] = MACP_STATUS_INTERNAL;
-    try {
-        disk_.check_writable();
-    } catch (const sdk::Error& e) {
-        for (size_t i = 0; i < count; ++i) failures.record(&item_status[i], e);
-        throw;
-    }
+    // A stopped store fails the call as a whole (nothing was attempted).
+    disk_.check_writable();
 
     // Phase 1: write every item, in order, without syncing.
     for (size_t i = 0; i < count; ++i) {
-        const std::string session_id = items[i].session_id != nullptr ? items[i].session_id : "";
+        const std::string session_id(items[i].session_id);
         auto [pos, inserted] = chain_of.try_emplace(session_id, chains.size());
         if (inserted) chains.push_back(Chain{session_id, nullptr, 0, {}, std::nullopt});
         Chain& chain = chains[pos->second];
@@ -69,8 +68,7 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
         }
         try {
             validate_session_id(session_id);
-            const std::string line =
-                frame_record(std::string_view(reinterpret_cast<const char*>(items[i].record), items[i].record_len));
+            const std::string line = frame_record(items[i].record);
             if (!chain.log) {
                 chain.log = log_handle(session_id);
                 chain.start_size = chain.log->size;
@@ -118,13 +116,14 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
             for (Chain& chain : chains) {
                 if (!chain.written.empty()) fail_chain(chain, e);
             }
-            failures.throw_if_any();
+            failures.report(cc);
+            return;
         }
         if (synced) {
             for (const Chain& chain : chains) {
                 for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
             }
-            failures.throw_if_any();
+            failures.report(cc);
             return;
         }
         // No syncfs on this system (nothing was flushed yet): per-file syncs below.
@@ -140,8 +139,7 @@ void FileStorage::append_log_batch(const macp_log_append* items, size_t count, m
             fail_chain(chain, e);
         }
     }
-    // The SDK turns the exception into the call's status and message; item_status is complete.
-    failures.throw_if_any();
+    failures.report(cc);
 }
 
 }  // namespace macp::storage_file

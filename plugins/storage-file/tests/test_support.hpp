@@ -27,8 +27,7 @@ std::vector<std::string> collect(Fn&& fn) {
 }
 
 inline std::unique_ptr<FileStorage> open_store(std::shared_ptr<Fs> fs, const std::string& data_dir) {
-    const macp_config_pair pair{FileStorage::kDataDirKey, data_dir.c_str()};
-    return std::make_unique<FileStorage>(sdk::Config(&pair, 1), std::move(fs));
+    return std::make_unique<FileStorage>(sdk::Config({{FileStorage::kDataDirKey, data_dir}}), std::move(fs));
 }
 
 inline std::vector<std::string> load_log(FileStorage& s, const std::string& session_id) {
@@ -67,17 +66,30 @@ Outcome attempt(Fn&& fn) {
     }
 }
 
-// append_log_batch with (session, record) pairs; returns the per-item statuses.
+// append_log_batch with (session, record) pairs, as the SDK drives it; returns the per-item
+// statuses. `call` gets what the SDK would return: the exception's status, else OK when every
+// item is OK and PARTIAL otherwise, with the message noted through the call context.
 inline std::vector<macp_status> append_batch(FileStorage& s,
                                              const std::vector<std::pair<std::string, std::string>>& items,
                                              Outcome* call = nullptr) {
-    std::vector<macp_log_append> raw;
-    raw.reserve(items.size());
-    for (const auto& [sid, rec] : items) {
-        raw.push_back(macp_log_append{sid.c_str(), reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
+    std::vector<sdk::LogAppend> batch;
+    batch.reserve(items.size());
+    for (const auto& [sid, rec] : items) batch.push_back({sid, rec});
+    std::string noted;
+    macp_error_sink sink{sizeof(macp_error_sink), &noted, [](void* ctx, const char* m, size_t n) {
+                             static_cast<std::string*>(ctx)->assign(m, n);
+                         }};
+    macp_call_context ctx{sizeof(macp_call_context), &sink, 0, 0, nullptr};
+    std::vector<macp_status> status(items.size(), MACP_STATUS_INTERNAL);
+    Outcome o = attempt([&] { s.append_log_batch(batch, status, sdk::CallContext(&ctx)); });
+    if (o.ok()) {
+        for (const macp_status st : status) {
+            if (st != MACP_STATUS_OK) o.status = MACP_STATUS_PARTIAL;
+        }
+        o.message = noted;
+    } else {
+        status.assign(items.size(), o.status);  // a throw fails every item (SDK rule)
     }
-    std::vector<macp_status> status(items.size(), -1);
-    const Outcome o = attempt([&] { s.append_log_batch(raw.data(), raw.size(), status.data()); });
     if (call != nullptr) *call = o;
     return status;
 }

@@ -1,22 +1,30 @@
 /*
- * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.0.
+ * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.0. See abi.h first.
  *
- * A storage plugin is a BYTE STORE. The core owns the record encoding (see docs/plugin-abi.md:
- * `json/1`, one record per line, never a newline inside a record), so every backend stores
- * identical records and a data directory can move between backends. A plugin never parses
- * records; it stores and returns them verbatim and in order.
+ * A storage plugin is a BYTE STORE. The core owns the record encoding (docs/plugin-abi.md,
+ * `json/1`), so every backend stores identical records and data can move between backends. A
+ * plugin never parses records; it stores and returns them verbatim and in order.
  *
- * Identifiers: session ids, namespaces and keys are NUL-terminated UTF-8. Session ids have
- * already been validated by the core ([A-Za-z0-9_-], 22..255 bytes, or a canonical UUID), so a
- * backend may use them as file or key names directly. Namespaces and keys are arbitrary
- * printable strings (e.g. "ext.fraud.v1"): a backend must encode them if its naming scheme
- * cannot hold every character.
+ * RECORDS: every log record and snapshot the host passes is non-empty and contains no '\n' byte.
+ * A backend may rely on that (one record per line) and must refuse a record that breaks it with
+ * MACP_STATUS_INVALID_ARGUMENT, storing nothing. Keyed-record blobs (put_record) are arbitrary
+ * bytes, possibly empty.
  *
- * DURABILITY: when `append_log_entry` / `append_log_batch` / `save_session` / `put_record`
- * return MACP_STATUS_OK the data must survive a crash of the process (kill -9) and, as far as the
- * backend can promise, of the machine (fdatasync, synced write batch, AOF fsync...). The core
- * acknowledges a client message only after this returns OK. A backend whose durability is weaker
- * (e.g. Redis without appendfsync always) must say so through `health`.
+ * IDENTIFIERS: session ids, namespaces and keys are NUL-terminated UTF-8. Session ids have already
+ * been validated by the core ([A-Za-z0-9_-], 22..255 bytes, or a canonical UUID), so a backend may
+ * use them as file or key names directly. Namespaces and keys are arbitrary printable strings
+ * (e.g. "ext.fraud.v1", "a/../b"): a backend must encode them if its naming cannot hold every
+ * character.
+ *
+ * DURABILITY: when `append_log_entry`, `append_log_batch` (per item), `replace_log`,
+ * `save_session`, `put_record` or `delete_record` report MACP_STATUS_OK the change must survive a
+ * crash of the process (kill -9) and, as far as the backend can promise, of the machine
+ * (fdatasync, synced write batch, AOF fsync...). The core acknowledges a client message only after
+ * its append reported OK; whatever a failed call may have written is never acknowledged. A
+ * backend whose durability is weaker (e.g. Redis without appendfsync always) says so in `health`.
+ *
+ * NOT_FOUND is returned by `load_session` only (no snapshot stored). Every other operation treats
+ * a missing session, log, namespace or record as empty or already gone and returns OK.
  *
  * THREADING: see abi.h. Calls for one session are never concurrent; calls for different sessions
  * may be concurrent only if the descriptor sets MACP_PLUGIN_FLAG_THREAD_SAFE.
@@ -30,80 +38,108 @@
 extern "C" {
 #endif
 
-/* One element of a grouped append. BORROWED for the duration of the call. */
+/* One element of a grouped append, passed as an array of pointers. Since: 1.0
+ * OWNERSHIP: BORROWED for the duration of the call. */
 typedef struct macp_log_append {
+    uint32_t struct_size;
     const char* session_id;
     const uint8_t* record;
     size_t record_len;
 } macp_log_append;
 
+/* Every function pointer below: Since: 1.0. `instance` is what `create` returned; `ctx` is never
+ * NULL (see macp_call_context in abi.h). Unless stated otherwise, the function may block, runs on
+ * a host executor thread, and borrows its arguments until it returns. */
 typedef struct macp_storage_vtable {
     uint32_t struct_size;
 
     /* ---- lifecycle (required) ---- */
 
-    /* Creates an instance from the resolved configuration. On failure returns non-OK, reports a
-     * message through ctx->error and leaves *out_instance untouched. */
-    macp_status (*create)(const macp_config_pair* config, size_t config_count, void** out_instance,
+    /* Creates an instance from the resolved configuration (`config`: `config_count` pointers).
+     * Opens or creates what the backend needs (directories, databases, connections). On failure
+     * returns non-OK, reports a message through ctx->error and leaves *out_instance untouched.
+     * THREADING: never concurrent with any other call of this plugin. */
+    macp_status (*create)(const macp_config_pair* const* config, size_t config_count, void** out_instance,
                           const macp_call_context* ctx);
-    /* Releases the instance. Called once, after every other call on it has returned. */
+    /* Releases the instance. Called exactly once, after every other call on it has returned and
+     * after which the host never uses `instance` again. Must not fail. */
     void (*destroy)(void* instance);
 
     /* ---- sessions (required) ---- */
 
-    /* Prepares storage for a new session (directory, key...). Idempotent. */
+    /* Prepares storage for a new session (directory, key...). Idempotent: OK if it exists. */
     macp_status (*create_session_storage)(void* instance, const char* session_id, const macp_call_context* ctx);
-    /* Atomically replaces the session's snapshot (one record). */
+    /* Atomically replaces the session's snapshot (one record, see RECORDS): a crash leaves the
+     * old or the new snapshot, never a mix. Creates the session's storage if needed. */
     macp_status (*save_session)(void* instance, const char* session_id, const uint8_t* snapshot, size_t snapshot_len,
                                 const macp_call_context* ctx);
-    /* Emits the snapshot once, or returns MACP_STATUS_NOT_FOUND. */
+    /* Emits the snapshot exactly once and returns OK, or emits nothing and returns NOT_FOUND. */
     macp_status (*load_session)(void* instance, const char* session_id, const macp_emitter* out,
                                 const macp_call_context* ctx);
     /* Removes snapshot and log. Deleting an unknown session is OK. */
     macp_status (*delete_session)(void* instance, const char* session_id, const macp_call_context* ctx);
-    /* Emits every stored session id once, in any order. */
+    /* Emits every stored session id (one with a log or a snapshot) exactly once, in any order. */
     macp_status (*list_session_ids)(void* instance, const macp_emitter* out, const macp_call_context* ctx);
 
     /* ---- append-only log (required) ---- */
 
-    /* Appends one record durably (see DURABILITY) after the session's existing records. */
+    /* Appends one record durably (see DURABILITY) after the session's existing records. On any
+     * non-OK status the record must not be readable afterwards (no partial record). */
     macp_status (*append_log_entry)(void* instance, const char* session_id, const uint8_t* record, size_t record_len,
                                     const macp_call_context* ctx);
-    /* Emits the session's records in append order. A missing log emits nothing and returns OK.
-     * A torn final record (crash during append) must not be emitted and must not corrupt the
-     * next append. */
+    /* Emits the session's records in append order, each exactly as appended. A missing log emits
+     * nothing and returns OK. A torn final record (crash during append) must not be emitted and
+     * must not corrupt the next append. */
     macp_status (*load_log)(void* instance, const char* session_id, const macp_emitter* out,
                             const macp_call_context* ctx);
 
     /* ---- keyed records for the runtime's own registries (required) ---- */
 
+    /* Stores `blob` under (ns, key), replacing any previous value, durably and atomically. */
     macp_status (*put_record)(void* instance, const char* ns, const char* key, const uint8_t* blob, size_t blob_len,
                               const macp_call_context* ctx);
     /* Deleting a missing record is OK. */
     macp_status (*delete_record)(void* instance, const char* ns, const char* key, const macp_call_context* ctx);
     /* Emits, for every record of `ns`, first the key bytes and then the blob bytes (two emits per
-     * record, in that order). */
+     * record, in that order, records in any order). An unknown namespace emits nothing. */
     macp_status (*list_records)(void* instance, const char* ns, const macp_emitter* out, const macp_call_context* ctx);
 
     /* ---- optional (NULL = not implemented) ---- */
 
-    /* Group commit: appends every item (several sessions, at most one pending item chain per
-     * session, in the given order) and makes all of them durable, sharing syncs where the backend
-     * can. Writes one status per item into `item_status` (count entries). Returns OK only if
-     * every item is OK. The host falls back to append_log_entry when this is NULL. */
-    macp_status (*append_log_batch)(void* instance, const macp_log_append* items, size_t count,
+    /* Group commit: appends `count` items (`items`: pointers; several sessions, a session's items
+     * in the given order) and makes them durable, sharing syncs where the backend can.
+     * `item_status` has `count` entries, all MACP_STATUS_INTERNAL on entry; the plugin writes one
+     * status per item. The RETURN value decides what the host believes:
+     *   MACP_STATUS_OK       every item is durable; every item_status must be OK.
+     *   MACP_STATUS_PARTIAL  the call ran to completion; item_status[i] == OK means item i is
+     *                        durable, anything else means item i was not stored. Once an item of
+     *                        a session fails, that session's later items in the batch must fail
+     *                        too (a log never has a gap).
+     *   anything else        the call as a whole failed: the host treats EVERY item as failed,
+     *                        whatever item_status says. Use this when the outcome is unknown.
+     * The host acknowledges an item only if the return is OK or PARTIAL and its status is OK.
+     * When NULL, the host calls append_log_entry once per item instead. */
+    macp_status (*append_log_batch)(void* instance, const macp_log_append* const* items, size_t count,
                                     macp_status* item_status, const macp_call_context* ctx);
-    /* Atomically replaces the whole log with `count` records (compaction). */
+    /* Atomically replaces the whole log with `count` records (compaction): a crash leaves the old
+     * or the new log, never a mix. */
     macp_status (*replace_log)(void* instance, const char* session_id, const uint8_t* const* records,
                                const size_t* record_lens, size_t count, const macp_call_context* ctx);
-    /* Makes every acknowledged write durable (called at shutdown). */
+    /* Makes every write that returned OK durable, if the backend buffers (called at shutdown). */
     macp_status (*flush)(void* instance, const macp_call_context* ctx);
-    /* Reports readiness. OK = healthy; a message (also on OK) describes the durability level,
-     * e.g. "appendfsync everysec: up to 1 s of acknowledged writes may be lost on power failure". */
+    /* Reports readiness; called periodically. OK = healthy; a message (also on OK) describes the
+     * durability level, e.g. "appendfsync everysec: up to 1 s of acknowledged writes may be lost
+     * on power failure". Should answer quickly and leave no trace in the stored data. */
     macp_status (*health)(void* instance, const macp_call_context* ctx);
-    /* Start-up maintenance before recovery: remove leftovers of interrupted writes (tmp files),
-     * repair torn log tails. Emits one human-readable line per repair performed. */
+    /* Start-up maintenance, called once before recovery: removes leftovers of interrupted writes
+     * (tmp files), repairs torn log tails. Emits one human-readable line per repair performed. */
     macp_status (*recover)(void* instance, const macp_emitter* repairs, const macp_call_context* ctx);
+    /* Validates a configuration without side effects: creates no file, directory, database or
+     * connection (used by `macp-runtime --check-config`). OK = `create` would accept it, as far
+     * as can be told without side effects; otherwise a status and a message through ctx->error.
+     * THREADING: may be called without any instance, never concurrently with create. */
+    macp_status (*check_config)(const macp_config_pair* const* config, size_t config_count,
+                                const macp_call_context* ctx);
 } macp_storage_vtable;
 
 #ifdef __cplusplus

@@ -6,10 +6,12 @@
 //       nullopt                      -> MACP_STATUS_AUTH_NOT_MINE (next resolver is asked)
 //       an Identity                  -> authenticated
 //       throw macp::sdk::Error(MACP_STATUS_AUTH_INVALID_CREDENTIAL, "why") -> rejected
-// optionally:
-//   std::string health();            // returns a readiness note
-// then export it once:
-//   MACP_AUTH_PLUGIN(T, "static", "1.0.0", "one line", MACP_PLUGIN_FLAG_THREAD_SAFE, keys_array)
+// and any of these optional members, each listed in `macp_optional_ops` (see ops.hpp):
+//   op::health        std::string health();                                // readiness note
+//   op::check_config  static void check_config(const macp::sdk::Config&); // no side effects
+// `resolve` and `health` may take a last `const macp::sdk::CallContext&` parameter.
+// Then export it once (KEYS: a static macp_config_key array, or nullptr for none):
+//   MACP_AUTH_PLUGIN(T, "hmac", "1.0.0", "one line", MACP_PLUGIN_FLAG_THREAD_SAFE, KEYS)
 #ifndef MACP_PLUGIN_SDK_AUTH_HPP
 #define MACP_PLUGIN_SDK_AUTH_HPP
 
@@ -21,6 +23,7 @@
 
 #include "macp/plugin/auth.h"
 #include "macp/plugin/sdk/common.hpp"
+#include "macp/plugin/sdk/ops.hpp"
 
 namespace macp::sdk {
 
@@ -36,12 +39,13 @@ struct Identity {
 // Read-only view of the call's metadata (keys are lower-case).
 class Metadata {
 public:
-    Metadata(const macp_metadata_entry* entries, size_t count) : e_(entries), n_(count) {}
+    Metadata(const macp_metadata_entry* const* entries, size_t count) : e_(entries), n_(count) {}
     // First value for `key`, if any.
     [[nodiscard]] std::optional<std::string_view> get(std::string_view key) const {
         for (size_t i = 0; i < n_; ++i) {
-            if (std::string_view(e_[i].key, e_[i].key_len) == key) {
-                return std::string_view(e_[i].value, e_[i].value_len);
+            const macp_metadata_entry* e = e_[i];
+            if (e != nullptr && std::string_view(e->key, e->key_len) == key) {
+                return std::string_view(e->value, e->value_len);
             }
         }
         return std::nullopt;
@@ -55,23 +59,22 @@ public:
     }
 
 private:
-    const macp_metadata_entry* e_;
+    const macp_metadata_entry* const* e_;
     size_t n_;
 };
 
 namespace detail {
 
-template <class T, class = void>
-struct has_auth_health : std::false_type {};
-template <class T>
-struct has_auth_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>> : std::true_type {};
+MACP_SDK_OP_TRAITS(resolve, std::declval<const Metadata&>())
 
 template <class T>
 struct AuthTrampolines {
-    static macp_status resolve(void* inst, const macp_metadata_entry* md, size_t n, const macp_identity_sink* out,
-                               const macp_call_context* c) noexcept {
+    static macp_status resolve(void* inst, const macp_metadata_entry* const* md, size_t n,
+                               const macp_identity_sink* out, const macp_call_context* c) noexcept {
         return guarded(c, [&]() -> macp_status {
-            auto id = static_cast<T*>(inst)->resolve(Metadata(md, n));
+            const CallContext cc(c);
+            const Metadata metadata(md, n);
+            std::optional<Identity> id = MACP_SDK_INVOKE(T, *static_cast<T*>(inst), resolve, cc, metadata);
             if (!id) return MACP_STATUS_AUTH_NOT_MINE;
             if (id->sender.empty()) {
                 throw Error(MACP_STATUS_INTERNAL, "resolver produced an identity without sender");
@@ -92,7 +95,12 @@ struct AuthTrampolines {
     }
     static macp_status health(void* inst, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            CallContext(c).note(static_cast<T*>(inst)->health());
+            const CallContext cc(c);
+            if constexpr (health_ctx<T>::value) {
+                cc.note(std::string(static_cast<T*>(inst)->health(cc)));
+            } else {
+                cc.note(std::string(static_cast<T*>(inst)->health()));
+            }
             return MACP_STATUS_OK;
         });
     }
@@ -102,31 +110,47 @@ struct AuthTrampolines {
 
 template <class T>
 constexpr macp_auth_vtable make_auth_vtable() {
+    using namespace detail;  // NOLINT(google-build-using-namespace): the trait names read as a table
+    static_assert(std::is_constructible_v<T, const Config&>,
+                  "macp auth plugin: the class must be constructible from `const macp::sdk::Config&`");
+    static_assert(resolve_plain<T>::value || resolve_ctx<T>::value,
+                  "macp auth plugin: the class must have the required member "
+                  "`std::optional<macp::sdk::Identity> resolve(const macp::sdk::Metadata&)` (optionally with a "
+                  "trailing const macp::sdk::CallContext&)");
+    static_assert((declared_ops<T>::value & ~(op::health | op::check_config)) == 0,
+                  "macp auth plugin: macp_optional_ops lists an operation auth plugins do not have "
+                  "(only op::health and op::check_config)");
+    MACP_SDK_CHECK_OPTIONAL(health, "std::string health()");
+    MACP_SDK_CHECK_CHECK_CONFIG();
+
     macp_auth_vtable v{};
     v.struct_size = sizeof(macp_auth_vtable);
-    v.create = &detail::create_instance<T>;
-    v.destroy = &detail::destroy_instance<T>;
-    v.resolve = &detail::AuthTrampolines<T>::resolve;
-    if constexpr (detail::has_auth_health<T>::value) v.health = &detail::AuthTrampolines<T>::health;
+    v.create = &create_instance<T>;
+    v.destroy = &destroy_instance<T>;
+    v.resolve = &AuthTrampolines<T>::resolve;
+    if constexpr (declares<T>(op::health)) v.health = &AuthTrampolines<T>::health;
+    if constexpr (declares<T>(op::check_config)) v.check_config = &check_config<T>;
     return v;
 }
 
 }  // namespace macp::sdk
 
+// Exports `macp_plugin_entry_v1` for auth plugin class T (KEYS: array or nullptr).
 #define MACP_AUTH_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                         \
     extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) { \
         static const macp_auth_vtable vtable = macp::sdk::make_auth_vtable<T>();             \
-        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),    \
-                                                          MACP_PLUGIN_ABI_MAJOR,             \
-                                                          MACP_PLUGIN_ABI_MINOR,             \
-                                                          MACP_PLUGIN_KIND_AUTH,             \
-                                                          (FLAGS),                           \
-                                                          (NAME),                            \
-                                                          (VERSION),                         \
-                                                          (DESCRIPTION),                     \
-                                                          (KEYS),                            \
-                                                          sizeof(KEYS) / sizeof((KEYS)[0]),  \
-                                                          &vtable};                          \
+        static const macp_plugin_descriptor descriptor = {                                   \
+            sizeof(macp_plugin_descriptor),                                                  \
+            MACP_PLUGIN_ABI_MAJOR,                                                           \
+            MACP_PLUGIN_REQUIRED_ABI_MINOR,                                                  \
+            MACP_PLUGIN_KIND_AUTH,                                                           \
+            (FLAGS),                                                                         \
+            (NAME),                                                                          \
+            (VERSION),                                                                       \
+            (DESCRIPTION),                                                                   \
+            macp::sdk::detail::keys_data(KEYS),                                              \
+            macp::sdk::detail::keys_count(KEYS),                                             \
+            &vtable};                                                                        \
         return &descriptor;                                                                  \
     }
 

@@ -1,10 +1,10 @@
 // Header-only C++17 SDK for storage plugins.
 //
-// Write a class with these members (required; the compiler tells you what is missing):
+// Write a class with these members (required; a static_assert names any that is missing):
 //   explicit T(const macp::sdk::Config&);
 //   void create_session_storage(const std::string& session_id);
 //   void save_session(const std::string& session_id, std::string_view snapshot);
-//   std::optional<std::string> load_session(const std::string& session_id);
+//   std::optional<std::string> load_session(const std::string& session_id);   // nullopt = NOT_FOUND
 //   void delete_session(const std::string& session_id);
 //   void list_session_ids(const macp::sdk::Emitter& out);
 //   void append_log_entry(const std::string& session_id, std::string_view record);
@@ -12,59 +12,75 @@
 //   void put_record(const std::string& ns, const std::string& key, std::string_view blob);
 //   void delete_record(const std::string& ns, const std::string& key);
 //   void list_records(const std::string& ns, const macp::sdk::Emitter& out);  // key, blob, key...
-// and any of these optional members (detected at compile time; absent = NULL in the vtable):
-//   void append_log_batch(const macp_log_append* items, size_t n, macp_status* item_status);
-//   void replace_log(const std::string& session_id, const std::vector<std::string_view>& records);
-//   void flush();
-//   std::string health();                        // returns the durability note
-//   void recover(const macp::sdk::Emitter& repairs);
-// then export it once:
-//   MACP_STORAGE_PLUGIN(T, "file", "1.0.0", "one line", flags, keys_array)
-// Throw macp::sdk::Error(MACP_STATUS_..., "message") to fail a call.
+// and any of these optional members, each listed in `macp_optional_ops` (see ops.hpp):
+//   op::append_log_batch  void append_log_batch(const std::vector<macp::sdk::LogAppend>& items,
+//                                               std::vector<macp_status>& status);
+//   op::replace_log       void replace_log(const std::string& session_id,
+//                                          const std::vector<std::string_view>& records);
+//   op::flush             void flush();
+//   op::health            std::string health();               // returns the durability note
+//   op::recover           void recover(const macp::sdk::Emitter& repairs);
+//   op::check_config      static void check_config(const macp::sdk::Config&);  // no side effects
+// Every non-static member may take a last `const macp::sdk::CallContext&` parameter (deadline,
+// fencing token, logger). Throw macp::sdk::Error(MACP_STATUS_..., "message") to fail a call.
+// Then export the class once (KEYS: a static macp_config_key array, or nullptr for none):
+//   MACP_STORAGE_PLUGIN(T, "sqlite", "1.0.0", "one line", flags, KEYS)
+//
+// append_log_batch: `status` arrives with one MACP_STATUS_INTERNAL per item; set an item to
+// MACP_STATUS_OK only once it is durable. Returning normally reports the statuses as they are
+// (OK if all are OK, MACP_STATUS_PARTIAL otherwise); throwing fails every item of the batch.
 #ifndef MACP_PLUGIN_SDK_STORAGE_HPP
 #define MACP_PLUGIN_SDK_STORAGE_HPP
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "macp/plugin/sdk/common.hpp"
+#include "macp/plugin/sdk/ops.hpp"
 #include "macp/plugin/storage.h"
 
 namespace macp::sdk {
-namespace detail {
 
-template <class T, class = void>
-struct has_append_log_batch : std::false_type {};
-template <class T>
-struct has_append_log_batch<
-    T, std::void_t<decltype(std::declval<T&>().append_log_batch(static_cast<const macp_log_append*>(nullptr), size_t{},
-                                                                static_cast<macp_status*>(nullptr)))>>
-    : std::true_type {};
-template <class T, class = void>
-struct has_replace_log : std::false_type {};
-template <class T>
-struct has_replace_log<
-    T, std::void_t<decltype(std::declval<T&>().replace_log(std::string{}, std::vector<std::string_view>{}))>>
-    : std::true_type {};
-template <class T, class = void>
-struct has_flush : std::false_type {};
-template <class T>
-struct has_flush<T, std::void_t<decltype(std::declval<T&>().flush())>> : std::true_type {};
-template <class T, class = void>
-struct has_health : std::false_type {};
-template <class T>
-struct has_health<T, std::void_t<decltype(std::string(std::declval<T&>().health()))>> : std::true_type {};
-template <class T, class = void>
-struct has_recover : std::false_type {};
-template <class T>
-struct has_recover<T, std::void_t<decltype(std::declval<T&>().recover(std::declval<const Emitter&>()))>>
-    : std::true_type {};
+// One item of a grouped append (views into the host's buffers, valid during the call).
+struct LogAppend {
+    std::string_view session_id;
+    std::string_view record;
+};
+
+namespace detail {
 
 inline std::string_view view(const uint8_t* p, size_t n) {
     return {reinterpret_cast<const char*>(p), n};
 }
+
+using Str = const std::string&;
+using Bytes = std::string_view;
+using Out = const Emitter&;
+
+MACP_SDK_OP_TRAITS(create_session_storage, std::declval<Str>())
+MACP_SDK_OP_TRAITS(save_session, std::declval<Str>(), std::declval<Bytes>())
+MACP_SDK_OP_TRAITS(load_session, std::declval<Str>())
+MACP_SDK_OP_TRAITS(delete_session, std::declval<Str>())
+MACP_SDK_OP_TRAITS(list_session_ids, std::declval<Out>())
+MACP_SDK_OP_TRAITS(append_log_entry, std::declval<Str>(), std::declval<Bytes>())
+MACP_SDK_OP_TRAITS(load_log, std::declval<Str>(), std::declval<Out>())
+MACP_SDK_OP_TRAITS(put_record, std::declval<Str>(), std::declval<Str>(), std::declval<Bytes>())
+MACP_SDK_OP_TRAITS(delete_record, std::declval<Str>(), std::declval<Str>())
+MACP_SDK_OP_TRAITS(list_records, std::declval<Str>(), std::declval<Out>())
+MACP_SDK_OP_TRAITS(append_log_batch, std::declval<const std::vector<LogAppend>&>(),
+                   std::declval<std::vector<macp_status>&>())
+MACP_SDK_OP_TRAITS(replace_log, std::declval<Str>(), std::declval<const std::vector<std::string_view>&>())
+MACP_SDK_OP_TRAITS(recover, std::declval<Out>())
+MACP_SDK_OP_TRAITS0(flush)
+
+#define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                        \
+    static_assert(NAME##_plain<T>::value || NAME##_ctx<T>::value,                   \
+                  "macp storage plugin: the class must have the required member `" \
+                  SIGNATURE "` (optionally with a trailing const macp::sdk::CallContext&)")
 
 template <class T>
 struct StorageTrampolines {
@@ -72,21 +88,24 @@ struct StorageTrampolines {
 
     static macp_status create_session_storage(void* i, const char* sid, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).create_session_storage(sid);
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), create_session_storage, cc, std::string(sid));
             return MACP_STATUS_OK;
         });
     }
     static macp_status save_session(void* i, const char* sid, const uint8_t* p, size_t n,
                                     const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).save_session(sid, view(p, n));
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), save_session, cc, std::string(sid), view(p, n));
             return MACP_STATUS_OK;
         });
     }
     static macp_status load_session(void* i, const char* sid, const macp_emitter* out,
                                     const macp_call_context* c) noexcept {
         return guarded(c, [&]() -> macp_status {
-            auto snap = self(i).load_session(sid);
+            const CallContext cc(c);
+            std::optional<std::string> snap = MACP_SDK_INVOKE(T, self(i), load_session, cc, std::string(sid));
             if (!snap) return MACP_STATUS_NOT_FOUND;
             const Emitter emitter(out);
             emitter(*snap);
@@ -95,85 +114,120 @@ struct StorageTrampolines {
     }
     static macp_status delete_session(void* i, const char* sid, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).delete_session(sid);
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), delete_session, cc, std::string(sid));
             return MACP_STATUS_OK;
         });
     }
     static macp_status list_session_ids(void* i, const macp_emitter* out, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).list_session_ids(Emitter(out));
+            const CallContext cc(c);
+            const Emitter emitter(out);
+            MACP_SDK_INVOKE(T, self(i), list_session_ids, cc, emitter);
             return MACP_STATUS_OK;
         });
     }
     static macp_status append_log_entry(void* i, const char* sid, const uint8_t* p, size_t n,
                                         const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).append_log_entry(sid, view(p, n));
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), append_log_entry, cc, std::string(sid), view(p, n));
             return MACP_STATUS_OK;
         });
     }
     static macp_status load_log(void* i, const char* sid, const macp_emitter* out,
                                 const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).load_log(sid, Emitter(out));
+            const CallContext cc(c);
+            const Emitter emitter(out);
+            MACP_SDK_INVOKE(T, self(i), load_log, cc, std::string(sid), emitter);
             return MACP_STATUS_OK;
         });
     }
     static macp_status put_record(void* i, const char* ns, const char* key, const uint8_t* p, size_t n,
                                   const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).put_record(ns, key, view(p, n));
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), put_record, cc, std::string(ns), std::string(key), view(p, n));
             return MACP_STATUS_OK;
         });
     }
     static macp_status delete_record(void* i, const char* ns, const char* key, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).delete_record(ns, key);
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), delete_record, cc, std::string(ns), std::string(key));
             return MACP_STATUS_OK;
         });
     }
     static macp_status list_records(void* i, const char* ns, const macp_emitter* out,
                                     const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).list_records(ns, Emitter(out));
+            const CallContext cc(c);
+            const Emitter emitter(out);
+            MACP_SDK_INVOKE(T, self(i), list_records, cc, std::string(ns), emitter);
             return MACP_STATUS_OK;
         });
     }
-    static macp_status append_log_batch(void* i, const macp_log_append* items, size_t n, macp_status* st,
+    static macp_status append_log_batch(void* i, const macp_log_append* const* items, size_t n, macp_status* st,
                                         const macp_call_context* c) noexcept {
+        // Until the plugin's method has returned normally, every item counts as failed: a throw
+        // half-way must not leave an OK behind for the host to trust (storage.h).
+        for (size_t k = 0; k < n; ++k) st[k] = MACP_STATUS_INTERNAL;
         return guarded(c, [&]() -> macp_status {
-            self(i).append_log_batch(items, n, st);
+            const CallContext cc(c);
+            std::vector<LogAppend> batch;
+            batch.reserve(n);
             for (size_t k = 0; k < n; ++k) {
-                if (st[k] != MACP_STATUS_OK) return st[k];
+                batch.push_back({items[k]->session_id, view(items[k]->record, items[k]->record_len)});
             }
-            return MACP_STATUS_OK;
+            std::vector<macp_status> status(n, MACP_STATUS_INTERNAL);
+            MACP_SDK_INVOKE(T, self(i), append_log_batch, cc, batch, status);
+            bool all_ok = status.size() == n;
+            for (size_t k = 0; k < n; ++k) {
+                st[k] = k < status.size() ? status[k] : MACP_STATUS_INTERNAL;
+                all_ok = all_ok && st[k] == MACP_STATUS_OK;
+            }
+            return all_ok ? MACP_STATUS_OK : MACP_STATUS_PARTIAL;
         });
     }
     static macp_status replace_log(void* i, const char* sid, const uint8_t* const* recs, const size_t* lens, size_t n,
                                    const macp_call_context* c) noexcept {
         return guarded(c, [&] {
+            const CallContext cc(c);
             std::vector<std::string_view> v;
             v.reserve(n);
             for (size_t k = 0; k < n; ++k) v.push_back(view(recs[k], lens[k]));
-            self(i).replace_log(sid, v);
+            MACP_SDK_INVOKE(T, self(i), replace_log, cc, std::string(sid), v);
             return MACP_STATUS_OK;
         });
     }
     static macp_status flush(void* i, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).flush();
+            const CallContext cc(c);
+            if constexpr (flush_ctx<T>::value) {
+                self(i).flush(cc);
+            } else {
+                self(i).flush();
+            }
             return MACP_STATUS_OK;
         });
     }
     static macp_status health(void* i, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            CallContext(c).note(self(i).health());
+            const CallContext cc(c);
+            if constexpr (health_ctx<T>::value) {
+                cc.note(std::string(self(i).health(cc)));
+            } else {
+                cc.note(std::string(self(i).health()));
+            }
             return MACP_STATUS_OK;
         });
     }
     static macp_status recover(void* i, const macp_emitter* out, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
-            self(i).recover(Emitter(out));
+            const CallContext cc(c);
+            const Emitter emitter(out);
+            MACP_SDK_INVOKE(T, self(i), recover, cc, emitter);
             return MACP_STATUS_OK;
         });
     }
@@ -183,11 +237,33 @@ struct StorageTrampolines {
 
 template <class T>
 constexpr macp_storage_vtable make_storage_vtable() {
-    using Tr = detail::StorageTrampolines<T>;
+    using namespace detail;  // NOLINT(google-build-using-namespace): the trait names read as a table
+    static_assert(std::is_constructible_v<T, const Config&>,
+                  "macp storage plugin: the class must be constructible from `const macp::sdk::Config&`");
+    MACP_SDK_REQUIRE_OP(create_session_storage, "void create_session_storage(const std::string&)");
+    MACP_SDK_REQUIRE_OP(save_session, "void save_session(const std::string&, std::string_view)");
+    MACP_SDK_REQUIRE_OP(load_session, "std::optional<std::string> load_session(const std::string&)");
+    MACP_SDK_REQUIRE_OP(delete_session, "void delete_session(const std::string&)");
+    MACP_SDK_REQUIRE_OP(list_session_ids, "void list_session_ids(const macp::sdk::Emitter&)");
+    MACP_SDK_REQUIRE_OP(append_log_entry, "void append_log_entry(const std::string&, std::string_view)");
+    MACP_SDK_REQUIRE_OP(load_log, "void load_log(const std::string&, const macp::sdk::Emitter&)");
+    MACP_SDK_REQUIRE_OP(put_record, "void put_record(const std::string&, const std::string&, std::string_view)");
+    MACP_SDK_REQUIRE_OP(delete_record, "void delete_record(const std::string&, const std::string&)");
+    MACP_SDK_REQUIRE_OP(list_records, "void list_records(const std::string&, const macp::sdk::Emitter&)");
+    MACP_SDK_CHECK_OPTIONAL(append_log_batch,
+                            "void append_log_batch(const std::vector<macp::sdk::LogAppend>&, "
+                            "std::vector<macp_status>&)");
+    MACP_SDK_CHECK_OPTIONAL(replace_log, "void replace_log(const std::string&, const std::vector<std::string_view>&)");
+    MACP_SDK_CHECK_OPTIONAL(flush, "void flush()");
+    MACP_SDK_CHECK_OPTIONAL(health, "std::string health()");
+    MACP_SDK_CHECK_OPTIONAL(recover, "void recover(const macp::sdk::Emitter&)");
+    MACP_SDK_CHECK_CHECK_CONFIG();
+
+    using Tr = StorageTrampolines<T>;
     macp_storage_vtable v{};
     v.struct_size = sizeof(macp_storage_vtable);
-    v.create = &detail::create_instance<T>;
-    v.destroy = &detail::destroy_instance<T>;
+    v.create = &create_instance<T>;
+    v.destroy = &destroy_instance<T>;
     v.create_session_storage = &Tr::create_session_storage;
     v.save_session = &Tr::save_session;
     v.load_session = &Tr::load_session;
@@ -198,32 +274,34 @@ constexpr macp_storage_vtable make_storage_vtable() {
     v.put_record = &Tr::put_record;
     v.delete_record = &Tr::delete_record;
     v.list_records = &Tr::list_records;
-    if constexpr (detail::has_append_log_batch<T>::value) v.append_log_batch = &Tr::append_log_batch;
-    if constexpr (detail::has_replace_log<T>::value) v.replace_log = &Tr::replace_log;
-    if constexpr (detail::has_flush<T>::value) v.flush = &Tr::flush;
-    if constexpr (detail::has_health<T>::value) v.health = &Tr::health;
-    if constexpr (detail::has_recover<T>::value) v.recover = &Tr::recover;
+    if constexpr (declares<T>(op::append_log_batch)) v.append_log_batch = &Tr::append_log_batch;
+    if constexpr (declares<T>(op::replace_log)) v.replace_log = &Tr::replace_log;
+    if constexpr (declares<T>(op::flush)) v.flush = &Tr::flush;
+    if constexpr (declares<T>(op::health)) v.health = &Tr::health;
+    if constexpr (declares<T>(op::recover)) v.recover = &Tr::recover;
+    if constexpr (declares<T>(op::check_config)) v.check_config = &check_config<T>;
     return v;
 }
 
 }  // namespace macp::sdk
 
 // Exports `macp_plugin_entry_v1` for storage plugin class T. KEYS is a static array of
-// macp_config_key (use macp::sdk::config_key); FLAGS is MACP_PLUGIN_FLAG_* or 0.
+// macp_config_key (use macp::sdk::config_key) or nullptr; FLAGS is MACP_PLUGIN_FLAG_* or 0.
 #define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                      \
     extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) { \
         static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();       \
-        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),    \
-                                                          MACP_PLUGIN_ABI_MAJOR,             \
-                                                          MACP_PLUGIN_ABI_MINOR,             \
-                                                          MACP_PLUGIN_KIND_STORAGE,          \
-                                                          (FLAGS),                           \
-                                                          (NAME),                            \
-                                                          (VERSION),                         \
-                                                          (DESCRIPTION),                     \
-                                                          (KEYS),                            \
-                                                          sizeof(KEYS) / sizeof((KEYS)[0]),  \
-                                                          &vtable};                          \
+        static const macp_plugin_descriptor descriptor = {                                   \
+            sizeof(macp_plugin_descriptor),                                                  \
+            MACP_PLUGIN_ABI_MAJOR,                                                           \
+            MACP_PLUGIN_REQUIRED_ABI_MINOR,                                                  \
+            MACP_PLUGIN_KIND_STORAGE,                                                        \
+            (FLAGS),                                                                         \
+            (NAME),                                                                          \
+            (VERSION),                                                                       \
+            (DESCRIPTION),                                                                   \
+            macp::sdk::detail::keys_data(KEYS),                                              \
+            macp::sdk::detail::keys_count(KEYS),                                             \
+            &vtable};                                                                        \
         return &descriptor;                                                                  \
     }
 
