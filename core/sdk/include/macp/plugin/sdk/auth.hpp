@@ -121,6 +121,8 @@ constexpr macp_auth_vtable make_auth_vtable() {
                   "macp auth plugin: macp_optional_ops lists an operation auth plugins do not have "
                   "(only op::health and op::check_config)");
     MACP_SDK_CHECK_OPTIONAL(health, "std::string health()");
+    static_assert(!declares<T>(op::health) || health_returns_string<T>::value,
+                  "macp plugin: health() must return std::string (the readiness note)");
     MACP_SDK_CHECK_CHECK_CONFIG();
 
     macp_auth_vtable v{};

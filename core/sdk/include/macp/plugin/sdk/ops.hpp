@@ -11,6 +11,7 @@
 #define MACP_PLUGIN_SDK_OPS_HPP
 
 #include <cstdint>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -80,6 +81,15 @@ inline constexpr bool declares(std::uint32_t bit) {
 
 // Optional members both plugin kinds may have.
 MACP_SDK_OP_TRAITS0(health)
+
+template <class T, class = void>
+struct health_returns_string : std::false_type {};
+template <class T>
+struct health_returns_string<T, std::enable_if_t<health_plain<T>::value>>
+    : std::is_convertible<decltype(std::declval<T&>().health()), std::string> {};
+template <class T>
+struct health_returns_string<T, std::enable_if_t<!health_plain<T>::value && health_ctx<T>::value>>
+    : std::is_convertible<decltype(std::declval<T&>().health(std::declval<const CallContext&>())), std::string> {};
 
 template <class T, class = void>
 struct check_config_named : std::false_type {};

@@ -256,6 +256,8 @@ constexpr macp_storage_vtable make_storage_vtable() {
     MACP_SDK_CHECK_OPTIONAL(replace_log, "void replace_log(const std::string&, const std::vector<std::string_view>&)");
     MACP_SDK_CHECK_OPTIONAL(flush, "void flush()");
     MACP_SDK_CHECK_OPTIONAL(health, "std::string health()");
+    static_assert(!declares<T>(op::health) || health_returns_string<T>::value,
+                  "macp plugin: health() must return std::string (the readiness and durability note)");
     MACP_SDK_CHECK_OPTIONAL(recover, "void recover(const macp::sdk::Emitter&)");
     MACP_SDK_CHECK_CHECK_CONFIG();
 
