@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -50,23 +52,85 @@ void setup_logging(const macp::config::Config& c) {
     }
 }
 
-void print_plugins(macp::plugin_host::PluginHost& host) {
-    auto plugins = host.list();
+// The keys a plugin declares, in the configuration code's terms.
+macp::config::PluginDeclaration declaration(const macp::plugin_host::PluginInfo& info) {
+    macp::config::PluginDeclaration out;
+    out.id = info.kind + "-" + info.name;
+    out.version = info.version;
+    out.path = info.path.string();
+    for (const auto& k : info.config_keys) {
+        out.keys.push_back({k.env_name, k.has_default ? std::optional<std::string>(k.default_value) : std::nullopt,
+                            k.help, k.required, k.secret, k.path});
+    }
+    return out;
+}
+
+// The one plugin host of the process, created on first use: it needs MACP_PLUGIN_PATH. It is kept
+// so that a plugin described while parsing the command line is not loaded again to be opened.
+macp::plugin_host::PluginHost& ensure_host(std::unique_ptr<macp::plugin_host::PluginHost>& host,
+                                           const std::string& plugin_path) {
+    if (!host) {
+        host = std::make_unique<macp::plugin_host::PluginHost>(macp::plugin_host::default_search_dirs(plugin_path));
+    }
+    return *host;
+}
+
+// For config::parse: the plugins whose declared keys are flags.
+macp::config::PluginCatalogSource catalog_source(std::unique_ptr<macp::plugin_host::PluginHost>& host) {
+    return [&host](const macp::config::Config& c, macp::config::PluginScope scope) {
+        auto& plugins = ensure_host(host, c.plugin_path);
+        macp::config::PluginCatalog catalog;
+        if (scope == macp::config::PluginScope::Installed) {
+            for (const auto& info : plugins.list()) {
+                if (info.load_error.empty()) catalog.plugins.push_back(declaration(info));
+            }
+            return catalog;
+        }
+        for (const auto& id : c.plugins()) {
+            auto info = plugins.describe(id);
+            if (info) {
+                catalog.plugins.push_back(declaration(*info));
+            } else {
+                catalog.problems.push_back(info.error());
+            }
+        }
+        return catalog;
+    };
+}
+
+std::string key_flags(const macp::plugin_host::ConfigKeyInfo& k) {
+    std::string out;
+    for (const auto& [on, name] : {std::pair{k.required, "REQUIRED"}, {k.secret, "SECRET"}, {k.path, "PATH"}}) {
+        if (on) out += out.empty() ? name : std::string(" ") + name;
+    }
+    return out.empty() ? "-" : out;
+}
+
+// --list-plugins: the search path in order, then every plugin file found, with its declared keys.
+void print_plugins(macp::plugin_host::PluginHost& host, const std::string& plugin_path) {
+    std::cout << "Plugin search path, in order (the first directory holding <kind>-<name>.so wins):\n";
+    for (const auto& dir : macp::plugin_host::default_search_path(plugin_path)) {
+        std::cout << "  " << dir.dir.string() << "  (" << dir.origin << ")\n";
+    }
+    const auto& plugins = host.list();
     if (plugins.empty()) {
-        std::cout << "no plugins found\n";
+        std::cout << "\nno plugins found\n";
         return;
     }
     for (const auto& p : plugins) {
-        std::cout << p.file_name << "  (" << p.path.string() << ")\n";
+        std::cout << "\n" << p.file_name << "\n    file: " << p.path.string() << "\n";
         if (!p.load_error.empty()) {
             std::cout << "    NOT LOADABLE: " << p.load_error << "\n";
             continue;
         }
         std::cout << "    " << p.kind << " plugin '" << p.name << "' version " << p.version << ", ABI " << p.abi_major
                   << "." << p.abi_minor << (p.thread_safe ? ", thread-safe" : "") << "\n    " << p.description << "\n";
+        if (!p.config_keys.empty()) std::cout << "    keys (variable, flag, REQUIRED/SECRET/PATH, default):\n";
         for (const auto& k : p.config_keys) {
-            std::cout << "    " << k.env_name << (k.required ? " (required)" : "") << (k.secret ? " (secret)" : "")
-                      << (k.has_default ? " [default: " + k.default_value + "]" : "") << "  " << k.help << "\n";
+            const auto flag = macp::config::flag_for(k.env_name);
+            std::cout << "      " << k.env_name << "  " << flag.value_or("(no flag)") << "  " << key_flags(k) << "  "
+                      << (k.has_default ? "default: " + k.default_value : std::string("no default")) << "\n";
+            if (!k.help.empty()) std::cout << "          " << k.help << "\n";
         }
     }
 }
@@ -95,6 +159,10 @@ Plugins open_plugins(macp::plugin_host::PluginHost& host, const macp::config::Co
             problems.push_back(r.error());
         }
     }
+    for (const auto& p : host.opened()) {
+        spdlog::info("loaded {} plugin '{}' version {} from {}", p.kind, p.name, p.version,
+                     p.path.empty() ? std::string("(built in)") : p.path.string());
+    }
     return out;
 }
 
@@ -109,7 +177,8 @@ int wait_for_signal() {
 }
 
 int run(int argc, char** argv) {
-    auto parsed = macp::config::parse(argc, argv, read_environment());
+    std::unique_ptr<macp::plugin_host::PluginHost> host;
+    auto parsed = macp::config::parse(argc, argv, read_environment(), catalog_source(host));
     if (!parsed) {
         std::cerr << "macp-runtime: invalid configuration:\n";
         for (const auto& p : parsed.error()) std::cerr << "  - " << p << "\n";
@@ -121,18 +190,19 @@ int run(int argc, char** argv) {
         case macp::config::Action::Version: std::cout << "macp-runtime " << kVersion << " (plugin ABI 1.0)\n"; return 0;
         default: break;
     }
-    macp::plugin_host::PluginHost host(macp::plugin_host::default_search_dirs(cfg.plugin_path));
+    auto& loader = ensure_host(host, cfg.plugin_path);
     if (parsed->action == macp::config::Action::ListPlugins) {
-        print_plugins(host);
+        print_plugins(loader, cfg.plugin_path);
         return 0;
     }
     if (parsed->action == macp::config::Action::PrintConfig) {
-        std::cout << macp::config::render(cfg);
+        std::cout << macp::config::render(cfg, parsed->plugins.plugins);
+        for (const auto& p : parsed->plugins.problems) std::cout << "# " << p << "\n";
         return 0;
     }
     setup_logging(cfg);
     std::vector<std::string> problems;
-    auto plugins = open_plugins(host, cfg, problems);
+    auto plugins = open_plugins(loader, cfg, problems);
     if (!problems.empty()) {
         std::cerr << "macp-runtime: cannot start:\n";
         for (const auto& p : problems) std::cerr << "  - " << p << "\n";
@@ -151,8 +221,10 @@ int run(int argc, char** argv) {
     macp::storage::HealthReportingStorage storage(*plugins.storage, storage_health);
     macp::modes::ModeRegistry modes(&storage);
     macp::policy::PolicyRegistry policies(&storage);
-    const bool dev_mode = plugins.resolvers.empty();
-    macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode && cfg.allow_insecure);
+    // AUTH-DEV-5: dev-mode only when no auth plugin is configured (MACP_AUTH_ISSUER,
+    // MACP_AUTH_TOKENS_*, MACP_AUTH_PLUGINS all unset) and MACP_ALLOW_INSECURE=1.
+    const bool dev_mode = cfg.auth_plugins().empty() && cfg.allow_insecure;
+    macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
     macp::service::ServiceEvents events;
     modes.on_change([&events] { events.modes_changed(); });

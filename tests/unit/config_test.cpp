@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -221,7 +222,10 @@ TEST_CASE("every problem is reported at once", "[config]") {
     CHECK(mentions(errors, "MACP_CLEANUP_INTERVAL_SECS (--cleanup-interval-secs): '0' is not a positive integer"));
     CHECK(mentions(errors, "MACP_SESSION_RETENTION_SECS (--session-retention-secs): 'abc' is not an integer"));
     CHECK(mentions(errors, "MACP_SHUTDOWN_DRAIN_SECS (--shutdown-drain-secs): '99999999999999999999' is out of range"));
-    CHECK(mentions(errors, "MACP_STORAGE_BACKEND (--storage-backend): 'Rocks-DB' is not a backend name"));
+    CHECK(mentions(errors,
+                   "MACP_STORAGE_BACKEND (--storage-backend): 'Rocks-DB' is not a valid plugin name: a plugin name "
+                   "starts with a lower-case letter or digit and continues with lower-case letters, digits, '-' and "
+                   "'_', at most 64 characters"));
     CHECK(mentions(errors, "RUST_LOG (--log-level): 'loud' is not a log level"));
     CHECK(mentions(errors, "MACP_LOG_FORMAT (--log-format): 'xml' is not a log format"));
     CHECK(mentions(errors,
@@ -313,6 +317,7 @@ TEST_CASE("no auth resolver and no insecure mode: both problems, auth first (AUT
     const auto errors = parse_errors({}, {});
     REQUIRE(errors.size() == 2);
     CHECK(errors[0].find("no authentication configured") != std::string::npos);
+    CHECK(errors[0].find("MACP_AUTH_PLUGINS") != std::string::npos);
     CHECK(errors[1].find("TLS is required") != std::string::npos);
     CHECK(parse_ok({}, {{"MACP_AUTH_ISSUER", "https://issuer"}, {"MACP_ALLOW_INSECURE", "1"}}).auth_issuer ==
           "https://issuer");
@@ -457,7 +462,14 @@ TEST_CASE("render lists every setting sorted, with secrets masked", "[config][re
 TEST_CASE("render masks keys a plugin declared secret", "[config][render]") {
     const auto config = parse_ok({}, insecure_with({{"MACP_AUTH_JWKS_JSON", "{\"keys\":[]}"}}));
     CHECK(macp::config::render(config).find("MACP_AUTH_JWKS_JSON={\"keys\":[]}\n") != std::string::npos);
-    CHECK(macp::config::render(config, {"MACP_AUTH_JWKS_JSON"}).find("MACP_AUTH_JWKS_JSON=***\n") != std::string::npos);
+    macp::config::PluginDeclaration jwt{"auth-jwt", "1.0.0", "/p/auth-jwt.so", {}};
+    macp::config::DeclaredKey jwks;
+    jwks.env_name = "MACP_AUTH_JWKS_JSON";
+    jwks.secret = true;
+    jwt.keys.push_back(jwks);
+    const auto text = macp::config::render(config, {jwt});
+    CHECK(text.find("MACP_AUTH_JWKS_JSON=***\n") != std::string::npos);
+    CHECK(text.find("keys") == std::string::npos);
 }
 
 TEST_CASE("render reflects the effective value, not the raw spelling", "[config][render]") {
@@ -510,4 +522,245 @@ TEST_CASE("when several actions are given, the most informative wins", "[config]
     CHECK(parse_args({"--check-config", "--help"}, kInsecure)->action == Action::Help);
     CHECK(parse_args({"--print-config", "--version"}, kInsecure)->action == Action::Version);
     CHECK(parse_args({"--check-config", "--print-config"}, kInsecure)->action == Action::PrintConfig);
+}
+
+// ---- MACP_AUTH_PLUGINS (issue #9) ------------------------------------------------------------
+
+TEST_CASE("MACP_AUTH_PLUGINS: names or auth-<name>, comma-separated, blanks ignored", "[config][auth-plugins]") {
+    using V = std::vector<std::string>;
+    CHECK(parse_ok({"--auth-plugins=hmac,static"}, kInsecure).auth_plugin_list == "hmac,static");
+    const auto config = parse_ok({}, insecure_with({{"MACP_AUTH_PLUGINS", " auth-hmac , my_ldap-2,static "}}));
+    CHECK(config.auth_plugin_list == "hmac,my_ldap-2,static");
+    CHECK(config.auth_plugins() == V{"auth-hmac", "auth-my_ldap-2", "auth-static"});
+    CHECK(parse_ok({}, insecure_with({{"MACP_AUTH_PLUGINS", ""}})).auth_plugins().empty());
+    // The flag wins over the environment, as for every setting.
+    CHECK(parse_ok({"--auth-plugins=b"}, insecure_with({{"MACP_AUTH_PLUGINS", "a"}})).auth_plugins() == V{"auth-b"});
+}
+
+TEST_CASE("MACP_AUTH_PLUGINS: empty entries, invalid names and duplicates are errors", "[config][auth-plugins]") {
+    const auto error_for = [](const std::string& list) {
+        const auto errors = parse_errors({"--auth-plugins=" + list}, kInsecure);
+        REQUIRE(errors.size() == 1);
+        CHECK(errors.front().rfind("MACP_AUTH_PLUGINS (--auth-plugins): '" + list + "': ", 0) == 0);
+        return errors.front();
+    };
+    CHECK_THAT(error_for("a,,b"), Catch::Matchers::EndsWith("entry 2 is empty"));
+    CHECK_THAT(error_for("a,"), Catch::Matchers::EndsWith("entry 2 is empty"));
+    CHECK_THAT(error_for("Hmac"), Catch::Matchers::Contains("'Hmac' is not a valid plugin name: a plugin name starts "
+                                                            "with a lower-case letter or digit"));
+    CHECK_THAT(error_for("auth-"), Catch::Matchers::Contains("'' is not a valid plugin name"));
+    CHECK_THAT(error_for("../evil"), Catch::Matchers::Contains("is not a valid plugin name"));
+    CHECK_THAT(error_for("good,static,good"),
+               Catch::Matchers::EndsWith("'good' names auth-good.so, which is listed twice"));
+    CHECK_THAT(error_for("good,auth-good"),
+               Catch::Matchers::EndsWith("'auth-good' names auth-good.so, which is listed twice"));
+}
+
+TEST_CASE("auth chain: JWT, static, then MACP_AUTH_PLUGINS; a listed jwt/static takes its list position",
+          "[config][auth-plugins]") {
+    using V = std::vector<std::string>;
+    const Env both = insecure_with({{"MACP_AUTH_ISSUER", "https://idp"}, {"MACP_AUTH_TOKENS_FILE", "/t.json"}});
+    CHECK(parse_ok({"--auth-plugins=good"}, both).auth_plugins() == V{"auth-jwt", "auth-static", "auth-good"});
+    CHECK(parse_ok({"--auth-plugins=good,static"}, both).auth_plugins() == V{"auth-jwt", "auth-good", "auth-static"});
+    CHECK(parse_ok({"--auth-plugins=static,jwt"}, both).auth_plugins() == V{"auth-static", "auth-jwt"});
+    CHECK(parse_ok({"--auth-plugins=jwt,good"}, both).auth_plugins() == V{"auth-static", "auth-jwt", "auth-good"});
+    // Listed without its variable: loaded all the same (it then reports its own missing keys).
+    CHECK(parse_ok({"--auth-plugins=static"}, kInsecure).auth_plugins() == V{"auth-static"});
+    // The storage plugin comes first in the list of everything to load.
+    CHECK(parse_ok({"--auth-plugins=good"}, both).plugins() ==
+          V{"storage-file", "auth-jwt", "auth-static", "auth-good"});
+    CHECK(parse_ok({"--auth-plugins=good", "--memory-only"}, kInsecure).plugins() == V{"auth-good"});
+}
+
+TEST_CASE("MACP_AUTH_PLUGINS counts as authentication: no dev-mode problem (AUTH-DEV-5)", "[config][auth-plugins]") {
+    // Without the insecure opt-in the only problem left is TLS.
+    const auto errors = parse_errors({}, {{"MACP_AUTH_PLUGINS", "good"}});
+    REQUIRE(errors.size() == 1);
+    CHECK(errors.front().find("TLS is required") != std::string::npos);
+}
+
+// ---- flags for plugin-declared keys (issue #9) ------------------------------------------------
+
+namespace {
+
+using macp::config::DeclaredKey;
+using macp::config::PluginCatalog;
+using macp::config::PluginDeclaration;
+using macp::config::PluginScope;
+
+DeclaredKey key(const std::string& env, std::optional<std::string> default_value = std::nullopt,
+                const std::string& help = {}) {
+    DeclaredKey k;
+    k.env_name = env;
+    k.default_value = std::move(default_value);
+    k.help = help;
+    return k;
+}
+
+DeclaredKey required(DeclaredKey k) {
+    k.required = true;
+    return k;
+}
+
+DeclaredKey secret(DeclaredKey k) {
+    k.secret = true;
+    return k;
+}
+
+PluginDeclaration sqlite_plugin() {
+    PluginDeclaration p{"storage-sqlite", "0.3.0", "/opt/plugins/storage-sqlite.so", {}};
+    p.keys.push_back(key("MACP_SQLITE_PATH", "/var/lib/macp/db.sqlite", "database file"));
+    p.keys.back().path = true;
+    p.keys.push_back(secret(required(key("MACP_SQLITE_PASSWORD", std::nullopt, "password"))));
+    p.keys.push_back(key("MACP_DATA_DIR", "/unused", "a core setting"));
+    return p;
+}
+
+// A catalog source that serves fixed declarations and records how it was asked.
+struct FakeCatalog {
+    explicit FakeCatalog(std::vector<PluginDeclaration> p, std::vector<std::string> pr = {})
+        : plugins(std::move(p)), problems(std::move(pr)) {}
+
+    std::vector<PluginDeclaration> plugins;
+    std::vector<std::string> problems;
+    int calls = 0;
+    std::vector<PluginScope> scopes;
+    std::vector<std::vector<std::string>> configured;  // Config::plugins() of each call
+
+    macp::config::PluginCatalogSource source() {
+        return [this](const Config& config, PluginScope scope) {
+            ++calls;
+            scopes.push_back(scope);
+            configured.push_back(config.plugins());
+            return PluginCatalog{plugins, problems};
+        };
+    }
+};
+
+ParseResult parse_with(FakeCatalog& catalog, const std::vector<std::string>& args, const Env& env) {
+    std::vector<const char*> argv{"macp-runtime"};
+    for (const auto& arg : args) argv.push_back(arg.c_str());
+    return macp::config::parse(static_cast<int>(argv.size()), argv.data(), env, catalog.source());
+}
+
+}  // namespace
+
+TEST_CASE("flag_for derives --foo-bar from MACP_FOO_BAR unless the name is taken", "[config][plugin-flags]") {
+    using macp::config::flag_for;
+    CHECK(flag_for("MACP_SQLITE_PATH") == std::optional<std::string>("--sqlite-path"));
+    CHECK(flag_for("MACP_REDIS_URL") == std::optional<std::string>("--redis-url"));
+    CHECK(flag_for("MACP_DATA_DIR") == std::optional<std::string>("--data-dir"));  // the core flag
+    CHECK(flag_for("RUST_LOG") == std::optional<std::string>("--log-level"));
+    CHECK(flag_for("MACP_S3_BUCKET_2") == std::optional<std::string>("--s3-bucket-2"));
+    CHECK_FALSE(flag_for("MACP_LOG_LEVEL").has_value());     // --log-level belongs to RUST_LOG
+    CHECK_FALSE(flag_for("MACP_HELP").has_value());          // an action
+    CHECK_FALSE(flag_for("MACP_LIST_PLUGINS").has_value());  // an action
+    CHECK_FALSE(flag_for("MACP_X").has_value());             // one letter is not a long flag
+}
+
+TEST_CASE("a configured plugin's keys are flags, and flags win over the environment", "[config][plugin-flags]") {
+    FakeCatalog catalog({sqlite_plugin()});
+    const Env env = insecure_with({{"MACP_STORAGE_BACKEND", "sqlite"}, {"MACP_SQLITE_PATH", "/env/db"}});
+    SECTION("--flag=value") {
+        auto parsed = parse_with(catalog, {"--sqlite-path=/flag/db", "--sqlite-password=pw"}, env);
+        REQUIRE(parsed.ok());
+        CHECK(parsed->config.settings.at("MACP_SQLITE_PATH") == "/flag/db");
+        CHECK(parsed->config.settings.at("MACP_SQLITE_PASSWORD") == "pw");
+    }
+    SECTION("--flag value: the value is the next argument") {
+        auto parsed = parse_with(catalog, {"--sqlite-path", "/flag/db2"}, env);
+        REQUIRE(parsed.ok());
+        CHECK(parsed->config.settings.at("MACP_SQLITE_PATH") == "/flag/db2");
+    }
+    SECTION("the catalog is asked for the configured plugins, selected by core flags too") {
+        auto parsed = parse_with(catalog, {"--storage-backend=sqlite", "--auth-plugins=good", "--sqlite-path=/x"},
+                                 insecure_with({{"MACP_STORAGE_BACKEND", "file"}}));
+        REQUIRE(parsed.ok());
+        REQUIRE(catalog.calls == 1);
+        CHECK(catalog.scopes.front() == PluginScope::Configured);
+        CHECK(catalog.configured.front() == std::vector<std::string>{"storage-sqlite", "auth-good"});
+        CHECK(parsed->plugins.plugins.size() == 1);
+    }
+    SECTION("a key that is a core setting keeps its core flag") {
+        auto parsed = parse_with(catalog, {"--data-dir=/d", "--sqlite-path=/x"}, env);
+        REQUIRE(parsed.ok());
+        CHECK(parsed->config.data_dir == "/d");
+    }
+    SECTION("syntax rules apply to plugin flags too") {
+        CHECK(mentions(parse_with(catalog, {"--sqlite-path=/a", "--sqlite-path=/b"}, env).error(),
+                       "--sqlite-path is given more than once"));
+        CHECK(mentions(parse_with(catalog, {"--sqlite-path"}, env).error(), "command line:"));
+    }
+}
+
+TEST_CASE("a flag no configured plugin declares is still an unknown option", "[config][plugin-flags]") {
+    FakeCatalog catalog({sqlite_plugin()});
+    SECTION("a typo") {
+        const auto errors = parse_with(catalog, {"--sqlite-pth=/x"}, kInsecure).error();
+        CHECK(errors == std::vector<std::string>{"unknown option '--sqlite-pth' (see --help)"});
+    }
+    SECTION("no catalog, no plugin flags") {
+        CHECK(mentions(parse_errors({"--sqlite-path=/x"}, kInsecure), "unknown option '--sqlite-path'"));
+    }
+    SECTION("the plugin could not be read: its problem is reported with the unknown flag") {
+        FakeCatalog missing({}, {"plugin storage-sqlite not found: no storage-sqlite.so in /a, /b"});
+        const auto errors = parse_with(missing, {"--storage-backend=sqlite", "--sqlite-path=/x"}, kInsecure).error();
+        CHECK(errors == std::vector<std::string>{"unknown option '--sqlite-path' (see --help)",
+                                                 "plugin storage-sqlite not found: no storage-sqlite.so in /a, /b"});
+    }
+}
+
+TEST_CASE("the catalog is asked only when needed, for the right scope", "[config][plugin-flags]") {
+    FakeCatalog catalog({sqlite_plugin()});
+    REQUIRE(parse_with(catalog, {"--bind-addr=127.0.0.1:1"}, kInsecure).ok());
+    REQUIRE(parse_with(catalog, {"--check-config"}, kInsecure).ok());
+    CHECK(catalog.calls == 0);  // core flags only: nothing to load early
+
+    REQUIRE(parse_with(catalog, {"--print-config"}, kInsecure).ok());
+    REQUIRE(parse_with(catalog, {"--list-plugins", "--sqlite-path=/x"}, {}).ok());
+    auto help = parse_with(catalog, {"--help"}, {});
+    REQUIRE(help.ok());
+    CHECK(catalog.scopes ==
+          std::vector<PluginScope>{PluginScope::Configured, PluginScope::Installed, PluginScope::Installed});
+    // --help lists the installed plugins' flags with their variable, plugin and default (the
+    // text is wrapped to the terminal width: compare with blanks collapsed).
+    std::string flat;
+    for (const char c : help->help_text) {
+        const bool blank = c == ' ' || c == '\n';
+        if (!blank || (!flat.empty() && flat.back() != ' ')) flat += blank ? ' ' : c;
+    }
+    CHECK(flat.find("--sqlite-path VALUE database file [env MACP_SQLITE_PATH; plugin storage-sqlite; default "
+                    "/var/lib/macp/db.sqlite]") != std::string::npos);
+    CHECK(flat.find("--sqlite-password VALUE password [env MACP_SQLITE_PASSWORD; plugin storage-sqlite; required]") !=
+          std::string::npos);
+    CHECK(flat.find("Settings declared by plugins") != std::string::npos);
+}
+
+TEST_CASE("render shows each configured plugin's keys with the value it receives", "[config][render]") {
+    PluginDeclaration needs{"storage-needskey", "1.2.3", "/p/storage-needskey.so", {}};
+    needs.keys = {required(key("MACP_TEST_REQUIRED_A")),
+                  key("MACP_TEST_OPTIONAL", "/var/lib/default"),
+                  key("MACP_TEST_UNSET"),
+                  required(key("MACP_TEST_NEEDED")),
+                  secret(key("MACP_TEST_SECRET")),
+                  key("MACP_DATA_DIR", "/plugin-default")};
+    const auto config = parse_ok({}, insecure_with({{"MACP_TEST_REQUIRED_A", "a"}, {"MACP_TEST_SECRET", "s3cret"}}));
+    const auto text = macp::config::render(config, {needs});
+    const auto section = text.find("# plugin storage-needskey 1.2.3 (/p/storage-needskey.so)\n");
+    REQUIRE(section != std::string::npos);
+    CHECK(text.substr(section) ==
+          "# plugin storage-needskey 1.2.3 (/p/storage-needskey.so)\n"
+          "MACP_TEST_REQUIRED_A=a\n"
+          "MACP_TEST_OPTIONAL=/var/lib/default  # default\n"
+          "MACP_TEST_UNSET=  # unset\n"
+          "MACP_TEST_NEEDED=  # unset, REQUIRED\n"
+          "MACP_TEST_SECRET=***\n"
+          "MACP_DATA_DIR=.macp-data  # default\n");  // the core's default is what the plugin receives
+    CHECK(text.find("s3cret") == std::string::npos);
+    // Each declared key is shown once, in its plugin's section.
+    CHECK(text.find("MACP_TEST_REQUIRED_A=") == text.rfind("MACP_TEST_REQUIRED_A="));
+    CHECK(text.find("MACP_DATA_DIR=") > section);
+    // A given value is not marked as a default, even for a core setting.
+    CHECK(macp::config::render(parse_ok({"--data-dir=/d"}, kInsecure), {needs}).find("MACP_DATA_DIR=/d\n") !=
+          std::string::npos);
 }

@@ -1,6 +1,8 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <set>
@@ -157,6 +159,11 @@ constexpr std::array kSpecs{
          .help = "File holding the static bearer tokens JSON",
          .member = &Config::auth_tokens_file},
     Spec{.env = "MACP_AUTH_ISSUER", .help = "JWT issuer; enables the auth-jwt plugin", .member = &Config::auth_issuer},
+    Spec{.env = "MACP_AUTH_PLUGINS",
+         .help = "Further auth plugins, comma-separated <name>s of auth-<name>.so, chained in this order after "
+                 "JWT and static tokens (a listed jwt or static takes its place in the list)",
+         .member = &Config::auth_plugin_list,
+         .rule = values::auth_plugin_list},
     Spec{.env = "MACP_AUTH_AUDIENCE", .help = "Expected JWT audience", .plugin = "auth-jwt"},
     Spec{.env = "MACP_AUTH_JWKS_JSON", .help = "Inline JWKS document", .plugin = "auth-jwt"},
     Spec{.env = "MACP_AUTH_JWKS_URL", .help = "URL of the JWKS document", .plugin = "auth-jwt"},
@@ -167,6 +174,13 @@ constexpr std::array kSpecs{
 const Spec* find_spec_by_flag(std::string_view flag) {
     for (const auto& spec : kSpecs) {
         if (values::flag_name(spec.env) == flag) return &spec;
+    }
+    return nullptr;
+}
+
+const Spec* find_spec_by_env(std::string_view env) {
+    for (const auto& spec : kSpecs) {
+        if (spec.env == env) return &spec;
     }
     return nullptr;
 }
@@ -268,9 +282,9 @@ void check_tls(const Config& config, Problems& problems) {
     // reported before the TLS problem, as the reference does.
     if (config.auth_plugins().empty() && !config.allow_insecure) {
         problems.push_back({"MACP_ALLOW_INSECURE",
-                            "no authentication configured: set MACP_AUTH_TOKENS_FILE/MACP_AUTH_TOKENS_JSON or "
-                            "MACP_AUTH_ISSUER (+JWKS), or explicitly opt into dev-mode auth with "
-                            "MACP_ALLOW_INSECURE=1 (local development only)"});
+                            "no authentication configured: set MACP_AUTH_TOKENS_FILE/MACP_AUTH_TOKENS_JSON, "
+                            "MACP_AUTH_ISSUER (+JWKS) or MACP_AUTH_PLUGINS, or explicitly opt into dev-mode auth "
+                            "with MACP_ALLOW_INSECURE=1 (local development only)"});
     }
     const bool has_cert = !config.tls_cert_path.empty();
     const bool has_key = !config.tls_key_path.empty();
@@ -298,9 +312,11 @@ void check_state_bound(const Config& config, Problems& problems) {
 }
 
 // Plugins resolve their keys from `settings`, so a default the core knows must be visible there.
-void fill_default(const Spec& spec, const Config& config, std::map<std::string, std::string>& settings) {
+void fill_default(const Spec& spec, Config& config, std::map<std::string, std::string>& settings) {
     auto value = format(spec, config);
-    if (!value.empty()) settings.emplace(spec.env, std::move(value));
+    if (value.empty()) return;
+    settings.emplace(spec.env, std::move(value));
+    config.defaulted.emplace(spec.env);
 }
 
 Config build_config(std::map<std::string, std::string> settings, Problems& problems) {
@@ -318,6 +334,7 @@ Config build_config(std::map<std::string, std::string> settings, Problems& probl
     if (config.rocksdb_path.empty()) {
         config.rocksdb_path = (std::filesystem::path(config.data_dir) / "rocksdb").string();
         settings["MACP_ROCKSDB_PATH"] = config.rocksdb_path;
+        config.defaulted.emplace("MACP_ROCKSDB_PATH");
     }
     if (!state_bound_given && config.max_session_state_bytes < config.max_payload_bytes) {
         // Unset: the bound follows a raised payload limit instead of contradicting it.
@@ -363,14 +380,46 @@ const char* value_name(const Spec& spec) {
     return "VALUE";
 }
 
-po::options_description make_options() {
+// A flag taken from a plugin's declared key (only keys that are not core settings).
+struct PluginFlag {
+    std::string flag;  // without "--"
+    std::string env;
+    std::string help;
+};
+
+std::string plugin_flag_help(const PluginDeclaration& plugin, const DeclaredKey& key) {
+    std::string help = key.help.empty() ? std::string("Declared by the plugin") : key.help;
+    help += " [env " + key.env_name + "; plugin " + plugin.id + "; ";
+    if (key.default_value) {
+        help += "default " + (key.secret ? std::string("***") : *key.default_value);
+    } else {
+        help += key.required ? "required" : "default unset";
+    }
+    return help + "]";
+}
+
+std::vector<PluginFlag> plugin_flags(const std::vector<PluginDeclaration>& plugins) {
+    std::vector<PluginFlag> flags;
+    std::set<std::string> seen;  // a key several plugins declare is one flag
+    for (const auto& plugin : plugins) {
+        for (const auto& key : plugin.keys) {
+            if (find_spec_by_env(key.env_name) != nullptr) continue;  // a core setting: its flag exists
+            const auto flag = flag_for(key.env_name);
+            if (!flag || !seen.insert(key.env_name).second) continue;
+            flags.push_back({flag->substr(2), key.env_name, plugin_flag_help(plugin, key)});
+        }
+    }
+    return flags;
+}
+
+po::options_description make_options(const std::vector<PluginFlag>& plugin_settings) {
     po::options_description actions("Actions", 100, 50);
     actions.add_options()                                                                      //
         ("help,h", "Show this help and exit")                                                  //
         ("version,V", "Show the version and exit")                                             //
         ("print-config", "Validate, then print the effective configuration (secrets masked)")  //
         ("check-config", "Validate the configuration and exit")                                //
-        ("list-plugins", "List the plugins found and their configuration keys");
+        ("list-plugins", "List the plugin search path, the plugins found and their configuration keys");
     po::options_description settings("Settings", 100, 50);
     for (const auto& spec : kSpecs) {
         auto* semantic = po::value<std::string>()->value_name(value_name(spec));
@@ -381,54 +430,83 @@ po::options_description make_options() {
     }
     po::options_description all(100, 50);
     all.add(actions).add(settings);
+    if (!plugin_settings.empty()) {
+        po::options_description declared("Settings declared by plugins (accepted when the plugin is configured)", 100,
+                                         50);
+        for (const auto& flag : plugin_settings) {
+            declared.add_options()(flag.flag.c_str(), po::value<std::string>()->value_name("VALUE"), flag.help.c_str());
+        }
+        all.add(declared);
+    }
     return all;
+}
+
+// Where each setting flag goes: the environment-variable name, and whether it is a 0|1 switch.
+struct FlagTarget {
+    std::string env;
+    bool is_bool = false;
+};
+using FlagTable = std::map<std::string, FlagTarget>;  // by flag name without "--"
+
+FlagTable flag_table(const std::vector<PluginFlag>& plugin_settings) {
+    FlagTable table;
+    for (const auto& spec : kSpecs) {
+        table.emplace(values::flag_name(spec.env), FlagTarget{std::string(spec.env), is_bool(spec)});
+    }
+    for (const auto& flag : plugin_settings) table.emplace(flag.flag, FlagTarget{flag.env, false});
+    return table;
 }
 
 struct CommandLine {
     std::set<std::string> actions;
     std::map<std::string, std::string> settings;  // by environment-variable name
+    std::vector<std::string> unknown;             // "--name" of each flag no option matched
+    Problems problems;
 };
 
-void take_setting(const Spec& spec, const po::option& option, CommandLine& line, Problems& problems) {
-    const auto flag = "--" + values::flag_name(spec.env);
+void take_setting(const std::string& name, const FlagTarget& target, const po::option& option, CommandLine& line) {
+    const auto flag = "--" + name;
     // An implicit value arrives as an empty token list; only switches have one.
     const auto value = option.value.empty() ? std::string("1") : option.value.front();
-    if (is_bool(spec) && value != "1" && value != "0") {
-        problems.push_back({"", flag + ": expected 1 or 0, got '" + value + "'"});
+    if (target.is_bool && value != "1" && value != "0") {
+        line.problems.push_back({"", flag + ": expected 1 or 0, got '" + value + "'"});
         return;
     }
-    if (!line.settings.emplace(std::string(spec.env), value).second) {
-        problems.push_back({"", flag + " is given more than once"});
+    if (!line.settings.emplace(target.env, value).second) {
+        line.problems.push_back({"", flag + " is given more than once"});
     }
 }
 
-void take_option(const po::option& option, CommandLine& line, Problems& problems) {
+void take_option(const po::option& option, const FlagTable& table, CommandLine& line) {
     if (option.unregistered) {
         // Only the name: the value of a mistyped --auth-tokens-json may be a secret.
         const auto& token = option.original_tokens.front();
-        problems.push_back({"", "unknown option '" + token.substr(0, token.find('=')) + "' (see --help)"});
+        line.unknown.push_back(token.substr(0, token.find('=')));
         return;
     }
     if (option.position_key >= 0 || option.string_key.empty()) {
         const auto token = option.original_tokens.empty() ? std::string() : option.original_tokens.front();
-        problems.push_back({"", "unexpected argument '" + token + "' (settings are flags such as --bind-addr=ADDR)"});
+        line.problems.push_back(
+            {"", "unexpected argument '" + token + "' (settings are flags such as --bind-addr=ADDR)"});
         return;
     }
-    if (const auto* spec = find_spec_by_flag(option.string_key)) return take_setting(*spec, option, line, problems);
+    if (const auto found = table.find(option.string_key); found != table.end()) {
+        return take_setting(option.string_key, found->second, option, line);
+    }
     line.actions.insert(option.string_key);
 }
 
 CommandLine read_command_line(int argc, const char* const* argv, const po::options_description& options,
-                              Problems& problems) {
+                              const FlagTable& table) {
     // Prefix guessing would make adding a flag silently change what an abbreviation means.
     const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
     CommandLine line;
     try {
         const auto parsed =
             po::command_line_parser(argc, argv).options(options).style(style).allow_unregistered().run();
-        for (const auto& option : parsed.options) take_option(option, line, problems);
+        for (const auto& option : parsed.options) take_option(option, table, line);
     } catch (const po::error& error) {
-        problems.push_back({"", std::string("command line: ") + error.what()});
+        line.problems.push_back({"", std::string("command line: ") + error.what()});
     }
     return line;
 }
@@ -462,7 +540,9 @@ bool matters_for(Action action, const Problem& problem) {
 std::string help_text(const po::options_description& options) {
     std::ostringstream out;
     out << "macp-runtime — MACP coordination server. Every flag has an environment variable; flags win.\n"
-        << options << "\nPlugins may read further MACP_* variables from the environment; --list-plugins shows them.\n";
+        << options
+        << "\nPlugins declare further settings, each a variable MACP_FOO_BAR with the flag --foo-bar (accepted when "
+           "the plugin is configured); --list-plugins shows them.\n";
     return out.str();
 }
 
@@ -473,9 +553,10 @@ std::vector<std::string> messages(const Problems& problems) {
     return out;
 }
 
-std::string masked(const std::string& name, const std::string& value, const std::set<std::string>& secrets) {
+// `declared_secret`: a plugin declared the key MACP_CONFIG_SECRET.
+std::string masked(const std::string& name, const std::string& value, bool declared_secret = false) {
     if (value.empty()) return value;
-    if (values::is_secret_name(name) || secrets.count(name) != 0) return "***";
+    if (declared_secret || values::is_secret_name(name)) return "***";
     return values::mask_url_password(value);
 }
 
@@ -486,22 +567,76 @@ std::optional<std::string> Config::storage_plugin() const {
     return "storage-" + storage_backend;
 }
 
-// AUTH-CHAIN-1: JWT is consulted before static tokens.
+// AUTH-CHAIN-1: JWT is consulted before static tokens; MACP_AUTH_PLUGINS follow in listed order,
+// and a listed jwt or static takes its place in the list instead.
 std::vector<std::string> Config::auth_plugins() const {
-    std::vector<std::string> plugins;
-    if (!auth_issuer.empty()) plugins.emplace_back("auth-jwt");
-    if (!auth_tokens_json.empty() || !auth_tokens_file.empty()) plugins.emplace_back("auth-static");
-    return plugins;
+    std::vector<std::string> listed;
+    for (std::size_t start = 0; start < auth_plugin_list.size();) {
+        const auto comma = std::min(auth_plugin_list.find(',', start), auth_plugin_list.size());
+        listed.push_back(auth_plugin_list.substr(start, comma - start));
+        start = comma + 1;
+    }
+    const auto is_listed = [&](std::string_view name) {
+        return std::find(listed.begin(), listed.end(), name) != listed.end();
+    };
+    std::vector<std::string> chain;
+    if (!auth_issuer.empty() && !is_listed("jwt")) chain.emplace_back("auth-jwt");
+    if ((!auth_tokens_json.empty() || !auth_tokens_file.empty()) && !is_listed("static")) {
+        chain.emplace_back("auth-static");
+    }
+    for (const auto& name : listed) chain.push_back("auth-" + name);
+    return chain;
+}
+
+std::vector<std::string> Config::plugins() const {
+    std::vector<std::string> ids;
+    if (auto storage = storage_plugin()) ids.push_back(std::move(*storage));
+    for (auto& auth : auth_plugins()) ids.push_back(std::move(auth));
+    return ids;
+}
+
+std::optional<std::string> flag_for(std::string_view env_name) {
+    if (find_spec_by_env(env_name) != nullptr) return "--" + values::flag_name(env_name);
+    const auto flag = values::flag_name(env_name);
+    const bool usable = flag.size() >= 2 && std::isalnum(static_cast<unsigned char>(flag.front())) != 0 &&
+                        std::all_of(flag.begin(), flag.end(), [](unsigned char c) {
+                            return (std::islower(c) != 0 || std::isdigit(c) != 0 || c == '-');
+                        });
+    if (!usable || find_spec_by_flag(flag) != nullptr) return std::nullopt;
+    for (const char* action : {"help", "version", "print-config", "check-config", "list-plugins"}) {
+        if (flag == action) return std::nullopt;
+    }
+    return "--" + flag;
 }
 
 Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv,
-                                               const std::map<std::string, std::string>& environment) {
-    Problems problems;
-    const auto options = make_options();
-    const auto line = read_command_line(argc, argv, options, problems);
-    Problems setting_problems;
+                                               const std::map<std::string, std::string>& environment,
+                                               const PluginCatalogSource& plugins) {
     Parsed parsed;
+    // Phase 1: the core flags alone, which select the plugins; anything else is set aside.
+    auto line = read_command_line(argc, argv, make_options({}), flag_table({}));
     parsed.action = pick_action(line.actions);
+    std::vector<PluginFlag> extra;
+    const bool listing =
+        parsed.action == Action::Help || parsed.action == Action::Version || parsed.action == Action::ListPlugins;
+    if (plugins && (!line.unknown.empty() || parsed.action == Action::Help || parsed.action == Action::PrintConfig)) {
+        // Phase 2: the declared keys of the plugins in scope become flags, then argv is read
+        // again (a flag unknown in phase 1 may have taken its value from the next argument).
+        Problems ignored;
+        const auto selecting = build_config(merge(environment, line.settings), ignored);
+        parsed.plugins = plugins(selecting, listing ? PluginScope::Installed : PluginScope::Configured);
+        extra = plugin_flags(parsed.plugins.plugins);
+    }
+    const auto options = make_options(extra);
+    if (!extra.empty()) line = read_command_line(argc, argv, options, flag_table(extra));
+
+    Problems problems = std::move(line.problems);
+    for (const auto& flag : line.unknown) problems.push_back({"", "unknown option '" + flag + "' (see --help)"});
+    if (!line.unknown.empty()) {
+        // The flags of a plugin that cannot be read are unknown: say why it cannot be read.
+        for (const auto& problem : parsed.plugins.problems) problems.push_back({"", problem});
+    }
+    Problems setting_problems;
     parsed.config = build_config(merge(environment, line.settings), setting_problems);
     for (auto& problem : setting_problems) {
         if (matters_for(parsed.action, problem)) problems.push_back(std::move(problem));
@@ -511,19 +646,39 @@ Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv
     return parsed;
 }
 
-std::string render(const Config& config) {
-    return render(config, {});
-}
-
-std::string render(const Config& config, const std::vector<std::string>& extra_secret_names) {
+std::string render(const Config& config, const std::vector<PluginDeclaration>& plugins) {
+    std::set<std::string> declared;  // shown in their plugin's section instead
+    for (const auto& plugin : plugins) {
+        for (const auto& key : plugin.keys) declared.insert(key.env_name);
+    }
     std::map<std::string, std::string> lines;
     for (const auto& spec : kSpecs) {
-        if (!std::holds_alternative<std::monostate>(spec.member)) lines.emplace(spec.env, format(spec, config));
+        if (!std::holds_alternative<std::monostate>(spec.member) && declared.count(std::string(spec.env)) == 0) {
+            lines.emplace(spec.env, format(spec, config));
+        }
     }
-    for (const auto& [name, value] : config.settings) lines.emplace(name, value);  // typed values win
-    const std::set<std::string> secrets(extra_secret_names.begin(), extra_secret_names.end());
+    for (const auto& [name, value] : config.settings) {
+        if (declared.count(name) == 0) lines.emplace(name, value);  // typed values win
+    }
     std::string out;
-    for (const auto& [name, value] : lines) out += name + "=" + masked(name, value, secrets) + "\n";
+    for (const auto& [name, value] : lines) out += name + "=" + masked(name, value) + "\n";
+    for (const auto& plugin : plugins) {
+        out += "# plugin " + plugin.id + " " + plugin.version + " (" + plugin.path + ")\n";
+        for (const auto& key : plugin.keys) {
+            std::string value;
+            std::string note;
+            if (const auto found = config.settings.find(key.env_name); found != config.settings.end()) {
+                value = found->second;
+                if (config.defaulted.count(key.env_name) != 0) note = "  # default";
+            } else if (key.default_value) {
+                value = *key.default_value;
+                note = "  # default";
+            } else {
+                note = key.required ? "  # unset, REQUIRED" : "  # unset";
+            }
+            out += key.env_name + "=" + masked(key.env_name, value, key.secret) + note + "\n";
+        }
+    }
     return out;
 }
 

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/result.hpp"
@@ -38,6 +41,7 @@ struct Config {
     std::string auth_tokens_json;                      // MACP_AUTH_TOKENS_JSON (secret)
     std::string auth_tokens_file;                      // MACP_AUTH_TOKENS_FILE
     std::string auth_issuer;                           // MACP_AUTH_ISSUER (selects auth-jwt)
+    std::string auth_plugin_list;                      // MACP_AUTH_PLUGINS, normalised: "hmac,static"
     std::string plugin_path;                           // MACP_PLUGIN_PATH (colon list of abs dirs)
     std::string metrics_addr;                          // MACP_METRICS_ADDR host:port, empty = off (CFG-15)
     int64_t max_concurrent_streams = 128;              // MACP_MAX_CONCURRENT_STREAMS (> 0) (CFG-17)
@@ -49,28 +53,81 @@ struct Config {
     // Every setting by environment-variable name after merging environment and flags, including
     // MACP_* variables the core does not know itself: plugins' declared keys are resolved here.
     std::map<std::string, std::string> settings;
+    // The names in `settings` that hold a default filled in by the core, not a given value.
+    std::set<std::string> defaulted;
 
     // Derived: which plugins to load.
     [[nodiscard]] std::optional<std::string> storage_plugin() const;  // "storage-file", nullopt = memory
-    [[nodiscard]] std::vector<std::string> auth_plugins() const;      // in chain order
+    // The auth chain (AUTH-CHAIN-1, extended): auth-jwt when MACP_AUTH_ISSUER is set, then
+    // auth-static when MACP_AUTH_TOKENS_JSON/FILE is set, then MACP_AUTH_PLUGINS in listed order.
+    // A plugin both listed and enabled by its variable appears once, at its place in the list.
+    [[nodiscard]] std::vector<std::string> auth_plugins() const;
+    // Every configured plugin: the storage plugin (if any), then the auth chain.
+    [[nodiscard]] std::vector<std::string> plugins() const;
 };
 
 enum class Action { Run, Help, Version, PrintConfig, CheckConfig, ListPlugins };
+
+// A configuration key a plugin declares (abi.h macp_config_key), as the plugin host read it.
+struct DeclaredKey {
+    std::string env_name;
+    std::optional<std::string> default_value;
+    std::string help;
+    bool required = false;
+    bool secret = false;
+    bool path = false;
+};
+
+// One plugin and the keys it declares.
+struct PluginDeclaration {
+    std::string id;  // "storage-file"
+    std::string version;
+    std::string path;  // the file it was read from
+    std::vector<DeclaredKey> keys;
+};
+
+// What the plugin host can tell about plugins: their declarations, and one sentence for each
+// plugin it could not read (not found, not loadable).
+struct PluginCatalog {
+    std::vector<PluginDeclaration> plugins;
+    std::vector<std::string> problems;
+};
+
+// Which plugins a catalog describes: those the configuration selects (running, --check-config,
+// --print-config), or every installed one (--help, --version, --list-plugins).
+enum class PluginScope { Configured, Installed };
+
+// Asked by parse() for the plugins whose declared keys are accepted as flags. It receives the
+// configuration read from the environment and the core flags: plugin keys never select plugins.
+using PluginCatalogSource = std::function<PluginCatalog(const Config&, PluginScope)>;
 
 struct Parsed {
     Action action = Action::Run;
     Config config;
     std::string help_text;
+    // What the catalog source returned, when parse() needed it (a flag that is not a core flag,
+    // --help, --print-config); empty otherwise.
+    PluginCatalog plugins;
 };
 
 // Parses argv over the given environment (name -> value). Returns every problem found at once
 // (one message per line) when the configuration is invalid (CFG-3).
+// Two phases: the core flags are read first (unknown ones set aside); when a flag is left over,
+// or for --help and --print-config, `plugins` is asked for the declarations in scope and their
+// keys become flags (--foo-bar for MACP_FOO_BAR; see flag_for). A flag still unknown is an error
+// naming it. Without `plugins`, only core flags exist.
 Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv,
-                                               const std::map<std::string, std::string>& environment);
+                                               const std::map<std::string, std::string>& environment,
+                                               const PluginCatalogSource& plugins = {});
 
-// Renders the effective configuration, masking secrets (--print-config).
-std::string render(const Config& config);
-// Same, also masking the keys plugins declared SECRET (known only once they are loaded).
-std::string render(const Config& config, const std::vector<std::string>& extra_secret_names);
+// The command-line flag ("--data-dir") for a variable: the core flag of a core setting, else the
+// one derived from the name (MACP_FOO_BAR -> --foo-bar); nullopt when the derived name is not a
+// usable flag or is taken by another setting or an action.
+std::optional<std::string> flag_for(std::string_view env_name);
+
+// Renders the effective configuration, masking secrets (--print-config): every setting, sorted,
+// then for each plugin its declared keys with the value it receives (a plugin default is marked
+// "# default", a key without value "# unset"; keys declared SECRET masked).
+std::string render(const Config& config, const std::vector<PluginDeclaration>& plugins = {});
 
 }  // namespace macp::config

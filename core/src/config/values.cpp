@@ -7,6 +7,9 @@
 #include <cctype>
 #include <charconv>
 #include <optional>
+#include <set>
+
+#include "plugin_host/discovery.hpp"
 
 namespace macp::config::values {
 namespace {
@@ -147,12 +150,40 @@ Result<std::string, std::string> log_format(std::string_view text) {
 }
 
 // Plugin names become file names (storage-<name>.so) and Debian package names.
-Result<std::string, std::string> backend_name(std::string_view text) {
-    const bool simple = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
-        return std::islower(c) != 0 || std::isdigit(c) != 0 || c == '_';
-    });
-    if (!simple) return fail(quoted(text) + " is not a backend name (lower-case letters, digits, '_')");
+Result<std::string, std::string> plugin_name(std::string_view text) {
+    if (!plugin_host::is_valid_plugin_name(text)) {
+        return fail(quoted(text) + " is not a valid plugin name: " + std::string(plugin_host::kPluginNameSyntax));
+    }
     return std::string(text);
+}
+
+Result<std::string, std::string> backend_name(std::string_view text) {
+    return plugin_name(text);
+}
+
+Result<std::string, std::string> auth_plugin_list(std::string_view text) {
+    constexpr std::string_view kPrefix = "auth-";
+    std::string out;
+    std::set<std::string, std::less<>> seen;
+    if (trim(text).empty()) return out;
+    std::string_view rest = text;
+    for (int position = 1;; ++position) {
+        const auto comma = rest.find(',');
+        auto entry = trim(rest.substr(0, comma));
+        if (entry.empty()) return fail(quoted(text) + ": entry " + std::to_string(position) + " is empty");
+        const std::string_view written = entry;
+        if (entry.starts_with(kPrefix)) entry.remove_prefix(kPrefix.size());
+        auto name = plugin_name(entry);
+        if (!name.ok()) return fail(quoted(text) + ": " + name.error());
+        if (!seen.insert(*name).second) {
+            return fail(quoted(text) + ": " + quoted(written) + " names auth-" + *name + ".so, which is listed twice");
+        }
+        if (!out.empty()) out += ',';
+        out += *name;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return out;
 }
 
 // Relative entries would make the plugins loaded depend on the working directory.

@@ -24,9 +24,15 @@ Result<std::string, std::string> host_port(std::string_view text);
 // level we apply: the last bare level, else the level of the first target=level directive.
 Result<std::string, std::string> log_level(std::string_view filter);
 
-Result<std::string, std::string> log_format(std::string_view text);    // text | json
-Result<std::string, std::string> backend_name(std::string_view text);  // [a-z0-9_]+
-Result<std::string, std::string> plugin_path(std::string_view text);   // colon list of absolute dirs
+Result<std::string, std::string> log_format(std::string_view text);  // text | json
+// A plugin <name> (the rule is in plugin_host/discovery.hpp: kPluginNameRule); the error states it.
+Result<std::string, std::string> plugin_name(std::string_view text);
+Result<std::string, std::string> backend_name(std::string_view text);  // MACP_STORAGE_BACKEND: a plugin name
+// MACP_AUTH_PLUGINS: comma-separated plugin names, each optionally written auth-<name>; blanks
+// around entries are ignored. Returns the names without "auth-", joined by ',' ("" for none).
+// Empty entries, invalid names and a name given twice are errors.
+Result<std::string, std::string> auth_plugin_list(std::string_view text);
+Result<std::string, std::string> plugin_path(std::string_view text);  // colon list of absolute dirs
 Result<std::string, std::string> non_empty(std::string_view text);
 
 // The command-line flag for an environment variable: MACP_BIND_ADDR -> bind-addr, RUST_LOG -> log-level.

@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/identity.hpp"
+#include "plugin_host/discovery.hpp"
 #include "storage/storage_backend.hpp"
 #include "util/result.hpp"
 
@@ -29,9 +31,9 @@ struct ConfigKeyInfo {
 
 // What --list-plugins shows; read from the descriptor without creating an instance.
 struct PluginInfo {
-    std::string file_name;  // "storage-file.so"
-    std::filesystem::path path;
-    std::string kind;  // "storage" | "auth"
+    std::string file_name;       // "storage-file.so"
+    std::filesystem::path path;  // empty for the built-in memory backend
+    std::string kind;            // "storage" | "auth"
     std::string name;
     std::string version;
     std::string description;
@@ -46,15 +48,20 @@ class LoadedPlugin;  // a library kept open for as long as anything it created i
 
 class PluginHost {
 public:
-    // search_dirs: MACP_PLUGIN_PATH entries, then the dir next to the executable
-    // (<exe_dir>/../plugins and <exe_dir>/plugins for a build tree), then the installed plugin dir.
+    // search_dirs: in order, the first dir holding a plugin's file wins (see plugin_search_path).
     explicit PluginHost(std::vector<std::filesystem::path> search_dirs);
     ~PluginHost();
     PluginHost(const PluginHost&) = delete;
     PluginHost& operator=(const PluginHost&) = delete;
 
-    // Every <kind>-<name>.so in the search dirs (first dir wins per file name).
-    std::vector<PluginInfo> list();
+    [[nodiscard]] const std::vector<std::filesystem::path>& search_dirs() const { return search_dirs_; }
+
+    // Every <kind>-*.so in the search dirs (first dir wins per file name); read once, then kept.
+    const std::vector<PluginInfo>& list();
+
+    // Locates, loads and checks "<kind>-<name>" (e.g. "auth-good") without creating an instance,
+    // for its declared keys. The library stays loaded for a later open_*; errors as for open_*.
+    Result<PluginInfo, std::string> describe(const std::string& plugin);
 
     // Loads "<kind>-<name>" (e.g. "storage-file") and creates one instance configured from
     // `settings` (env-name -> value). Errors are complete, user-facing sentences: the plugin file
@@ -70,11 +77,21 @@ public:
     // The built-in memory backend, through the very same adapter path as a plugin.
     Result<std::unique_ptr<storage::StorageBackend>, std::string> open_memory_storage();
 
+    // Every plugin an open_* call instantiated, in order (kind, name, version, path).
+    [[nodiscard]] const std::vector<PluginInfo>& opened() const { return opened_; }
+
 private:
+    Result<std::shared_ptr<LoadedPlugin>, std::string> load(const std::string& plugin_id);
+
     std::vector<std::filesystem::path> search_dirs_;
+    std::map<std::string, std::shared_ptr<LoadedPlugin>> loaded_;  // by plugin id, checked
+    std::optional<std::vector<PluginInfo>> listed_;
+    std::vector<PluginInfo> opened_;
 };
 
-// Directories searched by default for the running executable (see PluginHost).
+// The search path of the running executable (plugin_search_path for /proc/self/exe), with the
+// reason each dir is there, and the same as plain paths.
+std::vector<SearchDir> default_search_path(const std::string& macp_plugin_path);
 std::vector<std::filesystem::path> default_search_dirs(const std::string& macp_plugin_path);
 
 }  // namespace macp::plugin_host
