@@ -166,6 +166,31 @@ Plugins open_plugins(macp::plugin_host::PluginHost& host, const macp::config::Co
     return out;
 }
 
+// --check-config: every configured plugin is loaded, its keys resolved and its own check_config
+// asked; no instance is created, so no data directory, database or connection comes into being.
+int check_config(macp::plugin_host::PluginHost& host, const macp::config::Config& c) {
+    std::vector<std::string> problems;
+    std::vector<std::string> notes;
+    const auto check = [&](const std::string& plugin, const std::string& kind) {
+        auto r = host.check_config(plugin, kind, c.settings);
+        if (r) {
+            notes.push_back(plugin + ": " + r.value());
+        } else {
+            problems.push_back(r.error());
+        }
+    };
+    if (auto storage = c.storage_plugin()) check(*storage, "storage");
+    for (const auto& name : c.auth_plugins()) check(name, "auth");
+    if (!problems.empty()) {
+        std::cerr << "macp-runtime: configuration problems:\n";
+        for (const auto& p : problems) std::cerr << "  - " << p << "\n";
+        return 1;
+    }
+    for (const auto& n : notes) std::cout << n << "\n";
+    std::cout << "configuration OK\n";
+    return 0;
+}
+
 int wait_for_signal() {
     sigset_t set;
     sigemptyset(&set);
@@ -201,16 +226,13 @@ int run(int argc, char** argv) {
         return 0;
     }
     setup_logging(cfg);
+    if (parsed->action == macp::config::Action::CheckConfig) return check_config(loader, cfg);
     std::vector<std::string> problems;
     auto plugins = open_plugins(loader, cfg, problems);
     if (!problems.empty()) {
         std::cerr << "macp-runtime: cannot start:\n";
         for (const auto& p : problems) std::cerr << "  - " << p << "\n";
         return 1;
-    }
-    if (parsed->action == macp::config::Action::CheckConfig) {
-        std::cout << "configuration OK\n";
-        return 0;
     }
 
     // Issue #8.7: health follows whether the store can write. Everything else reaches the backend

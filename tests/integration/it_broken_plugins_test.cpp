@@ -2,6 +2,10 @@
 // start with the loader's precise message, or stays up and answers INTERNAL_ERROR when a plugin
 // operation fails at run time ("Bad input gets a clear error and loses nothing").
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -65,4 +69,42 @@ TEST_CASE("a plugin operation that throws yields INTERNAL_ERROR and the server s
     auto ctx = coord.context();
     CHECK(coord.stub().Initialize(ctx.get(), init, &resp).ok());
     CHECK(server.stop(15) == 0);
+}
+
+TEST_CASE("a batch that marks items OK and then fails is never acknowledged", "[integration][plugin]") {
+    // Issue #9: the lyingbatch fixture marks every item OK, stores nothing and fails the call.
+    // Acknowledged must mean stored, so the SessionStart fails and no session exists.
+    TempDir dir;
+    ServerProcess server(with_fixture_backend("lyingbatch"), dir.path() / "data");
+    REQUIRE(server.start());
+    Client coord(server.address(), "coord");
+    const auto sid = new_session_id();
+    auto ack = coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice"})));
+    CHECK_FALSE(ack.ok());
+    CHECK(ack.error().code() == "INTERNAL_ERROR");
+    CHECK(server.log().find("not trusted") != std::string::npos);
+    macp::v1::SessionMetadata md;
+    CHECK(coord.get_session(sid, &md).error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK(server.stop(15) == 0);
+}
+
+TEST_CASE("--check-config validates through the plugin and creates nothing", "[integration][plugin]") {
+    // Issue #9: check_config (storage.h) instead of create: no data directory comes into being.
+    TempDir dir;
+    const auto data = dir.path() / "not-yet" / "data";
+    std::map<std::string, std::string> env = {{"MACP_ALLOW_INSECURE", "1"},
+                                              {"MACP_STORAGE_BACKEND", "file"},
+                                              {"MACP_PLUGIN_PATH", ServerProcess::plugin_dir()},
+                                              {"MACP_DATA_DIR", data.string()}};
+    std::string out;
+    CHECK(ServerProcess::run_to_exit(env, {"--check-config"}, out) == 0);
+    CHECK(out.find("storage-file: configuration validated by the plugin") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "not-yet"));
+
+    // A data dir that cannot be created is reported by the plugin, still without side effects.
+    { std::ofstream(dir.path() / "a-file") << "x"; }
+    env["MACP_DATA_DIR"] = (dir.path() / "a-file" / "data").string();
+    CHECK(ServerProcess::run_to_exit(env, {"--check-config"}, out) != 0);
+    CHECK(out.find("rejects its configuration") != std::string::npos);
+    CHECK(out.find("Not a directory") != std::string::npos);
 }

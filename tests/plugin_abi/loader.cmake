@@ -15,3 +15,13 @@ add_dependencies(macp_plugin_abi_loader_test macp_plugin_abi_fixtures)
 
 add_test(NAME plugin_abi.loader COMMAND macp_plugin_abi_loader_test)
 set_tests_properties(plugin_abi.loader PROPERTIES LABELS "plugin_abi;unit")
+
+# The contract suite rejects a plugin whose append_log_batch marks items OK and then fails the
+# call (issue #9): the run must fail, and fail on exactly that rule.
+add_dependencies(macp_plugin_abi_storage_contract_test macp_plugin_abi_fixtures)
+add_test(NAME plugin_abi.storage_contract.rejects_lying_batch COMMAND macp_plugin_abi_storage_contract_test
+  "append_log_batch: the return and the item statuses agree with what is stored")
+set_tests_properties(plugin_abi.storage_contract.rejects_lying_batch PROPERTIES
+  ENVIRONMENT "MACP_CONTRACT_PLUGIN=${MACP_FIXTURE_PLUGIN_DIR}/storage-lyingbatch.so"
+  PASS_REGULAR_EXPRESSION "CHECK\\( status\\[i\\] != MACP_STATUS_OK \\)"
+  LABELS "plugin_abi;unit")

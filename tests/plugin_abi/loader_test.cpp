@@ -300,17 +300,18 @@ TEST_CASE("list(): first dir wins, unrelated and missing entries are skipped", "
 }
 
 TEST_CASE("default_search_dirs", "[plugin_abi][discovery]") {
+    // The exact list is unit.discovery_test's; here: MACP_PLUGIN_PATH first (absolute, once),
+    // the installed dir last, and no guessed dirs next to a binary that has no build-tree marker.
     const auto dirs = macp::plugin_host::default_search_dirs("/opt/a:/opt/b::relative/dir:/opt/a/");
-    REQUIRE(dirs.size() >= 5);
+    REQUIRE(dirs.size() >= 3);
     CHECK(dirs[0] == fs::path("/opt/a"));
     CHECK(dirs[1] == fs::path("/opt/b"));
-    const fs::path exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
-    CHECK(dirs[2] == (exe_dir / "plugins").lexically_normal());
-    CHECK(dirs[3] == (exe_dir / ".." / "plugins").lexically_normal());
-    CHECK(dirs[4] == (exe_dir / ".." / ".." / "plugins").lexically_normal());
     CHECK(std::none_of(dirs.begin(), dirs.end(), [](const fs::path& p) { return p.is_relative(); }));
     CHECK(std::count(dirs.begin(), dirs.end(), fs::path("/opt/a")) == 1);
-    CHECK(dirs.back().string().ends_with("macp-runtime/plugins"));
+    CHECK(dirs.back().string().find("macp-runtime/plugins") != std::string::npos);
+    const fs::path exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
+    CHECK(std::count(dirs.begin(), dirs.end(), (exe_dir / "plugins").lexically_normal()) == 0);
+    CHECK(std::count(dirs.begin(), dirs.end(), (exe_dir / ".." / "plugins").lexically_normal()) == 0);
 }
 
 // ---- storage adapter -------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include "macp/plugin/auth.h"
 #include "macp/plugin/storage.h"
+#include "plugin_host/discovery.hpp"
 
 namespace macp::plugin_host {
 namespace {
@@ -118,13 +119,6 @@ bool valid_env_name(std::string_view name) {
                        [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-bool valid_plugin_name(std::string_view name) {
-    if (name.empty() || name.size() > kMaxPluginNameLength) return false;
-    const auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-    if (!lower_or_digit(name.front())) return false;
-    return std::all_of(name.begin(), name.end(), [&](char c) { return lower_or_digit(c) || c == '-' || c == '_'; });
-}
-
 LoadedPlugin::LoadedPlugin(boost::dll::shared_library library, const macp_plugin_descriptor* descriptor,
                            std::filesystem::path path)
     : library_(std::move(library)),
@@ -216,8 +210,8 @@ std::optional<std::string> check_descriptor(const LoadedPlugin& plugin, uint32_t
     }
     if (auto err = check_config_keys(label, d)) return err;
     if (d.name == nullptr || *d.name == '\0') return label + " has no name in its descriptor";
-    if (!valid_plugin_name(d.name)) {
-        return label + " has the name \"" + std::string(d.name) + "\"; " + kPluginNameRule;
+    if (!is_valid_plugin_name(d.name)) {  // abi.h: the descriptor's name follows the file-name rule
+        return label + " has the name \"" + std::string(d.name) + "\"; " + std::string(kPluginNameSyntax);
     }
     if (expected_name && *expected_name != d.name) {
         return label + " calls itself \"" + d.name + "\" but the file name says \"" + *expected_name +

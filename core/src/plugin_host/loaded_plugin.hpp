@@ -52,12 +52,6 @@ private:
     std::string label_;
 };
 
-// The plugin name rule (abi.h macp_plugin_descriptor.name), as one sentence for error messages.
-inline constexpr std::size_t kMaxPluginNameLength = 64;
-inline constexpr const char* kPluginNameRule =
-    "a plugin name starts with a lower-case letter or digit and continues with lower-case letters, digits, "
-    "'-' and '_', at most 64 characters (the file is <kind>-<name>.so)";
-bool valid_plugin_name(std::string_view name);
 // "MACP_" followed by upper-case letters, digits and '_'.
 bool valid_env_name(std::string_view name);
 

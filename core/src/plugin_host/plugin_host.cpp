@@ -1,5 +1,7 @@
 #include "plugin_host/plugin_host.hpp"
 
+#include "plugin_host/config_check.hpp"
+
 #include <exception>
 #include <utility>
 
@@ -134,6 +136,21 @@ Result<std::unique_ptr<auth::Resolver>, std::string> PluginHost::open_auth(
         return std::unique_ptr<auth::Resolver>(std::move(adapter.value()));
     } catch (const std::exception& e) {
         return fail("cannot open auth plugin " + plugin + ": " + e.what());
+    }
+}
+
+Result<std::string, std::string> PluginHost::check_config(const std::string& plugin, const std::string& kind,
+                                                         const std::map<std::string, std::string>& settings) {
+    try {
+        if (auto err = check_plugin_id(plugin, kind)) return fail(std::move(*err));
+        auto loaded = load(plugin);
+        if (!loaded) return fail(std::move(loaded.error()));
+        auto config = resolve_config(**loaded, settings);
+        if (!config) return fail(std::move(config.error()));
+        return check_plugin_config(**loaded, kind == "storage" ? MACP_PLUGIN_KIND_STORAGE : MACP_PLUGIN_KIND_AUTH,
+                                   config.value());
+    } catch (const std::exception& e) {
+        return fail("cannot check " + kind + " plugin " + plugin + ": " + e.what());
     }
 }
 

@@ -74,6 +74,12 @@ public:
     Result<std::unique_ptr<auth::Resolver>, std::string> open_auth(const std::string& plugin,
                                                                    const std::map<std::string, std::string>& settings);
 
+    // --check-config: loads and checks "<kind>-<name>", resolves its keys from `settings` and asks
+    // the plugin to validate them (check_config) without creating an instance, so nothing is
+    // created on disk or elsewhere. Ok(note) says what was checked; errors as for open_*.
+    Result<std::string, std::string> check_config(const std::string& plugin, const std::string& kind,
+                                                  const std::map<std::string, std::string>& settings);
+
     // The built-in memory backend, through the very same adapter path as a plugin.
     Result<std::unique_ptr<storage::StorageBackend>, std::string> open_memory_storage();
 
