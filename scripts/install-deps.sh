@@ -7,6 +7,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libboost-dev libboost-program-options-dev rapidjson-dev libssl-dev libspdlog-dev
   catch2 openssl
+  libsqlite3-dev binutils  # tests/sdk_consumer: the sample third-party plugin, nm
 )
 
 missing=()

@@ -5,10 +5,10 @@
  * `json/1`), so every backend stores identical records and data can move between backends. A
  * plugin never parses records; it stores and returns them verbatim and in order.
  *
- * RECORDS: every log record and snapshot the host passes is non-empty and contains no '\n' byte.
- * A backend may rely on that (one record per line) and must refuse a record that breaks it with
- * MACP_STATUS_INVALID_ARGUMENT, storing nothing. Keyed-record blobs (put_record) are arbitrary
- * bytes, possibly empty.
+ * RECORDS: every log record the host passes is non-empty and contains no '\n' byte. A backend
+ * may rely on that (one record per line) and must refuse a record that breaks it with
+ * MACP_STATUS_INVALID_ARGUMENT, storing nothing. Snapshots and keyed-record blobs are arbitrary
+ * bytes (binary-safe).
  *
  * IDENTIFIERS: session ids, namespaces and keys are NUL-terminated UTF-8. Session ids have already
  * been validated by the core ([A-Za-z0-9_-], 22..255 bytes, or a canonical UUID), so a backend may
@@ -69,8 +69,8 @@ typedef struct macp_storage_vtable {
 
     /* Prepares storage for a new session (directory, key...). Idempotent: OK if it exists. */
     macp_status (*create_session_storage)(void* instance, const char* session_id, const macp_call_context* ctx);
-    /* Atomically replaces the session's snapshot (one record, see RECORDS): a crash leaves the
-     * old or the new snapshot, never a mix. Creates the session's storage if needed. */
+    /* Atomically replaces the session's snapshot (arbitrary bytes): a crash leaves the old or the
+     * new snapshot, never a mix. Creates the session's storage if needed. */
     macp_status (*save_session)(void* instance, const char* session_id, const uint8_t* snapshot, size_t snapshot_len,
                                 const macp_call_context* ctx);
     /* Emits the snapshot exactly once and returns OK, or emits nothing and returns NOT_FOUND. */
@@ -78,7 +78,8 @@ typedef struct macp_storage_vtable {
                                 const macp_call_context* ctx);
     /* Removes snapshot and log. Deleting an unknown session is OK. */
     macp_status (*delete_session)(void* instance, const char* session_id, const macp_call_context* ctx);
-    /* Emits every stored session id (one with a log or a snapshot) exactly once, in any order. */
+    /* Emits every stored session id exactly once, in any order: every session whose storage was
+     * created (create_session_storage) or that has a log or a snapshot, until delete_session. */
     macp_status (*list_session_ids)(void* instance, const macp_emitter* out, const macp_call_context* ctx);
 
     /* ---- append-only log (required) ---- */
