@@ -21,6 +21,23 @@ check macp-runtime-auth-static "macp-runtime/plugins/auth-static.so"
 check macp-runtime-dev ./usr/include/macp/plugin/abi.h
 check macp-runtime-dev ./usr/include/macp/plugin/sdk/storage.hpp
 check macp-runtime-dev "pkgconfig/macp-plugin.pc"
+check macp-runtime-dev "cmake/MacpPluginSDK/MacpPluginSDKConfig.cmake"
+check macp-runtime-dev "cmake/MacpPluginSDK/MacpPluginSDKConfigVersion.cmake"
+check macp-runtime-dev "cmake/MacpPluginSDK/MacpAddPlugin.cmake"
+check macp-runtime-dev "cmake/MacpPluginSDK/plugin_exports.map"
+if ! grep -q '^MACP_BUILD_CONTRACT_TEST:BOOL=OFF' "$build/CMakeCache.txt"; then
+  check macp-runtime-dev ./usr/bin/macp-plugin-contract-test
+fi
+# /etc/default/macp-runtime is a conffile: dpkg keeps the administrator's edits on upgrade.
+conffiles=$(dpkg-deb --info "$(ls "$out"/macp-runtime_*.deb)" conffiles)
+grep -qx /etc/default/macp-runtime <<<"$conffiles" || { echo "/etc/default/macp-runtime is not a conffile"; exit 1; }
+# Nothing of the prefix /usr may end up elsewhere but /etc, nor /etc under /usr.
+for deb in "$out"/*.deb; do
+  stray=$(dpkg-deb --contents "$deb" | awk '{print $6}' | grep -v -e '^\./$' -e '^\./usr/' -e '^\./etc/' || true)
+  [ -z "$stray" ] || { echo "$deb: files outside /usr and /etc:"; echo "$stray"; exit 1; }
+  usr_etc=$(dpkg-deb --contents "$deb" | awk '{print $6}' | grep '^\./usr/etc' || true)
+  [ -z "$usr_etc" ] || { echo "$deb: /usr/etc in the package: $usr_etc"; exit 1; }
+done
 info=$(dpkg-deb --info "$(ls "$out"/macp-runtime-storage-file_*.deb)")
 grep -q "Depends: macp-runtime" <<<"$info" || { echo "storage-file does not depend on macp-runtime"; exit 1; }
 echo "packages OK: $(ls "$out" | tr '\n' ' ')"

@@ -1,0 +1,25 @@
+# cmake -DPROGRAM=<macp-plugin-contract-test> -P contract_usage.cmake
+# The command line of the contract program: usage errors exit 2 with the usage text, a filter that
+# matches nothing exits 1, help and listing exit 0.
+function(expect rc pattern)
+  execute_process(COMMAND ${PROGRAM} ${ARGN} RESULT_VARIABLE got OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT got STREQUAL "${rc}")
+    message(FATAL_ERROR "'${ARGN}': exit ${got}, expected ${rc}\n${out}${err}")
+  endif()
+  if(NOT "${out}${err}" MATCHES "${pattern}")
+    message(FATAL_ERROR "'${ARGN}': output does not match '${pattern}':\n${out}${err}")
+  endif()
+endfunction()
+
+expect(2 "no plugin given.*Usage: macp-plugin-contract-test")
+expect(2 "unknown option '--bogus'" --bogus memory)
+expect(2 "no such plugin file: /nonexistent/storage-x.so" /nonexistent/storage-x.so)
+expect(2 "MACP_DATA_DIR cannot be set" memory MACP_DATA_DIR=/tmp)
+expect(2 "'stray' is not KEY=VALUE" memory stray)
+expect(2 "values cannot contain" memory "MACP_X=a;b")
+expect(2 "Error\\(s\\) in input" memory -- --no-such-catch-option)
+expect(0 "Usage: macp-plugin-contract-test" --help)
+expect(0 "macp-plugin-contract-test [0-9]+\\.[0-9]+\\.[0-9]+ \\(plugin ABI" --version)
+expect(0 "descriptor is a well-formed storage descriptor" memory -- --list-tests)
+expect(1 "No test cases matched" memory -- "[no-such-tag]")
+expect(0 "All tests passed" --no-persistent memory MACP_UNUSED_KEY=1 -- "[contract]~[threads]")
