@@ -17,11 +17,10 @@ namespace {
 
 // What the plugin logs through the host logger goes to stderr, so a failing check shows it.
 const macp_host_logger* host_logger() {
-    static const macp_host_logger logger{sizeof(macp_host_logger), nullptr,
-                                         [](void*, int32_t level, const char* message, size_t len) {
-                                             std::fprintf(stderr, "[plugin log %d] %.*s\n", static_cast<int>(level),
-                                                          static_cast<int>(len), message);
-                                         }};
+    static const macp_host_logger logger{
+        sizeof(macp_host_logger), nullptr, [](void*, int32_t level, const char* message, size_t len) {
+            std::fprintf(stderr, "[plugin log %d] %.*s\n", static_cast<int>(level), static_cast<int>(len), message);
+        }};
     return &logger;
 }
 

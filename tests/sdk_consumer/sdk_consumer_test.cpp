@@ -59,7 +59,8 @@ TEST_CASE("out-of-tree storage and auth plugins serve a session that survives ki
         CHECK(server.log().find("auth-hmac.so") != std::string::npos);
 
         Client coord = signed_client(server.address(), "coord", sign("coord"));
-        auto ack = coord.send(envelope("SessionStart", sid, kMultiRound, "m1", session_start_payload({"alice", "coord"})));
+        auto ack =
+            coord.send(envelope("SessionStart", sid, kMultiRound, "m1", session_start_payload({"alice", "coord"})));
         INFO(ack.DebugString());
         REQUIRE(ack.ok());
         Client alice = signed_client(server.address(), "alice", sign("alice"));
@@ -100,7 +101,8 @@ TEST_CASE("out-of-tree storage and auth plugins serve a session that survives ki
     CHECK(again.duplicate());
     // And the restarted server keeps writing through the plugin.
     const std::string sid2 = new_session_id();
-    auto started = coord.send(envelope("SessionStart", sid2, kMultiRound, "n1", session_start_payload({"alice", "coord"})));
+    auto started =
+        coord.send(envelope("SessionStart", sid2, kMultiRound, "n1", session_start_payload({"alice", "coord"})));
     INFO(started.DebugString());
     CHECK(started.ok());
     CHECK(server.stop(15) == 0);

@@ -103,7 +103,8 @@ std::optional<std::string> check_config_keys(const std::string& label, const mac
                    "; every key of the table must have the same struct_size";
         }
         if (k.env_name == nullptr || !valid_env_name(k.env_name)) {
-            return label + ": configuration key #" + std::to_string(i) + " has the env_name \"" + safe_string(k.env_name) +
+            return label + ": configuration key #" + std::to_string(i) + " has the env_name \"" +
+                   safe_string(k.env_name) +
                    "\"; it must be MACP_ followed by upper-case letters, digits and '_' (e.g. MACP_SQLITE_PATH)";
         }
     }

@@ -140,7 +140,7 @@ Result<std::unique_ptr<auth::Resolver>, std::string> PluginHost::open_auth(
 }
 
 Result<std::string, std::string> PluginHost::check_config(const std::string& plugin, const std::string& kind,
-                                                         const std::map<std::string, std::string>& settings) {
+                                                          const std::map<std::string, std::string>& settings) {
     try {
         if (auto err = check_plugin_id(plugin, kind)) return fail(std::move(*err));
         auto loaded = load(plugin);

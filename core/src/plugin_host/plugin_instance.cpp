@@ -130,8 +130,7 @@ Result<std::unique_ptr<PluginInstance>, std::string> PluginInstance::create(std:
         const ConfigView raw(config);
         HostCallContext cc(self->logger());
         void* out = nullptr;
-        const macp_status status =
-            self->call([&](void*) { return create_fn(raw.data(), raw.size(), &out, cc.get()); });
+        const macp_status status = self->call([&](void*) { return create_fn(raw.data(), raw.size(), &out, cc.get()); });
         if (status != MACP_STATUS_OK) {
             std::string message = label + " failed to start: ";
             message += cc.message().empty() ? "create() returned " + status_name(status)

@@ -177,8 +177,8 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
 // item whatever the plugin wrote into item_status (a plugin may mark items and then fail or
 // throw), and an OK call with a non-OK item is a plugin bug that fails that item.
 std::vector<storage::Status> StorageAdapter::batch_outcome(macp_status overall,
-                                                          const std::vector<macp_status>& item_status,
-                                                          const std::string& message) const {
+                                                           const std::vector<macp_status>& item_status,
+                                                           const std::string& message) const {
     constexpr const char* op = "append_log_batch";
     std::vector<storage::Status> result;
     result.reserve(item_status.size());
@@ -188,7 +188,8 @@ std::vector<storage::Status> StorageAdapter::batch_outcome(macp_status overall,
             result.emplace_back();
         } else if (!completed) {
             std::string why = message.empty() ? "the call failed" : message;
-            why += s == MACP_STATUS_OK ? " (the plugin had marked this item OK before failing the call; not trusted)" : "";
+            why +=
+                s == MACP_STATUS_OK ? " (the plugin had marked this item OK before failing the call; not trusted)" : "";
             result.push_back(fail(error(op, overall, why)));
         } else if (overall == MACP_STATUS_OK) {
             result.push_back(fail(error(op, MACP_STATUS_INTERNAL,

@@ -60,8 +60,8 @@ private:
     [[nodiscard]] storage::StorageError error(const char* op, macp_status status, const std::string& message) const;
     // Per-item results of one append_log_batch call (see the rule in the .cpp).
     [[nodiscard]] std::vector<storage::Status> batch_outcome(macp_status overall,
-                                                            const std::vector<macp_status>& item_status,
-                                                            const std::string& message) const;
+                                                             const std::vector<macp_status>& item_status,
+                                                             const std::string& message) const;
 
     macp_storage_vtable vt_;                    // host copy; members beyond the plugin's struct_size are NULL
     std::unique_ptr<PluginInstance> instance_;  // owns the executor and keeps the library loaded

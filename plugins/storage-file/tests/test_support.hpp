@@ -76,9 +76,8 @@ inline std::vector<macp_status> append_batch(FileStorage& s,
     batch.reserve(items.size());
     for (const auto& [sid, rec] : items) batch.push_back({sid, rec});
     std::string noted;
-    macp_error_sink sink{sizeof(macp_error_sink), &noted, [](void* ctx, const char* m, size_t n) {
-                             static_cast<std::string*>(ctx)->assign(m, n);
-                         }};
+    macp_error_sink sink{sizeof(macp_error_sink), &noted,
+                         [](void* ctx, const char* m, size_t n) { static_cast<std::string*>(ctx)->assign(m, n); }};
     macp_call_context ctx{sizeof(macp_call_context), &sink, 0, 0, nullptr};
     std::vector<macp_status> status(items.size(), MACP_STATUS_INTERNAL);
     Outcome o = attempt([&] { s.append_log_batch(batch, status, sdk::CallContext(&ctx)); });

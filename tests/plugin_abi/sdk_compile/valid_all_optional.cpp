@@ -5,9 +5,9 @@
 class Store : public BaseStore {
 public:
     using BaseStore::BaseStore;
-    static constexpr std::uint32_t macp_optional_ops =
-        macp::sdk::op::append_log_batch | macp::sdk::op::replace_log | macp::sdk::op::flush | macp::sdk::op::health |
-        macp::sdk::op::recover | macp::sdk::op::check_config;
+    static constexpr std::uint32_t macp_optional_ops = macp::sdk::op::append_log_batch | macp::sdk::op::replace_log |
+                                                       macp::sdk::op::flush | macp::sdk::op::health |
+                                                       macp::sdk::op::recover | macp::sdk::op::check_config;
     void append_log_batch(const std::vector<macp::sdk::LogAppend>&, std::vector<macp_status>& status,
                           const macp::sdk::CallContext& cc) {
         for (auto& s : status) s = cc.deadline_passed() ? MACP_STATUS_TIMEOUT : MACP_STATUS_OK;

@@ -48,7 +48,8 @@ public:
         const auto agent = md.get("x-hmac-agent");
         if (!agent) return std::nullopt;  // not ours: the next resolver may know the caller
         const auto signature = md.get("x-hmac-signature");
-        if (!signature || signature->size() != 64) throw Error(MACP_STATUS_AUTH_MALFORMED, "missing or short signature");
+        if (!signature || signature->size() != 64)
+            throw Error(MACP_STATUS_AUTH_MALFORMED, "missing or short signature");
         const std::string expected = hex_hmac(secret_, *agent);
         if (CRYPTO_memcmp(expected.data(), signature->data(), expected.size()) != 0) {
             call.logger().warn("bad signature for agent " + std::string(*agent));

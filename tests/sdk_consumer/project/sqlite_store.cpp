@@ -27,7 +27,8 @@ constexpr const char* kFileKey = "MACP_SQLITE_FILE";
 std::string db_path(const macp::sdk::Config& cfg) {
     const std::string dir = cfg.get_or(kDataDirKey, ".macp-data");
     const std::string file = cfg.get_or(kFileKey, "macp.sqlite");
-    if (dir.empty() || file.empty()) throw Error(MACP_STATUS_INVALID_ARGUMENT, "empty MACP_DATA_DIR or MACP_SQLITE_FILE");
+    if (dir.empty() || file.empty())
+        throw Error(MACP_STATUS_INVALID_ARGUMENT, "empty MACP_DATA_DIR or MACP_SQLITE_FILE");
     return file.front() == '/' ? file : dir + "/" + file;
 }
 
@@ -92,9 +93,8 @@ void make_dirs(const std::string& dir) {
 
 class SqliteStore {
 public:
-    static constexpr std::uint32_t macp_optional_ops =
-        macp::sdk::op::append_log_batch | macp::sdk::op::replace_log | macp::sdk::op::health |
-        macp::sdk::op::check_config;
+    static constexpr std::uint32_t macp_optional_ops = macp::sdk::op::append_log_batch | macp::sdk::op::replace_log |
+                                                       macp::sdk::op::health | macp::sdk::op::check_config;
 
     explicit SqliteStore(const macp::sdk::Config& cfg) : path_(db_path(cfg)), log_(cfg.logger()) {
         make_dirs(cfg.get_or(kDataDirKey, ".macp-data"));
@@ -128,7 +128,9 @@ public:
         }
     }
 
-    void create_session_storage(const std::string& id) { Statement(db(), "INSERT OR IGNORE INTO sessions VALUES(?)").text(1, id).run(); }
+    void create_session_storage(const std::string& id) {
+        Statement(db(), "INSERT OR IGNORE INTO sessions VALUES(?)").text(1, id).run();
+    }
     void save_session(const std::string& id, std::string_view snapshot) {
         Statement(db(), "INSERT OR REPLACE INTO snapshots VALUES(?, ?)").text(1, id).blob(2, snapshot).run();
     }
@@ -254,7 +256,8 @@ private:
 };
 
 const macp_config_key kKeys[] = {
-    macp::sdk::config_key(kDataDirKey, ".macp-data", "Directory of the database (created if missing)", MACP_CONFIG_PATH),
+    macp::sdk::config_key(kDataDirKey, ".macp-data", "Directory of the database (created if missing)",
+                          MACP_CONFIG_PATH),
     macp::sdk::config_key(kFileKey, "macp.sqlite", "Database file, relative to MACP_DATA_DIR unless absolute",
                           MACP_CONFIG_PATH),
 };

@@ -109,13 +109,7 @@ typedef enum macp_plugin_kind { MACP_PLUGIN_KIND_STORAGE = 1, MACP_PLUGIN_KIND_A
 #define MACP_PLUGIN_FLAG_THREAD_SAFE 0x1u
 
 /* ---- log levels for macp_host_logger (Since: 1.0) --------------------------------------------- */
-enum {
-    MACP_LOG_TRACE = 0,
-    MACP_LOG_DEBUG = 1,
-    MACP_LOG_INFO = 2,
-    MACP_LOG_WARN = 3,
-    MACP_LOG_ERROR = 4
-};
+enum { MACP_LOG_TRACE = 0, MACP_LOG_DEBUG = 1, MACP_LOG_INFO = 2, MACP_LOG_WARN = 3, MACP_LOG_ERROR = 4 };
 
 /* ---- callbacks supplied by the host ----------------------------------------------------------- */
 
@@ -199,13 +193,13 @@ typedef struct macp_config_pair {
 /* ---- descriptor (Since: 1.0) ---------------------------------------------------------------- */
 typedef struct macp_plugin_descriptor {
     uint32_t struct_size;
-    uint16_t abi_major;      /* MACP_PLUGIN_ABI_MAJOR                                          */
-    uint16_t abi_minor;      /* the lowest host minor this plugin needs (see VERSIONING)       */
-    uint32_t kind;           /* macp_plugin_kind                                               */
-    uint32_t flags;          /* MACP_PLUGIN_FLAG_*                                             */
-    const char* name;        /* [a-z0-9][a-z0-9_-]*, at most 64 bytes: the file is <kind>-<name>.so */
-    const char* version;     /* the plugin's own version, e.g. "1.2.0"                          */
-    const char* description; /* one line for --list-plugins                                    */
+    uint16_t abi_major;                 /* MACP_PLUGIN_ABI_MAJOR                                          */
+    uint16_t abi_minor;                 /* the lowest host minor this plugin needs (see VERSIONING)       */
+    uint32_t kind;                      /* macp_plugin_kind                                               */
+    uint32_t flags;                     /* MACP_PLUGIN_FLAG_*                                             */
+    const char* name;                   /* [a-z0-9][a-z0-9_-]*, at most 64 bytes: the file is <kind>-<name>.so */
+    const char* version;                /* the plugin's own version, e.g. "1.2.0"                          */
+    const char* description;            /* one line for --list-plugins                                    */
     const macp_config_key* config_keys; /* may be NULL when config_key_count is 0                */
     size_t config_key_count;
     const void* vtable; /* const macp_storage_vtable* or const macp_auth_vtable*, by `kind`    */

@@ -115,9 +115,9 @@ public:
     [[nodiscard]] bool deadline_passed() const {
         const int64_t d = deadline_unix_ms();
         if (d == 0) return false;
-        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         return now >= d;
     }
     // 0 = none; otherwise refuse writes older than the newest token seen (MACP_STATUS_FENCED).

@@ -32,46 +32,46 @@ namespace detail {
 
 // For member NAME: NAME_named<T> (a non-overloaded member of that name exists), NAME_plain<T>
 // (callable with the documented arguments) and NAME_ctx<T> (callable with them plus the context).
-#define MACP_SDK_OP_TRAITS(NAME, ...)                                                                       \
-    template <class T, class = void>                                                                        \
-    struct NAME##_named : std::false_type {};                                                               \
-    template <class T>                                                                                      \
-    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                            \
-    template <class T, class = void>                                                                        \
-    struct NAME##_plain : std::false_type {};                                                               \
-    template <class T>                                                                                      \
-    struct NAME##_plain<T, std::void_t<decltype(std::declval<T&>().NAME(__VA_ARGS__))>> : std::true_type {}; \
-    template <class T, class = void>                                                                        \
-    struct NAME##_ctx : std::false_type {};                                                                 \
-    template <class T>                                                                                      \
-    struct NAME##_ctx<T, std::void_t<decltype(std::declval<T&>().NAME(__VA_ARGS__,                          \
-                                                                        std::declval<const CallContext&>()))>> \
+#define MACP_SDK_OP_TRAITS(NAME, ...)                                                                                  \
+    template <class T, class = void>                                                                                   \
+    struct NAME##_named : std::false_type {};                                                                          \
+    template <class T>                                                                                                 \
+    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                                       \
+    template <class T, class = void>                                                                                   \
+    struct NAME##_plain : std::false_type {};                                                                          \
+    template <class T>                                                                                                 \
+    struct NAME##_plain<T, std::void_t<decltype(std::declval<T&>().NAME(__VA_ARGS__))>> : std::true_type {};           \
+    template <class T, class = void>                                                                                   \
+    struct NAME##_ctx : std::false_type {};                                                                            \
+    template <class T>                                                                                                 \
+    struct NAME##_ctx<T,                                                                                               \
+                      std::void_t<decltype(std::declval<T&>().NAME(__VA_ARGS__, std::declval<const CallContext&>()))>> \
         : std::true_type {};
 
 // The same for members without arguments (flush, health).
-#define MACP_SDK_OP_TRAITS0(NAME)                                                                       \
-    template <class T, class = void>                                                                    \
-    struct NAME##_named : std::false_type {};                                                           \
-    template <class T>                                                                                  \
-    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                        \
-    template <class T, class = void>                                                                    \
-    struct NAME##_plain : std::false_type {};                                                           \
-    template <class T>                                                                                  \
-    struct NAME##_plain<T, std::void_t<decltype(std::declval<T&>().NAME())>> : std::true_type {};       \
-    template <class T, class = void>                                                                    \
-    struct NAME##_ctx : std::false_type {};                                                             \
-    template <class T>                                                                                  \
+#define MACP_SDK_OP_TRAITS0(NAME)                                                                            \
+    template <class T, class = void>                                                                         \
+    struct NAME##_named : std::false_type {};                                                                \
+    template <class T>                                                                                       \
+    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                             \
+    template <class T, class = void>                                                                         \
+    struct NAME##_plain : std::false_type {};                                                                \
+    template <class T>                                                                                       \
+    struct NAME##_plain<T, std::void_t<decltype(std::declval<T&>().NAME())>> : std::true_type {};            \
+    template <class T, class = void>                                                                         \
+    struct NAME##_ctx : std::false_type {};                                                                  \
+    template <class T>                                                                                       \
     struct NAME##_ctx<T, std::void_t<decltype(std::declval<T&>().NAME(std::declval<const CallContext&>()))>> \
         : std::true_type {};
 
 // Calls obj.NAME(args..., cc) when that form exists, else obj.NAME(args...) (at least one argument).
-#define MACP_SDK_INVOKE(T, obj, NAME, cc, ...)                                     \
-    [&]() -> decltype(auto) {                                                       \
-        if constexpr (::macp::sdk::detail::NAME##_ctx<T>::value) {                  \
-            return (obj).NAME(__VA_ARGS__, cc);                       \
-        } else {                                                                    \
-            return (obj).NAME(__VA_ARGS__);                                         \
-        }                                                                           \
+#define MACP_SDK_INVOKE(T, obj, NAME, cc, ...)                     \
+    [&]() -> decltype(auto) {                                      \
+        if constexpr (::macp::sdk::detail::NAME##_ctx<T>::value) { \
+            return (obj).NAME(__VA_ARGS__, cc);                    \
+        } else {                                                   \
+            return (obj).NAME(__VA_ARGS__);                        \
+        }                                                          \
     }()
 
 template <class T>
@@ -98,20 +98,19 @@ struct check_config_named<T, std::void_t<decltype(&T::check_config)>> : std::tru
 
 // Inside make_*_vtable<T>: a listed optional operation must exist with the documented signature,
 // and a member named like one must be listed.
-#define MACP_SDK_CHECK_OPTIONAL(NAME, SIGNATURE)                                                          \
-    static_assert(!declares<T>(op::NAME) || NAME##_plain<T>::value || NAME##_ctx<T>::value,              \
-                  "macp plugin: macp_optional_ops lists op::" #NAME " but the class has no member `" SIGNATURE \
-                  "` (optionally with a trailing const macp::sdk::CallContext&)");                        \
-    static_assert(declares<T>(op::NAME) || !NAME##_named<T>::value,                                      \
-                  "macp plugin: the class has a member named " #NAME                                     \
-                  " but macp_optional_ops does not list op::" #NAME "; list it (and match `" SIGNATURE    \
-                  "`) or rename the member")
+#define MACP_SDK_CHECK_OPTIONAL(NAME, SIGNATURE)                                                                       \
+    static_assert(!declares<T>(op::NAME) || NAME##_plain<T>::value || NAME##_ctx<T>::value,                            \
+                  "macp plugin: macp_optional_ops lists op::" #NAME " but the class has no member `" SIGNATURE         \
+                  "` (optionally with a trailing const macp::sdk::CallContext&)");                                     \
+    static_assert(declares<T>(op::NAME) || !NAME##_named<T>::value,                                                    \
+                  "macp plugin: the class has a member named " #NAME " but macp_optional_ops does not list op::" #NAME \
+                  "; list it (and match `" SIGNATURE "`) or rename the member")
 
 #define MACP_SDK_CHECK_CHECK_CONFIG()                                                                      \
-    static_assert(!declares<T>(op::check_config) || has_check_config<T>::value,                           \
+    static_assert(!declares<T>(op::check_config) || has_check_config<T>::value,                            \
                   "macp plugin: macp_optional_ops lists op::check_config but the class has no member "     \
                   "`static void check_config(const macp::sdk::Config&)`");                                 \
-    static_assert(declares<T>(op::check_config) || !check_config_named<T>::value,                         \
+    static_assert(declares<T>(op::check_config) || !check_config_named<T>::value,                          \
                   "macp plugin: the class has a member named check_config but macp_optional_ops does not " \
                   "list op::check_config; list it (and match `static void check_config(const "             \
                   "macp::sdk::Config&)`) or rename the member")

@@ -77,10 +77,10 @@ MACP_SDK_OP_TRAITS(replace_log, std::declval<Str>(), std::declval<const std::vec
 MACP_SDK_OP_TRAITS(recover, std::declval<Out>())
 MACP_SDK_OP_TRAITS0(flush)
 
-#define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                        \
-    static_assert(NAME##_plain<T>::value || NAME##_ctx<T>::value,                   \
-                  "macp storage plugin: the class must have the required member `" \
-                  SIGNATURE "` (optionally with a trailing const macp::sdk::CallContext&)")
+#define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                                 \
+    static_assert(NAME##_plain<T>::value || NAME##_ctx<T>::value,                            \
+                  "macp storage plugin: the class must have the required member `" SIGNATURE \
+                  "` (optionally with a trailing const macp::sdk::CallContext&)")
 
 template <class T>
 struct StorageTrampolines {
@@ -289,22 +289,21 @@ constexpr macp_storage_vtable make_storage_vtable() {
 
 // Exports `macp_plugin_entry_v1` for storage plugin class T. KEYS is a static array of
 // macp_config_key (use macp::sdk::config_key) or nullptr; FLAGS is MACP_PLUGIN_FLAG_* or 0.
-#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                      \
-    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) { \
-        static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();       \
-        static const macp_plugin_descriptor descriptor = {                                   \
-            sizeof(macp_plugin_descriptor),                                                  \
-            MACP_PLUGIN_ABI_MAJOR,                                                           \
-            MACP_PLUGIN_REQUIRED_ABI_MINOR,                                                  \
-            MACP_PLUGIN_KIND_STORAGE,                                                        \
-            (FLAGS),                                                                         \
-            (NAME),                                                                          \
-            (VERSION),                                                                       \
-            (DESCRIPTION),                                                                   \
-            macp::sdk::detail::keys_data(KEYS),                                              \
-            macp::sdk::detail::keys_count(KEYS),                                             \
-            &vtable};                                                                        \
-        return &descriptor;                                                                  \
+#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                        \
+    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {   \
+        static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();         \
+        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),      \
+                                                          MACP_PLUGIN_ABI_MAJOR,               \
+                                                          MACP_PLUGIN_REQUIRED_ABI_MINOR,      \
+                                                          MACP_PLUGIN_KIND_STORAGE,            \
+                                                          (FLAGS),                             \
+                                                          (NAME),                              \
+                                                          (VERSION),                           \
+                                                          (DESCRIPTION),                       \
+                                                          macp::sdk::detail::keys_data(KEYS),  \
+                                                          macp::sdk::detail::keys_count(KEYS), \
+                                                          &vtable};                            \
+        return &descriptor;                                                                    \
     }
 
 #endif  // MACP_PLUGIN_SDK_STORAGE_HPP
