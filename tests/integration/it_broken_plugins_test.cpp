@@ -108,3 +108,39 @@ TEST_CASE("--check-config validates through the plugin and creates nothing", "[i
     CHECK(out.find("rejects its configuration") != std::string::npos);
     CHECK(out.find("Not a directory") != std::string::npos);
 }
+
+TEST_CASE("after a write with an unknown outcome the session follows what storage holds", "[integration][plugin]") {
+    // Issue #9: storage-flaky stores a record marked STORE_THEN_FAIL and then fails the call, once.
+    // The message is refused (never acknowledged on a failed call), and the session is reloaded
+    // from storage before its next use: the record did land, so the retry is a duplicate rather
+    // than a second copy, and the state includes it.
+    TempDir dir;
+    ServerProcess server(with_fixture_backend("flaky"), dir.path() / "data");
+    REQUIRE(server.start());
+    Client coord(server.address(), "coord");
+    Client alice(server.address(), "alice");
+    const auto sid = new_session_id();
+    REQUIRE(coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice", "bob"}))).ok());
+    // The marker goes in the message id: the record carries it verbatim.
+    auto refused = alice.send(envelope("Contribute", sid, kMultiRound, "STORE_THEN_FAIL-a1", contribute_json("x")));
+    CHECK_FALSE(refused.ok());
+    CHECK(refused.error().code() == "INTERNAL_ERROR");
+    CHECK(server.log().find("outcome unknown") != std::string::npos);
+
+    auto retry = alice.send(envelope("Contribute", sid, kMultiRound, "STORE_THEN_FAIL-a1", contribute_json("x")));
+    CHECK(retry.ok());
+    CHECK(retry.duplicate());  // it had landed: storage is the truth
+    CHECK(server.log().find("reloaded from storage after a failed write") != std::string::npos);
+
+    // The first SessionStart of another session fails the same way: its record is removed again,
+    // so no session exists and the id can be used (the fixture fails each marked record once).
+    const auto sid2 = new_session_id();
+    auto start =
+        coord.send(envelope("SessionStart", sid2, kMultiRound, "STORE_THEN_FAIL-s2", session_start_payload({"alice"})));
+    CHECK_FALSE(start.ok());
+    macp::v1::SessionMetadata md;
+    CHECK(coord.get_session(sid2, &md).error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK(coord.send(envelope("SessionStart", sid2, kMultiRound, "STORE_THEN_FAIL-s2", session_start_payload({"alice"})))
+              .ok());
+    CHECK(server.stop(15) == 0);
+}

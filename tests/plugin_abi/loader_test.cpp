@@ -239,7 +239,7 @@ TEST_CASE("a failing create() reports the plugin's message", "[plugin_abi][loade
 TEST_CASE("list() describes good plugins and explains broken ones", "[plugin_abi][list]") {
     PluginHost host({kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 17);
+    REQUIRE(infos.size() == 18);
     REQUIRE(std::is_sorted(infos.begin(), infos.end(),
                            [](const PluginInfo& a, const PluginInfo& b) { return a.file_name < b.file_name; }));
 
@@ -295,7 +295,7 @@ TEST_CASE("list(): first dir wins, unrelated and missing entries are skipped", "
     fs::create_directory(dir.path() / "storage-dir.so");  // a directory, not a plugin
     PluginHost host({dir.path(), "/nonexistent", kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 17);
+    REQUIRE(infos.size() == 18);
     CHECK(find_info(infos, "auth-good.so").path == dir.path() / "auth-good.so");
 }
 

@@ -140,6 +140,12 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
     }
     if (auto st = append(entry); !st) {
         log_storage_failure("session " + env.session_id() + ": SessionStart append failed", st.error().message);
+        // The failed write may have landed (storage.h: unknown outcome); remove whatever did, so
+        // that storage agrees with the refusal and a restart does not resurrect the session.
+        if (auto removed = storage_.delete_session(env.session_id()); !removed) {
+            log_storage_failure("session " + env.session_id() + ": cannot remove the failed start",
+                                removed.error().message);
+        }
         table_.remove(env.session_id());
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
@@ -156,6 +162,7 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     if (!slot) return err(env, Error(ErrorKind::UnknownSession), now);  // MSG-1
     std::lock_guard lock(slot->mu);
     if (!slot->live) return err(env, Error(ErrorKind::UnknownSession), now);
+    if (!settle(*slot)) return err(env, Error(ErrorKind::StorageFailed), now);
     Session& s = slot->session;
     // MSG-2 precondition order: dedup, mode, expiry, state.
     if (s.seen_message_ids.count(env.message_id()) != 0) return ok_ack(env, s.state, now, true);
@@ -194,6 +201,7 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     if (auto st = append(entry); !st) {  // MSG-4: nothing applied, dedup slot not consumed
         log_storage_failure("session " + s.session_id + ": append of " + env.message_id() + " failed",
                             st.error().message);
+        slot->in_doubt = true;
         return err(env, Error(ErrorKind::StorageFailed), now);
     }
     commit_message(s, env.message_id(), env.sender(), now, env.payload().size(), std::move(outcome.value()));
@@ -246,7 +254,24 @@ void Kernel::maybe_checkpoint(Session& s, int64_t now) {
     }
 }
 
+bool Kernel::settle(SessionSlot& slot) {
+    if (!slot.in_doubt) return true;
+    // The failed write may have landed. Rebuilding from the log makes memory agree with storage:
+    // a message refused with STORAGE_FAILED that did land counts (its retry is a duplicate), one
+    // that did not never does, and the next write goes after what storage really holds.
+    auto fresh = rebuild_from_log(slot.session_id);
+    if (!fresh) {
+        log_storage_failure("session " + slot.session_id, "cannot reload it from storage after a failed write");
+        return false;
+    }
+    slot.session = std::move(*fresh);
+    slot.in_doubt = false;
+    spdlog::info("session {}: reloaded from storage after a failed write", slot.session_id);
+    return true;
+}
+
 bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
+    if (!settle(slot)) return false;
     Session& s = slot.session;
     bool due = false;
     if (s.state == SessionState::Open) {
@@ -258,6 +283,7 @@ bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
     auto entry = make_internal_entry(s, "TtlExpired", {}, now);  // TTL-3
     if (auto st = append(entry); !st) {
         log_storage_failure("session " + s.session_id + ": TtlExpired append failed", st.error().message);
+        slot.in_doubt = true;
         return false;
     }
     apply_internal(s, entry);

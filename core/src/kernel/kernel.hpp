@@ -125,6 +125,9 @@ private:
     Ack ambient(const macp::v1::Envelope& env, int64_t now);
     // Lazy expiry under the slot lock (TTL-3). Returns false when the TtlExpired append failed.
     bool expire_if_due(SessionSlot& slot, int64_t now);
+    // Reloads an in-doubt session from its log (storage is the truth); false if that fails, in
+    // which case the session stays in doubt and nothing may be written to it.
+    bool settle(SessionSlot& slot);
     storage::Status append(const LogEntry& entry);
     // Logs a failed storage write, at most one line a second (the health monitor reports the
     // store's state itself); `error` false logs a warning.

@@ -91,6 +91,7 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
     }
     std::lock_guard lock(slot->mu);
     if (!slot->live) return fail(not_found(session_id));
+    if (!settle(*slot)) return control_error(session_id, Error(ErrorKind::StorageFailed), now);
     if (expire_first) expire_if_due(*slot, now);  // RPC-CANCEL-7; resume has no pre-check (RPC-RESUME-2)
     if (!may_control(caller, slot->session)) {
         return fail(
@@ -111,6 +112,7 @@ Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::st
         auto entry = make_internal_entry(s, "SessionCancel", p.SerializeAsString(), now);  // RPC-CANCEL-4
         if (auto st = append(entry); !st) {
             log_storage_failure("session " + session_id + ": SessionCancel append failed", st.error().message);
+            slot.in_doubt = true;
             return control_error(session_id, Error(ErrorKind::StorageFailed), now);  // RPC-CANCEL-5
         }
         apply_internal(s, entry);
@@ -130,7 +132,10 @@ Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::s
         p.set_reason(reason);
         p.set_suspended_by(caller.sender);
         auto entry = make_internal_entry(s, "SessionSuspend", p.SerializeAsString(), now);  // RPC-SUSP-3
-        if (auto st = append(entry); !st) return control_error(session_id, Error(ErrorKind::StorageFailed), now);
+        if (auto st = append(entry); !st) {
+            slot.in_doubt = true;
+            return control_error(session_id, Error(ErrorKind::StorageFailed), now);
+        }
         apply_internal(s, entry);
         save_snapshot(s);
         events_.on_lifecycle(Lifecycle::Suspended, s, now);
@@ -150,7 +155,10 @@ Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::st
         p.set_resumed_by(caller.sender);
         p.set_banked_ms(banked);
         auto entry = make_internal_entry(s, "SessionResume", p.SerializeAsString(), now);
-        if (auto st = append(entry); !st) return control_error(session_id, Error(ErrorKind::StorageFailed), now);
+        if (auto st = append(entry); !st) {
+            slot.in_doubt = true;
+            return control_error(session_id, Error(ErrorKind::StorageFailed), now);
+        }
         apply_internal(s, entry);
         save_snapshot(s);
         if (s.state == SessionState::Expired) {  // RPC-RESUME-4

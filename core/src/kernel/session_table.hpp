@@ -21,6 +21,9 @@ struct SessionSlot {
     const std::string initiator;  // immutable, readable without the lock (max_open_sessions)
     std::mutex mu;
     bool live = false;  // false while a SessionStart is being made durable, or after rollback/removal
+    // A write of this session failed: the backend may or may not hold it (storage.h: a failed call
+    // has an unknown outcome). The session is reloaded from storage before its next use.
+    bool in_doubt = false;
     Session session;
 };
 
