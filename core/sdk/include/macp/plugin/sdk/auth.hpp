@@ -138,21 +138,8 @@ constexpr macp_auth_vtable make_auth_vtable() {
 }  // namespace macp::sdk
 
 // Exports `macp_plugin_entry_v1` for auth plugin class T (KEYS: array or nullptr).
-#define MACP_AUTH_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                           \
-    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {   \
-        static const macp_auth_vtable vtable = macp::sdk::make_auth_vtable<T>();               \
-        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),      \
-                                                          MACP_PLUGIN_ABI_MAJOR,               \
-                                                          MACP_PLUGIN_REQUIRED_ABI_MINOR,      \
-                                                          MACP_PLUGIN_KIND_AUTH,               \
-                                                          (FLAGS),                             \
-                                                          (NAME),                              \
-                                                          (VERSION),                           \
-                                                          (DESCRIPTION),                       \
-                                                          macp::sdk::detail::keys_data(KEYS),  \
-                                                          macp::sdk::detail::keys_count(KEYS), \
-                                                          &vtable};                            \
-        return &descriptor;                                                                    \
-    }
+#define MACP_AUTH_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                                                 \
+    MACP_SDK_EXPORT_PLUGIN(macp_auth_vtable, macp::sdk::make_auth_vtable<T>(), MACP_PLUGIN_KIND_AUTH, NAME, VERSION, \
+                           DESCRIPTION, FLAGS, KEYS)
 
 #endif  // MACP_PLUGIN_SDK_AUTH_HPP

@@ -228,4 +228,22 @@ constexpr macp_config_key config_key(const char* env_name, const char* default_v
 #define MACP_PLUGIN_REQUIRED_ABI_MINOR MACP_PLUGIN_ABI_MINOR_BASELINE
 #endif
 
+// The entry point both export macros expand to: one static vtable and one static descriptor.
+#define MACP_SDK_EXPORT_PLUGIN(VTABLE_TYPE, MAKE_VTABLE, KIND, NAME, VERSION, DESCRIPTION, FLAGS, KEYS) \
+    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {            \
+        static const VTABLE_TYPE vtable = MAKE_VTABLE;                                                  \
+        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),               \
+                                                          MACP_PLUGIN_ABI_MAJOR,                        \
+                                                          MACP_PLUGIN_REQUIRED_ABI_MINOR,               \
+                                                          (KIND),                                       \
+                                                          (FLAGS),                                      \
+                                                          (NAME),                                       \
+                                                          (VERSION),                                    \
+                                                          (DESCRIPTION),                                \
+                                                          macp::sdk::detail::keys_data(KEYS),           \
+                                                          macp::sdk::detail::keys_count(KEYS),          \
+                                                          &vtable};                                     \
+        return &descriptor;                                                                             \
+    }
+
 #endif  // MACP_PLUGIN_SDK_COMMON_HPP

@@ -30,13 +30,17 @@ inline constexpr std::uint32_t check_config = 1u << 5;      // storage, auth (st
 
 namespace detail {
 
+// NAME_named<T>: T has a non-overloaded member called NAME (whatever its signature).
+#define MACP_SDK_NAMED_TRAIT(NAME)            \
+    template <class T, class = void>          \
+    struct NAME##_named : std::false_type {}; \
+    template <class T>                        \
+    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};
+
 // For member NAME: NAME_named<T> (a non-overloaded member of that name exists), NAME_plain<T>
 // (callable with the documented arguments) and NAME_ctx<T> (callable with them plus the context).
 #define MACP_SDK_OP_TRAITS(NAME, ...)                                                                                  \
-    template <class T, class = void>                                                                                   \
-    struct NAME##_named : std::false_type {};                                                                          \
-    template <class T>                                                                                                 \
-    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                                       \
+    MACP_SDK_NAMED_TRAIT(NAME)                                                                                         \
     template <class T, class = void>                                                                                   \
     struct NAME##_plain : std::false_type {};                                                                          \
     template <class T>                                                                                                 \
@@ -50,10 +54,7 @@ namespace detail {
 
 // The same for members without arguments (flush, health).
 #define MACP_SDK_OP_TRAITS0(NAME)                                                                            \
-    template <class T, class = void>                                                                         \
-    struct NAME##_named : std::false_type {};                                                                \
-    template <class T>                                                                                       \
-    struct NAME##_named<T, std::void_t<decltype(&T::NAME)>> : std::true_type {};                             \
+    MACP_SDK_NAMED_TRAIT(NAME)                                                                               \
     template <class T, class = void>                                                                         \
     struct NAME##_plain : std::false_type {};                                                                \
     template <class T>                                                                                       \
@@ -91,10 +92,7 @@ template <class T>
 struct health_returns_string<T, std::enable_if_t<!health_plain<T>::value && health_ctx<T>::value>>
     : std::is_convertible<decltype(std::declval<T&>().health(std::declval<const CallContext&>())), std::string> {};
 
-template <class T, class = void>
-struct check_config_named : std::false_type {};
-template <class T>
-struct check_config_named<T, std::void_t<decltype(&T::check_config)>> : std::true_type {};
+MACP_SDK_NAMED_TRAIT(check_config)
 
 // Inside make_*_vtable<T>: a listed optional operation must exist with the documented signature,
 // and a member named like one must be listed.

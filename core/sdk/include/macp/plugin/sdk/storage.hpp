@@ -289,21 +289,8 @@ constexpr macp_storage_vtable make_storage_vtable() {
 
 // Exports `macp_plugin_entry_v1` for storage plugin class T. KEYS is a static array of
 // macp_config_key (use macp::sdk::config_key) or nullptr; FLAGS is MACP_PLUGIN_FLAG_* or 0.
-#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                        \
-    extern "C" MACP_PLUGIN_EXPORT const macp_plugin_descriptor* macp_plugin_entry_v1(void) {   \
-        static const macp_storage_vtable vtable = macp::sdk::make_storage_vtable<T>();         \
-        static const macp_plugin_descriptor descriptor = {sizeof(macp_plugin_descriptor),      \
-                                                          MACP_PLUGIN_ABI_MAJOR,               \
-                                                          MACP_PLUGIN_REQUIRED_ABI_MINOR,      \
-                                                          MACP_PLUGIN_KIND_STORAGE,            \
-                                                          (FLAGS),                             \
-                                                          (NAME),                              \
-                                                          (VERSION),                           \
-                                                          (DESCRIPTION),                       \
-                                                          macp::sdk::detail::keys_data(KEYS),  \
-                                                          macp::sdk::detail::keys_count(KEYS), \
-                                                          &vtable};                            \
-        return &descriptor;                                                                    \
-    }
+#define MACP_STORAGE_PLUGIN(T, NAME, VERSION, DESCRIPTION, FLAGS, KEYS)                                              \
+    MACP_SDK_EXPORT_PLUGIN(macp_storage_vtable, macp::sdk::make_storage_vtable<T>(), MACP_PLUGIN_KIND_STORAGE, NAME, \
+                           VERSION, DESCRIPTION, FLAGS, KEYS)
 
 #endif  // MACP_PLUGIN_SDK_STORAGE_HPP
