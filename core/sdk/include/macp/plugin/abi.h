@@ -126,7 +126,8 @@ typedef struct macp_error_sink {
 /* The runtime's logger: lines appear in the server's log (text or JSON) under the plugin's name,
  * filtered by the server's log level. Since: 1.0
  * OWNERSHIP: the struct is valid from the start of `create` until `destroy` has returned; a plugin
- * may keep the pointer for that long. `message` is copied before `log` returns.
+ * may keep the pointer for that long (in `check_config`, which has no instance, only during the
+ * call). `message` is copied before `log` returns.
  * THREADING: `log` is thread-safe and may be called from any thread, including the plugin's own. */
 typedef struct macp_host_logger {
     uint32_t struct_size;
