@@ -8,6 +8,7 @@ packages=(
   libboost-dev libboost-program-options-dev rapidjson-dev libssl-dev libspdlog-dev
   catch2 openssl
   libsqlite3-dev binutils  # tests/sdk_consumer: the sample third-party plugin, nm
+  librocksdb-dev  # plugins/storage-rocksdb (Debian bookworm: RocksDB 7.8)
 )
 
 missing=()
