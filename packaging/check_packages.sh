@@ -18,6 +18,12 @@ check macp-runtime ./lib/systemd/system/macp-runtime.service
 check macp-runtime ./etc/default/macp-runtime
 check macp-runtime-storage-file "macp-runtime/plugins/storage-file.so"
 check macp-runtime-auth-static "macp-runtime/plugins/auth-static.so"
+if ! grep -q '^MACP_BUILD_STORAGE_ROCKSDB:BOOL=OFF' "$build/CMakeCache.txt"; then
+  check macp-runtime-storage-rocksdb "macp-runtime/plugins/storage-rocksdb.so"
+  info=$(dpkg-deb --info "$(ls "$out"/macp-runtime-storage-rocksdb_*.deb)")
+  grep -q "Depends: macp-runtime (>= .*librocksdb7.8" <<<"$info" ||
+    { echo "storage-rocksdb does not depend on macp-runtime and librocksdb7.8"; exit 1; }
+fi
 check macp-runtime-dev ./usr/include/macp/plugin/abi.h
 check macp-runtime-dev ./usr/include/macp/plugin/sdk/storage.hpp
 check macp-runtime-dev "pkgconfig/macp-plugin.pc"
