@@ -1,5 +1,6 @@
 // macp-runtime entry point: configuration -> plugins -> kernel -> recovery -> gRPC service.
 #include <chrono>
+#include <filesystem>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -22,6 +23,7 @@
 #include "policy/registry.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
+#include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -191,6 +193,67 @@ int check_config(macp::plugin_host::PluginHost& host, const macp::config::Config
     return 0;
 }
 
+// --migrate-storage FROM TO (issue #10): opens the two sides and hands them to storage/migration.
+// The source is only read: a file source must already be a data directory (nothing is created
+// for a missing or empty one), a legacy reference directory is read without its plugin, and
+// recover() is never called on it. The target is opened again to verify what landed.
+int migrate_storage(macp::plugin_host::PluginHost& host, const macp::config::Config& c,
+                    const macp::config::MigrationRequest& request) {
+    namespace st = macp::storage;
+    const auto fail = [](const std::string& why) {
+        std::cerr << "macp-runtime: storage migration: " << why << "\n";
+        return 1;
+    };
+    auto from = st::resolve_side({request.from, request.from_settings}, c.settings, c.defaulted);
+    if (!from) return fail("FROM " + from.error());
+    auto to = st::resolve_side({request.to, request.to_settings}, c.settings, c.defaulted);
+    if (!to) return fail("TO " + to.error());
+    if (st::same_store(*from, *to)) return fail("FROM and TO are the same store: " + from->describe());
+    st::MigrationOptions options;
+    options.force = request.force;
+    options.skip_unconvertible = request.skip_unconvertible;
+
+    std::unique_ptr<st::StorageBackend> source_backend;
+    std::unique_ptr<st::MigrationSource> source;
+    if (from->backend == "file") {
+        const auto layout = st::inspect_data_dir(from->location);
+        if (layout == st::DirLayout::Legacy) {
+            auto legacy = st::legacy_file_source(from->location);
+            if (!legacy) return fail("source " + from->location + ": " + legacy.error());
+            source = std::move(legacy.value());
+        } else if (layout != st::DirLayout::Current) {
+            return fail("source data directory " + from->location + " " + st::describe_layout(layout));
+        }
+    } else if (from->backend == "rocksdb") {
+        std::error_code ec;
+        if (!std::filesystem::exists(from->location, ec) || std::filesystem::is_empty(from->location, ec)) {
+            return fail("source RocksDB directory " + from->location + " does not exist or is empty");
+        }
+    }
+    if (!source) {
+        auto opened = host.open_storage(from->plugin, from->settings);
+        if (!opened) return fail("cannot open the source: " + opened.error());
+        source_backend = std::move(opened.value());
+        source = st::backend_source(*source_backend, from->describe());
+    }
+    auto target = host.open_storage(to->plugin, to->settings);
+    if (!target) return fail("cannot open the target: " + target.error());
+    auto report = st::migrate(*source, *target.value(), options);
+    report.target = to->describe();
+    if (report.errors.empty()) {
+        target.value().reset();
+        auto reopened = host.open_storage(to->plugin, to->settings);
+        if (reopened) {
+            st::verify(*source, *reopened.value(), options, report);
+        } else {
+            report.errors.push_back("verify: cannot open the target again: " + reopened.error());
+        }
+    }
+    const int code = st::exit_code(report, options);
+    std::cout << st::render(report);
+    return code;
+}
+
 int wait_for_signal() {
     sigset_t set;
     sigemptyset(&set);
@@ -227,6 +290,7 @@ int run(int argc, char** argv) {
     }
     setup_logging(cfg);
     if (parsed->action == macp::config::Action::CheckConfig) return check_config(loader, cfg);
+    if (parsed->action == macp::config::Action::MigrateStorage) return migrate_storage(loader, cfg, parsed->migration);
     std::vector<std::string> problems;
     auto plugins = open_plugins(loader, cfg, problems);
     if (!problems.empty()) {

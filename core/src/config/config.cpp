@@ -412,6 +412,99 @@ std::vector<PluginFlag> plugin_flags(const std::vector<PluginDeclaration>& plugi
     return flags;
 }
 
+// --- Storage migration flags (issue #10) ------------------------------------------------------
+// Read before the settings: --migrate-storage takes two values, which program_options cannot say.
+
+constexpr std::array<std::string_view, 5> kMigrationFlags{"migrate-storage", "from-set", "to-set", "force",
+                                                          "skip-unconvertible"};
+
+struct MigrationLine {
+    bool given = false;       // --migrate-storage
+    bool companions = false;  // any of the others
+    MigrationRequest request;
+    std::vector<std::string> rest;  // argv without the migration flags
+    Problems problems;
+};
+
+void take_side_setting(const std::string& flag, const std::string& value, std::map<std::string, std::string>& into,
+                       Problems& problems) {
+    const auto eq = value.find('=');
+    if (eq == std::string::npos || eq == 0) {
+        problems.push_back({"", flag + ": expected KEY=VALUE (e.g. MACP_ROCKSDB_PATH=/var/lib/macp/db), got '" +
+                                    value.substr(0, value.find('=')) + "'"});
+        return;
+    }
+    if (!into.emplace(value.substr(0, eq), value.substr(eq + 1)).second) {
+        problems.push_back({"", flag + ": " + value.substr(0, eq) + " is given more than once"});
+    }
+}
+
+MigrationLine read_migration(int argc, const char* const* argv) {
+    MigrationLine line;
+    if (argc > 0) line.rest.emplace_back(argv[0]);
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto eq = arg.find('=');
+        const std::string name = arg.rfind("--", 0) == 0 ? arg.substr(2, eq == std::string::npos ? eq : eq - 2) : "";
+        if (std::find(kMigrationFlags.begin(), kMigrationFlags.end(), name) == kMigrationFlags.end()) {
+            line.rest.push_back(arg);
+            continue;
+        }
+        const std::string flag = "--" + name;
+        if (name == "force" || name == "skip-unconvertible") {
+            line.companions = true;
+            if (eq != std::string::npos) line.problems.push_back({"", flag + " takes no value"});
+            (name == "force" ? line.request.force : line.request.skip_unconvertible) = true;
+        } else if (name == "migrate-storage") {
+            if (eq != std::string::npos || i + 2 >= argc || std::string_view(argv[i + 1]).rfind("--", 0) == 0 ||
+                std::string_view(argv[i + 2]).rfind("--", 0) == 0) {
+                line.problems.push_back({"", "--migrate-storage takes two arguments: --migrate-storage FROM TO"});
+                line.given = true;  // the action is still a migration: no listener problems
+                continue;
+            }
+            if (line.given) line.problems.push_back({"", "--migrate-storage is given more than once"});
+            line.given = true;
+            line.request.from = argv[++i];
+            line.request.to = argv[++i];
+        } else {
+            line.companions = true;
+            std::string value;
+            if (eq != std::string::npos) {
+                value = arg.substr(eq + 1);
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                line.problems.push_back({"", flag + " needs a KEY=VALUE argument"});
+                continue;
+            }
+            take_side_setting(flag, value, name == "from-set" ? line.request.from_settings : line.request.to_settings,
+                              line.problems);
+        }
+    }
+    if (line.companions && !line.given) {
+        line.problems.push_back(
+            {"", "--force, --skip-unconvertible, --from-set and --to-set only go with --migrate-storage FROM TO"});
+    }
+    return line;
+}
+
+po::options_description migration_options() {
+    po::options_description migration("Storage migration (issue #10; see README \"Migrating storage\")", 100, 50);
+    migration.add_options()  //
+        ("migrate-storage", po::value<std::string>()->value_name("FROM TO"),
+         "Copy every session, log, snapshot and registry record from backend FROM to backend TO, verify the copy, "
+         "print a report and exit (0 = copied and verified). FROM and TO are BACKEND[:LOCATION]: file:DIR, "
+         "rocksdb:DIR, redis:URL; without LOCATION a side uses the shared settings. FROM may be a data directory "
+         "of the Rust reference runtime (0.4/0.6), including its legacy sessions.json/logs.json layout")  //
+        ("from-set", po::value<std::string>()->value_name("KEY=VALUE"),
+         "A setting of the FROM side only (repeatable), e.g. MACP_ROCKSDB_BLOCK_CACHE_MB=64")                        //
+        ("to-set", po::value<std::string>()->value_name("KEY=VALUE"), "A setting of the TO side only (repeatable)")  //
+        ("force",
+         "Migrate into a target that already holds data (sessions and records with the same ids are replaced)")  //
+        ("skip-unconvertible", "Migrate even if some source sessions cannot be converted (they are listed)");
+    return migration;
+}
+
 po::options_description make_options(const std::vector<PluginFlag>& plugin_settings) {
     po::options_description actions("Actions", 100, 50);
     actions.add_options()                                                                      //
@@ -429,7 +522,7 @@ po::options_description make_options(const std::vector<PluginFlag>& plugin_setti
         settings.add_options()(flag.c_str(), semantic, help.c_str());
     }
     po::options_description all(100, 50);
-    all.add(actions).add(settings);
+    all.add(actions).add(migration_options()).add(settings);
     if (!plugin_settings.empty()) {
         po::options_description declared("Settings declared by plugins (accepted when the plugin is configured)", 100,
                                          50);
@@ -533,6 +626,10 @@ bool matters_for(Action action, const Problem& problem) {
         case Action::Help:
         case Action::Version: return false;
         case Action::ListPlugins: return problem.env == "MACP_PLUGIN_PATH";
+        // A migration serves nothing: listener security does not concern it.
+        case Action::MigrateStorage:
+            return problem.env != "MACP_ALLOW_INSECURE" && problem.env != "MACP_TLS_CERT_PATH" &&
+                   problem.env != "MACP_TLS_KEY_PATH";
         default: return true;
     }
 }
@@ -606,6 +703,7 @@ std::optional<std::string> flag_for(std::string_view env_name) {
     for (const char* action : {"help", "version", "print-config", "check-config", "list-plugins"}) {
         if (flag == action) return std::nullopt;
     }
+    if (std::find(kMigrationFlags.begin(), kMigrationFlags.end(), flag) != kMigrationFlags.end()) return std::nullopt;
     return "--" + flag;
 }
 
@@ -613,9 +711,17 @@ Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv
                                                const std::map<std::string, std::string>& environment,
                                                const PluginCatalogSource& plugins) {
     Parsed parsed;
+    auto migration = read_migration(argc, argv);
+    std::vector<const char*> rest;
+    rest.reserve(migration.rest.size());
+    for (const auto& arg : migration.rest) rest.push_back(arg.c_str());
+    argc = static_cast<int>(rest.size());
+    argv = rest.data();
     // Phase 1: the core flags alone, which select the plugins; anything else is set aside.
     auto line = read_command_line(argc, argv, make_options({}), flag_table({}));
     parsed.action = pick_action(line.actions);
+    if (migration.given && parsed.action == Action::Run) parsed.action = Action::MigrateStorage;
+    parsed.migration = std::move(migration.request);
     std::vector<PluginFlag> extra;
     const bool listing =
         parsed.action == Action::Help || parsed.action == Action::Version || parsed.action == Action::ListPlugins;
@@ -631,6 +737,7 @@ Result<Parsed, std::vector<std::string>> parse(int argc, const char* const* argv
     if (!extra.empty()) line = read_command_line(argc, argv, options, flag_table(extra));
 
     Problems problems = std::move(line.problems);
+    for (auto& problem : migration.problems) problems.push_back(std::move(problem));
     for (const auto& flag : line.unknown) problems.push_back({"", "unknown option '" + flag + "' (see --help)"});
     if (!line.unknown.empty()) {
         // The flags of a plugin that cannot be read are unknown: say why it cannot be read.

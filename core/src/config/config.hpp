@@ -66,7 +66,18 @@ struct Config {
     [[nodiscard]] std::vector<std::string> plugins() const;
 };
 
-enum class Action { Run, Help, Version, PrintConfig, CheckConfig, ListPlugins };
+enum class Action { Run, Help, Version, PrintConfig, CheckConfig, ListPlugins, MigrateStorage };
+
+// --migrate-storage FROM TO and its companions (issue #10). FROM and TO are BACKEND[:LOCATION];
+// --from-set/--to-set KEY=VALUE give one side a setting of its own (repeatable).
+struct MigrationRequest {
+    std::string from;
+    std::string to;
+    std::map<std::string, std::string> from_settings;
+    std::map<std::string, std::string> to_settings;
+    bool force = false;               // --force
+    bool skip_unconvertible = false;  // --skip-unconvertible
+};
 
 // A configuration key a plugin declares (abi.h macp_config_key), as the plugin host read it.
 struct DeclaredKey {
@@ -105,6 +116,8 @@ struct Parsed {
     Action action = Action::Run;
     Config config;
     std::string help_text;
+    // Action::MigrateStorage: what to migrate.
+    MigrationRequest migration;
     // What the catalog source returned, when parse() needed it (a flag that is not a core flag,
     // --help, --print-config); empty otherwise.
     PluginCatalog plugins;
