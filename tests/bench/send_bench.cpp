@@ -1,16 +1,20 @@
-// Benchmark (not a test): acknowledged Sends per second against a real macp-runtime with file
-// storage, for a given number of concurrent clients. Each client owns one multi_round session and
-// sends Contribute messages as fast as acks come back. Bounded in count and time.
+// Benchmark (not a test): acknowledged Sends per second against a real macp-runtime with a given
+// storage backend (file by default), for a given number of concurrent clients. Each client owns
+// one multi_round session and sends Contribute messages as fast as acks come back. Bounded in
+// count and time.
 //
-//   macp_send_bench [clients=1] [seconds=5] [max_messages_per_client=200000]
+//   macp_send_bench [clients=1] [seconds=5] [max_messages_per_client=200000] [backend=file]
 //
-// Prints one line: clients, acked messages, seconds, acks/s, p50/p99 latency.
+// backend: MACP_STORAGE_BACKEND of the server (`file`, `rocksdb`), its data under a temp dir.
+//
+// Prints one line: backend, clients, acked messages, seconds, acks/s, p50/p99 latency.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,10 +27,12 @@ int main(int argc, char** argv) {
     const int clients = argc > 1 ? std::atoi(argv[1]) : 1;
     const int seconds = argc > 2 ? std::atoi(argv[2]) : 5;
     const int max_per_client = argc > 3 ? std::atoi(argv[3]) : 200000;
+    const std::string backend = argc > 4 ? argv[4] : "file";
     TempDir dir;
     ServerProcess server({{"MACP_ALLOW_INSECURE", "1"},
                           {"MACP_MESSAGE_LIMIT_PER_MINUTE", "100000000"},
                           {"MACP_SESSION_START_LIMIT_PER_MINUTE", "100000"},
+                          {"MACP_STORAGE_BACKEND", backend},
                           {"RUST_LOG", "warn"}},
                          dir.path() / "data");
     if (!server.start()) {
@@ -73,8 +79,8 @@ int main(int argc, char** argv) {
         return latencies_us.empty() ? 0.0
                                     : latencies_us[std::min(latencies_us.size() - 1, size_t(p * latencies_us.size()))];
     };
-    std::printf("clients=%d acked=%ld seconds=%.2f acks_per_sec=%.0f p50_us=%.0f p99_us=%.0f\n", clients, acked.load(),
-                elapsed, acked.load() / elapsed, pct(0.50), pct(0.99));
+    std::printf("backend=%s clients=%d acked=%ld seconds=%.2f acks_per_sec=%.0f p50_us=%.0f p99_us=%.0f\n",
+                backend.c_str(), clients, acked.load(), elapsed, acked.load() / elapsed, pct(0.50), pct(0.99));
     server.stop(15);
     return 0;
 }
