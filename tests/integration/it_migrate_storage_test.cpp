@@ -53,44 +53,84 @@ int64_t now_ms() {
         .count();
 }
 
+struct Written {
+    std::string open_sid = new_session_id();
+    std::string resolved_sid = new_session_id();
+};
+
+// Two sessions (one open with several messages, one resolved) and a registered policy.
+void populate(ServerProcess& server, const Written& w) {
+    REQUIRE(server.start());
+    Client coord(server.address(), "coord");
+    Client alice(server.address(), "alice");
+    Client bob(server.address(), "bob");
+    REQUIRE(coord.send(envelope("SessionStart", w.open_sid, kMultiRound, "s", session_start_payload({"alice", "bob"})))
+                .ok());
+    REQUIRE(alice.send(envelope("Contribute", w.open_sid, kMultiRound, "a1", contribute_json("x"))).ok());
+    REQUIRE(alice.send(envelope("Contribute", w.open_sid, kMultiRound, "a2", contribute_json("y"))).ok());
+    REQUIRE(bob.send(envelope("Contribute", w.open_sid, kMultiRound, "b1", contribute_json("z"))).ok());
+    REQUIRE(
+        coord.send(envelope("SessionStart", w.resolved_sid, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+    REQUIRE(alice.send(envelope("Contribute", w.resolved_sid, kMultiRound, "a1", contribute_json("v"))).ok());
+    auto c = coord.send(
+        envelope("Commitment", w.resolved_sid, kMultiRound, "c", commitment_payload("multi_round.converged", true)));
+    REQUIRE(c.session_state() == macp::v1::SESSION_STATE_RESOLVED);
+
+    macp::v1::RegisterPolicyRequest req;
+    auto* d = req.mutable_policy_descriptor();
+    d->set_policy_id("policy.migrated.task");
+    d->set_mode("macp.mode.task.v1");
+    d->set_rules(R"({"completion":{"require_output":true}})");
+    d->set_schema_version(1);
+    macp::v1::RegisterPolicyResponse resp;
+    auto ctx = coord.context();
+    REQUIRE(coord.stub().RegisterPolicy(ctx.get(), req, &resp).ok());
+    REQUIRE(resp.ok());
+    REQUIRE(server.stop(SIGTERM) == 0);
+}
+
+// The server holds what populate() wrote: states, activity, dedup, the policy. Read-only checks
+// first, so that it can run on several copies; then one new message.
+void check_served(ServerProcess& server, const Written& w) {
+    REQUIRE(server.start());
+    CHECK(server.log().find("recovered 2 sessions") != std::string::npos);
+    Client alice(server.address(), "alice");
+    Client bob(server.address(), "bob");
+    macp::v1::SessionMetadata md;
+    REQUIRE(alice.get_session(w.open_sid, &md).ok());
+    CHECK(md.state() == macp::v1::SESSION_STATE_OPEN);
+    auto act = activity(md);
+    CHECK(act["alice"] == 2);
+    CHECK(act["bob"] == 1);
+    auto dup = bob.send(envelope("Contribute", w.open_sid, kMultiRound, "b1", contribute_json("z")));
+    CHECK(dup.ok());
+    CHECK(dup.duplicate());
+    REQUIRE(alice.get_session(w.resolved_sid, &md).ok());
+    CHECK(md.state() == macp::v1::SESSION_STATE_RESOLVED);
+    auto closed = alice.send(envelope("Contribute", w.resolved_sid, kMultiRound, "a9", contribute_json("v")));
+    CHECK(closed.error().code() == "SESSION_NOT_OPEN");
+    macp::v1::GetPolicyRequest req;
+    req.set_policy_id("policy.migrated.task");
+    macp::v1::GetPolicyResponse resp;
+    auto ctx = alice.context();
+    CHECK(alice.stub().GetPolicy(ctx.get(), req, &resp).ok());
+    // Mode state survived: alice's latest value is "y", so bob agreeing converges the session and a
+    // further Contribute is rejected (MODE-MR-6).
+    REQUIRE(bob.send(envelope("Contribute", w.open_sid, kMultiRound, "b2", contribute_json("y"))).ok());
+    auto conv = alice.send(envelope("Contribute", w.open_sid, kMultiRound, "a3", contribute_json("q")));
+    CHECK(conv.error().code() == "INVALID_ENVELOPE");
+}
+
 }  // namespace
 
 TEST_CASE("a file store migrates to another file store and is served from there", "[integration][migration]") {
     TempDir dir;
     const auto a = dir.path() / "a";
     const auto b = dir.path() / "b";
-    const auto open_sid = new_session_id();
-    const auto resolved_sid = new_session_id();
+    const Written w;
     {
         ServerProcess server(dev_env(), a);
-        REQUIRE(server.start());
-        Client coord(server.address(), "coord");
-        Client alice(server.address(), "alice");
-        Client bob(server.address(), "bob");
-        REQUIRE(
-            coord.send(envelope("SessionStart", open_sid, kMultiRound, "s", session_start_payload({"alice", "bob"})))
-                .ok());
-        REQUIRE(alice.send(envelope("Contribute", open_sid, kMultiRound, "a1", contribute_json("x"))).ok());
-        REQUIRE(alice.send(envelope("Contribute", open_sid, kMultiRound, "a2", contribute_json("y"))).ok());
-        REQUIRE(bob.send(envelope("Contribute", open_sid, kMultiRound, "b1", contribute_json("z"))).ok());
-        REQUIRE(coord.send(envelope("SessionStart", resolved_sid, kMultiRound, "s", session_start_payload({"alice"})))
-                    .ok());
-        REQUIRE(alice.send(envelope("Contribute", resolved_sid, kMultiRound, "a1", contribute_json("v"))).ok());
-        auto c = coord.send(
-            envelope("Commitment", resolved_sid, kMultiRound, "c", commitment_payload("multi_round.converged", true)));
-        REQUIRE(c.session_state() == macp::v1::SESSION_STATE_RESOLVED);
-
-        macp::v1::RegisterPolicyRequest req;
-        auto* d = req.mutable_policy_descriptor();
-        d->set_policy_id("policy.migrated.task");
-        d->set_mode("macp.mode.task.v1");
-        d->set_rules(R"({"completion":{"require_output":true}})");
-        d->set_schema_version(1);
-        macp::v1::RegisterPolicyResponse resp;
-        auto ctx = coord.context();
-        REQUIRE(coord.stub().RegisterPolicy(ctx.get(), req, &resp).ok());
-        REQUIRE(resp.ok());
-        REQUIRE(server.stop(SIGTERM) == 0);
+        populate(server, w);
     }
     const auto files_before = count_files(a);
 
@@ -107,29 +147,7 @@ TEST_CASE("a file store migrates to another file store and is served from there"
 
     SECTION("the target serves every session with its history") {
         ServerProcess server(dev_env(), b);
-        REQUIRE(server.start());
-        CHECK(server.log().find("recovered 2 sessions") != std::string::npos);
-        Client alice(server.address(), "alice");
-        Client bob(server.address(), "bob");
-        macp::v1::SessionMetadata md;
-        REQUIRE(alice.get_session(open_sid, &md).ok());
-        CHECK(md.state() == macp::v1::SESSION_STATE_OPEN);
-        auto act = activity(md);
-        CHECK(act["alice"] == 2);
-        CHECK(act["bob"] == 1);
-        auto dup = bob.send(envelope("Contribute", open_sid, kMultiRound, "b1", contribute_json("z")));
-        CHECK(dup.ok());
-        CHECK(dup.duplicate());
-        REQUIRE(alice.get_session(resolved_sid, &md).ok());
-        CHECK(md.state() == macp::v1::SESSION_STATE_RESOLVED);
-        auto closed = alice.send(envelope("Contribute", resolved_sid, kMultiRound, "a9", contribute_json("v")));
-        CHECK(closed.error().code() == "SESSION_NOT_OPEN");
-
-        macp::v1::GetPolicyRequest req;
-        req.set_policy_id("policy.migrated.task");
-        macp::v1::GetPolicyResponse resp;
-        auto ctx = alice.context();
-        CHECK(alice.stub().GetPolicy(ctx.get(), req, &resp).ok());
+        check_served(server, w);
     }
 
     SECTION("a non-empty target is refused unless --force") {
@@ -210,4 +228,92 @@ TEST_CASE("the reference runtime's legacy layout migrates, a broken session is l
     CHECK(dup.duplicate());
     CHECK(alice.send(envelope("Contribute", good, kMultiRound, "a2", contribute_json("y"))).ok());
     CHECK_FALSE(alice.get_session(broken, &md).ok());
+}
+
+TEST_CASE("file -> rocksdb -> file preserves every session", "[integration][migration][rocksdb]") {
+    if (!fs::exists(fs::path(ServerProcess::plugin_dir()) / "storage-rocksdb.so")) {
+        WARN("storage-rocksdb.so is not built; the rocksdb round trip is skipped");
+        return;
+    }
+    TempDir dir;
+    const auto a = dir.path() / "a";
+    const auto db = dir.path() / "db";
+    const auto c = dir.path() / "c";
+    const Written w;
+    {
+        ServerProcess server(dev_env(), a);
+        populate(server, w);
+    }
+    std::string out;
+    {
+        const int rc = migrate({"file:" + a.string(), "rocksdb:" + db.string()}, out);
+        INFO(out);
+        REQUIRE(rc == 0);
+        CHECK(out.find("sessions copied:        2") != std::string::npos);
+        CHECK(out.find("to:   rocksdb (MACP_ROCKSDB_PATH=" + db.string() + ")") != std::string::npos);
+    }
+    {
+        const int rc = migrate({"rocksdb:" + db.string(), "file:" + c.string()}, out);
+        INFO(out);
+        REQUIRE(rc == 0);
+        CHECK(out.find("sessions copied:        2") != std::string::npos);
+        CHECK(out.find("policies records copied: 1") != std::string::npos);
+    }
+    SECTION("served from rocksdb") {
+        auto env = dev_env();
+        env["MACP_STORAGE_BACKEND"] = "rocksdb";
+        env["MACP_ROCKSDB_PATH"] = db.string();
+        ServerProcess server(env, dir.path() / "unused");
+        check_served(server, w);
+    }
+    SECTION("served from the file store it came back to") {
+        ServerProcess server(dev_env(), c);
+        check_served(server, w);
+    }
+    SECTION("a non-empty rocksdb target is refused") {
+        std::string again;
+        CHECK(migrate({"file:" + a.string(), "rocksdb:" + db.string()}, again) == 1);
+        CHECK(again.find("the target is not empty") != std::string::npos);
+    }
+}
+
+TEST_CASE("the reference runtime's v3 layout migrates record for record", "[integration][migration]") {
+    TempDir dir;
+    const auto ref = dir.path() / "ref";
+    const auto b = dir.path() / "b";
+    const auto sid = new_session_id();
+    const auto t = now_ms();
+    const std::string start =
+        reference_entry("s", "coord", "SessionStart", session_start_payload({"alice", "bob"}), sid, t);
+    const std::string contribution = reference_entry("a1", "alice", "Contribute", contribute_json("x"), sid, t + 1);
+    fs::create_directories(ref / "sessions" / sid);
+    std::ofstream(ref / "storage_version.json") << "{\n  \"version\": 3\n}";
+    std::ofstream(ref / "sessions" / sid / "log.jsonl") << start << "\n" << contribution << "\n";
+    std::ofstream(ref / "sessions" / sid / "session.json")
+        << "{\n  \"schema_version\": 2,\n  \"session_id\": \"" << sid << "\",\n  \"state\": \"Open\"\n}";
+    const auto files_before = count_files(ref);
+
+    std::string out;
+    const int rc = migrate({"file:" + ref.string(), "file:" + b.string()}, out);
+    INFO(out);
+    REQUIRE(rc == 0);
+    CHECK(out.find("log records copied:     2") != std::string::npos);
+    CHECK(out.find("snapshots copied:       1") != std::string::npos);
+    CHECK(count_files(ref) == files_before);
+    std::ifstream copied(b / "sessions" / sid / "log.jsonl");
+    std::string line1;
+    std::string line2;
+    std::getline(copied, line1);
+    std::getline(copied, line2);
+    CHECK(line1 == start);  // byte for byte
+    CHECK(line2 == contribution);
+
+    ServerProcess server(dev_env(), b);
+    REQUIRE(server.start());
+    Client alice(server.address(), "alice");
+    macp::v1::SessionMetadata md;
+    REQUIRE(alice.get_session(sid, &md).ok());
+    CHECK(md.state() == macp::v1::SESSION_STATE_OPEN);
+    auto dup = alice.send(envelope("Contribute", sid, kMultiRound, "a1", contribute_json("x")));
+    CHECK(dup.duplicate());
 }

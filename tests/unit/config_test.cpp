@@ -764,3 +764,33 @@ TEST_CASE("render shows each configured plugin's keys with the value it receives
     CHECK(macp::config::render(parse_ok({"--data-dir=/d"}, kInsecure), {needs}).find("MACP_DATA_DIR=/d\n") !=
           std::string::npos);
 }
+
+TEST_CASE("--migrate-storage FROM TO and its companions (issue #10)", "[config][migration]") {
+    // No TLS or auth settings: a migration serves nothing.
+    auto parsed = parse_args({"--migrate-storage", "file:/a", "rocksdb:/b", "--force", "--skip-unconvertible",
+                              "--from-set", "MACP_X=1", "--to-set=MACP_ROCKSDB_BLOCK_CACHE_MB=8", "--data-dir=/d"},
+                             {});
+    if (!parsed.ok()) {
+        for (const auto& message : parsed.error()) UNSCOPED_INFO(message);
+    }
+    REQUIRE(parsed.ok());
+    CHECK(parsed->action == Action::MigrateStorage);
+    const auto& m = parsed->migration;
+    CHECK(m.from == "file:/a");
+    CHECK(m.to == "rocksdb:/b");
+    CHECK(m.force);
+    CHECK(m.skip_unconvertible);
+    CHECK(m.from_settings == std::map<std::string, std::string>{{"MACP_X", "1"}});
+    CHECK(m.to_settings == std::map<std::string, std::string>{{"MACP_ROCKSDB_BLOCK_CACHE_MB", "8"}});
+    CHECK(parsed->config.data_dir == "/d");
+
+    CHECK(parse_args({"--help", "--migrate-storage", "file:/a", "file:/b"}, {})->action == Action::Help);
+    CHECK(mentions(parse_errors({"--migrate-storage", "file:/a"}, {}), "takes two arguments"));
+    CHECK(mentions(parse_errors({"--migrate-storage", "file:/a", "--force"}, {}), "takes two arguments"));
+    CHECK(mentions(parse_errors({"--force"}, kInsecure), "only go with --migrate-storage"));
+    CHECK(mentions(parse_errors({"--migrate-storage", "a", "b", "--to-set", "novalue"}, {}), "expected KEY=VALUE"));
+    CHECK(mentions(parse_errors({"--migrate-storage", "a", "b", "--force=1"}, {}), "takes no value"));
+    // Other setting problems still count.
+    CHECK(mentions(parse_errors({"--migrate-storage", "a", "b", "--max-payload-bytes=x"}, {}), "MACP_MAX_PAYLOAD"));
+    CHECK_FALSE(macp::config::flag_for("MACP_FORCE").has_value());
+}

@@ -36,8 +36,9 @@ void ensure_storage_version(Disk& disk, const std::string& root) {
     if (exists(disk, join(root, "sessions.json")) || exists(disk, join(root, "logs.json"))) {
         throw sdk::Error(MACP_STATUS_UNSUPPORTED,
                          "data directory " + root +
-                             " uses the legacy sessions.json/logs.json layout; start the reference "
-                             "runtime once on it to migrate, or move those files away");
+                             " uses the legacy sessions.json/logs.json layout; convert it into a new "
+                             "directory with `macp-runtime --migrate-storage file:" +
+                             root + " file:<new dir>`, or move those files away");
     }
     if (const auto text = disk.read_whole_file(path)) {
         const auto version = parse_version(*text);
