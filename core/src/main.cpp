@@ -236,12 +236,18 @@ int migrate_storage(macp::plugin_host::PluginHost& host, const macp::config::Con
         source_backend = std::move(opened.value());
         source = st::backend_source(*source_backend, from->describe());
     }
-    auto target = host.open_storage(to->plugin, to->settings);
-    if (!target) return fail("cannot open the target: " + target.error());
-    auto report = st::migrate(*source, *target.value(), options);
+    // Opened only once every source session was checked: a refused migration creates nothing.
+    std::unique_ptr<st::StorageBackend> target;
+    const auto open_target = [&]() -> macp::Result<st::StorageBackend*, std::string> {
+        auto opened = host.open_storage(to->plugin, to->settings);
+        if (!opened) return macp::fail(opened.error());
+        target = std::move(opened.value());
+        return target.get();
+    };
+    auto report = st::migrate(*source, open_target, options);
     report.target = to->describe();
     if (report.errors.empty()) {
-        target.value().reset();
+        target.reset();
         auto reopened = host.open_storage(to->plugin, to->settings);
         if (reopened) {
             st::verify(*source, *reopened.value(), options, report);

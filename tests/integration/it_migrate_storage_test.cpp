@@ -205,6 +205,7 @@ TEST_CASE("the reference runtime's legacy layout migrates, a broken session is l
     INFO(out);
     CHECK(out.find(broken + ": its log does not begin with a SessionStart") != std::string::npos);
     CHECK(out.find("nothing was written") != std::string::npos);
+    CHECK_FALSE(fs::exists(b));  // the target is not even opened
     CHECK(out.find("legacy layout") != std::string::npos);
 
     std::string skipped;

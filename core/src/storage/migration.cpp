@@ -334,10 +334,55 @@ std::string copy_session(StorageBackend& target, const SessionData& s, bool repl
 }  // namespace
 
 MigrationReport migrate(MigrationSource& source, StorageBackend& target, const MigrationOptions& options) {
+    return migrate(
+        source, [&target]() -> Result<StorageBackend*, std::string> { return &target; }, options);
+}
+
+MigrationReport migrate(MigrationSource& source, const TargetOpener& open_target, const MigrationOptions& options) {
     MigrationReport report;
     report.source = source.describe();
-    report.target = target.name();
 
+    auto ids = source.session_ids();
+    if (!ids) {
+        report.errors.push_back("source: " + ids.error());
+        return report;
+    }
+    report.source_sessions = ids->size();
+    // Pass 1: which sessions convert. Nothing is written, and the target not even opened, unless
+    // every session can be copied (or the operator accepted leaving the unconvertible ones behind).
+    std::vector<std::string> convertible;
+    for (const auto& id : *ids) {
+        auto s = source.session(id);
+        std::optional<std::string> why = s ? check_session(*s) : std::optional<std::string>(s.error());
+        if (why) {
+            report.unconvertible.push_back({id, *why});
+        } else {
+            convertible.push_back(id);
+        }
+    }
+    std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> records;
+    for (const auto& ns : options.namespaces) {
+        auto r = source.records(ns);
+        if (!r) {
+            report.errors.push_back("source: " + r.error());
+            return report;
+        }
+        records.emplace_back(ns, std::move(r.value()));
+    }
+    if (!report.unconvertible.empty() && !options.skip_unconvertible) {
+        report.errors.push_back("nothing was written: " + std::to_string(report.unconvertible.size()) +
+                                " sessions cannot be converted (listed above); pass --skip-unconvertible to "
+                                "migrate the others without them");
+        return report;
+    }
+
+    auto opened = open_target();
+    if (!opened) {
+        report.errors.push_back("cannot open the target: " + opened.error());
+        return report;
+    }
+    StorageBackend& target = **opened;
+    report.target = target.name();
     auto repairs = target.recover();
     if (!repairs) {
         report.errors.push_back("target recovery failed: " + repairs.error().message);
@@ -368,40 +413,6 @@ MigrationReport migrate(MigrationSource& source, StorageBackend& target, const M
         report.errors.push_back("the target is not empty (" + what +
                                 "); refusing to write into it (pass --force to merge, replacing sessions "
                                 "and records with the same ids)");
-        return report;
-    }
-
-    auto ids = source.session_ids();
-    if (!ids) {
-        report.errors.push_back("source: " + ids.error());
-        return report;
-    }
-    report.source_sessions = ids->size();
-    // Pass 1: which sessions convert. Nothing is written unless every session can be copied
-    // (or the operator accepted leaving the unconvertible ones behind).
-    std::vector<std::string> convertible;
-    for (const auto& id : *ids) {
-        auto s = source.session(id);
-        std::optional<std::string> why = s ? check_session(*s) : std::optional<std::string>(s.error());
-        if (why) {
-            report.unconvertible.push_back({id, *why});
-        } else {
-            convertible.push_back(id);
-        }
-    }
-    std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> records;
-    for (const auto& ns : options.namespaces) {
-        auto r = source.records(ns);
-        if (!r) {
-            report.errors.push_back("source: " + r.error());
-            return report;
-        }
-        records.emplace_back(ns, std::move(r.value()));
-    }
-    if (!report.unconvertible.empty() && !options.skip_unconvertible) {
-        report.errors.push_back("nothing was written: " + std::to_string(report.unconvertible.size()) +
-                                " sessions cannot be converted (listed above); pass --skip-unconvertible to "
-                                "migrate the others without them");
         return report;
     }
 

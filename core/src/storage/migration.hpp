@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -127,9 +128,13 @@ struct MigrationReport {
     bool verified = false;
 };
 
-// Copies `source` into `target`: refuses a target holding sessions or records unless force
-// (then a session already there is replaced), runs target.recover() first, copies each session
-// that passes check_session (log, then snapshot), the records of every namespace, and flushes.
+// Copies `source` into the target: first checks every source session (check_session); when one
+// fails and skip_unconvertible is off, stops there without opening the target. Otherwise opens
+// the target, runs its recover(), refuses it if it holds sessions or records unless force (then a
+// session already there is replaced), copies each convertible session (log, then snapshot) and
+// the records of every namespace, and flushes. report.target is the target's name().
+using TargetOpener = std::function<Result<StorageBackend*, std::string>()>;
+MigrationReport migrate(MigrationSource& source, const TargetOpener& open_target, const MigrationOptions& options);
 MigrationReport migrate(MigrationSource& source, StorageBackend& target, const MigrationOptions& options);
 
 // Re-reads `target` (ideally a freshly opened instance) against `source`: every copied session is

@@ -194,6 +194,14 @@ TEST_CASE("unconvertible sessions are listed, and nothing is written unless they
     CHECK(storage::exit_code(report, options) == 1);
     CHECK(storage::render(report).find("no-start: its log does not begin with a SessionStart") != std::string::npos);
 
+    bool opened = false;
+    const storage::TargetOpener opener = [&]() -> Result<storage::StorageBackend*, std::string> {
+        opened = true;
+        return to.get();
+    };
+    CHECK_FALSE(storage::migrate(*source, opener, options).unconvertible.empty());
+    CHECK_FALSE(opened);  // a refused migration does not even open (create) the target
+
     options.skip_unconvertible = true;
     auto skipped = storage::migrate(*source, *to, options);
     CHECK(skipped.errors.empty());
