@@ -50,6 +50,11 @@ int free_port() {
     return ntohs(addr.sin_port);
 }
 
+std::string storage_backend() {
+    const char* b = std::getenv("MACP_TEST_STORAGE_BACKEND");
+    return b == nullptr || *b == '\0' ? std::string("file") : std::string(b);
+}
+
 std::string ServerProcess::binary() {
     const char* b = std::getenv("MACP_TEST_SERVER_BIN");
     if (b == nullptr) throw std::runtime_error("MACP_TEST_SERVER_BIN is not set");
@@ -126,6 +131,11 @@ ServerProcess::ServerProcess(std::map<std::string, std::string> env, fs::path da
     : env_(std::move(env)), data_dir_(std::move(data_dir)), port_(free_port()) {
     if (env_.count("MACP_BIND_ADDR") == 0) env_["MACP_BIND_ADDR"] = "127.0.0.1:" + std::to_string(port_);
     if (env_.count("MACP_DATA_DIR") == 0) env_["MACP_DATA_DIR"] = data_dir_.string();
+    const char* backend = std::getenv("MACP_TEST_STORAGE_BACKEND");
+    if (backend != nullptr && *backend != '\0' && env_.count("MACP_STORAGE_BACKEND") == 0 &&
+        env_.count("MACP_MEMORY_ONLY") == 0) {
+        env_["MACP_STORAGE_BACKEND"] = backend;
+    }
     log_path_ = data_dir_.parent_path() / (data_dir_.filename().string() + "-server.log");
 }
 

@@ -32,9 +32,15 @@ private:
 
 int free_port();
 
+// The storage backend a backend-parametrized test runs on: MACP_TEST_STORAGE_BACKEND (set per ctest
+// variant by tests/integration/CMakeLists.txt), `file` when unset. ServerProcess passes it to the
+// server as MACP_STORAGE_BACKEND unless the test sets that (or MACP_MEMORY_ONLY) itself.
+std::string storage_backend();
+
 class ServerProcess {
 public:
-    // env: extra variables; MACP_BIND_ADDR, MACP_DATA_DIR default to a free port / `data_dir`.
+    // env: extra variables; MACP_BIND_ADDR, MACP_DATA_DIR default to a free port / `data_dir`,
+    // MACP_STORAGE_BACKEND to storage_backend() when MACP_TEST_STORAGE_BACKEND is set.
     ServerProcess(std::map<std::string, std::string> env, std::filesystem::path data_dir);
     ~ServerProcess();  // SIGKILL if still running
     ServerProcess(const ServerProcess&) = delete;

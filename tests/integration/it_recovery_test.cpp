@@ -1,4 +1,5 @@
 // Durability and recovery: acknowledged means durable, even across kill -9 (STO-REC-*, STO-FILE-*).
+// Runs once per persistent backend (MACP_TEST_STORAGE_BACKEND, issue #10); [file-layout] cases on file only.
 #include <atomic>
 #include <fstream>
 #include <mutex>
@@ -13,7 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::map<std::string, std::string> file_env() {
+std::map<std::string, std::string> insecure_env() {
     return {{"MACP_ALLOW_INSECURE", "1"}};
 }
 
@@ -31,7 +32,7 @@ TEST_CASE("every acknowledged message survives SIGKILL and replays into the same
     const auto open_sid = new_session_id();
     const auto resolved_sid = new_session_id();
     {
-        ServerProcess server(file_env(), data);
+        ServerProcess server(insecure_env(), data);
         REQUIRE(server.start());
         Client coord(server.address(), "coord");
         Client alice(server.address(), "alice");
@@ -52,7 +53,7 @@ TEST_CASE("every acknowledged message survives SIGKILL and replays into the same
         REQUIRE(c.session_state() == macp::v1::SESSION_STATE_RESOLVED);
         server.kill9();  // no graceful shutdown, no final snapshot
     }
-    ServerProcess server(file_env(), data);
+    ServerProcess server(insecure_env(), data);
     REQUIRE(server.start());
     CHECK(server.log().find("recovered 2 sessions") != std::string::npos);
     Client alice(server.address(), "alice");
@@ -141,12 +142,13 @@ TEST_CASE("acks under concurrent load are never lost on kill -9", "[integration]
     CHECK(lost == 0);
 }
 
-TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[integration][recovery]") {
+// [file-layout]: writes into the file backend's files; runs on `file` only (tests/integration/CMakeLists.txt).
+TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[integration][recovery][file-layout]") {
     TempDir dir;
     const auto data = dir.path() / "data";
     const auto sid = new_session_id();
     {
-        ServerProcess server(file_env(), data);
+        ServerProcess server(insecure_env(), data);
         REQUIRE(server.start());
         Client coord(server.address(), "coord");
         Client alice(server.address(), "alice");
@@ -162,7 +164,7 @@ TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[i
         torn << R"({"message_id":"half-written","rece)";  // a crash in the middle of an append
     }
     std::ofstream(data / "sessions" / sid / "session.json.tmp") << "partial";
-    ServerProcess server(file_env(), data);
+    ServerProcess server(insecure_env(), data);
     REQUIRE(server.start());
     CHECK_FALSE(fs::exists(data / "sessions" / sid / "session.json.tmp"));
     Client alice(server.address(), "alice");
@@ -171,7 +173,7 @@ TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[i
     INFO(after.error().code() << " " << after.error().message() << "\n" << server.log());
     REQUIRE(after.ok());
     server.kill9();
-    ServerProcess again(file_env(), data);
+    ServerProcess again(insecure_env(), data);
     REQUIRE(again.start());
     Client alice2(again.address(), "alice");
     macp::v1::SessionMetadata md;
@@ -180,13 +182,14 @@ TEST_CASE("a torn log tail and leftover tmp files are repaired at start-up", "[i
     CHECK(alice2.send(envelope("Contribute", sid, kMultiRound, "a2", contribute_json("y"))).duplicate());
 }
 
-TEST_CASE("MACP_STRICT_RECOVERY decides between skipping and refusing a corrupt session", "[integration][recovery]") {
+TEST_CASE("MACP_STRICT_RECOVERY decides between skipping and refusing a corrupt session",
+          "[integration][recovery][file-layout]") {
     TempDir dir;
     const auto data = dir.path() / "data";
     const auto good = new_session_id();
     const auto bad = new_session_id();
     {
-        ServerProcess server(file_env(), data);
+        ServerProcess server(insecure_env(), data);
         REQUIRE(server.start());
         Client coord(server.address(), "coord");
         REQUIRE(coord.send(envelope("SessionStart", good, kMultiRound, "s", session_start_payload({"alice"}))).ok());
@@ -197,13 +200,13 @@ TEST_CASE("MACP_STRICT_RECOVERY decides between skipping and refusing a corrupt 
         std::ofstream corrupt(data / "sessions" / bad / "log.jsonl", std::ios::app);
         corrupt << "this is not a record\n";
     }
-    auto strict = file_env();
+    auto strict = insecure_env();
     strict["MACP_STRICT_RECOVERY"] = "1";
     ServerProcess refusing(strict, data);
     CHECK_FALSE(refusing.start(std::chrono::seconds(10)));  // STO-REC-2
     CHECK(refusing.log().find(bad) != std::string::npos);
 
-    ServerProcess lenient(file_env(), data);
+    ServerProcess lenient(insecure_env(), data);
     REQUIRE(lenient.start());
     CHECK(lenient.log().find("recovered 1 sessions (1 skipped)") != std::string::npos);
     Client coord(lenient.address(), "coord");
