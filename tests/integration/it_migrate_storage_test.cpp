@@ -4,6 +4,8 @@
 // layout is converted with a broken session listed, not dropped.
 #include <csignal>
 #include <fstream>
+#include <set>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -31,10 +33,11 @@ std::map<std::string, uint32_t> activity(const macp::v1::SessionMetadata& md) {
     return out;
 }
 
-size_t count_files(const fs::path& dir) {
-    size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
-    return n;
+// Every path below `dir` (files and directories): a migration source must not gain or lose any.
+std::set<std::string> tree(const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) out.insert(fs::relative(e.path(), dir).string());
+    return out;
 }
 
 // A reference log entry (STO-LOG-1): raw_payload as a JSON array of byte values.
@@ -132,7 +135,7 @@ TEST_CASE("a file store migrates to another file store and is served from there"
         ServerProcess server(dev_env(), a);
         populate(server, w);
     }
-    const auto files_before = count_files(a);
+    const auto tree_before = tree(a);
 
     std::string out;
     const int rc = migrate({"file:" + a.string(), "file:" + b.string()}, out);
@@ -143,7 +146,7 @@ TEST_CASE("a file store migrates to another file store and is served from there"
     CHECK(out.find("policies records copied: 1") != std::string::npos);
     CHECK(out.find("unconvertible sessions: 0") != std::string::npos);
     CHECK(out.find("verified: the target was read back") != std::string::npos);
-    CHECK(count_files(a) == files_before);
+    CHECK(tree(a) == tree_before);
 
     SECTION("the target serves every session with its history") {
         ServerProcess server(dev_env(), b);
@@ -198,7 +201,7 @@ TEST_CASE("the reference runtime's legacy layout migrates, a broken session is l
             << "{\"" << good << R"(":{"schema_version":2,"session_id":")" << good
             << R"(","state":"Open","mode":"ext.multi_round.v1","participants":["alice","bob"]}})";
     }
-    const auto files_before = count_files(legacy);
+    const auto tree_before = tree(legacy);
 
     std::string out;
     CHECK(migrate({"file:" + legacy.string(), "file:" + b.string()}, out) == 1);
@@ -214,7 +217,7 @@ TEST_CASE("the reference runtime's legacy layout migrates, a broken session is l
     CHECK(skipped.find("sessions copied:        1") != std::string::npos);
     CHECK(skipped.find("unconvertible sessions: 1") != std::string::npos);
     CHECK(skipped.find(broken) != std::string::npos);
-    CHECK(count_files(legacy) == files_before);
+    CHECK(tree(legacy) == tree_before);
     CHECK_FALSE(fs::exists(legacy / "sessions"));
 
     ServerProcess server(dev_env(), b);
@@ -292,7 +295,7 @@ TEST_CASE("the reference runtime's v3 layout migrates record for record", "[inte
     std::ofstream(ref / "sessions" / sid / "log.jsonl") << start << "\n" << contribution << "\n";
     std::ofstream(ref / "sessions" / sid / "session.json")
         << "{\n  \"schema_version\": 2,\n  \"session_id\": \"" << sid << "\",\n  \"state\": \"Open\"\n}";
-    const auto files_before = count_files(ref);
+    const auto tree_before = tree(ref);
 
     std::string out;
     const int rc = migrate({"file:" + ref.string(), "file:" + b.string()}, out);
@@ -300,7 +303,7 @@ TEST_CASE("the reference runtime's v3 layout migrates record for record", "[inte
     REQUIRE(rc == 0);
     CHECK(out.find("log records copied:     2") != std::string::npos);
     CHECK(out.find("snapshots copied:       1") != std::string::npos);
-    CHECK(count_files(ref) == files_before);
+    CHECK(tree(ref) == tree_before);  // the source is left exactly as it was
     std::ifstream copied(b / "sessions" / sid / "log.jsonl");
     std::string line1;
     std::string line2;

@@ -36,10 +36,11 @@ std::string FileStorage::open_data_dir(Disk& disk, const std::string& configured
     const Layout layout(root);
     require_writable(disk, root);
     ensure_storage_version(disk, root);
-    for (const std::string& dir : {layout.sessions_dir(), layout.registry_dir()}) {
-        make_dir_durable(disk, dir);
-        require_writable(disk, dir);
-    }
+    make_dir_durable(disk, layout.sessions_dir());
+    require_writable(disk, layout.sessions_dir());
+    // registry/ is made by the first put_record: opening a data directory written by the reference
+    // runtime (which has none) must not change it, e.g. as a migration source (issue #10).
+    if (exists(disk, layout.registry_dir())) require_writable(disk, layout.registry_dir());
     return root;
 }
 
@@ -195,9 +196,8 @@ std::string FileStorage::health() {
         throw sdk::Error(MACP_STATUS_IO_ERROR, "file storage at " + layout_.root() + ": " + *reason);
     }
     try {
-        for (const std::string& dir : {layout_.root(), layout_.sessions_dir(), layout_.registry_dir()}) {
-            require_writable(disk_, dir);
-        }
+        for (const std::string& dir : {layout_.root(), layout_.sessions_dir()}) require_writable(disk_, dir);
+        if (exists(disk_, layout_.registry_dir())) require_writable(disk_, layout_.registry_dir());
         probe_write();
     } catch (const sdk::Error& e) {
         throw sdk::Error(e.status(), "file storage at " + layout_.root() + " cannot write: " + e.what());

@@ -45,6 +45,7 @@ void RegistryStore::put(const std::string& ns, const std::string& key, std::stri
     const std::string dir = ns_dir(ns);
     const std::string name = record_file_name(key);
     std::lock_guard<std::mutex> lock(put_mu_);
+    make_dir_durable(disk_, dir_);  // created by the first record (see open_data_dir)
     make_dir_durable(disk_, dir);
     atomic_write(disk_, dir, name, blob);
 }
