@@ -26,6 +26,22 @@ if [ -n "$outside" ]; then
 fi
 echo "$(wc -l <"$build/install_manifest.txt") files, all under the prefix"
 
+step "the installed server finds the installed plugins without MACP_PLUGIN_PATH"
+listing=$(env -u MACP_PLUGIN_PATH "$stage/bin/macp-runtime" --list-plugins)
+for plugin in storage-file auth-static $( [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ] && echo storage-rocksdb); do
+    if ! grep -q "file: $stage/.*/$plugin.so" <<<"$listing"; then
+        echo "$plugin.so not found below $stage by the installed server:"; echo "$listing"; exit 1
+    fi
+    echo "$plugin.so: found below the prefix"
+done
+if [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ]; then
+    # The packaged RocksDB backend, selected by name on the installed server: the configuration checks out
+    # and nothing is created; then the server really opens it.
+    env -u MACP_PLUGIN_PATH MACP_STORAGE_BACKEND=rocksdb MACP_DATA_DIR="$work/rocks" MACP_ALLOW_INSECURE=1 \
+        "$stage/bin/macp-runtime" --check-config
+    [ ! -e "$work/rocks" ] || { echo "--check-config created $work/rocks"; exit 1; }
+fi
+
 step "CMake route: find_package(MacpPluginSDK) + macp_add_plugin(storage-sqlite)"
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
