@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <unordered_set>
 
 namespace macp::storage_rocksdb {
@@ -278,18 +279,24 @@ void RocksDbStorage::forget_seq(std::string_view session_id) {
     next_seq_.erase(std::string(session_id));
 }
 
-void RocksDbStorage::delete_log_into(rocksdb::WriteBatch& batch, const std::string& session_id) {
+void RocksDbStorage::for_each_log_entry(const std::string& session_id, const char* what,
+                                        const std::function<void(const rocksdb::Iterator&)>& fn) {
     const std::string prefix = log_prefix(session_id);
-    const std::string upper = session_id + '\x01';
+    const std::string upper = session_id + '\x01';  // just past every "<id> 0x00 ..." key
     rocksdb::ReadOptions options;
     const rocksdb::Slice upper_bound(upper);
     options.iterate_upper_bound = &upper_bound;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cf(kLogs)));
-    for (it->Seek(prefix); it->Valid(); it->Next()) batch.Delete(cf(kLogs), it->key());
+    for (it->Seek(prefix); it->Valid(); it->Next()) fn(*it);
     if (!it->status().ok()) {
         throw sdk::Error(status_of(it->status()),
-                         "rocksdb " + path_ + ": reading the log of " + session_id + ": " + it->status().ToString());
+                         "rocksdb " + path_ + ": " + what + " of " + session_id + ": " + it->status().ToString());
     }
+}
+
+void RocksDbStorage::delete_log_into(rocksdb::WriteBatch& batch, const std::string& session_id) {
+    for_each_log_entry(session_id, "reading the log",
+                       [&](const rocksdb::Iterator& it) { batch.Delete(cf(kLogs), it.key()); });
 }
 
 void RocksDbStorage::create_session_storage(const std::string& session_id) {
@@ -353,18 +360,9 @@ void RocksDbStorage::append_log_entry(const std::string& session_id, std::string
 }
 
 void RocksDbStorage::load_log(const std::string& session_id, const sdk::Emitter& out) {
-    const std::string prefix = log_prefix(session_id);
-    const std::string upper = session_id + '\x01';
-    rocksdb::ReadOptions options;
-    const rocksdb::Slice upper_bound(upper);
-    options.iterate_upper_bound = &upper_bound;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cf(kLogs)));
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-        out(std::string_view(it->value().data(), it->value().size()));
-    }
-    if (!it->status().ok()) {
-        throw sdk::Error(status_of(it->status()), "rocksdb " + path_ + ": load_log: " + it->status().ToString());
-    }
+    for_each_log_entry(session_id, "load_log", [&](const rocksdb::Iterator& it) {
+        out(std::string_view(it.value().data(), it.value().size()));
+    });
 }
 
 void RocksDbStorage::put_record(const std::string& ns, const std::string& key, std::string_view blob) {

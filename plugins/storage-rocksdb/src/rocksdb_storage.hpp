@@ -14,6 +14,7 @@
 #include <rocksdb/db.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,9 @@ private:
     std::uint64_t next_seq(const std::string& session_id);
     void set_next_seq(const std::string& session_id, std::uint64_t seq);
     void forget_seq(std::string_view session_id);
+    // Calls fn for every log entry of a session, in sequence order; throws on a read error.
+    void for_each_log_entry(const std::string& session_id, const char* what,
+                            const std::function<void(const rocksdb::Iterator&)>& fn);
     // Deletes every log entry of a session into `batch` (point deletes of the stored keys).
     void delete_log_into(rocksdb::WriteBatch& batch, const std::string& session_id);
 
