@@ -103,6 +103,22 @@ Target load_target() {
     return t;
 }
 
+// The target's extra pairs, "@DATA_DIR@" in a value replaced with `data_dir` (so a remote
+// backend gets a key space of its own per store, e.g. MACP_REDIS_KEY_PREFIX=@DATA_DIR@:), plus
+// MACP_DATA_DIR itself.
+ConfigPairs config_for(const std::string& data_dir) {
+    static const std::string kPlaceholder = "@DATA_DIR@";
+    ConfigPairs pairs = target().extra_config;
+    for (auto& [key, value] : pairs) {
+        for (auto pos = value.find(kPlaceholder); pos != std::string::npos; pos = value.find(kPlaceholder, pos)) {
+            value.replace(pos, kPlaceholder.size(), data_dir);
+            pos += data_dir.size();
+        }
+    }
+    pairs.emplace_back("MACP_DATA_DIR", data_dir);
+    return pairs;
+}
+
 }  // namespace
 
 std::string Result::describe() const {
@@ -130,8 +146,7 @@ TempDir::~TempDir() {
 }
 
 Result try_create(const std::string& data_dir, void** out) {
-    ConfigPairs pairs = target().extra_config;
-    pairs.emplace_back("MACP_DATA_DIR", data_dir);
+    ConfigPairs pairs = config_for(data_dir);
     std::vector<macp_config_pair> c;
     std::vector<const macp_config_pair*> pointers;
     c.reserve(pairs.size());
@@ -142,8 +157,7 @@ Result try_create(const std::string& data_dir, void** out) {
 }
 
 Result check_config(const std::string& data_dir) {
-    ConfigPairs pairs = target().extra_config;
-    pairs.emplace_back("MACP_DATA_DIR", data_dir);
+    ConfigPairs pairs = config_for(data_dir);
     std::vector<macp_config_pair> c;
     std::vector<const macp_config_pair*> pointers;
     c.reserve(pairs.size());

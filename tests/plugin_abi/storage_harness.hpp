@@ -6,7 +6,10 @@
 //   MACP_CONTRACT_PLUGIN      "memory" (built-in descriptor) or the path of a <kind>-<name>.so
 //   MACP_CONTRACT_PERSISTENT  "1" if data must survive destroy + create on the same config
 //   MACP_CONTRACT_LAYOUT      "file" to also run the checks that know storage-file's layout
-//   MACP_CONTRACT_CONFIG      extra "KEY=VALUE;KEY=VALUE" pairs for create (e.g. a Redis URL)
+//   MACP_CONTRACT_CONFIG      extra "KEY=VALUE;KEY=VALUE" pairs for create (e.g. a Redis URL);
+//                             "@DATA_DIR@" in a value becomes the store's fresh data directory, so
+//                             each store of a remote backend gets its own key space (e.g.
+//                             MACP_REDIS_KEY_PREFIX=@DATA_DIR@:) and a reopen finds the same one
 #pragma once
 
 #include <string>

@@ -233,9 +233,11 @@ void RedisServer::wait_ready() {
         try {
             ContextPtr c = connect(port_, std::chrono::milliseconds(500));
             ReplyPtr r = run(c.get(), {"PING"});
-            // PONG, or NOAUTH when a password is configured: either way it answers.
-            (void)r;
-            return;
+            // PONG, or NOAUTH when a password is configured: either way it serves. LOADING (the
+            // AOF is still being replayed) is not ready yet.
+            const std::string text = render(r.get());
+            if (text.rfind("(error) LOADING", 0) != 0) return;
+            last_error = text;
         } catch (const std::runtime_error& e) {
             last_error = e.what();
         }

@@ -1,10 +1,12 @@
 // macp-with-redis: runs one command next to a fresh redis-server (RedisServer: free 127.0.0.1
 // port, temporary directory, appendonly yes + appendfsync always), then stops redis by PID.
 //
-//   macp-with-redis [--appendfsync always|everysec|no] [--no-appendonly] -- <command> [args...]
+//   macp-with-redis [--appendfsync always|everysec|no] [--no-appendonly] [--env NAME=VALUE ...]
+//                   -- <command> [args...]
 //
-// In the command's arguments and in every environment variable, "@REDIS_URL@" is replaced with
-// the server's URL (redis://127.0.0.1:<port>); MACP_TEST_REDIS_URL is set to it as well.
+// In the command's arguments and in every environment variable (including those set with --env,
+// whose values may contain ';'), "@REDIS_URL@" is replaced with the server's URL
+// (redis://127.0.0.1:<port>); MACP_TEST_REDIS_URL is set to it as well.
 // Exit status: the command's (128 + signal if it was killed), 77 when redis-server is not
 // installed (ctest SKIP_RETURN_CODE), 2 on a usage error, 1 if redis-server could not start.
 #include <signal.h>
@@ -38,8 +40,8 @@ std::string substitute(std::string s, const std::string& url) {
 }
 
 int usage() {
-    std::cerr << "usage: macp-with-redis [--appendfsync always|everysec|no] [--no-appendonly] -- <command> "
-                 "[args...]\n";
+    std::cerr << "usage: macp-with-redis [--appendfsync always|everysec|no] [--no-appendonly] [--env NAME=VALUE ...] "
+                 "-- <command> [args...]\n";
     return 2;
 }
 
@@ -47,6 +49,7 @@ int usage() {
 
 int main(int argc, char** argv) {
     macp::test::RedisServer::Options options;
+    std::vector<std::string> extra_env;
     int i = 1;
     for (; i < argc; ++i) {
         const std::string a = argv[i];
@@ -56,6 +59,8 @@ int main(int argc, char** argv) {
         }
         if (a == "--appendfsync" && i + 1 < argc) {
             options.appendfsync = argv[++i];
+        } else if (a == "--env" && i + 1 < argc && std::strchr(argv[i + 1], '=') != nullptr) {
+            extra_env.emplace_back(argv[++i]);
         } else if (a == "--no-appendonly") {
             options.appendonly = false;
         } else {
@@ -75,7 +80,14 @@ int main(int argc, char** argv) {
         std::vector<std::string> args;
         for (int k = i; k < argc; ++k) args.push_back(substitute(argv[k], url));
         std::vector<std::string> env;
-        for (char** e = environ; *e != nullptr; ++e) env.push_back(substitute(*e, url));
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string entry = *e;
+            const std::string name = entry.substr(0, entry.find('='));
+            bool overridden = false;
+            for (const auto& x : extra_env) overridden = overridden || x.substr(0, x.find('=')) == name;
+            if (!overridden) env.push_back(substitute(entry, url));
+        }
+        for (const auto& x : extra_env) env.push_back(substitute(x, url));
         env.push_back("MACP_TEST_REDIS_URL=" + url);
 
         const pid_t parent = ::getpid();

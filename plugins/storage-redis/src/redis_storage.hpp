@@ -1,0 +1,180 @@
+// RedisStorage: the storage-redis backend (issue #11), written against the plugin SDK and hiredis.
+//
+// Layout (README.md "Key layout"), P = MACP_REDIS_KEY_PREFIX (default "macp:"):
+//   P s:{<id>}:snap   STRING  the session's snapshot
+//   P s:{<id>}:log    LIST    the session's log, one element per record, in append order
+//   P sessions        SET     every stored session id
+//   P r:<ns>          HASH    the keyed records of namespace <ns>: field = key, value = blob
+//   P meta:epoch      STRING  random marker written once per key space
+//   P meta:writes     STRING  write counter, INCR'd inside every write transaction
+// Every key of one session carries the hash tag {<id>}. Every write is one MULTI ... EXEC sent as
+// one pipeline (one round trip), followed in the same pipeline by WAIT when
+// MACP_REDIS_WAIT_REPLICAS > 0.
+//
+// One connection, guarded by one mutex (the instance is MACP_PLUGIN_FLAG_THREAD_SAFE). A broken
+// connection is dropped; the next call (or health poll) reconnects, at most once per backoff
+// interval (100 ms doubling to 2 s), and first checks that Redis still holds every write this
+// instance saw acknowledged (epoch + write counter). If it does not, the instance refuses writes
+// for good and health says why.
+#ifndef MACP_STORAGE_REDIS_REDIS_STORAGE_HPP
+#define MACP_STORAGE_REDIS_REDIS_STORAGE_HPP
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <macp/plugin/sdk/storage.hpp>
+
+#include "redis_url.hpp"
+
+namespace macp::storage_redis {
+
+struct ContextDeleter {
+    void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyDeleter {
+    void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// Key names (exposed for the tests).
+std::string snapshot_key(std::string_view prefix, std::string_view session_id);  // P s:{id}:snap
+std::string log_key(std::string_view prefix, std::string_view session_id);       // P s:{id}:log
+std::string sessions_key(std::string_view prefix);                               // P sessions
+std::string records_key(std::string_view prefix, std::string_view ns);           // P r:<ns>
+std::string epoch_key(std::string_view prefix);                                  // P meta:epoch
+std::string counter_key(std::string_view prefix);                                // P meta:writes
+
+// The validated configuration.
+struct Settings {
+    Endpoint endpoint;
+    std::string prefix;
+    bool require_fsync = false;
+    int wait_replicas = 0;
+    int wait_timeout_ms = 1000;
+    int connect_timeout_ms = 2000;
+    int command_timeout_ms = 5000;
+};
+Settings parse_settings(const sdk::Config& config);  // throws INVALID_ARGUMENT
+
+// What Redis says about persistence (CONFIG GET), nullopt where CONFIG is unavailable.
+struct Durability {
+    std::optional<std::string> appendonly;
+    std::optional<std::string> appendfsync;
+    std::optional<std::string> save;
+    [[nodiscard]] bool fsync_confirmed() const { return appendonly == "yes" && appendfsync == "always"; }
+};
+// The sentence that says what an acknowledgement means under `d` (and WAIT, if any).
+std::string durability_note(const Durability& d, int wait_replicas, int wait_timeout_ms);
+
+class RedisStorage {
+public:
+    static constexpr const char* kUrlKey = "MACP_REDIS_URL";
+    static constexpr const char* kDefaultUrl = "redis://127.0.0.1:6379";
+    static constexpr const char* kPasswordKey = "MACP_REDIS_PASSWORD";
+    static constexpr const char* kPrefixKey = "MACP_REDIS_KEY_PREFIX";
+    static constexpr const char* kDefaultPrefix = "macp:";
+    static constexpr const char* kRequireFsyncKey = "MACP_REDIS_REQUIRE_FSYNC";
+    static constexpr const char* kWaitReplicasKey = "MACP_REDIS_WAIT_REPLICAS";
+    static constexpr const char* kWaitTimeoutKey = "MACP_REDIS_WAIT_TIMEOUT_MS";
+    static constexpr const char* kDefaultWaitTimeoutMs = "1000";
+    static constexpr const char* kConnectTimeoutKey = "MACP_REDIS_CONNECT_TIMEOUT_MS";
+    static constexpr const char* kDefaultConnectTimeoutMs = "2000";
+    static constexpr const char* kCommandTimeoutKey = "MACP_REDIS_COMMAND_TIMEOUT_MS";
+    static constexpr const char* kDefaultCommandTimeoutMs = "5000";
+
+    static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
+                                                       sdk::op::flush | sdk::op::health | sdk::op::recover |
+                                                       sdk::op::check_config;
+
+    explicit RedisStorage(const sdk::Config& config);
+    ~RedisStorage() = default;
+    RedisStorage(const RedisStorage&) = delete;
+    RedisStorage& operator=(const RedisStorage&) = delete;
+
+    static void check_config(const sdk::Config& config);
+
+    void create_session_storage(const std::string& session_id, const sdk::CallContext& call);
+    void save_session(const std::string& session_id, std::string_view snapshot, const sdk::CallContext& call);
+    std::optional<std::string> load_session(const std::string& session_id, const sdk::CallContext& call);
+    void delete_session(const std::string& session_id, const sdk::CallContext& call);
+    void list_session_ids(const sdk::Emitter& out, const sdk::CallContext& call);
+    void append_log_entry(const std::string& session_id, std::string_view record, const sdk::CallContext& call);
+    void load_log(const std::string& session_id, const sdk::Emitter& out, const sdk::CallContext& call);
+    void put_record(const std::string& ns, const std::string& key, std::string_view blob, const sdk::CallContext& call);
+    void delete_record(const std::string& ns, const std::string& key, const sdk::CallContext& call);
+    void list_records(const std::string& ns, const sdk::Emitter& out, const sdk::CallContext& call);
+
+    void append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& status,
+                          const sdk::CallContext& call);
+    void replace_log(const std::string& session_id, const std::vector<std::string_view>& records,
+                     const sdk::CallContext& call);
+    void flush();
+    std::string health();
+    void recover(const sdk::Emitter& repairs);
+
+    [[nodiscard]] const Settings& settings() const { return settings_; }
+    // The durability note as of the last start-up / reconnect / health poll.
+    [[nodiscard]] std::string durability() const;
+
+private:
+    using Argv = std::vector<std::string_view>;
+    using Clock = std::chrono::steady_clock;
+
+    // All private members below expect mutex_ to be held.
+    redisContext* connection(const char* what);
+    void connect_and_verify(const char* what);
+    void drop(const std::string& why);
+    // Sends every command in one pipeline and reads every reply; throws (and drops the connection)
+    // when the connection fails. Error replies are returned, not thrown.
+    std::vector<ReplyPtr> pipeline(const std::vector<Argv>& commands, const char* what);
+    // How a write transaction treats MACP_REDIS_WAIT_REPLICAS.
+    enum class Wait { check, report, skip };
+    // MULTI, `commands`, INCR meta:writes, EXEC [, WAIT] in one pipeline. Returns the integer
+    // results of `commands` (0 for other replies). Throws if anything failed; with Wait::check
+    // also if too few replicas confirmed; with Wait::report stores their number in *confirmed.
+    std::vector<long long> transaction(const std::vector<Argv>& commands, const char* what, Wait wait,
+                                       int* confirmed = nullptr);
+    void check_writable(const char* what, const sdk::CallContext& call);
+    void check_readable(const char* what, const sdk::CallContext& call);
+    // Reads epoch, counter and the persistence settings; marks the data as lost if Redis no longer
+    // holds what this instance saw acknowledged.
+    void verify(const char* what);
+    void note_counter(long long counter, const char* what);
+    void lost(const std::string& why);
+    [[nodiscard]] std::string where() const;  // "redis <masked url> (prefix 'P')"
+    void append_records(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& status,
+                        const sdk::CallContext& call, const char* what);
+    [[nodiscard]] sdk::Error unavailable(const char* what, const std::string& cause);
+
+    Settings settings_;
+    sdk::Logger log_;
+
+    mutable std::mutex mutex_;
+    ContextPtr ctx_;
+    std::string epoch_;                       // this key space's marker, as first seen
+    long long last_counter_ = 0;              // the highest write counter seen
+    std::optional<std::string> lost_;         // set once Redis is found to have lost acknowledged writes
+    std::optional<std::string> not_durable_;  // REQUIRE_FSYNC and Redis does not confirm it
+    std::string sessions_key_;
+    std::string epoch_key_;
+    std::string counter_key_;
+    std::string wait_replicas_arg_;
+    std::string wait_timeout_arg_;
+    std::string last_error_;
+    std::string durability_;
+    Clock::time_point next_attempt_{};
+    std::chrono::milliseconds backoff_{0};
+};
+
+}  // namespace macp::storage_redis
+
+#endif  // MACP_STORAGE_REDIS_REDIS_STORAGE_HPP
