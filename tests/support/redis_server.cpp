@@ -252,10 +252,17 @@ void RedisServer::reap(int signal_first) {
     if (pid_ <= 0) return;
     ::kill(pid_, signal_first);
     const auto deadline = Clock::now() + std::chrono::seconds(5);
+    auto resend = Clock::now() + std::chrono::milliseconds(200);
     int status = 0;
     while (true) {
         const pid_t r = ::waitpid(pid_, &status, WNOHANG);
         if (r == pid_ || (r < 0 && errno == ECHILD)) break;
+        if (signal_first != SIGKILL && Clock::now() >= resend) {
+            // Redis refuses one SIGTERM while it writes its initial AOF ("can't exit") and does
+            // not retry by itself: ask again.
+            ::kill(pid_, signal_first);
+            resend = Clock::now() + std::chrono::milliseconds(200);
+        }
         if (Clock::now() >= deadline) {
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, &status, 0);

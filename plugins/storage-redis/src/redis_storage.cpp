@@ -1,6 +1,8 @@
 // RedisStorage: see redis_storage.hpp for the layout and README.md for the contract it keeps.
 #include "redis_storage.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -205,7 +207,7 @@ RedisStorage::RedisStorage(const sdk::Config& config)
     if (not_durable_) throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, *not_durable_ + "; refusing to start");
     const std::string line = where() + ": connected, key prefix '" + settings_.prefix + "', write counter " +
                              std::to_string(last_counter_) + "; durability: " + durability_;
-    if (Durability{}.fsync_confirmed() || durability_.rfind("fsynced by Redis", 0) == 0) {
+    if (durability_.rfind("fsynced by Redis", 0) == 0) {
         log_.info(line);
     } else {
         log_.warn(line);
@@ -237,7 +239,14 @@ void RedisStorage::drop(const std::string& why) {
 }
 
 redisContext* RedisStorage::connection(const char* what) {
-    if (ctx_) return ctx_.get();
+    if (ctx_) {
+        // An idle connection has nothing to read: if it is readable, Redis closed it (restart,
+        // timeout, CLIENT KILL). Find out now, before a write is sent into a dead socket.
+        pollfd p{ctx_->fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) == 0) return ctx_.get();
+        drop("Redis closed the connection");
+    }
+    const bool reconnect = !epoch_.empty();
     const auto now = Clock::now();
     if (now < next_attempt_) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count();
@@ -253,7 +262,7 @@ redisContext* RedisStorage::connection(const char* what) {
         if (last_error_.empty()) last_error_ = e.what();
         throw;
     }
-    if (backoff_.count() != 0) log_.info(where() + ": reconnected; " + durability_);
+    if (reconnect) log_.info(where() + ": reconnected (write counter " + std::to_string(last_counter_) + ")");
     backoff_ = std::chrono::milliseconds(0);
     return ctx_.get();
 }
@@ -345,12 +354,13 @@ void RedisStorage::lost(const std::string& why) {
 }
 
 void RedisStorage::note_counter(long long counter, const char* what) {
-    // The transaction's INCR returned `counter`: before it, Redis held counter - 1.
-    if (!lost_ && counter - 1 < last_counter_) {
-        const long long before = counter - 1;
-        last_counter_ = std::max(last_counter_, counter);
-        lost(std::string("write counter ") + std::to_string(before) + " < " +
-             std::to_string(last_counter_ > counter ? last_counter_ : counter - 1) + ", seen in " + what);
+    // The transaction's INCR returned `counter`: before it, Redis held counter - 1, which must not
+    // be below the highest value this instance has seen.
+    const long long before = counter - 1;
+    if (!lost_ && before < last_counter_) {
+        const long long expected = last_counter_;
+        last_counter_ = counter;
+        lost("write counter " + std::to_string(before) + " < " + std::to_string(expected) + ", seen by " + what);
     }
     last_counter_ = std::max(last_counter_, counter);
 }
@@ -709,6 +719,7 @@ void RedisStorage::flush() {
 
 std::string RedisStorage::health() {
     const std::lock_guard<std::mutex> lock(mutex_);
+    if (lost_) throw sdk::Error(MACP_STATUS_CORRUPT, *lost_);
     const bool was_connected = static_cast<bool>(ctx_);
     (void)connection("health");  // reconnects (with backoff) and verifies
     if (was_connected) verify("health");
