@@ -448,3 +448,18 @@ TEST_CASE("concurrent calls share the one connection safely", "[threads]") {
     for (int t = 0; t < 6; ++t) CHECK(log_of(*s, sid(t)).size() == 50);
     CHECK(redis.command({"GET", "macp:meta:writes"}) == "300");
 }
+
+TEST_CASE("a Redis that does not answer in time: TIMEOUT, then it serves again", "[timeout]") {
+    REQUIRE_REDIS();
+    RedisServer redis;
+    auto s = open(redis.url(), {{"MACP_REDIS_COMMAND_TIMEOUT_MS", "100"}});
+    s->append_log_entry(sid(1), "before", kNoContext);
+    // Redis holds every client's commands for 3 s (15 times the call's budget, so no race).
+    REQUIRE(redis.command({"CLIENT", "PAUSE", "3000", "ALL"}) == "OK");
+    std::string message;
+    CHECK(status_of([&] { s->append_log_entry(sid(1), "paused", kNoContext); }, &message) == MACP_STATUS_TIMEOUT);
+    CHECK_THAT(message, Catch::Contains("no answer within 100 ms") && Catch::Contains("outcome is unknown"));
+    REQUIRE(wait_healthy(*s));
+    s->append_log_entry(sid(1), "after", kNoContext);
+    CHECK(log_of(*s, sid(1)).back() == "after");
+}
