@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "macp/modes/multi_round/v1/multi_round.pb.h"
+#include "plugin_host/plugin_host.hpp"
 
 extern char** environ;  // NOLINT
 
@@ -53,6 +54,19 @@ int free_port() {
 std::string storage_backend() {
     const char* b = std::getenv("MACP_TEST_STORAGE_BACKEND");
     return b == nullptr || *b == '\0' ? std::string("file") : std::string(b);
+}
+
+std::map<std::string, std::string> storage_settings(const fs::path& data_dir) {
+    return {{"MACP_DATA_DIR", data_dir.string()}};
+}
+
+std::unique_ptr<macp::storage::StorageBackend> open_store(const fs::path& data_dir) {
+    std::vector<fs::path> dirs;
+    if (!ServerProcess::plugin_dir().empty()) dirs.emplace_back(ServerProcess::plugin_dir());
+    macp::plugin_host::PluginHost host(dirs);
+    auto store = host.open_storage("storage-" + storage_backend(), storage_settings(data_dir));
+    if (!store) throw std::runtime_error("cannot open the test store: " + store.error());
+    return std::move(store.value());
 }
 
 std::string ServerProcess::binary() {
@@ -130,7 +144,7 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 ServerProcess::ServerProcess(std::map<std::string, std::string> env, fs::path data_dir)
     : env_(std::move(env)), data_dir_(std::move(data_dir)), port_(free_port()) {
     if (env_.count("MACP_BIND_ADDR") == 0) env_["MACP_BIND_ADDR"] = "127.0.0.1:" + std::to_string(port_);
-    if (env_.count("MACP_DATA_DIR") == 0) env_["MACP_DATA_DIR"] = data_dir_.string();
+    for (auto& [key, value] : storage_settings(data_dir_)) env_.emplace(key, value);  // the test's own win
     const char* backend = std::getenv("MACP_TEST_STORAGE_BACKEND");
     if (backend != nullptr && *backend != '\0' && env_.count("MACP_STORAGE_BACKEND") == 0 &&
         env_.count("MACP_MEMORY_ONLY") == 0) {

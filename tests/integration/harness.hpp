@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "macp/v1/core.grpc.pb.h"
+#include "storage/storage_backend.hpp"
 
 namespace macp::test {
 
@@ -36,6 +37,16 @@ int free_port();
 // variant by tests/integration/CMakeLists.txt), `file` when unset. ServerProcess passes it to the
 // server as MACP_STORAGE_BACKEND unless the test sets that (or MACP_MEMORY_ONLY) itself.
 std::string storage_backend();
+
+// The settings (env name -> value) a ServerProcess on `data_dir` gives the server for the backend
+// under test, beyond MACP_STORAGE_BACKEND: MACP_DATA_DIR, and for a remote backend its address
+// and a key space of that data dir's own.
+std::map<std::string, std::string> storage_settings(const std::filesystem::path& data_dir);
+
+// Opens the store a ServerProcess on `data_dir` uses, in this process, through the same plugin
+// (for planting records no client could send); the server must not be running. Throws
+// std::runtime_error with the plugin host's message on failure.
+std::unique_ptr<macp::storage::StorageBackend> open_store(const std::filesystem::path& data_dir);
 
 class ServerProcess {
 public:

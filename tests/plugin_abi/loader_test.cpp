@@ -236,10 +236,18 @@ TEST_CASE("a failing create() reports the plugin's message", "[plugin_abi][loade
 
 // ---- listing ---------------------------------------------------------------------------------
 
+// Every fixture plugin the build made (each is a <kind>-<name>.so file in kFixtureDir).
+size_t fixture_count() {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(kFixtureDir)) n += e.path().extension() == ".so" ? 1 : 0;
+    return n;
+}
+
 TEST_CASE("list() describes good plugins and explains broken ones", "[plugin_abi][list]") {
     PluginHost host({kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 18);
+    REQUIRE(fixture_count() >= 19);
+    REQUIRE(infos.size() == fixture_count());
     REQUIRE(std::is_sorted(infos.begin(), infos.end(),
                            [](const PluginInfo& a, const PluginInfo& b) { return a.file_name < b.file_name; }));
 
@@ -295,7 +303,7 @@ TEST_CASE("list(): first dir wins, unrelated and missing entries are skipped", "
     fs::create_directory(dir.path() / "storage-dir.so");  // a directory, not a plugin
     PluginHost host({dir.path(), "/nonexistent", kFixtureDir});
     const auto infos = host.list();
-    REQUIRE(infos.size() == 18);
+    REQUIRE(infos.size() == fixture_count());  // auth-good.so once, from the first dir
     CHECK(find_info(infos, "auth-good.so").path == dir.path() / "auth-good.so");
 }
 
@@ -370,6 +378,56 @@ TEST_CASE("a batch that returns OK with fewer statuses than items fails the miss
         CHECK(batch[i].error().status == MACP_STATUS_INTERNAL);
         CHECK_THAT(batch[i].error().message, Contains("returned OK but reported INTERNAL"));
     }
+}
+
+namespace {
+
+// Records what a scan_sessions call reports, as the kernel's recovery would receive it.
+class RecordingScan final : public macp::storage::SessionScanVisitor {
+public:
+    explicit RecordingScan(bool skip_snapshotted) : skip_snapshotted_(skip_snapshotted) {}
+    bool begin_session(const std::string& id, std::optional<std::string> snapshot) override {
+        events.push_back("begin " + id + (snapshot ? " snapshot=" + *snapshot : ""));
+        return !(skip_snapshotted_ && snapshot);
+    }
+    void log_record(std::string record) override { events.push_back("record " + record); }
+    void end_session() override { events.emplace_back("end"); }
+    std::vector<std::string> events;
+
+private:
+    bool skip_snapshotted_;
+};
+
+}  // namespace
+
+TEST_CASE("scan_sessions hands each session's records to the visitor between begin and end", "[plugin_abi][storage]") {
+    auto store = open_storage_ok("storage-badscan");
+    REQUIRE(store->supports_scan());
+    RecordingScan visitor(false);
+    const auto st = store->scan_sessions(visitor);
+    INFO((st.ok() ? std::string("ok") : st.error().message));
+    REQUIRE(st.ok());
+    CHECK(visitor.events == std::vector<std::string>{"begin s1", "record r1", "record r2", "end",
+                                                     "begin s2 snapshot=done", "record x", "end"});
+}
+
+TEST_CASE("a scan that emits a record the host asked to skip is refused as a whole", "[plugin_abi][storage]") {
+    auto store = open_storage_ok("storage-badscan");
+    RecordingScan visitor(true);
+    const auto st = store->scan_sessions(visitor);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().status == MACP_STATUS_INTERNAL);
+    CHECK_THAT(st.error().message, Contains("scan_sessions") && Contains("a log record outside a requested session"));
+}
+
+TEST_CASE("a plugin without scan_sessions says so instead of scanning", "[plugin_abi][storage]") {
+    auto store = open_storage_ok("storage-shortbatch");
+    CHECK_FALSE(store->supports_scan());
+    RecordingScan visitor(false);
+    const auto st = store->scan_sessions(visitor);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().status == MACP_STATUS_UNSUPPORTED);
+    CHECK(visitor.events.empty());
 }
 
 TEST_CASE("a missing snapshot is nullopt, not an error", "[plugin_abi][storage]") {

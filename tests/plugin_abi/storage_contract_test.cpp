@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -562,6 +563,135 @@ TEST_CASE("everything survives destroy and re-create on the same configuration",
     REQUIRE_OK(f.s().append(a, rec(a, 10)));  // appends continue where they stopped
     expected_a.push_back(rec(a, 10));
     CHECK(load_log(f.s(), a) == expected_a);
+}
+
+// ---- scan_sessions (ABI 1.1) --------------------------------------------------------------------
+
+namespace {
+
+struct Scanned {
+    std::optional<std::string> snapshot;
+    Records log;
+    bool log_requested = false;
+};
+
+// Calls scan_sessions and records what it reports; `wants_log` decides each begin_session's
+// answer. Rule breaks (an id twice, a record outside a requested session) become `violations`.
+struct ScanResult {
+    macp_status status = -1;
+    std::string message;
+    std::map<std::string, Scanned> sessions;
+    std::vector<std::string> violations;
+};
+
+ScanResult scan(Store& s, const std::function<bool(const std::string&, const std::optional<std::string>&)>& wants_log) {
+    struct State {
+        ScanResult result;
+        std::string current;
+        bool receiving = false;
+        const std::function<bool(const std::string&, const std::optional<std::string>&)>* wants;
+    } state;
+    state.wants = &wants_log;
+    macp_session_scan_sink sink{};
+    sink.struct_size = sizeof(sink);
+    sink.ctx = &state;
+    sink.begin_session = [](void* ctx, const char* id, const uint8_t* snap, size_t len) -> int {
+        auto& st = *static_cast<State*>(ctx);
+        st.current = id;
+        Scanned entry;
+        if (snap != nullptr) entry.snapshot.emplace(reinterpret_cast<const char*>(snap), len);
+        entry.log_requested = (*st.wants)(st.current, entry.snapshot);
+        st.receiving = entry.log_requested;
+        if (!st.result.sessions.emplace(st.current, std::move(entry)).second) {
+            st.result.violations.push_back("session reported twice: " + st.current);
+        }
+        return st.receiving ? 1 : 0;
+    };
+    sink.log_record = [](void* ctx, const uint8_t* data, size_t len) {
+        auto& st = *static_cast<State*>(ctx);
+        if (!st.receiving) {
+            st.result.violations.push_back("record outside a requested session (after " + st.current + ")");
+            return;
+        }
+        st.result.sessions[st.current].log.emplace_back(reinterpret_cast<const char*>(data), len);
+    };
+    std::string message;
+    macp_error_sink errors{sizeof(macp_error_sink), &message, [](void* m, const char* text, size_t len) {
+                               static_cast<std::string*>(m)->assign(text, len);
+                           }};
+    macp_call_context ctx{};
+    ctx.struct_size = sizeof(ctx);
+    ctx.error = &errors;
+    state.result.status = s.vt().scan_sessions(s.instance(), &sink, &ctx);
+    state.result.message = message;
+    return std::move(state.result);
+}
+
+bool has_scan(const Store& s) {
+    return s.vt().struct_size > offsetof(macp_storage_vtable, scan_sessions) && s.vt().scan_sessions != nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("scan_sessions reports every session once, with its snapshot and whole log", "[contract][scan]") {
+    Fixture f;
+    SKIP_UNLESS(has_scan(f.s()), "scan_sessions not implemented");
+    {
+        const ScanResult empty = scan(f.s(), [](auto&, auto&) { return true; });
+        INFO(empty.message);
+        REQUIRE(empty.status == MACP_STATUS_OK);
+        CHECK(empty.sessions.empty());
+    }
+    // Interleaved appends over sessions whose ids sort around each other (a prefix of another
+    // id, neighbours), some with snapshots, one with nothing but its storage.
+    const std::vector<std::string> ids = {sid(1), sid(1) + "0", sid(1) + "-x", sid(2), sid(10), sid(99)};
+    for (const auto& id : ids) REQUIRE_OK(f.s().create_session_storage(id));
+    for (int i = 0; i < 30; ++i) {
+        for (size_t k = 1; k < ids.size(); ++k) {
+            if (i % static_cast<int>(k) == 0) REQUIRE_OK(f.s().append(ids[k], rec(ids[k], i)));
+        }
+    }
+    REQUIRE_OK(f.s().save_session(ids[2], all_bytes()));
+    REQUIRE_OK(f.s().save_session(ids[4], "terminal"));
+    REQUIRE_OK(f.s().save_session(ids[0], "snapshot, no log"));
+
+    auto expect_matches_point_reads = [&](const ScanResult& r, bool logs_of_snapshotted) {
+        INFO(r.message);
+        REQUIRE(r.status == MACP_STATUS_OK);
+        CHECK(r.violations.empty());
+        std::set<std::string> scanned;
+        for (const auto& [id, _] : r.sessions) scanned.insert(id);
+        CHECK(scanned == session_ids(f.s()));
+        for (const auto& [id, got] : r.sessions) {
+            INFO("session " << id);
+            const Result snap = f.s().load_session(id);
+            if (snap.status == MACP_STATUS_NOT_FOUND) {
+                CHECK_FALSE(got.snapshot.has_value());
+            } else {
+                REQUIRE(snap.ok());
+                REQUIRE(got.snapshot.has_value());
+                CHECK(*got.snapshot == snap.items.at(0));
+            }
+            if (got.log_requested) {
+                CHECK(got.log == load_log(f.s(), id));
+            } else {
+                CHECK_FALSE(logs_of_snapshotted);
+                CHECK(got.log.empty());
+            }
+        }
+    };
+    expect_matches_point_reads(scan(f.s(), [](auto&, auto&) { return true; }), true);
+    // Skipping the logs of snapshotted sessions must not shift any other session's records.
+    expect_matches_point_reads(scan(f.s(), [](auto&, const std::optional<std::string>& snap) { return !snap; }), false);
+
+    REQUIRE_OK(f.s().delete_session(ids[3]));
+    const ScanResult after = scan(f.s(), [](auto&, auto&) { return true; });
+    CHECK(after.sessions.count(ids[3]) == 0);
+    expect_matches_point_reads(after, true);
+    if (target().persistent) {
+        f.reopen();
+        expect_matches_point_reads(scan(f.s(), [](auto&, auto&) { return true; }), true);
+    }
 }
 
 TEST_CASE("recover on a clean store repairs nothing", "[contract]") {

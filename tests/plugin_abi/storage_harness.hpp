@@ -98,6 +98,9 @@ public:
     Result health();
     Result recover();
 
+    // The plugin's instance, for tests that call an operation the methods above do not wrap.
+    [[nodiscard]] void* instance() const { return instance_; }
+
 private:
     void* instance_ = nullptr;
 };

@@ -136,6 +136,13 @@ private:
     void maybe_checkpoint(Session& s, int64_t now);
     // Rebuilds stored sessions into the table at start-up; one line per session it cannot.
     std::vector<std::string> recover_batch(const std::vector<std::string>& ids);
+    // Recovery over list_session_ids + batched loads, or over one scan_sessions pass (ABI 1.1);
+    // both return one line per session they could not rebuild.
+    Result<std::vector<std::string>, std::string> recover_by_listing();
+    std::vector<std::string> recover_by_scan(std::string& fatal);
+    // Replays one session's loaded log into the table; "" when done (or nothing to do), else
+    // the line describing why it could not.
+    std::string recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log);
     void install(Session s);
     // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);

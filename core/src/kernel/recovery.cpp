@@ -2,6 +2,8 @@
 // and mode code that accepted it (BEHAVIOR.md §6.6 STO-REC-*).
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -161,32 +163,147 @@ std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& i
     if (need_log.empty()) return problems;
     auto logs = storage_.load_logs(need_log);
     for (size_t i = 0; i < need_log.size(); ++i) {
-        const auto& id = need_log[i];
-        std::string problem;
-        if (i >= logs.size()) {
-            problem = "cannot load log: the backend returned no result";
-        } else if (!logs[i]) {
-            problem = "cannot load log: " + logs[i].error().message;
-        } else if (logs[i]->empty()) {
-            continue;  // STO-REC-1: a start that never became durable
-        } else if (auto s = replay(id, *logs[i]); s) {
-            install(std::move(s.value()));
-            continue;
-        } else {
-            problem = s.error();
-        }
-        problems.push_back("session " + id + ": " + problem);
+        std::string problem = i < logs.size()
+                                  ? recover_from_log(need_log[i], logs[i])
+                                  : "session " + need_log[i] + ": cannot load log: the backend returned no result";
+        if (problem.empty()) continue;
+        problems.push_back(std::move(problem));
         if (options_.strict_recovery) break;  // STO-REC-2: the first problem ends it
     }
     return problems;
 }
 
-Result<RecoveryReport, std::string> Kernel::recover() {
-    RecoveryReport report;
-    auto repairs = storage_.recover();
-    if (!repairs) return fail("storage recovery failed: " + repairs.error().message);
-    report.repairs = std::move(repairs.value());
-    for (const auto& r : report.repairs) spdlog::warn("storage repair: {}", r);
+std::string Kernel::recover_from_log(const std::string& id,
+                                     const storage::StorageResult<std::vector<std::string>>& log) {
+    std::string problem;
+    if (!log) {
+        problem = "cannot load log: " + log.error().message;
+    } else if (log->empty()) {
+        return {};  // STO-REC-1: a start that never became durable
+    } else if (auto s = replay(id, *log); s) {
+        install(std::move(s.value()));
+        return {};
+    } else {
+        problem = s.error();
+    }
+    return "session " + id + ": " + problem;
+}
+
+namespace {
+
+// Sessions read by one scan, waiting for a replay worker. Bounded, so a store much larger than
+// memory streams through instead of being read whole first.
+class ScanQueue {
+public:
+    explicit ScanQueue(size_t capacity) : capacity_(capacity) {}
+    // False once closed (the workers stopped early: strict recovery found a problem).
+    bool push(std::pair<std::string, std::vector<std::string>> item) {
+        std::unique_lock lock(mu_);
+        not_full_.wait(lock, [&] { return items_.size() < capacity_ || closed_; });
+        if (closed_) return false;
+        items_.push_back(std::move(item));
+        not_empty_.notify_one();
+        return true;
+    }
+    std::optional<std::pair<std::string, std::vector<std::string>>> pop() {
+        std::unique_lock lock(mu_);
+        not_empty_.wait(lock, [&] { return !items_.empty() || closed_ || done_; });
+        if (items_.empty() || closed_) return std::nullopt;
+        auto item = std::move(items_.front());
+        items_.pop_front();
+        not_full_.notify_one();
+        return item;
+    }
+    // No more items will come; workers drain what is queued.
+    void finish() {
+        std::lock_guard lock(mu_);
+        done_ = true;
+        not_empty_.notify_all();
+    }
+    // Stop now: pending items are dropped, pushes fail.
+    void close() {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        items_.clear();
+        not_empty_.notify_all();
+        not_full_.notify_all();
+    }
+    [[nodiscard]] bool closed() const {
+        std::lock_guard lock(mu_);
+        return closed_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::condition_variable not_full_;
+    std::condition_variable not_empty_;
+    std::deque<std::pair<std::string, std::vector<std::string>>> items_;
+    size_t capacity_;
+    bool done_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace
+
+std::vector<std::string> Kernel::recover_by_scan(std::string& fatal) {
+    // Plugin ABI 1.1 scan_sessions (issue #10): the backend reads its sessions in one ordered
+    // pass on its own thread while workers replay what it has read. A finished session is
+    // installed from its terminal snapshot and its log is never read (issue #8.5), except under
+    // strict recovery, which verifies every log.
+    const size_t workers = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+    ScanQueue queue(4 * workers);
+    std::mutex mu;
+    std::vector<std::string> problems;
+    auto work = [&] {
+        while (auto item = queue.pop()) {
+            std::string problem = recover_from_log(
+                item->first, storage::StorageResult<std::vector<std::string>>(std::move(item->second)));
+            if (problem.empty()) continue;
+            std::lock_guard lock(mu);
+            problems.push_back(std::move(problem));
+            if (options_.strict_recovery) queue.close();  // STO-REC-2: the first problem ends it
+        }
+    };
+
+    class Visitor final : public storage::SessionScanVisitor {
+    public:
+        Visitor(Kernel& k, ScanQueue& q) : kernel_(k), queue_(q) {}
+        bool begin_session(const std::string& id, std::optional<std::string> snapshot) override {
+            if (queue_.closed()) return false;
+            if (!kernel_.options_.strict_recovery && snapshot) {
+                if (auto done = finished_in(id, *snapshot)) {
+                    kernel_.install(std::move(*done));
+                    return false;
+                }
+            }
+            current_.first = id;
+            current_.second.clear();
+            return true;
+        }
+        void log_record(std::string record) override { current_.second.push_back(std::move(record)); }
+        void end_session() override { queue_.push(std::move(current_)); }
+
+    private:
+        Kernel& kernel_;
+        ScanQueue& queue_;
+        std::pair<std::string, std::vector<std::string>> current_;
+    } visitor(*this, queue);
+
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (size_t w = 0; w < workers; ++w) pool.emplace_back(work);
+    auto scanned = storage_.scan_sessions(visitor);
+    if (!scanned) {
+        queue.close();
+        fatal = "cannot scan stored sessions: " + scanned.error().message;
+    } else {
+        queue.finish();
+    }
+    for (auto& t : pool) t.join();
+    return problems;
+}
+
+Result<std::vector<std::string>, std::string> Kernel::recover_by_listing() {
     auto ids = storage_.list_session_ids();
     if (!ids) return fail("cannot list stored sessions: " + ids.error().message);
 
@@ -217,6 +334,26 @@ Result<RecoveryReport, std::string> Kernel::recover() {
         for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
         work();
         for (auto& t : pool) t.join();
+    }
+    return problems;
+}
+
+Result<RecoveryReport, std::string> Kernel::recover() {
+    RecoveryReport report;
+    auto repairs = storage_.recover();
+    if (!repairs) return fail("storage recovery failed: " + repairs.error().message);
+    report.repairs = std::move(repairs.value());
+    for (const auto& r : report.repairs) spdlog::warn("storage repair: {}", r);
+    std::vector<std::string> problems;
+    if (storage_.supports_scan()) {
+        spdlog::info("recovering sessions in one scan of storage backend {}", storage_.name());
+        std::string fatal;
+        problems = recover_by_scan(fatal);
+        if (!fatal.empty()) return fail(fatal);
+    } else {
+        auto listed = recover_by_listing();
+        if (!listed) return fail(listed.error());
+        problems = std::move(listed.value());
     }
     std::sort(problems.begin(), problems.end());  // stable output whatever the workers' order
     if (options_.strict_recovery && !problems.empty()) return fail(problems.front());

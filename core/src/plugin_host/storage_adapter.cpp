@@ -7,6 +7,8 @@
 namespace macp::plugin_host {
 namespace {
 
+static_assert(storage::kStatusUnsupported == MACP_STATUS_UNSUPPORTED);
+
 const uint8_t* bytes(std::string_view s) {
     return reinterpret_cast<const uint8_t*>(s.data());
 }
@@ -248,6 +250,102 @@ storage::StorageResult<std::vector<std::pair<std::string, std::string>>> Storage
         records.emplace_back(std::move((*items)[i]), std::move((*items)[i + 1]));
     }
     return records;
+}
+
+bool StorageAdapter::supports_scan() const {
+    return vt_.scan_sessions != nullptr;
+}
+
+namespace {
+
+// The host side of macp_session_scan_sink: turns the plugin's begin/record calls into the
+// visitor's begin/record/end, and remembers whether the plugin broke the sink's rules.
+class ScanBridge {
+public:
+    explicit ScanBridge(storage::SessionScanVisitor& visitor) : visitor_(visitor) {
+        sink_.struct_size = sizeof(macp_session_scan_sink);
+        sink_.ctx = this;
+        sink_.begin_session = &ScanBridge::begin;
+        sink_.log_record = &ScanBridge::record;
+    }
+    [[nodiscard]] const macp_session_scan_sink* get() const { return &sink_; }
+    // Closes the last session; call once the plugin returned OK.
+    void finish() {
+        if (receiving_) visitor_.end_session();
+        receiving_ = false;
+    }
+    [[nodiscard]] const std::string& problem() const { return problem_; }
+
+private:
+    static int begin(void* ctx, const char* session_id, const uint8_t* snapshot, size_t len) noexcept {
+        auto& self = *static_cast<ScanBridge*>(ctx);
+        try {
+            self.finish();
+            if (session_id == nullptr) {
+                self.fault("a session without an id");
+                return 0;
+            }
+            std::string id(session_id);
+            if (!self.seen_.insert(id).second) {
+                self.fault("session " + id + " twice");
+                return 0;
+            }
+            std::optional<std::string> snap;
+            if (snapshot != nullptr) snap.emplace(reinterpret_cast<const char*>(snapshot), len);
+            self.receiving_ = self.problem_.empty() && self.visitor_.begin_session(id, std::move(snap));
+            return self.receiving_ ? 1 : 0;
+        } catch (const std::exception& e) {
+            self.fault(std::string("host error: ") + e.what());
+            return 0;
+        }
+    }
+    static void record(void* ctx, const uint8_t* data, size_t len) noexcept {
+        auto& self = *static_cast<ScanBridge*>(ctx);
+        if (!self.receiving_) {
+            // A record for a session the host skipped (or none begun) would otherwise be
+            // attributed to the wrong session.
+            if (self.problem_.empty()) self.fault("a log record outside a requested session");
+            return;
+        }
+        try {
+            self.visitor_.log_record(std::string(reinterpret_cast<const char*>(data), len));
+        } catch (const std::exception& e) {
+            self.fault(std::string("host error: ") + e.what());
+        }
+    }
+    void fault(std::string what) {
+        if (problem_.empty()) problem_ = std::move(what);
+        receiving_ = false;
+    }
+
+    storage::SessionScanVisitor& visitor_;
+    macp_session_scan_sink sink_{};
+    std::set<std::string> seen_;
+    bool receiving_ = false;
+    std::string problem_;
+};
+
+}  // namespace
+
+storage::Status StorageAdapter::scan_sessions(storage::SessionScanVisitor& visitor) {
+    if (vt_.scan_sessions == nullptr) {
+        return fail(error("scan_sessions", MACP_STATUS_UNSUPPORTED, "this backend does not implement scan_sessions"));
+    }
+    try {
+        ScanBridge bridge(visitor);
+        HostCallContext cc(instance_->logger());
+        const macp_status status =
+            instance_->call([&](void* inst) { return vt_.scan_sessions(inst, bridge.get(), cc.get()); });
+        if (status != MACP_STATUS_OK) return fail(error("scan_sessions", status, cc.message()));
+        if (!bridge.problem().empty()) {
+            return fail(error("scan_sessions", MACP_STATUS_INTERNAL,
+                              "the plugin returned OK but reported " + bridge.problem()));
+        }
+        bridge.finish();
+        return {};
+    } catch (const std::exception& e) {
+        return fail(error("scan_sessions", MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
 }
 
 bool StorageAdapter::supports_replace_log() const {

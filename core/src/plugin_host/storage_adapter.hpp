@@ -39,6 +39,9 @@ public:
     std::vector<storage::StorageResult<std::vector<std::string>>> load_logs(
         const std::vector<std::string>& ids) override;
 
+    [[nodiscard]] bool supports_scan() const override;
+    storage::Status scan_sessions(storage::SessionScanVisitor& visitor) override;
+
     storage::Status put_record(const std::string& ns, const std::string& key, std::string_view blob) override;
     storage::Status delete_record(const std::string& ns, const std::string& key) override;
     storage::StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(

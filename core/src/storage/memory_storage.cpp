@@ -34,7 +34,7 @@ void validate_record_name(const char* what, const std::string& value) {
 class MemoryStorage {
 public:
     static constexpr std::uint32_t macp_optional_ops =
-        sdk::op::append_log_batch | sdk::op::replace_log | sdk::op::health;
+        sdk::op::append_log_batch | sdk::op::replace_log | sdk::op::health | sdk::op::scan_sessions;
 
     explicit MemoryStorage(const sdk::Config& /*config*/) {}
 
@@ -68,6 +68,21 @@ public:
             for (const auto& kv : sessions_) ids.push_back(kv.first);
         }
         for (const auto& id : ids) out(id);
+    }
+
+    void scan_sessions(const sdk::ScanSink& out) {
+        // From a copy, as load_log: the host's callbacks run without our lock.
+        std::vector<std::pair<std::string, Session>> copy;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            copy.assign(sessions_.begin(), sessions_.end());
+        }
+        for (const auto& [id, session] : copy) {
+            std::optional<std::string_view> snapshot;
+            if (session.snapshot) snapshot = *session.snapshot;
+            if (!out.begin_session(id, snapshot)) continue;
+            for (const auto& r : session.log) out.log_record(r);
+        }
     }
 
     void append_log_entry(const std::string& session_id, std::string_view record) {

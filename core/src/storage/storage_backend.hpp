@@ -18,6 +18,10 @@ struct StorageError {
     std::string message;
 };
 
+// MACP_STATUS_UNSUPPORTED of macp/plugin/abi.h, which the kernel does not include
+// (plugin_host/storage_adapter.cpp checks that the two agree).
+inline constexpr int32_t kStatusUnsupported = 2;
+
 using Status = Result<void, StorageError>;
 template <class T>
 using StorageResult = Result<T, StorageError>;
@@ -25,6 +29,18 @@ using StorageResult = Result<T, StorageError>;
 struct LogAppend {
     std::string session_id;
     std::string record;
+};
+
+// Receives the stored sessions of one scan_sessions call (start-up recovery, plugin ABI 1.1).
+// Called on one thread at a time, never concurrently; must not throw.
+class SessionScanVisitor {
+public:
+    virtual ~SessionScanVisitor() = default;
+    // A stored session (`snapshot` nullopt when it has none). Returns true to receive its log
+    // next: then log_record per record, in order, and end_session.
+    virtual bool begin_session(const std::string& session_id, std::optional<std::string> snapshot) = 0;
+    virtual void log_record(std::string record) = 0;
+    virtual void end_session() = 0;
 };
 
 class StorageBackend {
@@ -60,6 +76,13 @@ public:
         out.reserve(ids.size());
         for (const auto& id : ids) out.push_back(load_log(id));
         return out;
+    }
+
+    // True when scan_sessions reads every session in one pass (cheaper than list + load each).
+    [[nodiscard]] virtual bool supports_scan() const { return false; }
+    // Every stored session, once each (see SessionScanVisitor). Only when supports_scan().
+    virtual Status scan_sessions(SessionScanVisitor& /*visitor*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no scan_sessions"});
     }
 
     virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;

@@ -7,14 +7,6 @@
 #include <spdlog/spdlog.h>
 
 namespace macp::storage {
-namespace {
-
-// MACP_STATUS_UNSUPPORTED (macp/plugin/abi.h): a backend that cannot tell is taken as healthy,
-// like one that leaves `health` unimplemented.
-constexpr int32_t kStatusUnsupported = 2;
-
-}  // namespace
-
 StorageHealthMonitor::StorageHealthMonitor(StorageBackend& backend, HealthMonitorOptions options)
     : backend_(backend), options_(options), name_(backend.name()) {
     check();

@@ -137,6 +137,8 @@ public:
         return inner_.list_records(ns);
     }
     [[nodiscard]] bool supports_replace_log() const override { return inner_.supports_replace_log(); }
+    [[nodiscard]] bool supports_scan() const override { return inner_.supports_scan(); }
+    Status scan_sessions(SessionScanVisitor& visitor) override { return inner_.scan_sessions(visitor); }
     Status replace_log(const std::string& session_id, const std::vector<std::string>& records) override;
     Status flush() override;
     StorageResult<std::string> health() override { return inner_.health(); }

@@ -51,7 +51,7 @@ public:
 
     static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
                                                        sdk::op::flush | sdk::op::health | sdk::op::recover |
-                                                       sdk::op::check_config;
+                                                       sdk::op::check_config | sdk::op::scan_sessions;
 
     explicit RocksDbStorage(const sdk::Config& config);
     ~RocksDbStorage();
@@ -77,6 +77,8 @@ public:
     void flush();
     std::string health();
     void recover(const sdk::Emitter& repairs);
+    // Every session in one ordered pass over the sessions, snapshots and logs families (ABI 1.1).
+    void scan_sessions(const sdk::ScanSink& out);
 
     [[nodiscard]] const std::string& path() const { return path_; }
     // For the tests.

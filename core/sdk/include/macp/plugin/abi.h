@@ -1,5 +1,6 @@
 /*
- * macp-runtime plugin ABI, version 1.0 (C99). Final: from 1.0 on, every change is additive.
+ * macp-runtime plugin ABI, version 1.1 (C99). Final: from 1.0 on, every change is additive.
+ * 1.1: storage `scan_sessions` (storage.h).
  *
  * This header is the whole contract between the macp-runtime core (the HOST) and a plugin shared
  * object. No C++ type, exception, allocator or protobuf object ever crosses it. storage.h and
@@ -65,7 +66,7 @@ extern "C" {
 /* The ABI this header describes. A plugin puts MACP_PLUGIN_ABI_MAJOR in its descriptor, but for
  * abi_minor the minor it needs (see VERSIONING): usually MACP_PLUGIN_ABI_MINOR_BASELINE. */
 #define MACP_PLUGIN_ABI_MAJOR 1
-#define MACP_PLUGIN_ABI_MINOR 0
+#define MACP_PLUGIN_ABI_MINOR 1
 #define MACP_PLUGIN_ABI_MINOR_BASELINE 0
 
 /* Name of the single exported entry symbol for ABI major 1. Since: 1.0 */

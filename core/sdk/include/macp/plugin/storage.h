@@ -1,5 +1,6 @@
 /*
- * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.0. See abi.h first.
+ * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.1. See abi.h first.
+ * 1.1 added the optional `scan_sessions` operation (and `macp_session_scan_sink`).
  *
  * A storage plugin is a BYTE STORE. The core owns the record encoding (docs/plugin-abi.md,
  * `json/1`), so every backend stores identical records and data can move between backends. A
@@ -47,7 +48,23 @@ typedef struct macp_log_append {
     size_t record_len;
 } macp_log_append;
 
-/* Every function pointer below: Since: 1.0. `instance` is what `create` returned; `ctx` is never
+/* Receives the stored sessions during `scan_sessions`. Since: 1.1
+ * OWNERSHIP: BORROWED for the duration of the call; the callbacks copy their arguments before
+ * returning. THREADING: the callbacks may only be called on the thread running scan_sessions. */
+typedef struct macp_session_scan_sink {
+    uint32_t struct_size;
+    void* ctx;
+    /* A stored session begins: its id and its snapshot (`snapshot` NULL when it has none; a
+     * stored empty snapshot is a non-NULL pointer with length 0). Returns non-zero when the host
+     * wants this session's log records next, 0 when the plugin must skip them (the host already
+     * knows all it needs, e.g. from a terminal snapshot). */
+    int (*begin_session)(void* ctx, const char* session_id, const uint8_t* snapshot, size_t snapshot_len);
+    /* One record of the session begun last, in log order; only after a begin_session that
+     * returned non-zero, and before the next begin_session. */
+    void (*log_record)(void* ctx, const uint8_t* record, size_t record_len);
+} macp_session_scan_sink;
+
+/* Every function pointer below: Since: 1.0 unless noted. `instance` is what `create` returned; `ctx` is never
  * NULL (see macp_call_context in abi.h). Unless stated otherwise, the function may block, runs on
  * a host executor thread, and borrows its arguments until it returns. */
 typedef struct macp_storage_vtable {
@@ -141,6 +158,17 @@ typedef struct macp_storage_vtable {
      * THREADING: may be called without any instance, never concurrently with create. */
     macp_status (*check_config)(const macp_config_pair* const* config, size_t config_count,
                                 const macp_call_context* ctx);
+    /* Since: 1.1. Start-up recovery in one pass: reports every session `list_session_ids` would
+     * report, each exactly once, through `out`: begin_session with its snapshot (as load_session
+     * would return it), then, if asked for, its whole log in order (as load_log would return it).
+     * A session's records always follow its own begin_session, so a backend whose layout keeps
+     * sessions in key order serves this with one ordered scan instead of one lookup per session
+     * and per log. Session order is the backend's choice. The host calls it once, before serving
+     * and with no concurrent writes; on a non-OK return it discards everything reported and
+     * fails the start-up with the message. When NULL (or beyond struct_size), the host uses
+     * list_session_ids + load_session + load_log. A plugin providing it still loads on 1.0 hosts
+     * (they ignore it), so it does not need abi_minor 1. */
+    macp_status (*scan_sessions)(void* instance, const macp_session_scan_sink* out, const macp_call_context* ctx);
 } macp_storage_vtable;
 
 #ifdef __cplusplus

@@ -21,10 +21,14 @@
 //   op::health            std::string health();               // returns the durability note
 //   op::recover           void recover(const macp::sdk::Emitter& repairs);
 //   op::check_config      static void check_config(const macp::sdk::Config&);  // no side effects
+//   op::scan_sessions     void scan_sessions(const macp::sdk::ScanSink& out);  // ABI 1.1, see below
 // Every non-static member may take a last `const macp::sdk::CallContext&` parameter (deadline,
 // fencing token, logger). Throw macp::sdk::Error(MACP_STATUS_..., "message") to fail a call.
 // Then export the class once (KEYS: a static macp_config_key array, or nullptr for none):
 //   MACP_STORAGE_PLUGIN(T, "sqlite", "1.0.0", "one line", flags, KEYS)
+//
+// scan_sessions: for each stored session, `if (out.begin_session(id, snapshot)) { out.log_record(r)
+// for each record in order }` (snapshot: std::nullopt when none) — see storage.h.
 //
 // append_log_batch: `status` arrives with one MACP_STATUS_INTERNAL per item; set an item to
 // MACP_STATUS_OK only once it is durable. Returning normally reports the statuses as they are
@@ -51,6 +55,25 @@ struct LogAppend {
     std::string_view record;
 };
 
+// Where scan_sessions reports the stored sessions (a view of the host's sink; valid during the call).
+class ScanSink {
+public:
+    explicit ScanSink(const macp_session_scan_sink* s) : s_(s) {}
+    // Returns true when the host wants this session's log records next.
+    bool begin_session(const std::string& session_id, std::optional<std::string_view> snapshot) const {
+        static constexpr uint8_t kEmpty = 0;
+        const uint8_t* p = nullptr;
+        if (snapshot) p = snapshot->empty() ? &kEmpty : reinterpret_cast<const uint8_t*>(snapshot->data());
+        return s_->begin_session(s_->ctx, session_id.c_str(), p, snapshot ? snapshot->size() : 0) != 0;
+    }
+    void log_record(std::string_view record) const {
+        s_->log_record(s_->ctx, reinterpret_cast<const uint8_t*>(record.data()), record.size());
+    }
+
+private:
+    const macp_session_scan_sink* s_;
+};
+
 namespace detail {
 
 inline std::string_view view(const uint8_t* p, size_t n) {
@@ -75,6 +98,7 @@ MACP_SDK_OP_TRAITS(append_log_batch, std::declval<const std::vector<LogAppend>&>
                    std::declval<std::vector<macp_status>&>())
 MACP_SDK_OP_TRAITS(replace_log, std::declval<Str>(), std::declval<const std::vector<std::string_view>&>())
 MACP_SDK_OP_TRAITS(recover, std::declval<Out>())
+MACP_SDK_OP_TRAITS(scan_sessions, std::declval<const ScanSink&>())
 MACP_SDK_OP_TRAITS0(flush)
 
 #define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                                 \
@@ -231,6 +255,14 @@ struct StorageTrampolines {
             return MACP_STATUS_OK;
         });
     }
+    static macp_status scan_sessions(void* i, const macp_session_scan_sink* out, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            const CallContext cc(c);
+            const ScanSink sink(out);
+            MACP_SDK_INVOKE(T, self(i), scan_sessions, cc, sink);
+            return MACP_STATUS_OK;
+        });
+    }
 };
 
 }  // namespace detail
@@ -259,6 +291,7 @@ constexpr macp_storage_vtable make_storage_vtable() {
     static_assert(!declares<T>(op::health) || health_returns_string<T>::value,
                   "macp plugin: health() must return std::string (the readiness and durability note)");
     MACP_SDK_CHECK_OPTIONAL(recover, "void recover(const macp::sdk::Emitter&)");
+    MACP_SDK_CHECK_OPTIONAL(scan_sessions, "void scan_sessions(const macp::sdk::ScanSink&)");
     MACP_SDK_CHECK_CHECK_CONFIG();
 
     using Tr = StorageTrampolines<T>;
@@ -282,6 +315,7 @@ constexpr macp_storage_vtable make_storage_vtable() {
     if constexpr (declares<T>(op::health)) v.health = &Tr::health;
     if constexpr (declares<T>(op::recover)) v.recover = &Tr::recover;
     if constexpr (declares<T>(op::check_config)) v.check_config = &check_config<T>;
+    if constexpr (declares<T>(op::scan_sessions)) v.scan_sessions = &Tr::scan_sessions;
     return v;
 }
 
