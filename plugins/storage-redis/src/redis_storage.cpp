@@ -433,6 +433,44 @@ void RedisStorage::verify(const char* what) {
         lost("write counter " + std::to_string(count) + " < " + std::to_string(last_counter_));
     }
     last_counter_ = count;
+    if (pending_) resolve_pending(count, what);
+}
+
+void RedisStorage::resolve_pending(long long counter, const char* what) {
+    const PendingAppend& p = *pending_;
+    if (p.undone_at == 0 && counter == p.applied_at - 1) {
+        pending_.reset();  // the append never reached Redis: nothing to take back
+    } else if (counter == p.applied_at) {
+        log_.warn(where() + ": an append that was not acknowledged had reached Redis (write counter " +
+                  std::to_string(counter) + "); removing its records again");
+        undo_pending(what);
+    } else if (p.undone_at != 0 && counter == p.undone_at) {
+        pending_.reset();  // applied and taken back
+    } else {
+        log_.warn(where() + ": cannot tell whether an append that was not acknowledged reached Redis (write counter " +
+                  std::to_string(counter) + ", expected " + std::to_string(p.applied_at - 1) + " or " +
+                  std::to_string(p.applied_at) +
+                  "; another writer uses this key prefix): its records may be found by the next recovery");
+        pending_.reset();
+    }
+}
+
+void RedisStorage::undo_pending(const char* what) {
+    std::vector<std::string> ends;
+    ends.reserve(pending_->pushed.size());  // no reallocation: the Argv views stay valid
+    std::vector<Argv> undo;
+    for (const auto& [key, n] : pending_->pushed) {
+        ends.push_back(std::to_string(-(n + 1)));
+        undo.push_back({"LTRIM", key, "0", ends.back()});  // drops the last n elements
+    }
+    pending_->undone_at = last_counter_ + 1;
+    try {
+        transaction(undo, what, Wait::skip);
+    } catch (...) {
+        if (ctx_) pending_.reset();  // Redis answered (with an error): nothing more to learn
+        throw;
+    }
+    pending_.reset();
 }
 
 void RedisStorage::check_writable(const char* what, const sdk::CallContext& call) {
@@ -600,29 +638,31 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
     }
     cmds.push_back(std::move(sadd));
 
+    PendingAppend pending;
+    pending.applied_at = last_counter_ + 1;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        pending.pushed.emplace_back(keys[k], static_cast<long long>(good[order[k]].size()));
+    }
+    pending_ = std::move(pending);
     int confirmed = 0;
-    const auto lengths = transaction(cmds, what, Wait::report, &confirmed);
+    try {
+        transaction(cmds, what, Wait::report, &confirmed);
+    } catch (...) {
+        // Connection lost before Redis' answer: the outcome is unknown, the next reconnect finds
+        // out from the write counter (and takes the records back if they landed). Otherwise
+        // Redis answered: nothing is pending.
+        if (ctx_) pending_.reset();
+        throw;
+    }
     if (settings_.wait_replicas > 0 && confirmed < settings_.wait_replicas) {
-        // Too few replicas: not acknowledged. Take the records off the primary again (nobody else
-        // appends to these sessions meanwhile: calls for one session are never concurrent), so a
+        // Too few replicas: not acknowledged. Take the records off the primary again, so a
         // rejected record is not found by the next recovery.
-        std::vector<std::string> ends;
-        ends.reserve(order.size());
-        std::vector<Argv> undo;
-        for (std::size_t k = 0; k < order.size(); ++k) {
-            const long long before = lengths[k] - static_cast<long long>(good[order[k]].size());
-            if (before <= 0) {
-                undo.push_back({"DEL", keys[k]});
-            } else {
-                ends.push_back(std::to_string(before - 1));
-                undo.push_back({"LTRIM", keys[k], "0", ends.back()});
-            }
-        }
+        pending_->applied_at = last_counter_;
         std::string outcome = "the records were removed from the primary again";
         try {
-            transaction(undo, "append rollback", Wait::skip);
+            undo_pending(what);
         } catch (const sdk::Error& e) {
-            outcome = std::string("removing them from the primary failed too: ") + e.what();
+            outcome = std::string("removing them from the primary failed (retried at the next reconnect): ") + e.what();
         }
         throw sdk::Error(
             MACP_STATUS_UNAVAILABLE,
@@ -632,6 +672,7 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
                                      " replica(s) confirmed the write within " + wait_timeout_arg_ + " ms (WAIT)") +
                 ": not acknowledged; " + outcome);
     }
+    pending_.reset();
     for (const std::string_view sid : order) {
         for (const std::size_t i : good[sid]) status[i] = MACP_STATUS_OK;
     }

@@ -155,8 +155,22 @@ private:
                         const sdk::CallContext& call, const char* what);
     [[nodiscard]] sdk::Error unavailable(const char* what, const std::string& cause);
 
+    // A log append whose outcome is unknown (the connection broke before Redis' answer) or that
+    // must be taken back (too few replicas): resolved by the write counter at the next reconnect.
+    struct PendingAppend {
+        long long applied_at = 0;  // the write counter once the append was applied
+        long long undone_at = 0;   // the write counter once its undo was applied too (0: none sent)
+        std::vector<std::pair<std::string, long long>> pushed;  // log key, records appended to it
+    };
+    // Removes the pending append's records from the tail of each log again (nothing else can have
+    // been appended to those sessions since: calls for one session are never concurrent, and every
+    // call resolves the pending append first). Clears pending_ once Redis confirmed the undo.
+    void undo_pending(const char* what);
+    void resolve_pending(long long counter, const char* what);
+
     Settings settings_;
     sdk::Logger log_;
+    std::optional<PendingAppend> pending_;
 
     mutable std::mutex mutex_;
     ContextPtr ctx_;

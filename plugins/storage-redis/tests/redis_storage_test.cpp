@@ -2,6 +2,7 @@
 // port, own temp dir, stopped by PID). No timing assertions: waits are bounded loops.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -462,4 +463,53 @@ TEST_CASE("a Redis that does not answer in time: TIMEOUT, then it serves again",
     REQUIRE(wait_healthy(*s));
     s->append_log_entry(sid(1), "after", kNoContext);
     CHECK(log_of(*s, sid(1)).back() == "after");
+}
+
+TEST_CASE("an append whose outcome was unknown is taken back if it reached Redis", "[unknown]") {
+    REQUIRE_REDIS();
+    RedisServer::Options o;
+    o.extra_config = {"enable-debug-command yes"};
+    RedisServer redis(o);
+    auto s = open(redis.url(), {{"MACP_REDIS_COMMAND_TIMEOUT_MS", "100"}});
+    s->append_log_entry(sid(1), "before", kNoContext);
+    // Redis sleeps 1.5 s: the append below is read and executed only after the plugin gave up on
+    // it (100 ms) and dropped its connection.
+    std::thread sleeper([&] { redis.command({"DEBUG", "SLEEP", "1.5"}); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let DEBUG SLEEP begin
+    const macp_status st = status_of([&] { s->append_log_entry(sid(1), "not acknowledged", kNoContext); });
+    sleeper.join();
+    if (st == MACP_STATUS_OK) {
+        WARN("DEBUG SLEEP had not started yet: the append went through, nothing to check");
+        return;
+    }
+    CHECK(st == MACP_STATUS_TIMEOUT);
+    REQUIRE(wait_healthy(*s));  // the reconnect finds the append applied (write counter) and undoes it
+    CHECK(log_of(*s, sid(1)) == std::vector<std::string>{"before"});
+    CHECK(redis.command({"GET", "macp:meta:writes"}) == "3");  // before, the late append, its undo
+    s->append_log_entry(sid(1), "after", kNoContext);
+    CHECK(log_of(*s, sid(1)) == std::vector<std::string>{"before", "after"});
+}
+
+TEST_CASE("an append cut off by redis-server's death is resolved after its restart", "[unknown]") {
+    REQUIRE_REDIS();
+    RedisServer redis;
+    auto s = open(redis.url());
+    // Appends until one fails while redis-server is killed under it; whatever the failed one's
+    // fate in the AOF, after the restart the log holds exactly the acknowledged records.
+    std::vector<std::string> acked;
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        for (int i = 0; i < 100000 && !stop; ++i) {
+            const std::string r = "r" + std::to_string(i);
+            if (status_of([&] { s->append_log_entry(sid(1), r, kNoContext); }) != MACP_STATUS_OK) break;
+            acked.push_back(r);
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    redis.kill9();
+    writer.join();
+    stop = true;
+    redis.start();
+    REQUIRE(wait_healthy(*s));
+    CHECK(log_of(*s, sid(1)) == acked);
 }
