@@ -24,6 +24,12 @@ if ! grep -q '^MACP_BUILD_STORAGE_ROCKSDB:BOOL=OFF' "$build/CMakeCache.txt"; the
   grep -q "Depends: macp-runtime (>= .*librocksdb7.8" <<<"$info" ||
     { echo "storage-rocksdb does not depend on macp-runtime and librocksdb7.8"; exit 1; }
 fi
+if ! grep -q '^MACP_BUILD_STORAGE_REDIS:BOOL=OFF' "$build/CMakeCache.txt"; then
+  check macp-runtime-storage-redis "macp-runtime/plugins/storage-redis.so"
+  info=$(dpkg-deb --info "$(ls "$out"/macp-runtime-storage-redis_*.deb)")
+  grep -q "Depends: macp-runtime (>= .*libhiredis0.14" <<<"$info" ||
+    { echo "storage-redis does not depend on macp-runtime and libhiredis0.14"; exit 1; }
+fi
 check macp-runtime-dev ./usr/include/macp/plugin/abi.h
 check macp-runtime-dev ./usr/include/macp/plugin/sdk/storage.hpp
 check macp-runtime-dev "pkgconfig/macp-plugin.pc"

@@ -28,7 +28,9 @@ echo "$(wc -l <"$build/install_manifest.txt") files, all under the prefix"
 
 step "the installed server finds the installed plugins without MACP_PLUGIN_PATH"
 listing=$(env -u MACP_PLUGIN_PATH "$stage/bin/macp-runtime" --list-plugins)
-for plugin in storage-file auth-static $( [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ] && echo storage-rocksdb); do
+for plugin in storage-file auth-static \
+    $( [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ] && echo storage-rocksdb) \
+    $( [ -n "$(find "$stage" -name storage-redis.so -print -quit)" ] && echo storage-redis); do
     if ! grep -q "file: $stage/.*/$plugin.so" <<<"$listing"; then
         echo "$plugin.so not found below $stage by the installed server:"; echo "$listing"; exit 1
     fi
@@ -40,6 +42,17 @@ if [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ]; then
     env -u MACP_PLUGIN_PATH MACP_STORAGE_BACKEND=rocksdb MACP_DATA_DIR="$work/rocks" MACP_ALLOW_INSECURE=1 \
         "$stage/bin/macp-runtime" --check-config
     [ ! -e "$work/rocks" ] || { echo "--check-config created $work/rocks"; exit 1; }
+fi
+if [ -n "$(find "$stage" -name storage-redis.so -print -quit)" ]; then
+    # The packaged Redis backend, selected by name: --check-config validates its URL without
+    # connecting (nothing listens on port 1) and refuses rediss:// (no TLS in hiredis 0.14).
+    env -u MACP_PLUGIN_PATH MACP_STORAGE_BACKEND=redis MACP_REDIS_URL=redis://127.0.0.1:1/0 MACP_ALLOW_INSECURE=1 \
+        "$stage/bin/macp-runtime" --check-config
+    if env -u MACP_PLUGIN_PATH MACP_STORAGE_BACKEND=redis MACP_REDIS_URL=rediss://127.0.0.1:1 MACP_ALLOW_INSECURE=1 \
+        "$stage/bin/macp-runtime" --check-config >"$work/rediss.log" 2>&1; then
+        echo "--check-config accepted rediss://"; exit 1
+    fi
+    grep -q "TLS" "$work/rediss.log" || { echo "rediss:// refused without saying why:"; cat "$work/rediss.log"; exit 1; }
 fi
 
 step "CMake route: find_package(MacpPluginSDK) + macp_add_plugin(storage-sqlite)"
