@@ -233,6 +233,7 @@ sdk::Error RedisStorage::unavailable(const char* what, const std::string& cause)
 }
 
 void RedisStorage::drop(const std::string& why) {
+    if (ctx_ && !epoch_.empty()) log_.warn(where() + ": connection dropped: " + why + "; reconnecting on demand");
     ctx_.reset();
     last_error_ = why;
     next_attempt_ = Clock::now();  // the first reconnect may happen right away; failures back off
@@ -504,16 +505,24 @@ std::vector<long long> RedisStorage::transaction(const std::vector<Argv>& comman
 
     const std::size_t n = commands.size();
     std::string queue_error;
+    std::size_t first_queue_error = 0;
     for (std::size_t i = 0; i <= n + 1 && queue_error.empty(); ++i) {
-        if (is_error(r[i])) queue_error = text(*r[i]);
+        if (is_error(r[i])) {
+            queue_error = text(*r[i]);
+            first_queue_error = i;
+        }
     }
     const ReplyPtr& exec = r[n + 2];
     if (is_error(exec) || exec->type != REDIS_REPLY_ARRAY || exec->elements != n + 1) {
         const redisReply& e = *exec;
-        throw sdk::Error(is_error(exec) ? error_status(e) : MACP_STATUS_IO_ERROR,
-                         where() + ": " + what + ": the transaction was not executed (" +
-                             (is_error(exec) ? text(e) : std::string("unexpected EXEC reply")) +
-                             (queue_error.empty() ? std::string() : ": " + queue_error) + ")");
+        // A command refused while queueing (e.g. READONLY: the URL names a replica) says more
+        // than EXECABORT.
+        const macp_status status = !queue_error.empty() ? error_status(*r[first_queue_error])
+                                   : is_error(exec)     ? error_status(e)
+                                                        : MACP_STATUS_IO_ERROR;
+        throw sdk::Error(status, where() + ": " + what + ": the transaction was not executed (" +
+                                     (is_error(exec) ? text(e) : std::string("unexpected EXEC reply")) +
+                                     (queue_error.empty() ? std::string() : ": " + queue_error) + ")");
     }
     const redisReply* incr = exec->element[n];
     if (incr->type != REDIS_REPLY_INTEGER) {

@@ -353,6 +353,11 @@ TEST_CASE("WAIT: with a replica attached, writes are acknowledged", "[wait][repl
     s->append_log_batch({{sid(1), "a"}, {sid(1), "b"}}, status, kNoContext);
     CHECK(status == std::vector<macp_status>{MACP_STATUS_OK, MACP_STATUS_OK});
     CHECK(replica.command({"LRANGE", "macp:s:{" + sid(1) + "}:log", "0", "-1"}) == "a\nb");
+
+    // A URL naming the replica instead of the primary: refused at start-up, saying why.
+    const auto e = open_error(replica.url());
+    CHECK(e.status() == MACP_STATUS_UNAVAILABLE);
+    CHECK_THAT(e.what(), Catch::Contains("READONLY") && Catch::Contains(replica.url()));
 }
 
 TEST_CASE("Redis down: calls fail, health is not OK; back: it reconnects and serves", "[reconnect]") {
