@@ -6,7 +6,6 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -203,8 +202,7 @@ void RedisServer::spawn() {
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
         // Child: only async-signal-safe calls until execv.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+        if (::getppid() != parent) ::_exit(127);  // the test process died already
         const int null_fd = ::open("/dev/null", O_RDONLY);
         if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
         const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -218,6 +216,49 @@ void RedisServer::spawn() {
         ::_exit(127);
     }
     pid_ = pid;
+    start_watchdog();
+}
+
+void RedisServer::start_watchdog() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    const pid_t redis = pid_;
+    const pid_t w = ::fork();
+    if (w < 0) {
+        const int e = errno;
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw std::system_error(e, std::generic_category(), "fork (watchdog)");
+    }
+    if (w == 0) {
+        // Watchdog: keeps nothing of the test process but the pipe's read end, waits for EOF
+        // (the test process is gone: nobody else holds the write end) and kills redis.
+        ::dup2(fds[0], 3);
+        ::close_range(4, ~0U, 0);
+        ::signal(SIGINT, SIG_IGN);  // a ^C to the process group must not orphan redis
+        char c = 0;
+        while (::read(3, &c, 1) < 0 && errno == EINTR) {
+        }
+        ::kill(redis, SIGKILL);
+        ::_exit(0);
+    }
+    ::close(fds[0]);
+    watchdog_ = w;
+    watch_fd_ = fds[1];
+}
+
+void RedisServer::stop_watchdog() {
+    if (watchdog_ > 0) {
+        ::kill(watchdog_, SIGKILL);
+        int status = 0;
+        while (::waitpid(watchdog_, &status, 0) < 0 && errno == EINTR) {
+        }
+        watchdog_ = -1;
+    }
+    if (watch_fd_ >= 0) {
+        ::close(watch_fd_);
+        watch_fd_ = -1;
+    }
 }
 
 void RedisServer::wait_ready() {
@@ -227,6 +268,7 @@ void RedisServer::wait_ready() {
         int status = 0;
         if (::waitpid(pid_, &status, WNOHANG) == pid_) {
             pid_ = -1;
+            stop_watchdog();
             throw std::runtime_error("redis-server on port " + std::to_string(port_) +
                                      " exited during start-up; redis.log:\n" + log_tail());
         }
@@ -249,6 +291,8 @@ void RedisServer::wait_ready() {
 }
 
 void RedisServer::reap(int signal_first) {
+    // The watchdog first: once redis is reaped its PID may belong to someone else.
+    stop_watchdog();
     if (pid_ <= 0) return;
     ::kill(pid_, signal_first);
     const auto deadline = Clock::now() + std::chrono::seconds(5);

@@ -1,9 +1,10 @@
 // RedisServer: a throw-away redis-server for tests (issue #11). Started from PATH on a free
 // 127.0.0.1 port with its own temporary directory, stopped by PID, never left behind:
-//   - the child gets PR_SET_PDEATHSIG(SIGKILL), so it dies with the thread that started it even
-//     if the test process crashes (create a RedisServer on a thread that outlives it, normally
-//     the main thread);
-//   - the destructor sends SIGTERM, then SIGKILL after 5 s, reaps it and removes the directory.
+//   - a small watchdog process (forked next to it, holding only the read end of a pipe whose
+//     write end only this process holds) SIGKILLs it when the test process dies, however it dies
+//     (crash, SIGKILL, ctest timeout), whichever thread created the RedisServer;
+//   - the destructor sends SIGTERM (again every 200 ms), then SIGKILL after 5 s, reaps it and
+//     removes the directory; stop() and kill9() end the watchdog first, by PID.
 //
 // Directory layout: <tmp>/redis.conf and <tmp>/redis.log stay put; dir() (<tmp>/data) is redis'
 // `dir` (AOF directory, dump.rdb). Deleting everything under dir() after kill9() and calling
@@ -63,11 +64,15 @@ private:
     void spawn();
     void wait_ready();
     void reap(int signal_first);
+    void start_watchdog();
+    void stop_watchdog();
 
     Options options_;
     std::filesystem::path root_;
     int port_ = 0;
     pid_t pid_ = -1;
+    pid_t watchdog_ = -1;
+    int watch_fd_ = -1;  // write end of the watchdog's pipe (O_CLOEXEC)
 };
 
 // True if a redis-server executable is on PATH (or at /usr/bin/redis-server).
