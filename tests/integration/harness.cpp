@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +18,9 @@
 
 #include "macp/modes/multi_round/v1/multi_round.pb.h"
 #include "plugin_host/plugin_host.hpp"
+#ifdef MACP_IT_HAVE_REDIS
+#include "redis_server.hpp"
+#endif
 
 extern char** environ;  // NOLINT
 
@@ -56,8 +60,27 @@ std::string storage_backend() {
     return b == nullptr || *b == '\0' ? std::string("file") : std::string(b);
 }
 
+#ifdef MACP_IT_HAVE_REDIS
+RedisServer& test_redis() {
+    // One redis-server per test process, started on first use and stopped (by PID) at exit; each
+    // data dir gets a key space of its own in it (storage_settings).
+    static RedisServer server;
+    return server;
+}
+#endif
+
 std::map<std::string, std::string> storage_settings(const fs::path& data_dir) {
-    return {{"MACP_DATA_DIR", data_dir.string()}};
+    std::map<std::string, std::string> settings{{"MACP_DATA_DIR", data_dir.string()}};
+    if (storage_backend() == "redis") {
+#ifdef MACP_IT_HAVE_REDIS
+        settings["MACP_REDIS_URL"] = test_redis().url();
+        settings["MACP_REDIS_KEY_PREFIX"] =
+            "it" + std::to_string(std::hash<std::string>{}(fs::absolute(data_dir).lexically_normal().string())) + ":";
+#else
+        throw std::runtime_error("the redis backend needs the macp_test_redis support library (libhiredis-dev)");
+#endif
+    }
+    return settings;
 }
 
 std::unique_ptr<macp::storage::StorageBackend> open_store(const fs::path& data_dir) {
@@ -67,6 +90,28 @@ std::unique_ptr<macp::storage::StorageBackend> open_store(const fs::path& data_d
     auto store = host.open_storage("storage-" + storage_backend(), storage_settings(data_dir));
     if (!store) throw std::runtime_error("cannot open the test store: " + store.error());
     return std::move(store.value());
+}
+
+std::optional<grpc::health::v1::HealthCheckResponse::ServingStatus> health(const std::string& address,
+                                                                           const std::string& service) {
+    auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (!stub->Check(&ctx, req, &resp).ok()) return std::nullopt;
+    return resp.status();
+}
+
+bool health_becomes(const std::string& address, grpc::health::v1::HealthCheckResponse::ServingStatus want,
+                    std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (health(address, "") == want && health(address, "macp.v1.MACPRuntimeService") == want) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
 }
 
 std::string ServerProcess::binary() {

@@ -8,13 +8,18 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "macp/v1/core.grpc.pb.h"
 #include "storage/storage_backend.hpp"
+#ifdef MACP_IT_HAVE_REDIS
+#include "redis_server.hpp"
+#endif
 
 namespace macp::test {
 
@@ -47,6 +52,19 @@ std::map<std::string, std::string> storage_settings(const std::filesystem::path&
 // (for planting records no client could send); the server must not be running. Throws
 // std::runtime_error with the plugin host's message on failure.
 std::unique_ptr<macp::storage::StorageBackend> open_store(const std::filesystem::path& data_dir);
+
+// grpc.health.v1 Check of `service` ("" = the server as a whole); nullopt if the call failed.
+std::optional<grpc::health::v1::HealthCheckResponse::ServingStatus> health(const std::string& address,
+                                                                           const std::string& service = "");
+// Polls Check for "" and macp.v1.MACPRuntimeService until both report `want` (bounded by `timeout`).
+bool health_becomes(const std::string& address, grpc::health::v1::HealthCheckResponse::ServingStatus want,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+#ifdef MACP_IT_HAVE_REDIS
+// The redis-server of this test process (backend `redis`): started on first use, on the calling
+// thread (call it from the main thread), stopped at exit. Tests may kill and restart it.
+RedisServer& test_redis();
+#endif
 
 class ServerProcess {
 public:

@@ -92,28 +92,6 @@ size_t fill(const fs::path& path) {
     return total;
 }
 
-std::optional<HealthCheckResponse::ServingStatus> health(const std::string& address, const std::string& service = "") {
-    auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    grpc::health::v1::HealthCheckRequest req;
-    req.set_service(service);
-    HealthCheckResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-    if (!stub->Check(&ctx, req, &resp).ok()) return std::nullopt;
-    return resp.status();
-}
-
-// Polls Check for both service names until both report `want` (bounded).
-bool health_becomes(const std::string& address, HealthCheckResponse::ServingStatus want,
-                    std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (health(address, "") == want && health(address, "macp.v1.MACPRuntimeService") == want) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
-
 // Collects every status a Watch stream sends, on a thread of its own.
 class HealthWatch {
 public:
