@@ -281,6 +281,63 @@ TEST_CASE("file -> rocksdb -> file preserves every session", "[integration][migr
     }
 }
 
+#ifdef MACP_IT_HAVE_REDIS
+TEST_CASE("file -> redis -> file preserves every session", "[integration][migration][redis]") {
+    // Issue #11: --migrate-storage to and from redis, with a key prefix of the migration's own.
+    if (!fs::exists(fs::path(ServerProcess::plugin_dir()) / "storage-redis.so")) {
+        WARN("storage-redis.so is not built; the redis round trip is skipped");
+        return;
+    }
+    RedisServer& redis = test_redis();
+    TempDir dir;
+    const auto a = dir.path() / "a";
+    const auto c = dir.path() / "c";
+    const std::string prefix = "migrated-" + new_session_id() + ":";
+    const Written w;
+    {
+        ServerProcess server(dev_env(), a);
+        populate(server, w);
+    }
+    std::string out;
+    {
+        const int rc =
+            migrate({"file:" + a.string(), "redis:" + redis.url(), "--to-set", "MACP_REDIS_KEY_PREFIX=" + prefix}, out);
+        INFO(out);
+        REQUIRE(rc == 0);
+        CHECK(out.find("sessions copied:        2") != std::string::npos);
+        CHECK(out.find("to:   redis (MACP_REDIS_URL=" + redis.url() + ")") != std::string::npos);
+    }
+    // Everything under the prefix, nothing outside it.
+    CHECK(redis.command({"EXISTS", prefix + "sessions"}) == "1");
+    {
+        const int rc = migrate(
+            {"redis:" + redis.url(), "file:" + c.string(), "--from-set", "MACP_REDIS_KEY_PREFIX=" + prefix}, out);
+        INFO(out);
+        REQUIRE(rc == 0);
+        CHECK(out.find("sessions copied:        2") != std::string::npos);
+        CHECK(out.find("policies records copied: 1") != std::string::npos);
+    }
+    SECTION("served from redis") {
+        auto env = dev_env();
+        env["MACP_STORAGE_BACKEND"] = "redis";
+        env["MACP_REDIS_URL"] = redis.url();
+        env["MACP_REDIS_KEY_PREFIX"] = prefix;
+        ServerProcess server(env, dir.path() / "unused");
+        check_served(server, w);
+    }
+    SECTION("served from the file store it came back to") {
+        ServerProcess server(dev_env(), c);
+        check_served(server, w);
+    }
+    SECTION("a non-empty redis target is refused") {
+        std::string again;
+        CHECK(migrate({"file:" + a.string(), "redis:" + redis.url(), "--to-set", "MACP_REDIS_KEY_PREFIX=" + prefix},
+                      again) == 1);
+        CHECK(again.find("the target is not empty") != std::string::npos);
+    }
+}
+#endif
+
 TEST_CASE("the reference runtime's v3 layout migrates record for record", "[integration][migration]") {
     TempDir dir;
     const auto ref = dir.path() / "ref";
