@@ -19,6 +19,10 @@ using namespace std::chrono_literals;
 constexpr std::chrono::milliseconds kFirstBackoff = 100ms;
 constexpr std::chrono::milliseconds kMaxBackoff = 2000ms;
 constexpr long long kLogPage = 4096;  // LRANGE page size of load_log
+// scan_sessions: sessions per pipelined round trip, and the log records fetched with each one's
+// snapshot (most logs are short, and checkpoint compaction keeps finished ones short).
+constexpr std::size_t kScanBatch = 256;
+constexpr long long kScanInlineRecords = 64;
 
 void check_record(std::string_view record) {
     if (record.empty()) throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
@@ -712,6 +716,71 @@ void RedisStorage::load_log(const std::string& session_id, const sdk::Emitter& o
         if (r[0]->type != REDIS_REPLY_ARRAY) throw sdk::Error(MACP_STATUS_IO_ERROR, where() + ": load_log: bad reply");
         for (std::size_t i = 0; i < r[0]->elements; ++i) out(text(*r[0]->element[i]));
         if (static_cast<long long>(r[0]->elements) < kLogPage) break;
+    }
+}
+
+void RedisStorage::scan_sessions(const sdk::ScanSink& out, const sdk::CallContext& call) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    check_readable("scan_sessions", call);
+    auto fail_on = [&](const ReplyPtr& r) {
+        if (is_error(r)) throw sdk::Error(error_status(*r), where() + ": scan_sessions: " + text(*r));
+        if (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
+            throw sdk::Error(MACP_STATUS_IO_ERROR, where() + ": scan_sessions: bad reply");
+        }
+    };
+    std::vector<std::string> ids;
+    {
+        const auto r = pipeline({{"SMEMBERS", sessions_key_}}, "scan_sessions");
+        fail_on(r[0]);
+        if (r[0]->type != REDIS_REPLY_ARRAY)
+            throw sdk::Error(MACP_STATUS_IO_ERROR, where() + ": scan_sessions: bad reply");
+        ids.reserve(r[0]->elements);
+        for (std::size_t i = 0; i < r[0]->elements; ++i) ids.push_back(text(*r[0]->element[i]));
+    }
+    std::sort(ids.begin(), ids.end());  // a stable order for the host's log lines
+    const std::string inline_last = std::to_string(kScanInlineRecords - 1);
+    for (std::size_t first = 0; first < ids.size(); first += kScanBatch) {
+        const std::size_t last = std::min(ids.size(), first + kScanBatch);
+        // One round trip: every session's snapshot and the head of its log.
+        std::vector<std::string> keys;
+        keys.reserve(2 * (last - first));
+        std::vector<Argv> cmds;
+        cmds.reserve(2 * (last - first));
+        for (std::size_t i = first; i < last; ++i) {
+            keys.push_back(snapshot_key(settings_.prefix, ids[i]));
+            keys.push_back(log_key(settings_.prefix, ids[i]));
+        }
+        for (std::size_t k = 0; k < keys.size(); k += 2) {
+            cmds.push_back({"GET", keys[k]});
+            cmds.push_back({"LRANGE", keys[k + 1], "0", inline_last});
+        }
+        const auto r = pipeline(cmds, "scan_sessions");
+        for (std::size_t i = first; i < last; ++i) {
+            const ReplyPtr& snap = r[2 * (i - first)];
+            const ReplyPtr& head = r[2 * (i - first) + 1];
+            fail_on(snap);
+            fail_on(head);
+            if (head->type != REDIS_REPLY_ARRAY)
+                throw sdk::Error(MACP_STATUS_IO_ERROR, where() + ": scan_sessions: bad reply");
+            std::optional<std::string_view> snapshot;
+            if (snap->type == REDIS_REPLY_STRING) snapshot = std::string_view(snap->str, snap->len);
+            if (!out.begin_session(ids[i], snapshot)) continue;
+            for (std::size_t k = 0; k < head->elements; ++k) out.log_record(text(*head->element[k]));
+            if (static_cast<long long>(head->elements) < kScanInlineRecords) continue;
+            // A longer log: the rest in pages, as load_log reads it.
+            const std::string& key = keys[2 * (i - first) + 1];
+            for (long long start = kScanInlineRecords;; start += kLogPage) {
+                const std::string from = std::to_string(start);
+                const std::string to = std::to_string(start + kLogPage - 1);
+                const auto page = pipeline({{"LRANGE", key, from, to}}, "scan_sessions");
+                fail_on(page[0]);
+                if (page[0]->type != REDIS_REPLY_ARRAY) {
+                    throw sdk::Error(MACP_STATUS_IO_ERROR, where() + ": scan_sessions: bad reply");
+                }
+                for (std::size_t k = 0; k < page[0]->elements; ++k) out.log_record(text(*page[0]->element[k]));
+                if (static_cast<long long>(page[0]->elements) < kLogPage) break;
+            }
+        }
     }
 }
 

@@ -93,7 +93,7 @@ public:
 
     static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
                                                        sdk::op::flush | sdk::op::health | sdk::op::recover |
-                                                       sdk::op::check_config;
+                                                       sdk::op::check_config | sdk::op::scan_sessions;
 
     explicit RedisStorage(const sdk::Config& config);
     ~RedisStorage() = default;
@@ -120,6 +120,8 @@ public:
     void flush();
     std::string health();
     void recover(const sdk::Emitter& repairs);
+    // Start-up recovery (ABI 1.1): one round trip per batch of sessions instead of two per session.
+    void scan_sessions(const sdk::ScanSink& out, const sdk::CallContext& call);
 
     [[nodiscard]] const Settings& settings() const { return settings_; }
     // The durability note as of the last start-up / reconnect / health poll.

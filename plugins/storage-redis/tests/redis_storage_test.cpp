@@ -309,6 +309,76 @@ TEST_CASE("a log longer than one LRANGE page loads whole and in order", "[batch]
     CHECK(log_of(*s, sid(1)) == records);
 }
 
+TEST_CASE("scan_sessions: every session once, across batches, long logs whole, skipped logs skipped", "[scan]") {
+    REQUIRE_REDIS();
+    RedisServer redis;
+    auto s = open(redis.url());
+    // More sessions than one pipelined batch (256), one log longer than the inline head (64) plus
+    // a page (4096), snapshots on every third session.
+    std::map<std::string, std::vector<std::string>> logs;
+    std::set<std::string> snapshotted;
+    for (int i = 0; i < 300; ++i) {
+        const std::string id = sid(i);
+        std::vector<std::string> records;
+        const int n = i == 7 ? 5000 : i % 5;
+        for (int k = 0; k < n; ++k) records.push_back(id + "#" + std::to_string(k));
+        std::vector<std::string_view> views(records.begin(), records.end());
+        if (n > 0) {
+            s->replace_log(id, views, kNoContext);
+        } else {
+            s->create_session_storage(id, kNoContext);
+        }
+        if (i % 3 == 0) {
+            s->save_session(id, "snap-" + id, kNoContext);
+            snapshotted.insert(id);
+        }
+        logs[id] = std::move(records);
+    }
+    for (const bool skip_snapshotted : {false, true}) {
+        struct State {
+            bool skip = false;
+            std::string current;
+            bool receiving = false;
+            std::map<std::string, std::optional<std::string>> snapshots;
+            std::map<std::string, std::vector<std::string>> logs;
+            int strays = 0;
+        } st;
+        st.skip = skip_snapshotted;
+        macp_session_scan_sink sink{};
+        sink.struct_size = sizeof(sink);
+        sink.ctx = &st;
+        sink.begin_session = [](void* c, const char* id, const uint8_t* p, size_t n) -> int {
+            auto& x = *static_cast<State*>(c);
+            x.current = id;
+            auto& snap = x.snapshots[x.current];
+            if (p != nullptr) snap = std::string(reinterpret_cast<const char*>(p), n);
+            x.receiving = !(x.skip && snap);
+            return x.receiving ? 1 : 0;
+        };
+        sink.log_record = [](void* c, const uint8_t* p, size_t n) {
+            auto& x = *static_cast<State*>(c);
+            if (!x.receiving) {
+                ++x.strays;
+                return;
+            }
+            x.logs[x.current].emplace_back(reinterpret_cast<const char*>(p), n);
+        };
+        s->scan_sessions(macp::sdk::ScanSink(&sink), kNoContext);
+        CHECK(st.strays == 0);
+        REQUIRE(st.snapshots.size() == logs.size());
+        for (const auto& [id, records] : logs) {
+            INFO(id);
+            REQUIRE(st.snapshots.count(id) == 1);
+            CHECK(st.snapshots[id].has_value() == (snapshotted.count(id) == 1));
+            if (skip_snapshotted && snapshotted.count(id) == 1) {
+                CHECK(st.logs.count(id) == 0);
+            } else {
+                CHECK(st.logs[id] == records);
+            }
+        }
+    }
+}
+
 TEST_CASE("WAIT: too few replicas fails the whole batch and leaves nothing behind", "[wait]") {
     REQUIRE_REDIS();
     RedisServer redis;
