@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_env.hpp"
 #include "harness.hpp"
 
 using namespace macp::test;
@@ -26,6 +27,7 @@ int64_t now_us() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    macp::bench::use_build_tree_defaults();
     const int subscribers = argc > 1 ? std::atoi(argv[1]) : 10;
     const int messages = argc > 2 ? std::atoi(argv[2]) : 2000;
     const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
@@ -41,8 +43,9 @@ int main(int argc, char** argv) {
     }
     const auto sid = new_session_id();
     Client producer(server.address(), "producer");
-    if (!producer.send(envelope("SessionStart", sid, kMultiRound, "start",
-                                session_start_payload({"producer", "peer"}, 3'600'000)))
+    if (!producer
+             .send(envelope("SessionStart", sid, kMultiRound, "start",
+                            session_start_payload({"producer", "peer"}, 3'600'000)))
              .ok()) {
         std::fprintf(stderr, "SessionStart failed\n");
         return 1;

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "bench_env.hpp"
 #include "harness.hpp"
 #include "issue8_support.hpp"
 
@@ -466,6 +467,7 @@ int recovery(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    macp::bench::use_build_tree_defaults();
     auto o = parse(argc, argv);
     if (!o) return 2;
     default_paths();

@@ -5,7 +5,9 @@
 //
 //   macp_send_bench [clients=1] [seconds=5] [max_messages_per_client=200000] [backend=file]
 //
-// backend: MACP_STORAGE_BACKEND of the server (`file`, `rocksdb`), its data under a temp dir.
+// backend: MACP_STORAGE_BACKEND of the server (`file`, `rocksdb`, `redis`), its data under a temp
+// dir; for `redis` the bench starts its own redis-server on loopback with appendonly yes and
+// appendfsync always (every acknowledged write fsynced by Redis), stopped by PID at exit.
 //
 // Prints one line: backend, clients, acked messages, seconds, acks/s, p50/p99 latency.
 #include <algorithm>
@@ -18,16 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_env.hpp"
 #include "harness.hpp"
 
 using namespace macp::test;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
+    macp::bench::use_build_tree_defaults();
     const int clients = argc > 1 ? std::atoi(argv[1]) : 1;
     const int seconds = argc > 2 ? std::atoi(argv[2]) : 5;
     const int max_per_client = argc > 3 ? std::atoi(argv[3]) : 200000;
     const std::string backend = argc > 4 ? argv[4] : "file";
+    // The harness gives the server what the backend needs (a redis-server of its own for redis).
+    ::setenv("MACP_TEST_STORAGE_BACKEND", backend.c_str(), 1);
     TempDir dir;
     ServerProcess server({{"MACP_ALLOW_INSECURE", "1"},
                           {"MACP_MESSAGE_LIMIT_PER_MINUTE", "100000000"},
