@@ -108,20 +108,6 @@ std::optional<Options> parse(int argc, char** argv) {
     return o;
 }
 
-// Defaults for the harness: the server and plugins of the build tree holding this program.
-void default_paths() {
-    std::error_code ec;
-    const auto self = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return;
-    const auto build = self.parent_path().parent_path().parent_path();  // build/tests/bench/<prog>
-    if (std::getenv("MACP_TEST_SERVER_BIN") == nullptr) {
-        ::setenv("MACP_TEST_SERVER_BIN", (build / "bin" / "macp-runtime").c_str(), 1);
-    }
-    if (std::getenv("MACP_TEST_PLUGIN_DIR") == nullptr) {
-        ::setenv("MACP_TEST_PLUGIN_DIR", (build / "plugins").c_str(), 1);
-    }
-}
-
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -470,7 +456,6 @@ int main(int argc, char** argv) {
     macp::bench::use_build_tree_defaults();
     auto o = parse(argc, argv);
     if (!o) return 2;
-    default_paths();
     std::printf("server: %s\n", ServerProcess::binary().c_str());
     int rc = 0;
     if (!o->skip_long) rc |= long_session(*o);
