@@ -1,5 +1,6 @@
 // Benchmark (not a test; prints figures, asserts nothing): journal and recovery costs of issue #8
-// against the real macp-runtime with file storage. Three parts, every loop bounded in count and
+// against the real macp-runtime, on file storage unless MACP_TEST_STORAGE_BACKEND names another
+// backend (rocksdb; redis starts a redis-server of its own). Three parts, every loop bounded in count and
 // in time:
 //
 //  1. long session: one decision session, a Proposal and then --messages Evaluations; the Send
@@ -205,8 +206,8 @@ double timed_stop(ServerProcess& server, int sig, int* rc = nullptr) {
 // --- Part 1 and 2 --------------------------------------------------------------------------------
 
 int long_session(const Options& o) {
-    std::printf("== long session: 1 decision session, %d Evaluations of %zu reason bytes, file storage\n", o.messages,
-                o.eval_bytes);
+    std::printf("== long session: 1 decision session, %d Evaluations of %zu reason bytes, %s storage\n", o.messages,
+                o.eval_bytes, storage_backend().c_str());
     TempDir dir;
     const auto data = dir.path() / "data";
     const auto deadline = Clock::now() + std::chrono::seconds(o.max_seconds);
@@ -408,8 +409,8 @@ uintmax_t du(const fs::path& p) {
 }
 
 int recovery(const Options& o) {
-    std::printf("== recovery: %d sessions x %d records, %d%% finished, file storage\n", o.sessions, o.records,
-                o.finished_percent);
+    std::printf("== recovery: %d sessions x %d records, %d%% finished, %s storage\n", o.sessions, o.records,
+                o.finished_percent, storage_backend().c_str());
     std::optional<TempDir> tmp;
     fs::path data;
     if (o.data_dir.empty()) {
