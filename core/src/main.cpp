@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/authenticator.hpp"
+#include "auth/certificate_resolver.hpp"
 #include "auth/rate_limiter.hpp"
 #include "config/config.hpp"
 #include "kernel/events.hpp"
@@ -315,7 +316,10 @@ int run(int argc, char** argv) {
     macp::policy::PolicyRegistry policies(&storage);
     // AUTH-DEV-5: dev-mode only when no auth plugin is configured (MACP_AUTH_ISSUER,
     // MACP_AUTH_TOKENS_*, MACP_AUTH_PLUGINS all unset) and MACP_ALLOW_INSECURE=1.
-    const bool dev_mode = cfg.auth_plugins().empty() && cfg.allow_insecure;
+    const bool dev_mode = cfg.auth_plugins().empty() && !cfg.tls_client_identity && cfg.allow_insecure;
+    // Issue #12: the verified client certificate answers for calls without a token, last in the
+    // chain (auth/certificate_resolver.hpp).
+    if (cfg.tls_client_identity) plugins.resolvers.push_back(std::make_unique<macp::auth::CertificateResolver>());
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
     macp::service::ServiceEvents events;
@@ -364,9 +368,16 @@ int run(int argc, char** argv) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
         return 1;
     }
-    macp::service::ServerOptions so{cfg.bind_addr,         cfg.tls_cert_path, cfg.tls_key_path,
-                                    cfg.max_payload_bytes, kVersion,          cfg.max_concurrent_streams};
+    macp::service::ServerOptions so;
+    so.bind_addr = cfg.bind_addr;
+    so.tls_cert_path = cfg.tls_cert_path;
+    so.tls_key_path = cfg.tls_key_path;
+    so.max_payload_bytes = cfg.max_payload_bytes;
+    so.version = kVersion;
+    so.max_concurrent_streams = cfg.max_concurrent_streams;
     so.storage_health = &storage_health;
+    so.tls_client_ca_path = cfg.tls_client_ca_path;
+    so.tls_reload_secs = cfg.tls_reload_secs;
     auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());
@@ -381,7 +392,9 @@ int run(int argc, char** argv) {
     std::string auth_names;
     for (const auto& n : authenticator.resolver_names()) auth_names += (auth_names.empty() ? "" : ", ") + n;
     spdlog::info("macp-runtime {} listening on {} ({}) | storage: {} | auth: {} | sessions recovered: {}", kVersion,
-                 cfg.bind_addr, tls ? "TLS" : "plaintext", plugins.storage->name(), auth_names, recovered->recovered);
+                 cfg.bind_addr,
+                 !tls ? "plaintext" : (cfg.tls_client_ca_path.empty() ? "TLS" : "TLS, client certificates required"),
+                 plugins.storage->name(), auth_names, recovered->recovered);
     kernel.start_sweeper(std::chrono::seconds(cfg.cleanup_interval_secs));
 
     int sig = wait_for_signal();

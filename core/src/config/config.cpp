@@ -40,6 +40,7 @@ constexpr IntRange kSeconds{0, kMaxSeconds};
 constexpr IntRange kPositiveInt32{1, INT32_MAX};  // gRPC takes these as int
 // Storage health checks: at most an hour apart, a check that never runs is no check.
 constexpr IntRange kHealthIntervalMs{1, 3'600'000};
+constexpr IntRange kTlsReloadSecs{1, 86400};
 // gRPC's receive limit is the payload limit plus 64 KiB of envelope (CFG-23) and must fit an int.
 constexpr IntRange kPayloadBytes{1, INT32_MAX - 65536};
 
@@ -63,6 +64,17 @@ constexpr std::array kSpecs{
          .member = &Config::allow_insecure},
     Spec{.env = "MACP_TLS_CERT_PATH", .help = "PEM certificate chain for TLS", .member = &Config::tls_cert_path},
     Spec{.env = "MACP_TLS_KEY_PATH", .help = "PEM private key for TLS", .member = &Config::tls_key_path},
+    Spec{.env = "MACP_TLS_CLIENT_CA_PATH",
+         .help = "PEM CA bundle: every client must present a certificate it signed (mTLS)",
+         .member = &Config::tls_client_ca_path},
+    Spec{.env = "MACP_TLS_CLIENT_IDENTITY",
+         .help = "1 = a call without a bearer token is its verified client certificate's identity (SAN, else CN)",
+         .member = &Config::tls_client_identity},
+    Spec{.env = "MACP_TLS_RELOAD_SECS",
+         .help = "Seconds between checks of the certificate, key and client CA files for changes (reloaded "
+                 "without restart)",
+         .member = &Config::tls_reload_secs,
+         .range = kTlsReloadSecs},
     Spec{.env = "MACP_DATA_DIR",
          .help = "Directory of the file storage backend",
          .member = &Config::data_dir,
@@ -280,11 +292,11 @@ void check_tls_file(std::string_view env, const std::string& path, Problems& pro
 void check_tls(const Config& config, Problems& problems) {
     // AUTH-DEV-5 (0.6): without a resolver, dev-mode auth needs the explicit insecure opt-in;
     // reported before the TLS problem, as the reference does.
-    if (config.auth_plugins().empty() && !config.allow_insecure) {
+    if (config.auth_plugins().empty() && !config.tls_client_identity && !config.allow_insecure) {
         problems.push_back({"MACP_ALLOW_INSECURE",
                             "no authentication configured: set MACP_AUTH_TOKENS_FILE/MACP_AUTH_TOKENS_JSON, "
-                            "MACP_AUTH_ISSUER (+JWKS) or MACP_AUTH_PLUGINS, or explicitly opt into dev-mode auth "
-                            "with MACP_ALLOW_INSECURE=1 (local development only)"});
+                            "MACP_AUTH_ISSUER (+JWKS), MACP_AUTH_PLUGINS or MACP_TLS_CLIENT_IDENTITY=1, or explicitly "
+                            "opt into dev-mode auth with MACP_ALLOW_INSECURE=1 (local development only)"});
     }
     const bool has_cert = !config.tls_cert_path.empty();
     const bool has_key = !config.tls_key_path.empty();
@@ -295,6 +307,18 @@ void check_tls(const Config& config, Problems& problems) {
     }
     if (has_key && !has_cert) {
         report(problems, "MACP_TLS_CERT_PATH", "not set, but MACP_TLS_KEY_PATH is; TLS needs both");
+    }
+    // Issue #12: client certificates only exist on a TLS listener, and an identity needs them.
+    if (!config.tls_client_ca_path.empty()) {
+        check_tls_file("MACP_TLS_CLIENT_CA_PATH", config.tls_client_ca_path, problems);
+        if (!has_cert || !has_key) {
+            report(problems, "MACP_TLS_CLIENT_CA_PATH",
+                   "client certificates need TLS: set MACP_TLS_CERT_PATH and MACP_TLS_KEY_PATH too");
+        }
+    }
+    if (config.tls_client_identity && config.tls_client_ca_path.empty()) {
+        report(problems, "MACP_TLS_CLIENT_IDENTITY",
+               "needs MACP_TLS_CLIENT_CA_PATH (only verified client certificates carry an identity)");
     }
     if (!has_cert && !has_key && !config.allow_insecure) {
         problems.push_back({"MACP_ALLOW_INSECURE",
@@ -628,8 +652,7 @@ bool matters_for(Action action, const Problem& problem) {
         case Action::ListPlugins: return problem.env == "MACP_PLUGIN_PATH";
         // A migration serves nothing: listener security does not concern it.
         case Action::MigrateStorage:
-            return problem.env != "MACP_ALLOW_INSECURE" && problem.env != "MACP_TLS_CERT_PATH" &&
-                   problem.env != "MACP_TLS_KEY_PATH";
+            return problem.env != "MACP_ALLOW_INSECURE" && problem.env.rfind("MACP_TLS_", 0) != 0;
         default: return true;
     }
 }

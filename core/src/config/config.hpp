@@ -21,6 +21,9 @@ struct Config {
     bool allow_insecure = false;                       // MACP_ALLOW_INSECURE == "1" (AUTH-TLS-2)
     std::string tls_cert_path;                         // MACP_TLS_CERT_PATH
     std::string tls_key_path;                          // MACP_TLS_KEY_PATH
+    std::string tls_client_ca_path;                    // MACP_TLS_CLIENT_CA_PATH: mTLS (issue #12)
+    bool tls_client_identity = false;                  // MACP_TLS_CLIENT_IDENTITY == "1"
+    int64_t tls_reload_secs = 60;                      // MACP_TLS_RELOAD_SECS (1..86400)
     std::string data_dir = ".macp-data";               // MACP_DATA_DIR (CFG-6)
     std::string storage_backend = "file";              // MACP_STORAGE_BACKEND (STO-SEL-1)
     std::string rocksdb_path;                          // MACP_ROCKSDB_PATH (default <data_dir>/rocksdb)

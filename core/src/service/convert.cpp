@@ -4,6 +4,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "auth/certificate_resolver.hpp"
+
 namespace macp::service {
 
 namespace {
@@ -76,6 +78,20 @@ auth::Metadata metadata_of(const std::multimap<grpc::string_ref, grpc::string_re
     auth::Metadata out;
     out.reserve(md.size());
     for (const auto& [k, v] : md) out.emplace_back(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    return out;
+}
+
+auth::Metadata metadata_of(const grpc::ServerContextBase& ctx) {
+    auto out = metadata_of(ctx.client_metadata());
+    const auto peer = ctx.auth_context();
+    if (peer && peer->IsPeerAuthenticated()) {
+        // gRPC names the identity property: the subject alternative names when the certificate
+        // has any, else its common name. The first one is the identity.
+        for (const auto& value : peer->GetPeerIdentity()) {
+            out.emplace_back(std::string(auth::kPeerCertificateIdentityKey), std::string(value.data(), value.size()));
+            break;
+        }
+    }
     return out;
 }
 

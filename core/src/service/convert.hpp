@@ -4,6 +4,7 @@
 #include "kernel/kernel.hpp"
 #include <map>
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/string_ref.h>
 
 #include "macp/v1/core.pb.h"
@@ -15,5 +16,8 @@ void to_proto(const kernel::Ack& ack, macp::v1::Ack* out);
 void to_proto(const kernel::Session& s, macp::v1::SessionMetadata* out);  // RPC-GET-4
 void to_proto(const modes::ModeDescriptor& d, macp::v1::ModeDescriptor* out);
 auth::Metadata metadata_of(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
+// The call's metadata plus, when the connection presented a verified TLS client certificate, its
+// identity under auth::kPeerCertificateIdentityKey (see auth/certificate_resolver.hpp).
+auth::Metadata metadata_of(const grpc::ServerContextBase& ctx);
 
 }  // namespace macp::service

@@ -1,24 +1,16 @@
 #include "service/server.hpp"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #ifdef MACP_HAVE_GRPC_REFLECTION
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #endif
 
+#include "service/tls_credentials.hpp"
+
 namespace macp::service {
 
 namespace {
-
-Result<std::string, std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return fail("cannot read " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // The envelope limit plus room for the rest of the request (RPC-GEN-11 as of 0.6).
 constexpr int64_t kEnvelopeOverhead = 64 * 1024;
@@ -37,13 +29,10 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     std::unique_ptr<Server> s(new Server(kernel, modes, policies, events, o));
     std::shared_ptr<grpc::ServerCredentials> creds;
     if (!o.tls_cert_path.empty() && !o.tls_key_path.empty()) {  // AUTH-TLS-1
-        auto cert = read_file(o.tls_cert_path);
-        if (!cert) return fail(cert.error());
-        auto key = read_file(o.tls_key_path);
-        if (!key) return fail(key.error());
-        grpc::SslServerCredentialsOptions ssl;
-        ssl.pem_key_cert_pairs.push_back({key.value(), cert.value()});
-        creds = grpc::SslServerCredentials(ssl);
+        auto tls = TlsFiles::create({o.tls_cert_path, o.tls_key_path, o.tls_client_ca_path, o.tls_reload_secs});
+        if (!tls) return fail(tls.error());
+        s->tls_ = std::move(tls.value());
+        creds = s->tls_->credentials();
     } else {
         creds = grpc::InsecureServerCredentials();  // AUTH-TLS-2: config already required the opt-in
     }

@@ -9,6 +9,7 @@
 #include "kernel/kernel.hpp"
 #include "service/health_service.hpp"
 #include "service/runtime_service.hpp"
+#include "service/tls_credentials.hpp"
 #include "util/result.hpp"
 
 namespace macp::service {
@@ -17,6 +18,8 @@ struct ServerOptions {
     std::string bind_addr;
     std::string tls_cert_path;  // both empty = plaintext (only with MACP_ALLOW_INSECURE=1)
     std::string tls_key_path;
+    std::string tls_client_ca_path;  // mTLS: client certificates required and verified against it
+    int64_t tls_reload_secs = 60;    // the TLS files are re-read when they change, at this period
     int64_t max_payload_bytes = 1'048'576;
     std::string version;
     int64_t max_concurrent_streams = 128;  // CFG-17
@@ -39,6 +42,7 @@ private:
     ServiceEvents& events_;
     RuntimeService runtime_;
     HealthService health_;
+    std::unique_ptr<TlsFiles> tls_;  // outlives server_: gRPC reads its staged copies
     std::unique_ptr<grpc::Server> server_;
     int port_ = 0;
 };

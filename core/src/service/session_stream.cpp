@@ -26,7 +26,7 @@ public:
     SessionStream(grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events)
         : kernel_(kernel), events_(events), core_(std::make_shared<Core>()) {
         core_->owner = this;
-        auto id = kernel_.authenticate(metadata_of(ctx->client_metadata()));
+        auto id = kernel_.authenticate(metadata_of(*ctx));
         if (!id) {  // RPC-GEN-6 / RPC-STREAM-1: authenticated once, at call setup
             finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "Unauthenticated"));
             return;
@@ -97,7 +97,8 @@ private:
 
     bool subscribe(const std::string& session_id, uint64_t after) {
         if (!bound_.empty() && bound_ != session_id) {  // STR-SUB-1
-            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession may only carry envelopes for one session_id");
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT,
+                            "StreamSession may only carry envelopes for one session_id");
         }
         {
             std::lock_guard lock(core_->mu);
@@ -142,7 +143,8 @@ private:
             return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession requires a non-empty mode");
         }
         if (!bound_.empty() && env.session_id() != bound_) {
-            return terminal(grpc::StatusCode::INVALID_ARGUMENT, "StreamSession may only carry envelopes for one session_id");
+            return terminal(grpc::StatusCode::INVALID_ARGUMENT,
+                            "StreamSession may only carry envelopes for one session_id");
         }
         // STR-SS-8: bind before processing so the caller's own envelope comes back on the stream.
         // Only callers that may read the session get its envelopes; a SessionStart's sender will
@@ -201,9 +203,9 @@ private:
                 c.queue.push_back(std::move(r));
             } else if (n == Feed::Subscription::Next::Overflow) {  // STR-SS-12 (0.6: resumable)
                 c.queue.clear();
-                finish_locked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                           "StreamSession receiver fell behind; re-subscribe with after_sequence=" +
-                                               std::to_string(c.floor)));
+                finish_locked(grpc::Status(
+                    grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    "StreamSession receiver fell behind; re-subscribe with after_sequence=" + std::to_string(c.floor)));
                 return;
             } else if (n == Feed::Subscription::Next::Closed) {  // server shutdown
                 finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));

@@ -48,7 +48,7 @@ grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionR
 
 grpc::Status RuntimeService::WatchSessions(grpc::ServerContext* ctx, const macp::v1::WatchSessionsRequest*,
                                            grpc::ServerWriter<macp::v1::WatchSessionsResponse>* writer) {
-    if (!kernel_.authenticate(metadata_of(ctx->client_metadata()))) return kUnauth;  // RPC-GEN-4
+    if (!kernel_.authenticate(metadata_of(*ctx))) return kUnauth;  // RPC-GEN-4
     // Subscribe before the initial sync so no transition between the two is missed.
     auto sub = events_.lifecycle.subscribe();
     std::set<std::string> synced;
@@ -78,7 +78,7 @@ grpc::Status RuntimeService::WatchSessions(grpc::ServerContext* ctx, const macp:
 
 grpc::Status RuntimeService::WatchSignals(grpc::ServerContext* ctx, const macp::v1::WatchSignalsRequest*,
                                           grpc::ServerWriter<macp::v1::WatchSignalsResponse>* writer) {
-    if (!kernel_.authenticate(metadata_of(ctx->client_metadata()))) return kUnauth;  // RPC-SIG-AUTH-1 (0.6)
+    if (!kernel_.authenticate(metadata_of(*ctx))) return kUnauth;  // RPC-SIG-AUTH-1 (0.6)
     auto sub = events_.signals.subscribe();
     return pump(ctx, events_.signals, sub, [&](const macp::v1::Envelope& env) {  // STR-SIG-1
         macp::v1::WatchSignalsResponse r;
