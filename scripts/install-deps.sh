@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev binutils  # tests/sdk_consumer: the sample third-party plugin, nm
   librocksdb-dev  # plugins/storage-rocksdb (Debian bookworm: RocksDB 7.8)
   libhiredis-dev  # plugins/storage-redis (Debian bookworm: hiredis 0.14, no TLS)
+  libcurl4-openssl-dev  # plugins/auth-jwt: JWKS over http(s)
   redis-server  # the redis tests start their own (tests/support/redis_server.hpp); the service is not used
 )
 
