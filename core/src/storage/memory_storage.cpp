@@ -13,18 +13,6 @@
 namespace macp::storage {
 namespace {
 
-// Same framing rules as the durable backends, so a log accepted here could be written by any of
-// them (records are stored one per line there).
-void validate_record(std::string_view record) {
-    if (record.empty()) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
-    }
-    if (record.find('\n') != std::string_view::npos) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
-                         "log record contains a newline; records are stored one per line");
-    }
-}
-
 void validate_record_name(const char* what, const std::string& value) {
     if (value.empty()) {
         throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string("empty record ") + what);
@@ -86,7 +74,7 @@ public:
     }
 
     void append_log_entry(const std::string& session_id, std::string_view record) {
-        validate_record(record);
+        sdk::check_record(record);  // the durable backends' rule, so any of them could take this log
         std::lock_guard<std::mutex> lock(mu_);
         sessions_[session_id].log.emplace_back(record);
     }
@@ -138,36 +126,20 @@ public:
     // through the call context.
     void append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& item_status,
                           const sdk::CallContext& cc) {
-        std::optional<sdk::Error> first_failure;
-        std::unordered_map<std::string, macp_status> broken;  // session -> status of its failure
+        const std::vector<bool> writable = sdk::screen_batch(items, item_status, cc);
         std::lock_guard<std::mutex> lock(mu_);
         for (size_t i = 0; i < items.size(); ++i) {
-            const std::string session_id(items[i].session_id);
-            const std::string_view record = items[i].record;
-            auto b = broken.find(session_id);
-            if (b != broken.end()) {
-                // A later record must not be stored after a gap in its session's chain.
-                item_status[i] = b->second;
-                continue;
-            }
-            try {
-                validate_record(record);
-                sessions_[session_id].log.emplace_back(record);
-                item_status[i] = MACP_STATUS_OK;
-            } catch (const sdk::Error& e) {
-                item_status[i] = e.status();
-                broken.emplace(session_id, e.status());
-                if (!first_failure) first_failure = e;
-            }
+            if (!writable[i]) continue;
+            sessions_[std::string(items[i].session_id)].log.emplace_back(items[i].record);
+            item_status[i] = MACP_STATUS_OK;
         }
-        if (first_failure) cc.note(first_failure->what());
     }
 
     void replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
         std::vector<std::string> fresh;
         fresh.reserve(records.size());
         for (const auto r : records) {
-            validate_record(r);
+            sdk::check_record(r);
             fresh.emplace_back(r);
         }
         std::lock_guard<std::mutex> lock(mu_);

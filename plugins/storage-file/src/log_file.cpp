@@ -8,6 +8,7 @@
 
 #include "fs_ops.hpp"
 #include "macp/plugin/sdk/common.hpp"
+#include "macp/plugin/sdk/storage.hpp"
 
 namespace macp::storage_file {
 namespace {
@@ -38,13 +39,7 @@ off_t end_of_last_line(Disk& disk, int fd, off_t size, const std::string& path) 
 }  // namespace
 
 std::string frame_record(std::string_view record) {
-    if (record.empty()) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
-    }
-    if (record.find('\n') != std::string_view::npos) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
-                         "log record contains a newline; records are stored one per line");
-    }
+    sdk::check_record(record);  // one record per line
     std::string line;
     line.reserve(record.size() + 1);
     line.append(record);

@@ -24,13 +24,6 @@ constexpr long long kLogPage = 4096;  // LRANGE page size of load_log
 constexpr std::size_t kScanBatch = 256;
 constexpr long long kScanInlineRecords = 64;
 
-void check_record(std::string_view record) {
-    if (record.empty()) throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
-    if (record.find('\n') != std::string_view::npos) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "log record contains a newline byte");
-    }
-}
-
 int int_key(const sdk::Config& config, const char* key, const char* fallback, int lo, int hi) {
     const std::string v = config.get_or(key, fallback);
     if (v.empty() || v.size() > 9 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -614,21 +607,10 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
                                   const sdk::CallContext& call, const char* what) {
     std::vector<std::string_view> order;  // sessions in first-appearance order
     std::unordered_map<std::string_view, std::vector<std::size_t>> good;
-    std::unordered_set<std::string_view> broken;
+    const std::vector<bool> writable = sdk::screen_batch(items, status, call);
     for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!writable[i]) continue;
         const std::string_view sid = items[i].session_id;
-        if (broken.count(sid) != 0) {
-            status[i] = MACP_STATUS_INVALID_ARGUMENT;
-            continue;
-        }
-        try {
-            check_record(items[i].record);
-        } catch (const sdk::Error& e) {
-            status[i] = e.status();
-            broken.insert(sid);
-            call.note(std::string(e.what()) + " (session " + std::string(sid) + ")");
-            continue;
-        }
         auto& list = good[sid];
         if (list.empty()) order.push_back(sid);
         list.push_back(i);
@@ -693,7 +675,7 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
 
 void RedisStorage::append_log_entry(const std::string& session_id, std::string_view record,
                                     const sdk::CallContext& call) {
-    check_record(record);
+    sdk::check_record(record);
     std::vector<macp_status> status(1, MACP_STATUS_INTERNAL);
     append_records({sdk::LogAppend{session_id, record}}, status, call, "append_log_entry");
     if (status[0] != MACP_STATUS_OK) throw sdk::Error(status[0], where() + ": append_log_entry failed");
@@ -786,7 +768,7 @@ void RedisStorage::scan_sessions(const sdk::ScanSink& out, const sdk::CallContex
 
 void RedisStorage::replace_log(const std::string& session_id, const std::vector<std::string_view>& records,
                                const sdk::CallContext& call) {
-    for (const auto r : records) check_record(r);
+    for (const auto r : records) sdk::check_record(r);
     const std::lock_guard<std::mutex> lock(mutex_);
     check_writable("replace_log", call);
     const std::string key = log_key(settings_.prefix, session_id);

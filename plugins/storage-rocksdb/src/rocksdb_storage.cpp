@@ -20,13 +20,6 @@ namespace {
 
 constexpr const char* kCfNames[] = {"sessions", "snapshots", "logs", "records"};
 
-void check_record(std::string_view record) {
-    if (record.empty()) throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
-    if (record.find('\n') != std::string_view::npos) {
-        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, "log record contains a newline byte");
-    }
-}
-
 rocksdb::Slice slice(std::string_view v) {
     return {v.data(), v.size()};
 }
@@ -394,7 +387,7 @@ void RocksDbStorage::scan_sessions(const sdk::ScanSink& out) {
 }
 
 void RocksDbStorage::append_log_entry(const std::string& session_id, std::string_view record) {
-    check_record(record);
+    sdk::check_record(record);
     const std::uint64_t seq = next_seq(session_id);
     rocksdb::WriteBatch batch;
     if (seq == 0) batch.Put(cf(kSessions), session_id, rocksdb::Slice());
@@ -443,23 +436,12 @@ void RocksDbStorage::list_records(const std::string& ns, const sdk::Emitter& out
 void RocksDbStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& status,
                                       const sdk::CallContext& call) {
     std::unordered_map<std::string_view, std::uint64_t> next;
-    std::unordered_set<std::string_view> broken;
     std::vector<std::size_t> written;
     rocksdb::WriteBatch batch;
+    const std::vector<bool> writable = sdk::screen_batch(items, status, call);
     for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!writable[i]) continue;
         const std::string_view sid = items[i].session_id;
-        if (broken.count(sid) != 0) {
-            status[i] = MACP_STATUS_INVALID_ARGUMENT;
-            continue;
-        }
-        try {
-            check_record(items[i].record);
-        } catch (const sdk::Error& e) {
-            status[i] = e.status();
-            broken.insert(sid);
-            call.note(std::string(e.what()) + " (session " + std::string(sid) + ")");
-            continue;
-        }
         auto it = next.find(sid);
         if (it == next.end()) {
             const std::string id(sid);
@@ -482,7 +464,7 @@ void RocksDbStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, 
 }
 
 void RocksDbStorage::replace_log(const std::string& session_id, const std::vector<std::string_view>& records) {
-    for (const auto r : records) check_record(r);
+    for (const auto r : records) sdk::check_record(r);
     // One batch: delete the old entries, write the new ones from sequence 0. Deletes precede the
     // puts, so a key present in both ends up with the new record.
     rocksdb::WriteBatch batch;

@@ -36,6 +36,7 @@
 #ifndef MACP_PLUGIN_SDK_STORAGE_HPP
 #define MACP_PLUGIN_SDK_STORAGE_HPP
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -54,6 +55,41 @@ struct LogAppend {
     std::string_view session_id;
     std::string_view record;
 };
+
+// The record rule of storage.h: a log record is non-empty and holds no '\n' byte. Throws
+// Error(MACP_STATUS_INVALID_ARGUMENT) for one that breaks it.
+inline void check_record(std::string_view record) {
+    if (record.empty()) throw Error(MACP_STATUS_INVALID_ARGUMENT, "empty log record");
+    if (record.find('\n') != std::string_view::npos) {
+        throw Error(MACP_STATUS_INVALID_ARGUMENT, "log record contains a newline byte");
+    }
+}
+
+// For append_log_batch: applies check_record to every item. An item that breaks it gets
+// INVALID_ARGUMENT in `status`, and so does every later item of the same session (a log never
+// has a gap); the first such problem of each session is noted through `call`. Returns, for each
+// item, whether it may be written.
+inline std::vector<bool> screen_batch(const std::vector<LogAppend>& items, std::vector<macp_status>& status,
+                                      const CallContext& call) {
+    std::vector<bool> writable(items.size(), false);
+    std::vector<std::string_view> broken;  // few: a linear search beats hashing here
+    for (size_t i = 0; i < items.size(); ++i) {
+        const std::string_view sid = items[i].session_id;
+        if (std::find(broken.begin(), broken.end(), sid) != broken.end()) {
+            status[i] = MACP_STATUS_INVALID_ARGUMENT;
+            continue;
+        }
+        try {
+            check_record(items[i].record);
+            writable[i] = true;
+        } catch (const Error& e) {
+            status[i] = e.status();
+            broken.push_back(sid);
+            call.note(std::string(e.what()) + " (session " + std::string(sid) + ")");
+        }
+    }
+    return writable;
+}
 
 // Where scan_sessions reports the stored sessions (a view of the host's sink; valid during the call).
 class ScanSink {
