@@ -30,6 +30,12 @@ if ! grep -q '^MACP_BUILD_STORAGE_REDIS:BOOL=OFF' "$build/CMakeCache.txt"; then
   grep -q "Depends: macp-runtime (>= .*libhiredis0.14" <<<"$info" ||
     { echo "storage-redis does not depend on macp-runtime and libhiredis0.14"; exit 1; }
 fi
+if ! grep -q '^MACP_BUILD_AUTH_JWT:BOOL=OFF' "$build/CMakeCache.txt"; then
+  check macp-runtime-auth-jwt "macp-runtime/plugins/auth-jwt.so"
+  info=$(dpkg-deb --info "$(ls "$out"/macp-runtime-auth-jwt_*.deb)")
+  grep -q "Depends: macp-runtime (>= .*libssl3.*libcurl4" <<<"$info" ||
+    { echo "auth-jwt does not depend on macp-runtime, libssl3 and libcurl4"; exit 1; }
+fi
 check macp-runtime-dev ./usr/include/macp/plugin/abi.h
 check macp-runtime-dev ./usr/include/macp/plugin/sdk/storage.hpp
 check macp-runtime-dev "pkgconfig/macp-plugin.pc"

@@ -30,7 +30,8 @@ step "the installed server finds the installed plugins without MACP_PLUGIN_PATH"
 listing=$(env -u MACP_PLUGIN_PATH "$stage/bin/macp-runtime" --list-plugins)
 for plugin in storage-file auth-static \
     $( [ -n "$(find "$stage" -name storage-rocksdb.so -print -quit)" ] && echo storage-rocksdb) \
-    $( [ -n "$(find "$stage" -name storage-redis.so -print -quit)" ] && echo storage-redis); do
+    $( [ -n "$(find "$stage" -name storage-redis.so -print -quit)" ] && echo storage-redis) \
+    $( [ -n "$(find "$stage" -name auth-jwt.so -print -quit)" ] && echo auth-jwt); do
     if ! grep -q "file: $stage/.*/$plugin.so" <<<"$listing"; then
         echo "$plugin.so not found below $stage by the installed server:"; echo "$listing"; exit 1
     fi
@@ -53,6 +54,18 @@ if [ -n "$(find "$stage" -name storage-redis.so -print -quit)" ]; then
         echo "--check-config accepted rediss://"; exit 1
     fi
     grep -q "TLS" "$work/rediss.log" || { echo "rediss:// refused without saying why:"; cat "$work/rediss.log"; exit 1; }
+fi
+
+if [ -n "$(find "$stage" -name auth-jwt.so -print -quit)" ]; then
+    # The packaged JWT resolver, enabled by MACP_AUTH_ISSUER: --check-config validates the JWKS URL
+    # without fetching it (nothing listens on port 1) and refuses a configuration without keys.
+    env -u MACP_PLUGIN_PATH MACP_AUTH_ISSUER=https://issuer.invalid MACP_AUTH_JWKS_URL=http://127.0.0.1:1/jwks.json \
+        MACP_ALLOW_INSECURE=1 "$stage/bin/macp-runtime" --check-config
+    if env -u MACP_PLUGIN_PATH MACP_AUTH_ISSUER=https://issuer.invalid MACP_ALLOW_INSECURE=1 \
+        "$stage/bin/macp-runtime" --check-config >"$work/jwt.log" 2>&1; then
+        echo "--check-config accepted MACP_AUTH_ISSUER without a JWKS"; exit 1
+    fi
+    grep -q "MACP_AUTH_JWKS_URL" "$work/jwt.log" || { echo "no JWKS refused without saying why:"; cat "$work/jwt.log"; exit 1; }
 fi
 
 step "CMake route: find_package(MacpPluginSDK) + macp_add_plugin(storage-sqlite)"

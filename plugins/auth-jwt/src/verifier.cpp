@@ -46,11 +46,11 @@ std::optional<double> numeric_date(const rapidjson::Value& claims, std::string_v
 
 bool valid_sender(const std::string& s) {
     if (s.empty() || s.size() > kMaxSenderBytes) return false;
-    // Control characters would forge lines in logs and audit records (the text is valid UTF-8:
-    // parse_json validated it).
+    // Printable and without spaces, as every sender the core accepts: control characters would
+    // forge lines in logs and audit records. (The text is valid UTF-8: parse_json checked it.)
     return std::none_of(s.begin(), s.end(), [](char c) {
         const auto u = static_cast<unsigned char>(c);
-        return u < 0x20 || u == 0x7F;
+        return u <= 0x20 || u == 0x7F;
     });
 }
 
@@ -192,8 +192,8 @@ macp::sdk::Identity verify_token(std::string_view token, const Settings& setting
     if (sub == nullptr) invalid("no \"sub\" claim");
     id.sender = to_string(*sub);
     if (!valid_sender(id.sender)) {
-        invalid("\"sub\" is not a valid sender (empty, control characters or over " + std::to_string(kMaxSenderBytes) +
-                " bytes)");
+        invalid("\"sub\" is not a valid sender (empty, spaces, control characters or over " +
+                std::to_string(kMaxSenderBytes) + " bytes)");
     }
     return id;
 }

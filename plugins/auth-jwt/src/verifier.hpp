@@ -18,7 +18,7 @@ namespace macp::auth_jwt {
 inline constexpr std::size_t kMaxTokenBytes = 16 * 1024;
 inline constexpr std::size_t kMaxClaimsDepth = 16;
 inline constexpr std::int64_t kLeewaySecs = 60;
-inline constexpr std::size_t kMaxSenderBytes = 1024;
+inline constexpr std::size_t kMaxSenderBytes = 255;  // the core's rule for a sender (as for certificates)
 
 // True for a compact JWS shape: exactly three non-empty-or-not segments separated by two dots.
 // Such a token is this resolver's; anything else is left to the next resolver.

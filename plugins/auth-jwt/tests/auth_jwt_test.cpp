@@ -385,8 +385,10 @@ TEST_CASE("attack catalogue: claims (exp, nbf, iss, aud, sub, macp_scopes)", "[j
         CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"agent://a\\nforged log line\"}")),
                      MACP_STATUS_AUTH_INVALID_CREDENTIAL);
         CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"a\\u0000b\"}")), MACP_STATUS_AUTH_INVALID_CREDENTIAL);
-        CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"" + std::string(1025, 'x') + "\"}")),
+        CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"" + std::string(256, 'x') + "\"}")),
                      MACP_STATUS_AUTH_INVALID_CREDENTIAL);
+        CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"agent a\"}")), MACP_STATUS_AUTH_INVALID_CREDENTIAL);
+        CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":\"" + std::string(255, 'x') + "\"}")), MACP_STATUS_OK);
         CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":42}")), MACP_STATUS_AUTH_MALFORMED);
         CHECK_STATUS(resolve(r, token("{" + rest + ",\"sub\":[\"agent://a\"]}")), MACP_STATUS_AUTH_MALFORMED);
         // Invalid UTF-8 in a claim: not JSON text.
