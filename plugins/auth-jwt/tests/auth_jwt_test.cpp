@@ -758,6 +758,13 @@ TEST_CASE("JWKS URL: start-up fails clearly when the first fetch fails", "[jwt][
         CHECK(create_status(url_config(url), message) == MACP_STATUS_UNAVAILABLE);
         CHECK_THAT(message, Contains("MACP_AUTH_JWKS_URL"));
     }
+    SECTION("https:// to a server that does not speak TLS: no handshake, nothing fetched (bounded)") {
+        // The plain server waits for an HTTP head the TLS client never sends: the 5 s timeout ends it.
+        server.respond(200, standard_jwks());
+        const std::string https = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+        CHECK(create_status(url_config(https), message) == MACP_STATUS_TIMEOUT);
+        CHECK_THAT(message, Contains(https));
+    }
     SECTION("an endpoint that never answers: bounded by the 5 s timeout") {
         server.set_hang(true);
         const auto start = std::chrono::steady_clock::now();
@@ -766,6 +773,21 @@ TEST_CASE("JWKS URL: start-up fails clearly when the first fetch fails", "[jwt][
         CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));  // bounded, not a timing claim
         server.set_hang(false);
     }
+}
+
+TEST_CASE("inline JWKS and URL both set: the inline set is used, the URL never fetched, a warning says so",
+          "[jwt][url]") {
+    auto& k = Keys::get();
+    macp::test::HttpServer server;
+    server.respond(200, forge::jwks({forge::rsa_jwk(k.rsa2.get(), "rsa-1")}));
+    auto c = inline_config(standard_jwks());
+    c["MACP_AUTH_JWKS_URL"] = server.url();
+    LogCapture log;
+    JwtResolver r(config(c, &log));
+    CHECK_STATUS(resolve(r, forge::rs256(k.rsa.get(), forge::claims("agent://a"), "rsa-1")), MACP_STATUS_OK);
+    CHECK(server.requests() == 0);
+    CHECK(log.contains("the URL is ignored"));
+    CHECK_THAT(r.health(), Catch::Matchers::Contains("inline JWKS"));
 }
 
 TEST_CASE("JWKS URL: a hanging refresh is bounded by the call's deadline and serves the stale keys", "[jwt][url]") {
