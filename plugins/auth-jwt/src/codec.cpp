@@ -6,6 +6,8 @@
 #include <vector>
 
 #include <rapidjson/error/en.h>
+
+#include "bounded_json.hpp"
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
@@ -58,66 +60,6 @@ std::optional<std::string> decode(std::string_view in, const std::array<int8_t, 
     return out;
 }
 
-// SAX filter that stops the reader once nesting passes the limit (the iterative reader would not
-// overflow the stack, but would still build a huge DOM stack for "[[[[...").
-template <class Handler>
-class DepthLimiter {
-public:
-    DepthLimiter(Handler& inner, std::size_t max_depth) : inner_(inner), max_(max_depth) {}
-    [[nodiscard]] bool exceeded() const { return exceeded_; }
-
-    bool Null() { return inner_.Null(); }
-    bool Bool(bool b) { return inner_.Bool(b); }
-    bool Int(int i) { return inner_.Int(i); }
-    bool Uint(unsigned u) { return inner_.Uint(u); }
-    bool Int64(int64_t i) { return inner_.Int64(i); }
-    bool Uint64(uint64_t u) { return inner_.Uint64(u); }
-    bool Double(double d) { return inner_.Double(d); }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return inner_.RawNumber(s, n, copy); }
-    bool String(const char* s, rapidjson::SizeType n, bool copy) { return inner_.String(s, n, copy); }
-    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return inner_.Key(s, n, copy); }
-    bool StartObject() { return enter() && inner_.StartObject(); }
-    bool EndObject(rapidjson::SizeType n) {
-        --depth_;
-        return inner_.EndObject(n);
-    }
-    bool StartArray() { return enter() && inner_.StartArray(); }
-    bool EndArray(rapidjson::SizeType n) {
-        --depth_;
-        return inner_.EndArray(n);
-    }
-
-private:
-    bool enter() {
-        if (++depth_ > max_) {
-            exceeded_ = true;
-            return false;
-        }
-        return true;
-    }
-    Handler& inner_;
-    std::size_t max_;
-    std::size_t depth_ = 0;
-    bool exceeded_ = false;
-};
-
-struct BoundedParse {
-    std::string_view text;
-    std::size_t max_depth;
-    rapidjson::ParseResult result{};
-    bool too_deep = false;
-
-    bool operator()(rapidjson::Document& doc) {
-        constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-        rapidjson::MemoryStream stream(text.data(), text.size());
-        rapidjson::Reader reader;
-        DepthLimiter<rapidjson::Document> limiter(doc, max_depth);
-        result = reader.Parse<kFlags>(stream, limiter);
-        too_deep = limiter.exceeded();
-        return !result.IsError();
-    }
-};
-
 }  // namespace
 
 std::optional<std::string> base64url_decode(std::string_view in) {
@@ -163,7 +105,7 @@ bool parse_json(std::string_view text, std::size_t max_depth, rapidjson::Documen
         why = "NUL byte in JSON";
         return false;
     }
-    BoundedParse parse{text, max_depth};
+    macp::plugin_json::BoundedParse parse{text, max_depth};
     doc.Populate(parse);
     if (parse.result.IsError()) {
         why = parse.too_deep ? "JSON nested deeper than " + std::to_string(max_depth) + " levels"

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include <rapidjson/document.h>
+#include "bounded_json.hpp"
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
@@ -25,71 +26,6 @@ using macp::sdk::Error;
 
 // ---- bounded parsing ---------------------------------------------------------------------------
 
-// SAX filter between RapidJSON's reader and the DOM builder that refuses nesting deeper than
-// kMaxNestingDepth. The iterative reader alone would not overflow the call stack, but a 16 MiB
-// input of '[' would still build a 16M-level DOM stack; stopping early keeps the cost tiny.
-template <class Handler>
-class DepthLimiter {
-public:
-    explicit DepthLimiter(Handler& inner) : inner_(inner) {}
-
-    [[nodiscard]] bool exceeded() const { return exceeded_; }
-
-    bool Null() { return inner_.Null(); }
-    bool Bool(bool b) { return inner_.Bool(b); }
-    bool Int(int i) { return inner_.Int(i); }
-    bool Uint(unsigned u) { return inner_.Uint(u); }
-    bool Int64(int64_t i) { return inner_.Int64(i); }
-    bool Uint64(uint64_t u) { return inner_.Uint64(u); }
-    bool Double(double d) { return inner_.Double(d); }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return inner_.RawNumber(s, n, copy); }
-    bool String(const char* s, rapidjson::SizeType n, bool copy) { return inner_.String(s, n, copy); }
-    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return inner_.Key(s, n, copy); }
-    bool StartObject() { return enter() && inner_.StartObject(); }
-    bool EndObject(rapidjson::SizeType n) {
-        --depth_;
-        return inner_.EndObject(n);
-    }
-    bool StartArray() { return enter() && inner_.StartArray(); }
-    bool EndArray(rapidjson::SizeType n) {
-        --depth_;
-        return inner_.EndArray(n);
-    }
-
-private:
-    bool enter() {
-        if (++depth_ > kMaxNestingDepth) {
-            exceeded_ = true;
-            return false;  // makes the reader stop with kParseErrorTermination
-        }
-        return true;
-    }
-
-    Handler& inner_;
-    unsigned depth_ = 0;
-    bool exceeded_ = false;
-};
-
-// Generator for Document::Populate: runs the reader through DepthLimiter into the document.
-// (Document::Parse cannot take a custom handler, Populate can.)
-struct BoundedParse {
-    const std::string& text;
-    rapidjson::ParseResult result{};
-    bool too_deep = false;
-
-    bool operator()(rapidjson::Document& doc) {
-        // Iterative: constant call-stack use whatever the input (DESIGN.md "Known traps").
-        // ValidateEncoding: token and sender strings must be valid UTF-8, as in the reference.
-        constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-        rapidjson::StringStream stream(text.c_str());
-        rapidjson::Reader reader;
-        DepthLimiter<rapidjson::Document> limiter(doc);
-        result = reader.Parse<kFlags>(stream, limiter);
-        too_deep = limiter.exceeded();
-        return !result.IsError();
-    }
-};
-
 void parse_json(const std::string& text, const std::string& source, rapidjson::Document& doc) {
     if (text.size() > kMaxConfigBytes) {
         fail(source + " is larger than the limit of " + std::to_string(kMaxConfigBytes) + " bytes");
@@ -99,7 +35,7 @@ void parse_json(const std::string& text, const std::string& source, rapidjson::D
     if (auto nul = text.find('\0'); nul != std::string::npos) {
         fail("invalid JSON in " + source + " at offset " + std::to_string(nul) + ": NUL byte");
     }
-    BoundedParse parse{text};
+    macp::plugin_json::BoundedParse parse{text, kMaxNestingDepth};
     doc.Populate(parse);
     if (parse.result.IsError()) {
         const std::string why = parse.too_deep ? "nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels"
