@@ -48,7 +48,7 @@ CurlGlobal::~CurlGlobal() {
 }
 
 std::string http_get(const std::string& url, std::chrono::milliseconds connect, std::chrono::milliseconds total,
-                     std::size_t max_bytes) {
+                     std::size_t max_bytes, const std::string& ca_path) {
     using macp::sdk::Error;
     std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
     if (!curl) throw Error(MACP_STATUS_INTERNAL, "libcurl: cannot create a handle");
@@ -70,6 +70,10 @@ std::string http_get(const std::string& url, std::chrono::milliseconds connect, 
     ok = ok && curl_easy_setopt(h, CURLOPT_WRITEDATA, &body) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_USERAGENT, "macp-runtime-auth-jwt") == CURLE_OK;
+    // Verification stays on (libcurl's default); only the trust anchors may change.
+    ok = ok && curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+    if (!ca_path.empty()) ok = ok && curl_easy_setopt(h, CURLOPT_CAINFO, ca_path.c_str()) == CURLE_OK;
     if (!ok) throw Error(MACP_STATUS_INTERNAL, "libcurl: cannot configure the request");
 
     const CURLcode rc = curl_easy_perform(h);

@@ -24,9 +24,10 @@ inline constexpr std::chrono::milliseconds kTotalTimeout{5000};
 
 // Returns the body of a 2xx answer. Throws macp::sdk::Error: TIMEOUT when `total` (or `connect`)
 // elapsed, UNAVAILABLE for a connection failure or a non-2xx status, INVALID_ARGUMENT for a body
-// over `max_bytes`. Redirects (at most 3) stay on http/https.
+// over `max_bytes`. Redirects (at most 3) stay on http/https. An https:// server certificate is
+// verified (peer and host name) against `ca_path` when not empty, else the system's CA store.
 std::string http_get(const std::string& url, std::chrono::milliseconds connect, std::chrono::milliseconds total,
-                     std::size_t max_bytes);
+                     std::size_t max_bytes, const std::string& ca_path = {});
 
 }  // namespace macp::auth_jwt
 

@@ -16,6 +16,9 @@ constexpr macp_config_key kConfigKeys[] = {
                           MACP_CONFIG_SECRET),
     macp::sdk::config_key(kJwksUrlKey, nullptr, "http:// or https:// URL of the JWKS document (fetched at start-up)"),
     macp::sdk::config_key(kJwksTtlKey, "300", "Seconds a fetched JWKS is used before it is refetched (1..604800)"),
+    macp::sdk::config_key(kJwksCaPathKey, nullptr,
+                          "PEM CA bundle trusted for an https:// JWKS URL (default: the system's CA store)",
+                          MACP_CONFIG_PATH),
     macp::sdk::config_key(kAlgsKey, kDefaultAlgs,
                           "Accepted JWT algorithms, comma-separated: RS256, ES256, HS256 (HS256 only when listed)"),
 };

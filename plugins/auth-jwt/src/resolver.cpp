@@ -41,8 +41,8 @@ JwtResolver::JwtResolver(const macp::sdk::Config& config, JwksCache::Clock clock
     const std::string url = *settings_.jwks_url;
     if (!fetcher) {
         curl_ = std::make_unique<CurlGlobal>();
-        fetcher = [url](std::chrono::milliseconds timeout) {
-            return http_get(url, kConnectTimeout, timeout, kMaxJwksBytes);
+        fetcher = [url, ca = settings_.jwks_ca_path](std::chrono::milliseconds timeout) {
+            return http_get(url, kConnectTimeout, timeout, kMaxJwksBytes, ca);
         };
     }
     JwksCache::Options options;

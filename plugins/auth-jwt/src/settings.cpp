@@ -1,5 +1,8 @@
 #include "settings.hpp"
 
+#include <filesystem>
+#include <system_error>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -95,6 +98,13 @@ Settings parse_settings(const macp::sdk::Config& config) {
     if (auto url = config.get(kJwksUrlKey); url && !trim(*url).empty()) {
         check_jwks_url(trim(*url));
         s.jwks_url = trim(*url);
+    }
+    if (auto ca = config.get(kJwksCaPathKey); ca && !trim(*ca).empty()) {
+        s.jwks_ca_path = trim(*ca);
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(s.jwks_ca_path, ec)) {
+            fail(kJwksCaPathKey, "'" + s.jwks_ca_path + "' is not a readable regular file");
+        }
     }
     if (!s.jwks_json && !s.jwks_url) {
         fail(kIssuerKey, "is set but there is no key source: set MACP_AUTH_JWKS_JSON (inline) or MACP_AUTH_JWKS_URL");

@@ -18,6 +18,7 @@ inline constexpr const char* kJwksJsonKey = "MACP_AUTH_JWKS_JSON";
 inline constexpr const char* kJwksUrlKey = "MACP_AUTH_JWKS_URL";
 inline constexpr const char* kJwksTtlKey = "MACP_AUTH_JWKS_TTL_SECS";
 inline constexpr const char* kAlgsKey = "MACP_AUTH_JWT_ALGS";
+inline constexpr const char* kJwksCaPathKey = "MACP_AUTH_JWKS_CA_PATH";
 
 inline constexpr const char* kDefaultAudience = "macp-runtime";
 inline constexpr const char* kDefaultAlgs = "RS256,ES256";
@@ -30,6 +31,7 @@ struct Settings {
     std::vector<Alg> algs;
     std::optional<std::string> jwks_json;  // wins over jwks_url (AUTH-JWT-1)
     std::optional<std::string> jwks_url;
+    std::string jwks_ca_path;  // PEM CA bundle for an https:// JWKS; empty = the system's CA store
     std::chrono::seconds ttl{kDefaultTtlSecs};
     std::vector<std::string> warnings;  // e.g. both key sources given
 

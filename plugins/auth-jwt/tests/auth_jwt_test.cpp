@@ -2,9 +2,17 @@
 // exact status (BEHAVIOR.md AUTH-JWT-*; README.md of the plugin). Keys are made at test time.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -804,6 +812,124 @@ TEST_CASE("JWKS URL: a hanging refresh is bounded by the call's deadline and ser
     server.set_hang(false);
 }
 
+namespace {
+
+bool sh(const std::string& cmd) {
+    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+int free_loopback_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok) throw std::runtime_error("no free loopback port");
+    return ntohs(a.sin_port);
+}
+
+// `openssl s_server -WWW` serving the files of `dir` over TLS on 127.0.0.1 with a certificate
+// from a CA made here; stopped by PID.
+class HttpsFiles {
+public:
+    explicit HttpsFiles(std::string dir) : dir_(std::move(dir)), port_(free_loopback_port()) {
+        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+        REQUIRE(sh("cd '" + dir_ + "' && openssl req -x509" + ec +
+                   "-days 1 -subj /CN=jwks-test-ca -keyout ca.key -out ca.pem"));
+        REQUIRE(sh("cd '" + dir_ + "' && openssl req" + ec + "-subj /CN=127.0.0.1 -keyout srv.key -out srv.csr"));
+        std::FILE* ext = std::fopen((dir_ + "/srv.ext").c_str(), "w");
+        REQUIRE(ext != nullptr);
+        std::fputs("subjectAltName=IP:127.0.0.1\n", ext);
+        std::fclose(ext);
+        REQUIRE(sh("cd '" + dir_ +
+                   "' && openssl x509 -req -days 1 -in srv.csr -CA ca.pem -CAkey ca.key "
+                   "-CAcreateserial -extfile srv.ext -out srv.pem"));
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            if (::chdir(dir_.c_str()) != 0) ::_exit(127);
+            const int null = ::open("/dev/null", O_RDWR);
+            ::dup2(null, 0);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            const std::string accept = "127.0.0.1:" + std::to_string(port_);
+            ::execlp("openssl", "openssl", "s_server", "-accept", accept.c_str(), "-cert", "srv.pem", "-key", "srv.key",
+                     "-WWW", "-quiet", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        for (int i = 0; i < 100; ++i) {  // bounded: 10 s until it accepts
+            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a.sin_port = htons(static_cast<uint16_t>(port_));
+            const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+            ::close(fd);
+            if (up) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        FAIL("openssl s_server did not start");
+    }
+    ~HttpsFiles() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    HttpsFiles(const HttpsFiles&) = delete;
+    HttpsFiles& operator=(const HttpsFiles&) = delete;
+    [[nodiscard]] std::string url(const std::string& file) const {
+        return "https://127.0.0.1:" + std::to_string(port_) + "/" + file;
+    }
+    [[nodiscard]] std::string ca() const { return dir_ + "/ca.pem"; }
+
+private:
+    std::string dir_;
+    int port_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("JWKS over https: verified against MACP_AUTH_JWKS_CA_PATH, refused when untrusted", "[jwt][url][https]") {
+    auto& k = Keys::get();
+    char dir[] = "/tmp/macp-jwks-https-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    struct Cleanup {
+        std::string d;
+        ~Cleanup() { sh("rm -rf '" + d + "'"); }
+    } cleanup{dir};
+    {
+        std::FILE* f = std::fopen((std::string(dir) + "/jwks.json").c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(forge::jwks({forge::rsa_jwk(k.rsa.get(), "rsa-1")}).c_str(), f);
+        std::fclose(f);
+    }
+    HttpsFiles https(dir);
+    auto c = url_config(https.url("jwks.json"));
+
+    SECTION("trusted through MACP_AUTH_JWKS_CA_PATH: fetched at start-up, tokens verify") {
+        c["MACP_AUTH_JWKS_CA_PATH"] = https.ca();
+        JwtResolver r(config(c));
+        CHECK_STATUS(resolve(r, forge::rs256(k.rsa.get(), forge::claims("agent://a"), "rsa-1")), MACP_STATUS_OK);
+    }
+    SECTION("the system CA store does not trust the test CA: start-up fails") {
+        std::string message;
+        CHECK(create_status(c, message) != MACP_STATUS_OK);
+        INFO(message);
+        CHECK_THAT(message, Catch::Matchers::Contains("127.0.0.1") && Catch::Matchers::Contains("certificate"));
+    }
+    SECTION("a CA path that is not a file is a configuration error") {
+        c["MACP_AUTH_JWKS_CA_PATH"] = std::string(dir) + "/missing.pem";
+        std::string message;
+        CHECK(create_status(c, message) == MACP_STATUS_INVALID_ARGUMENT);
+        CHECK_THAT(message, Catch::Matchers::Contains("MACP_AUTH_JWKS_CA_PATH"));
+    }
+}
+
 TEST_CASE("through the C ABI: auth-jwt.so as the host loads it", "[jwt][abi]") {
     const char* path = std::getenv("MACP_AUTH_JWT_PLUGIN");
     REQUIRE(path != nullptr);
@@ -817,8 +943,9 @@ TEST_CASE("through the C ABI: auth-jwt.so as the host loads it", "[jwt][abi]") {
     CHECK((d->flags & MACP_PLUGIN_FLAG_THREAD_SAFE) != 0);
     std::map<std::string, uint32_t> keys;
     for (size_t i = 0; i < d->config_key_count; ++i) keys[d->config_keys[i].env_name] = d->config_keys[i].flags;
-    CHECK(keys.size() == 6);
+    CHECK(keys.size() == 7);
     CHECK(keys.at("MACP_AUTH_ISSUER") == MACP_CONFIG_REQUIRED);
+    CHECK(keys.at("MACP_AUTH_JWKS_CA_PATH") == MACP_CONFIG_PATH);
     CHECK(keys.at("MACP_AUTH_JWKS_JSON") == MACP_CONFIG_SECRET);
     CHECK(keys.count("MACP_AUTH_JWT_ALGS") == 1);
     const auto* vt = static_cast<const macp_auth_vtable*>(d->vtable);
