@@ -93,6 +93,11 @@ function(macp_add_plugin target)
   endif()
   # The same set as macp-runtime's own code (MacpWarnings.cmake).
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter $<$<BOOL:${werror}>:-Werror>)
+  # GCC 12's -O3 -Wrestrict false positives in std::string (GCC bugs 105329, 105651) stay warnings.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
+     AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-error=restrict>)
+  endif()
 
   if(P_INSTALL OR P_DESTINATION OR P_COMPONENT OR MACP_PLUGIN_INSTALL_BY_DEFAULT)
     set(destination ${P_DESTINATION})
