@@ -323,6 +323,7 @@ int run(int argc, char** argv) {
     macp::auth::Authenticator authenticator(std::move(plugins.resolvers), dev_mode);
     macp::auth::RateLimiter limiter(cfg.session_start_limit_per_minute, cfg.message_limit_per_minute);
     macp::service::ServiceEvents events;
+    events.stream_limits.configure(cfg.max_streams_per_identity, cfg.max_anonymous_streams);  // issue #13
     modes.on_change([&events] { events.modes_changed(); });
     policies.on_change([&events] { events.policies_changed(); });
     macp::kernel::KernelOptions ko;

@@ -144,6 +144,16 @@ constexpr std::array kSpecs{
          .help = "Calls handled at once per connection",
          .member = &Config::concurrency_limit_per_connection,
          .range = kPositiveInt32},
+    Spec{.env = "MACP_MAX_STREAMS_PER_IDENTITY",
+         .help = "Open StreamSession and Watch* streams per authenticated sender; more are refused with "
+                 "RESOURCE_EXHAUSTED",
+         .member = &Config::max_streams_per_identity,
+         .range = kPositive},
+    Spec{.env = "MACP_MAX_ANONYMOUS_STREAMS",
+         .help = "Open WatchModeRegistry/WatchRoots/WatchPolicies streams of callers without credentials, in "
+                 "total; 0 = none",
+         .member = &Config::max_anonymous_streams,
+         .range = kNonNegative},
     Spec{.env = "MACP_METRICS_ADDR",
          .help = "Prometheus endpoint host:port; unset = off",
          .member = &Config::metrics_addr,

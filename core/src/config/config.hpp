@@ -50,6 +50,8 @@ struct Config {
     int64_t max_concurrent_streams = 128;              // MACP_MAX_CONCURRENT_STREAMS (> 0) (CFG-17)
     int64_t concurrency_limit_per_connection = 64;     // MACP_CONCURRENCY_LIMIT_PER_CONNECTION (> 0) (CFG-18)
     int64_t request_timeout_secs = 30;                 // MACP_REQUEST_TIMEOUT_SECS (> 0) (CFG-19)
+    int64_t max_streams_per_identity = 1000;           // MACP_MAX_STREAMS_PER_IDENTITY (> 0) (issue #13)
+    int64_t max_anonymous_streams = 1000;              // MACP_MAX_ANONYMOUS_STREAMS (>= 0) (issue #13)
     int64_t session_disk_retention_secs = 0;           // MACP_SESSION_DISK_RETENTION_SECS (>= 0, 0 = keep) (CFG-20)
     std::string policies_dir;                          // MACP_POLICIES_DIR, empty = off (CFG-21)
 

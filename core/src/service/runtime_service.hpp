@@ -8,6 +8,7 @@
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.grpc.pb.h"
 #include "service/service_events.hpp"
+#include "service/session_snapshots.hpp"
 
 namespace macp::service {
 
@@ -15,9 +16,17 @@ struct ServiceInfo {
     std::string version;  // RPC-INIT-4
 };
 
-// StreamSession uses the callback API (service/session_stream.hpp); every other RPC is synchronous.
+// The five Watch* server streams on the callback API (service/watch_reactor.hpp, issue #13).
+using WithCallbackWatches = macp::v1::MACPRuntimeService::WithCallbackMethod_WatchSessions<
+    macp::v1::MACPRuntimeService::WithCallbackMethod_WatchSignals<
+        macp::v1::MACPRuntimeService::WithCallbackMethod_WatchModeRegistry<
+            macp::v1::MACPRuntimeService::WithCallbackMethod_WatchRoots<
+                macp::v1::MACPRuntimeService::WithCallbackMethod_WatchPolicies<
+                    macp::v1::MACPRuntimeService::Service>>>>>;
+
+// StreamSession and the Watch* streams use the callback API; every other RPC is synchronous.
 class RuntimeService final
-    : public macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<macp::v1::MACPRuntimeService::Service> {
+    : public macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<WithCallbackWatches> {
 public:
     RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
                    ServiceEvents& events, ServiceInfo info)
@@ -52,16 +61,17 @@ public:
                              macp::v1::PromoteModeResponse*) override;
     grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* StreamSession(
         grpc::CallbackServerContext* ctx) override;
-    grpc::Status WatchSessions(grpc::ServerContext*, const macp::v1::WatchSessionsRequest*,
-                               grpc::ServerWriter<macp::v1::WatchSessionsResponse>*) override;
-    grpc::Status WatchSignals(grpc::ServerContext*, const macp::v1::WatchSignalsRequest*,
-                              grpc::ServerWriter<macp::v1::WatchSignalsResponse>*) override;
-    grpc::Status WatchModeRegistry(grpc::ServerContext*, const macp::v1::WatchModeRegistryRequest*,
-                                   grpc::ServerWriter<macp::v1::WatchModeRegistryResponse>*) override;
-    grpc::Status WatchRoots(grpc::ServerContext*, const macp::v1::WatchRootsRequest*,
-                            grpc::ServerWriter<macp::v1::WatchRootsResponse>*) override;
-    grpc::Status WatchPolicies(grpc::ServerContext*, const macp::v1::WatchPoliciesRequest*,
-                               grpc::ServerWriter<macp::v1::WatchPoliciesResponse>*) override;
+    // The Watch* streams (service/watch_streams.cpp): callback reactors, no thread per stream.
+    grpc::ServerWriteReactor<macp::v1::WatchSessionsResponse>* WatchSessions(
+        grpc::CallbackServerContext*, const macp::v1::WatchSessionsRequest*) override;
+    grpc::ServerWriteReactor<macp::v1::WatchSignalsResponse>* WatchSignals(grpc::CallbackServerContext*,
+                                                                           const macp::v1::WatchSignalsRequest*) override;
+    grpc::ServerWriteReactor<macp::v1::WatchModeRegistryResponse>* WatchModeRegistry(
+        grpc::CallbackServerContext*, const macp::v1::WatchModeRegistryRequest*) override;
+    grpc::ServerWriteReactor<macp::v1::WatchRootsResponse>* WatchRoots(grpc::CallbackServerContext*,
+                                                                       const macp::v1::WatchRootsRequest*) override;
+    grpc::ServerWriteReactor<macp::v1::WatchPoliciesResponse>* WatchPolicies(
+        grpc::CallbackServerContext*, const macp::v1::WatchPoliciesRequest*) override;
     grpc::Status RegisterPolicy(grpc::ServerContext*, const macp::v1::RegisterPolicyRequest*,
                                 macp::v1::RegisterPolicyResponse*) override;
     grpc::Status UnregisterPolicy(grpc::ServerContext*, const macp::v1::UnregisterPolicyRequest*,
@@ -77,6 +87,8 @@ private:
     policy::PolicyRegistry& policies_;
     ServiceEvents& events_;
     ServiceInfo info_;
+    // WatchSessions' initial sync; declared last so its worker stops before the rest goes.
+    SessionSnapshots session_snapshots_{kernel_};
 };
 
 }  // namespace macp::service

@@ -5,6 +5,7 @@
 #include "kernel/events.hpp"
 #include "macp/v1/core.pb.h"
 #include "service/broadcast.hpp"
+#include "service/stream_limits.hpp"
 
 #include <memory>
 #include <mutex>
@@ -29,6 +30,9 @@ public:
     Broadcast<int64_t> policy_changes{16};
     Broadcast<int64_t> mode_changes{16};
     Broadcast<int64_t> shutdown{1};  // never published: only closed, to end idle streams
+
+    // Open StreamSession and Watch* streams per caller (issue #13), configured at start-up.
+    StreamLimits stream_limits;
 
     // Per-session feeds of accepted envelopes for StreamSession (STR-SS-10, STR-SS-12).
     struct Sequenced {

@@ -32,6 +32,12 @@ public:
             return;
         }
         identity_ = std::move(*id);
+        auto lease = events_.stream_limits.acquire(identity_.sender);  // issue #13: per-sender stream cap
+        if (!lease) {
+            finish(lease.error());
+            return;
+        }
+        lease_ = std::move(*lease);
         StartRead(&request_);
     }
 
@@ -266,6 +272,7 @@ private:
     ServiceEvents& events_;
     std::shared_ptr<Core> core_;
     auth::Identity identity_;
+    StreamLimits::Lease lease_;  // given back when the reactor is deleted in OnDone
     Request request_;
     std::string bound_;
     std::shared_ptr<Feed> feed_;
