@@ -1,12 +1,15 @@
 # The whole set-up on a fresh Debian bookworm machine:
 #   make run    install missing packages, build, start the server (dev defaults, see README)
 #   make test   install missing packages, build, run every test through ctest
+#   make bench  install missing packages, build the benchmark programs, run them (docs/performance.md);
+#               arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds=1 --only=throughput"
+#   make bench-callgrind  instructions per Send under valgrind (installs valgrind if missing)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps configure build run test clean
+.PHONY: deps configure build run test bench bench-callgrind clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -27,6 +30,19 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+BENCH_ARGS ?=
+
+bench: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target macp_bench_programs
+	$(BUILD_DIR)/tests/bench/macp_bench $(BENCH_ARGS)
+
+bench-callgrind: configure
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind; }
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target macp_bench_programs
+	$(BUILD_DIR)/tests/bench/macp_bench --callgrind $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)
