@@ -238,9 +238,12 @@ private:
 
     void finish_locked(grpc::Status status) {
         auto& c = *core_;
-        if (c.finishing) return;
-        c.finishing = true;
-        c.final_status = std::move(status);
+        // Already finishing: still finish once the queue is empty (a failed write just cleared it),
+        // else the call never ends and keeps its stream slot (issue #13).
+        if (!c.finishing) {
+            c.finishing = true;
+            c.final_status = std::move(status);
+        }
         write_next_locked();
     }
 
