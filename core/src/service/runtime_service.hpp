@@ -64,8 +64,8 @@ public:
     // The Watch* streams (service/watch_streams.cpp): callback reactors, no thread per stream.
     grpc::ServerWriteReactor<macp::v1::WatchSessionsResponse>* WatchSessions(
         grpc::CallbackServerContext*, const macp::v1::WatchSessionsRequest*) override;
-    grpc::ServerWriteReactor<macp::v1::WatchSignalsResponse>* WatchSignals(grpc::CallbackServerContext*,
-                                                                           const macp::v1::WatchSignalsRequest*) override;
+    grpc::ServerWriteReactor<macp::v1::WatchSignalsResponse>* WatchSignals(
+        grpc::CallbackServerContext*, const macp::v1::WatchSignalsRequest*) override;
     grpc::ServerWriteReactor<macp::v1::WatchModeRegistryResponse>* WatchModeRegistry(
         grpc::CallbackServerContext*, const macp::v1::WatchModeRegistryRequest*) override;
     grpc::ServerWriteReactor<macp::v1::WatchRootsResponse>* WatchRoots(grpc::CallbackServerContext*,
