@@ -19,7 +19,7 @@
 //              [--backends=memory,file,rocksdb,redis] [--only=PHASE,...] [--skip=PHASE,...]
 //              [--idle-sessions=10000] [--recovery-sessions=2000] [--recovery-records=50]
 //              [--fanout-subscribers=100] [--fanout-backend=file] [--mix=multi_round]
-//   macp_bench --callgrind [--callgrind-sends=2000] [--backends=memory,file]
+//   macp_bench --callgrind [--callgrind-sends=2000] [--backends=memory,file]   (default: memory,file)
 //
 // --callgrind: instead of the above, runs the no-op server and macp-runtime (each backend) under
 // valgrind --tool=callgrind for a fixed number of Sends and prints instructions per Send
@@ -58,6 +58,7 @@ struct Options {
     int depth = 1;
     int channels = 4;
     std::vector<std::string> backends{"memory", "file", "rocksdb", "redis"};
+    bool backends_given = false;
     std::set<std::string> phases{"throughput", "cpu", "serial", "latency", "idle", "recovery", "fanout"};
     int idle_sessions = 10000;
     int recovery_sessions = 2000;
@@ -98,6 +99,7 @@ std::optional<Options> parse(int argc, char** argv) {
             o.channels = std::clamp(std::atoi(v.c_str()), 1, 1000);
         } else if (flag_value(a, "--backends", v)) {
             o.backends = split(v);
+            o.backends_given = true;
         } else if (flag_value(a, "--only", v) || flag_value(a, "--skip", v)) {
             const bool only = std::strncmp(a, "--only", 6) == 0;
             std::set<std::string> named;
@@ -138,6 +140,7 @@ std::optional<Options> parse(int argc, char** argv) {
             return std::nullopt;
         }
     }
+    if (o.callgrind && !o.backends_given) o.backends = {"memory", "file"};
     return o;
 }
 
@@ -167,28 +170,43 @@ void progress(const std::string& line) {
     std::fflush(stdout);
 }
 
+// Display width of UTF-8 text (code points; the table uses no wide characters).
+size_t width(const std::string& s) {
+    size_t n = 0;
+    for (const unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
+std::string pad(const std::string& s, size_t w, bool right) {
+    const std::string fill(w > width(s) ? w - width(s) : 0, ' ');
+    return right ? fill + s : s + fill;
+}
+
 void print_table(const std::vector<Row>& rows) {
-    size_t w[5] = {6, 5, 7, 5, 6};
-    for (const auto& r : rows) {
-        w[0] = std::max(w[0], r.figure.size());
-        w[1] = std::max(w[1], r.value.size());
-        w[2] = std::max(w[2], r.ceiling.size());
-        w[3] = std::max(w[3], r.ratio.size());
-        w[4] = std::max(w[4], r.target.size());
-    }
-    auto line = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& d,
-                    const std::string& e, const std::string& f) {
-        std::printf("| %-*s | %*s | %*s | %*s | %-*s | %s |\n", static_cast<int>(w[0]), a.c_str(),
-                    static_cast<int>(w[1]), b.c_str(), static_cast<int>(w[2]), c.c_str(), static_cast<int>(w[3]),
-                    d.c_str(), static_cast<int>(w[4]), e.c_str(), f.c_str());
+    const std::vector<std::string> head{"figure", "value", "ceiling", "ratio", "target", "met"};
+    auto cells = [](const Row& r) {
+        return std::vector<std::string>{r.figure, r.value,  r.ceiling,
+                                        r.ratio,  r.target, !r.met ? "" : (*r.met ? "met" : "NOT met")};
     };
-    line("figure", "value", "ceiling", "ratio", "target", "met");
-    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(w[0] + 2, '-').c_str(), std::string(w[1] + 2, '-').c_str(),
-                std::string(w[2] + 2, '-').c_str(), std::string(w[3] + 2, '-').c_str(),
-                std::string(w[4] + 2, '-').c_str(), "-----");
+    std::vector<size_t> w;
+    for (const auto& h : head) w.push_back(width(h));
     for (const auto& r : rows) {
-        line(r.figure, r.value, r.ceiling, r.ratio, r.target, !r.met ? "" : (*r.met ? "met" : "NOT met"));
+        const auto c = cells(r);
+        for (size_t i = 0; i < c.size(); ++i) w[i] = std::max(w[i], width(c[i]));
     }
+    auto line = [&](const std::vector<std::string>& c) {
+        std::string out = "|";
+        for (size_t i = 0; i < c.size(); ++i) {
+            const bool right = i >= 1 && i <= 3;  // numbers
+            out += " " + pad(c[i], w[i], right) + " |";
+        }
+        std::printf("%s\n", out.c_str());
+    };
+    line(head);
+    std::string sep = "|";
+    for (size_t i = 0; i < w.size(); ++i) sep += std::string(w[i] + 2, '-') + "|";
+    std::printf("%s\n", sep.c_str());
+    for (const auto& r : rows) line(cells(r));
     std::fflush(stdout);
 }
 
