@@ -10,7 +10,9 @@ using namespace macp::test;
 using namespace std::chrono_literals;
 
 namespace {
-std::map<std::string, std::string> dev() { return {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_SHUTDOWN_DRAIN_SECS", "10"}}; }
+std::map<std::string, std::string> dev() {
+    return {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_SHUTDOWN_DRAIN_SECS", "10"}};
+}
 }  // namespace
 
 TEST_CASE("WatchSessions: initial CREATED sync once, then live lifecycle events (STR-WS-1/2)", "[integration][watch]") {
@@ -39,7 +41,10 @@ TEST_CASE("WatchSessions: initial CREATED sync once, then live lifecycle events 
     CHECK(r.event().session().state() == macp::v1::SESSION_STATE_CANCELLED);
     Client alice(server.address(), "alice");
     REQUIRE(alice.send(envelope("Contribute", existing, kMultiRound, "a", contribute_json("v"))).ok());
-    REQUIRE(coord.send(envelope("Commitment", existing, kMultiRound, "c", commitment_payload("multi_round.converged", true))).ok());
+    REQUIRE(
+        coord
+            .send(envelope("Commitment", existing, kMultiRound, "c", commitment_payload("multi_round.converged", true)))
+            .ok());
     REQUIRE(reader->Read(&r));
     CHECK(r.event().event_type() == macp::v1::SessionLifecycleEvent::EVENT_TYPE_RESOLVED);
     CHECK(r.event().session().session_id() == existing);
@@ -53,7 +58,8 @@ TEST_CASE("WatchSessions: initial CREATED sync once, then live lifecycle events 
     CHECK(denied->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_CASE("WatchSignals delivers ambient signals with the bound sender and needs auth (STR-SIG-1)", "[integration][watch]") {
+TEST_CASE("WatchSignals delivers ambient signals with the bound sender and needs auth (STR-SIG-1)",
+          "[integration][watch]") {
     TempDir dir;
     ServerProcess server(dev(), dir.path() / "data");
     REQUIRE(server.start());
@@ -88,7 +94,69 @@ TEST_CASE("WatchSignals delivers ambient signals with the bound sender and needs
     CHECK(denied->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);  // RPC-SIG-AUTH-1
 }
 
-TEST_CASE("WatchModeRegistry, WatchPolicies and WatchRoots: initial message, then one per change", "[integration][watch]") {
+TEST_CASE("a WatchSignals subscriber that stops reading ends with RESOURCE_EXHAUSTED (STR-SIG-1 as of 0.6)",
+          "[integration][watch]") {
+    TempDir dir;
+    auto env = dev();
+    env["MACP_MESSAGE_LIMIT_PER_MINUTE"] = "100000000";
+    ServerProcess server(env, dir.path() / "data");
+    REQUIRE(server.start());
+    Client watcher(server.address(), "watcher");
+    auto ctx = watcher.context();
+    ctx->set_deadline(std::chrono::system_clock::now() + 120s);
+    auto reader = watcher.stub().WatchSignals(ctx.get(), macp::v1::WatchSignalsRequest{});
+    Client agent(server.address(), "agent-7");
+    macp::v1::SignalPayload sp;
+    sp.set_signal_type("heartbeat");
+    std::atomic<bool> subscribed{false};
+    std::thread first([&] {  // until the subscription is seen (bounded)
+        for (int i = 0; i < 50 && !subscribed; ++i) {
+            agent.send(envelope("Signal", "", "", "hello" + std::to_string(i), sp.SerializeAsString()));
+            std::this_thread::sleep_for(100ms);
+        }
+    });
+    macp::v1::WatchSignalsResponse r;
+    const bool read = reader->Read(&r);
+    subscribed = true;
+    first.join();
+    REQUIRE(read);
+
+    // The watcher reads no more. Far more than HTTP/2's windows plus the 256-signal buffer
+    // (CFG-13) can hold: the server ends this stream instead of buffering without bound.
+    sp.set_data(std::string(16 * 1024, 'x'));
+    constexpr int kSignals = 3000;
+    const auto t0 = std::chrono::steady_clock::now();
+    int sent = 0;
+    for (; sent < kSignals && std::chrono::steady_clock::now() - t0 < 60s; ++sent) {
+        REQUIRE(agent.send(envelope("Signal", "", "", "flood" + std::to_string(sent), sp.SerializeAsString())).ok());
+    }
+    int received = 0;
+    while (reader->Read(&r) && received < kSignals + 100) ++received;
+    const auto st = reader->Finish();
+    INFO("sent " << sent << ", received " << received << " before the end");
+    CHECK(st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+    CHECK(received < sent);
+
+    // Other subscribers, and new ones, are unaffected.
+    auto ctx2 = watcher.context();
+    auto again = watcher.stub().WatchSignals(ctx2.get(), macp::v1::WatchSignalsRequest{});
+    subscribed = false;
+    std::thread next([&] {
+        for (int i = 0; i < 50 && !subscribed; ++i) {
+            agent.send(envelope("Signal", "", "", "again" + std::to_string(i), sp.SerializeAsString()));
+            std::this_thread::sleep_for(100ms);
+        }
+    });
+    const bool read_again = again->Read(&r);
+    subscribed = true;
+    next.join();
+    CHECK(read_again);
+    ctx2->TryCancel();
+    again->Finish();
+}
+
+TEST_CASE("WatchModeRegistry, WatchPolicies and WatchRoots: initial message, then one per change",
+          "[integration][watch]") {
     TempDir dir;
     ServerProcess server(dev(), dir.path() / "data");
     REQUIRE(server.start());
