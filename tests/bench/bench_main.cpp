@@ -22,8 +22,9 @@
 //   macp_bench --callgrind [--callgrind-sends=2000] [--backends=memory,file]   (default: memory,file)
 //
 // --callgrind: instead of the above, runs the no-op server and macp-runtime (each backend) under
-// valgrind --tool=callgrind for a fixed number of Sends and prints instructions per Send
-// ((Ir of a run with warm-up + N Sends - Ir of a run with the warm-up only) / N), noise-free.
+// valgrind --tool=callgrind and prints instructions per Send: sessions opened and a warm-up done,
+// then callgrind_control -z, N Sends, callgrind_control -d; Ir of that dump / N (every thread of
+// the server process; deterministic up to background timers, about ±2%).
 // A backend whose plugin is not built is skipped with a line saying so.
 #include <signal.h>
 #include <unistd.h>
@@ -634,12 +635,14 @@ private:
 // $VALGRIND, else valgrind from PATH; "" if there is none.
 std::string valgrind_path() {
     if (const char* vg = std::getenv("VALGRIND"); vg != nullptr && *vg != '\0') return vg;
-    const char* path = std::getenv("PATH");
-    for (const auto& dir : split(path != nullptr ? path : "/usr/bin:/bin", ':')) {
-        const auto candidate = std::filesystem::path(dir) / "valgrind";
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    }
-    return {};
+    return find_on_path("valgrind");
+}
+
+// callgrind_control next to valgrind, else from PATH.
+std::string callgrind_control_path() {
+    const auto next_to = std::filesystem::path(valgrind_path()).parent_path() / "callgrind_control";
+    if (::access(next_to.c_str(), X_OK) == 0) return next_to.string();
+    return find_on_path("callgrind_control");
 }
 
 // Total Ir of a callgrind output file ("totals:" or "summary:" line); nullopt if absent.
@@ -655,25 +658,49 @@ std::optional<double> callgrind_total(const std::filesystem::path& file) {
     return out;
 }
 
-std::optional<double> callgrind_run(const std::string& backend, int sends, int warmup, std::string* error) {
+constexpr int kCallgrindSessions = 8;
+constexpr int kCallgrindWarmup = 400;
+
+// Instructions of the whole server process (every thread) between the first measured Send and
+// the answer to the last: callgrind_control -z before, -d after (sessions opened and a warm-up
+// done before the counters are zeroed). Returns the Ir total of that dump.
+std::optional<double> callgrind_run(const std::string& backend, int sends, std::string* error) {
     macp::test::TempDir out;
     const auto file = out.path() / "callgrind.out";
     ServerSpec spec;
     spec.backend = backend;
     spec.prefix = {valgrind_path(), "--tool=callgrind", "--callgrind-out-file=" + file.string()};
+    // No periodic storage probe in the window (it runs per wall-clock second, and valgrind is slow).
+    spec.extra_env = {{"MACP_STORAGE_HEALTH_INTERVAL_MS", "3600000"}};
     spec.start_timeout = std::chrono::seconds(180);
     Server server(spec);
     if (!server.start(error)) return std::nullopt;
     LoadOptions lo;
-    lo.sessions = 8;
+    lo.sessions = kCallgrindSessions;
     lo.depth = 1;
     lo.channels = 1;
     lo.warmup_seconds = 0;
-    lo.seconds = 600;
+    lo.seconds = 900;
     lo.deadline_seconds = 120;
-    lo.sends_per_session = (warmup + sends) / lo.sessions;
+    lo.sends_per_session = kCallgrindWarmup / kCallgrindSessions;
+    const auto warm = run_load(server.address(), server.pid(), lo);
+    if (!warm.ok || warm.acked_total != lo.sends_per_session * lo.sessions) {
+        *error = "warm-up: " + (warm.ok ? warm.first_error : warm.error);
+        return std::nullopt;
+    }
+    const std::string control = callgrind_control_path();
+    const pid_t pid = server.pid();
+    int zero_rc = -1;
+    int dump_rc = -1;
+    lo.sends_per_session = sends / kCallgrindSessions;
+    lo.before_measure = [&] {
+        zero_rc = run_command({control, "-z", std::to_string(pid)}, out.path() / "zero.log", std::chrono::seconds(60));
+    };
+    lo.after_measure = [&] {
+        dump_rc = run_command({control, "-d", std::to_string(pid)}, out.path() / "dump.log", std::chrono::seconds(60));
+    };
     const auto r = run_load(server.address(), server.pid(), lo);
-    const int rc = server.stop(SIGTERM, std::chrono::seconds(180));
+    server.stop(SIGKILL);
     if (!r.ok) {
         *error = r.error;
         return std::nullopt;
@@ -682,20 +709,24 @@ std::optional<double> callgrind_run(const std::string& backend, int sends, int w
         *error = "only " + std::to_string(r.acked_total) + " Sends acknowledged; " + r.first_error;
         return std::nullopt;
     }
-    auto total = callgrind_total(file);
-    if (!total) *error = "no callgrind totals (exit status " + std::to_string(rc) + ")";
+    if (zero_rc != 0 || dump_rc != 0) {
+        *error =
+            "callgrind_control failed (zero " + std::to_string(zero_rc) + ", dump " + std::to_string(dump_rc) + ")";
+        return std::nullopt;
+    }
+    auto total = callgrind_total(out.path() / "callgrind.out.1");
+    if (!total) *error = "no callgrind dump with totals";
     return total;
 }
 
 int run_callgrind(const Options& o) {
-    if (valgrind_path().empty()) {
+    if (valgrind_path().empty() || callgrind_control_path().empty()) {
         std::printf(
-            "valgrind not found on PATH (Debian: apt-get install valgrind; `make bench-callgrind` installs "
-            "it)\n");
+            "valgrind / callgrind_control not found on PATH (Debian: apt-get install valgrind; "
+            "`make bench-callgrind` installs it)\n");
         return 1;
     }
-    constexpr int kWarmup = 400;
-    const int sends = (o.callgrind_sends / 8) * 8;
+    const int sends = std::max(1, o.callgrind_sends / kCallgrindSessions) * kCallgrindSessions;
     std::vector<std::string> targets{"noop"};
     for (const auto& b : o.backends) {
         std::string why;
@@ -707,27 +738,26 @@ int run_callgrind(const Options& o) {
     }
     struct Line {
         std::string target;
-        double base, loaded, per_send;
+        double per_send;
     };
     std::vector<Line> lines;
     for (const auto& t : targets) {
         std::string error;
-        auto base = callgrind_run(t, 0, kWarmup, &error);
-        auto loaded = base ? callgrind_run(t, sends, kWarmup, &error) : std::nullopt;
-        if (!base || !loaded) {
+        auto total = callgrind_run(t, sends, &error);
+        if (!total) {
             progress(t + ": FAILED: " + error);
             continue;
         }
-        const double per = (*loaded - *base) / sends;
-        progress(t + fmt(": Ir %.0f", *base) + fmt(" (warm-up only) / %.0f", *loaded) + " (+" + std::to_string(sends) +
-                 " Sends)" + fmt(" -> %.0f instructions per Send", per));
-        lines.push_back({t, *base, *loaded, per});
+        const double per = *total / sends;
+        progress(t + fmt(": Ir %.0f", *total) + " for " + std::to_string(sends) + " Sends" +
+                 fmt(" -> %.0f instructions per Send", per));
+        lines.push_back({t, per});
     }
     const double noop = !lines.empty() && lines.front().target == "noop" ? lines.front().per_send : 0;
     std::printf(
-        "\nmacp_bench --callgrind: instructions (Ir) per Send, %d Sends after a warm-up of %d, 8 sessions "
-        "on one channel, whole server process\n\n",
-        sends, kWarmup);
+        "\nmacp_bench --callgrind: instructions (Ir) per Send of the whole server process, %d Sends "
+        "(%d sessions, one in flight each, one channel) after a warm-up of %d\n\n",
+        sends, kCallgrindSessions, kCallgrindWarmup);
     std::vector<Row> rows;
     for (const auto& l : lines) {
         rows.push_back({l.target == "noop" ? "no-op server" : "macp-runtime, " + backend_label(l.target),

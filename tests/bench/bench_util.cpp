@@ -69,6 +69,7 @@ bool Child::exited() {
     if (pid_ <= 0) return true;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
         pid_ = -1;
         return true;
     }
@@ -108,6 +109,29 @@ std::string Child::log_tail(size_t max_bytes) const {
     ss << in.rdbuf();
     auto s = ss.str();
     return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
+}
+
+int run_command(const std::vector<std::string>& argv, const fs::path& log, std::chrono::milliseconds timeout) {
+    Child child;
+    if (!child.spawn(argv, child_env({}), log)) return -1;
+    const auto deadline = Clock::now() + timeout;
+    while (!child.exited()) {
+        if (Clock::now() >= deadline) return child.stop(SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return child.exit_code();
+}
+
+std::string find_on_path(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        if (dir.empty()) continue;
+        const auto candidate = fs::path(dir) / program;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    }
+    return {};
 }
 
 std::vector<std::string> child_env(const std::map<std::string, std::string>& extra) {

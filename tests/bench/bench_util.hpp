@@ -52,13 +52,23 @@ public:
     bool exited();
     [[nodiscard]] pid_t pid() const { return pid_; }
     [[nodiscard]] bool running() const { return pid_ > 0; }
+    [[nodiscard]] int exit_code() const { return exit_code_; }  // once exited() said so
     [[nodiscard]] const std::filesystem::path& log_path() const { return log_; }
     [[nodiscard]] std::string log_tail(size_t max_bytes = 4000) const;
 
 private:
     pid_t pid_ = -1;
+    int exit_code_ = 0;
     std::filesystem::path log_;
 };
+
+// Runs argv (argv[0] absolute) to completion, output to `log`; the exit code, or -1000 when it
+// had to be killed after `timeout`.
+int run_command(const std::vector<std::string>& argv, const std::filesystem::path& log,
+                std::chrono::milliseconds timeout);
+
+// The absolute path of `program` on PATH; "" if there is none.
+std::string find_on_path(const std::string& program);
 
 // Our environment minus MACP_* and RUST_LOG (a developer's settings must not leak into a
 // measured server), plus `extra`.

@@ -454,8 +454,10 @@ LoadResult run_load(const std::string& address, pid_t server_pid, const LoadOpti
         }
     }
     const double open_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (o.before_measure) o.before_measure();
     Engine engine(stubs, sessions, o);
     r = engine.run(server_pid);
+    if (o.after_measure) o.after_measure();
     r.open_seconds = open_seconds;
     return r;
 }

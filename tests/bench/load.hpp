@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ struct LoadOptions {
     int payload_bytes = 0;   // extra text in each measured message (0: a short value)
     int open_parallel = 64;  // SessionStarts in flight while opening sessions
     int deadline_seconds = 30;
-    bool quiet = true;
+    // Called once the sessions are open, right before the first measured Send, and right after
+    // the last one is answered (callgrind_control -z / -d around exactly the measured Sends).
+    std::function<void()> before_measure;
+    std::function<void()> after_measure;
 };
 
 struct LoadResult {
