@@ -119,17 +119,19 @@ std::optional<std::pair<ModeDescriptor, bool>> decode_descriptor(const std::stri
 }
 
 ModeRegistry::ModeRegistry(storage::StorageBackend* storage) : storage_(storage) {
+    Entries entries;
     int order = 0;
     for (auto& d : standard_descriptors()) {
         auto name = d.mode;
-        entries_.push_back({name, make_builtin(std::move(d)), true, true, order++});
+        entries.push_back({name, make_builtin(std::move(d)), true, true, order++});
     }
     auto mr = std::make_shared<MultiRoundMode>();
-    entries_.push_back({mr->descriptor().mode, mr, true, false, order++});
+    entries.push_back({mr->descriptor().mode, mr, true, false, order++});
+    publish(std::move(entries));
 }
 
-ModeRegistry::Entry* ModeRegistry::find_entry(const std::string& name) {
-    for (auto& e : entries_) {
+ModeRegistry::Entry* ModeRegistry::find_entry(Entries& entries, const std::string& name) {
+    for (auto& e : entries) {
         if (e.name == name) return &e;
     }
     return nullptr;
@@ -145,7 +147,8 @@ Result<size_t, std::string> ModeRegistry::load() {
     if (storage_ == nullptr) return size_t{0};
     auto records = storage_->list_records(kModeNamespace);
     if (!records) return fail("cannot load registered modes: " + records.error().message);
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(write_mu_);
+    Entries next = *snapshot();
     size_t n = 0;
     for (const auto& [key, blob] : *records) {
         auto decoded = decode_descriptor(blob);
@@ -153,31 +156,32 @@ Result<size_t, std::string> ModeRegistry::load() {
         auto& [d, promoted] = *decoded;
         if (key.compare(0, kBuiltinKey.size(), kBuiltinKey) == 0) {
             // A promoted built-in: the record holds its final name.
-            if (auto* e = find_entry(key.substr(kBuiltinKey.size()))) {
+            if (auto* e = find_entry(next, key.substr(kBuiltinKey.size()))) {
                 e->name = d.mode;
                 e->standards = true;
             }
         } else {
             auto name = d.mode;
-            entries_.push_back({name, std::make_shared<PassthroughMode>(std::move(d), promoted), false, promoted, 0});
+            next.push_back({name, std::make_shared<PassthroughMode>(std::move(d), promoted), false, promoted, 0});
         }
         ++n;
     }
+    publish(std::move(next));
     return n;
 }
 
 std::shared_ptr<const Mode> ModeRegistry::find(const std::string& name) const {
-    std::shared_lock lock(mu_);
-    for (const auto& e : entries_) {
+    const auto entries = snapshot();
+    for (const auto& e : *entries) {
         if (e.name == name) return e.mode;
     }
     return nullptr;
 }
 
 std::vector<ModeDescriptor> ModeRegistry::standards_track() const {
-    std::shared_lock lock(mu_);
+    const auto entries = snapshot();
     std::vector<const Entry*> picked;
-    for (const auto& e : entries_) {
+    for (const auto& e : *entries) {
         if (e.standards) picked.push_back(&e);
     }
     std::stable_sort(picked.begin(), picked.end(), [](const Entry* a, const Entry* b) {
@@ -194,9 +198,9 @@ std::vector<ModeDescriptor> ModeRegistry::standards_track() const {
 }
 
 std::vector<ModeDescriptor> ModeRegistry::extensions() const {
-    std::shared_lock lock(mu_);
+    const auto entries = snapshot();
     std::vector<ModeDescriptor> out;
-    for (const auto& e : entries_) {
+    for (const auto& e : *entries) {
         if (!e.standards) out.push_back(descriptor_of(e));
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.mode < b.mode; });
@@ -204,9 +208,9 @@ std::vector<ModeDescriptor> ModeRegistry::extensions() const {
 }
 
 std::vector<std::string> ModeRegistry::all_names() const {
-    std::shared_lock lock(mu_);
+    const auto entries = snapshot();
     std::vector<std::string> out;
-    for (const auto& e : entries_) out.push_back(e.name);
+    for (const auto& e : *entries) out.push_back(e.name);
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -241,8 +245,8 @@ std::shared_ptr<const Mode> ModeRegistry::from_definition_record(const std::stri
     }
     if (doc.HasMember("builtin")) {
         const auto original = util::get_string(doc, "builtin");
-        std::shared_lock lock(mu_);
-        for (const auto& e : entries_) {
+        const auto entries = snapshot();
+        for (const auto& e : *entries) {
             // Promotion may have renamed the entry; the implementation keeps its original name.
             if (e.builtin && e.mode->descriptor().mode == original) return e.mode;
         }
@@ -285,13 +289,17 @@ Result<void, std::string> ModeRegistry::register_extension(ModeDescriptor d) {
         if (runtime_reserved_type(t)) return fail("message type '" + t + "' is reserved for the runtime");
     }
     {
-        std::unique_lock lock(mu_);
-        if (find_entry(d.mode) != nullptr) return fail("mode '" + d.mode + "' is already registered");
+        // Writers one at a time (no two registrations of one name); readers keep using the
+        // published snapshot while the record is written.
+        std::lock_guard lock(write_mu_);
+        Entries next = *snapshot();
+        if (find_entry(next, d.mode) != nullptr) return fail("mode '" + d.mode + "' is already registered");
         auto name = d.mode;
         Entry e{name, std::make_shared<PassthroughMode>(std::move(d), false), false, false, 0};
         // Durable before visible: a session may start in it the moment it is listed.
         if (auto st = persist(e); !st) return fail("cannot persist mode: " + st.error().message);
-        entries_.push_back(std::move(e));
+        next.push_back(std::move(e));
+        publish(std::move(next));
     }
     notify();
     return {};
@@ -299,9 +307,10 @@ Result<void, std::string> ModeRegistry::register_extension(ModeDescriptor d) {
 
 Result<void, std::string> ModeRegistry::unregister_extension(const std::string& name) {
     {
-        std::unique_lock lock(mu_);
-        auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
-        if (it == entries_.end()) return fail("mode '" + name + "' not found");  // DISC-10
+        std::lock_guard lock(write_mu_);
+        Entries next = *snapshot();
+        auto it = std::find_if(next.begin(), next.end(), [&](const Entry& e) { return e.name == name; });
+        if (it == next.end()) return fail("mode '" + name + "' not found");  // DISC-10
         if (it->builtin) return fail("cannot unregister built-in mode '" + name + "'");
         if (it->standards) return fail("cannot unregister standards-track mode '" + name + "'");
         if (storage_ != nullptr) {
@@ -309,7 +318,8 @@ Result<void, std::string> ModeRegistry::unregister_extension(const std::string& 
                 return fail("cannot delete mode: " + st.error().message);
             }
         }
-        entries_.erase(it);
+        next.erase(it);
+        publish(std::move(next));
     }
     notify();
     return {};
@@ -318,14 +328,15 @@ Result<void, std::string> ModeRegistry::unregister_extension(const std::string& 
 Result<std::string, std::string> ModeRegistry::promote(const std::string& name, const std::string& new_name) {
     std::string target;
     {
-        std::unique_lock lock(mu_);
-        auto* e = find_entry(name);
+        std::lock_guard lock(write_mu_);
+        Entries next = *snapshot();
+        auto* e = find_entry(next, name);
         if (e == nullptr) return fail("mode '" + name + "' not found");  // DISC-11
         if (e->standards) return fail("mode '" + name + "' is already standards-track");
         if (!new_name.empty() && blank(new_name)) return fail(std::string("promotion target name must not be empty"));
         target = new_name.empty() ? name : new_name;  // RPC-PROMO-1
         if (reserved_name(target)) return fail("cannot promote '" + name + "' into the reserved macp.mode.* namespace");
-        if (target != name && find_entry(target) != nullptr) {
+        if (target != name && find_entry(next, target) != nullptr) {
             return fail("cannot promote: target name '" + target + "' already exists");
         }
         Entry promoted = *e;
@@ -343,6 +354,7 @@ Result<std::string, std::string> ModeRegistry::promote(const std::string& name, 
             }
         }
         *e = std::move(promoted);
+        publish(std::move(next));
     }
     notify();
     return target;

@@ -2,12 +2,14 @@
 // modes registered at run time, which are persisted through the storage backend so that they and
 // their sessions survive a restart (the reference loses them: DISC-13, STO-REC-9).
 // Thread-safe; readers get shared pointers, so a mode stays alive for the message using it even
-// if it is unregistered meanwhile.
+// if it is unregistered meanwhile. Readers take an immutable snapshot of the entries without
+// locking; a change is made durable, then published as a new snapshot (issue #13).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,14 +64,20 @@ private:
         bool standards = false;
         int order = 0;  // fixed order of the built-in standards-track modes
     };
-    [[nodiscard]] Entry* find_entry(const std::string& name);
+    using Entries = std::vector<Entry>;
+    [[nodiscard]] static Entry* find_entry(Entries& entries, const std::string& name);
     [[nodiscard]] ModeDescriptor descriptor_of(const Entry& e) const;
+    [[nodiscard]] std::shared_ptr<const Entries> snapshot() const { return entries_.load(std::memory_order_acquire); }
+    void publish(Entries next) {
+        entries_.store(std::make_shared<const Entries>(std::move(next)), std::memory_order_release);
+    }
     storage::Status persist(const Entry& e);
     void notify();
 
     storage::StorageBackend* storage_;
-    mutable std::shared_mutex mu_;
-    std::vector<Entry> entries_;
+    std::atomic<std::shared_ptr<const Entries>> entries_;
+    // Serializes writers only (check, durable write, publish); readers never take it.
+    std::mutex write_mu_;
     std::function<void()> listener_;
 };
 

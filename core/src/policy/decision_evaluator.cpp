@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "policy/parsed_rules.hpp"
 #include "util/json.hpp"
 
 namespace macp::policy {
@@ -469,11 +470,12 @@ std::vector<std::string> evaluate_decision_commitment(const PolicyDefinition* po
     // POL-EVAL-1
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};
     // POL-SCH-8 (0.6): rules that do not deserialize deny instead of evaluating defaults.
-    DecisionRules rules;
-    std::string error;
-    if (!parse_decision_rules(policy->rules, rules, error)) {
-        return {"policy '" + policy->policy_id + "' rules failed to parse at evaluation time: " + error};
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    if (!parsed->decision_ok) {
+        return {"policy '" + policy->policy_id +
+                "' rules failed to parse at evaluation time: " + parsed->decision_error};
     }
+    const DecisionRules& rules = parsed->decision;
 
     std::vector<std::string> deny;  // POL-EVAL-2: every failing check contributes a reason
 

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include "policy/parsed_rules.hpp"
 #include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
@@ -45,14 +46,16 @@ Result<HandoffRules, std::string> parse_handoff_rules(const PolicyDefinition& po
 
 HandoffRules handoff_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
-    auto rules = parse_handoff_rules(*policy);
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& rules = parsed->handoff;
     return rules ? rules.value() : HandoffRules{};  // POL-SCH-8: mode-side reads fall back to defaults
 }
 
 std::vector<std::string> evaluate_handoff_commitment(const PolicyDefinition* policy, bool /*outcome_positive*/) {
     if (policy == nullptr) return {};                                       // no bound policy: nothing to enforce
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
-    auto rules = parse_handoff_rules(*policy);
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& rules = parsed->handoff;
     if (!rules) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies
         return {"policy '" + policy->policy_id + "' rules failed to parse at evaluation time: " + rules.error()};
     }

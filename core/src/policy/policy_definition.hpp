@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,8 @@ namespace macp::policy {
 
 inline constexpr const char* kDefaultPolicyId = "policy.default";
 
+struct ParsedRules;  // policy/parsed_rules.hpp
+
 struct PolicyDefinition {
     std::string policy_id;
     std::string mode;  // "*" or a mode name
@@ -18,6 +21,39 @@ struct PolicyDefinition {
     std::string rules;  // compact JSON object
     uint32_t schema_version = 1;
     int64_t registered_at_ms = 0;  // set by the runtime at registration; 0 for the built-in default
+    // `rules` as every mode's parser read them, when the policy was registered or bound (issue
+    // #13); copies share it. Not part of the policy's value: never encoded, and rules_of() reads
+    // the rules again if they no longer match.
+    std::shared_ptr<const ParsedRules> parsed{};
+};
+
+// The one shared, immutable copy of a definition equal to `def` (every field but `parsed`), its
+// rules parsed: sessions bound to the same policy hold one copy between them instead of one each
+// (issue #13: memory per session). Thread-safe.
+std::shared_ptr<const PolicyDefinition> share_policy(const PolicyDefinition& def);
+
+// The policy a session is bound to, or none: an optional<PolicyDefinition> whose value is shared
+// (share_policy) and never changes. Assigning a definition binds its shared copy.
+class BoundPolicy {
+public:
+    BoundPolicy() = default;
+    BoundPolicy(std::nullopt_t) {}                                         // NOLINT(google-explicit-constructor)
+    BoundPolicy(const PolicyDefinition& def) : def_(share_policy(def)) {}  // NOLINT(google-explicit-constructor)
+    BoundPolicy(const std::optional<PolicyDefinition>& def)                // NOLINT(google-explicit-constructor)
+        : def_(def ? share_policy(*def) : nullptr) {}
+    BoundPolicy(std::shared_ptr<const PolicyDefinition> def) : def_(std::move(def)) {}  // NOLINT
+
+    [[nodiscard]] explicit operator bool() const { return def_ != nullptr; }
+    [[nodiscard]] bool has_value() const { return def_ != nullptr; }
+    [[nodiscard]] const PolicyDefinition& operator*() const { return *def_; }
+    [[nodiscard]] const PolicyDefinition* operator->() const { return def_.get(); }
+    [[nodiscard]] const PolicyDefinition& value() const { return *def_; }
+    [[nodiscard]] const PolicyDefinition* get() const { return def_.get(); }
+    [[nodiscard]] const std::shared_ptr<const PolicyDefinition>& shared() const { return def_; }
+    void reset() { def_.reset(); }
+
+private:
+    std::shared_ptr<const PolicyDefinition> def_;
 };
 
 // POL-REG-2: the built-in neutral default.

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include "policy/parsed_rules.hpp"
 #include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
@@ -55,16 +56,17 @@ Result<ProposalPolicyRules, std::string> parse_proposal_rules(std::string_view r
 
 ProposalPolicyRules proposal_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
-    auto parsed = parse_proposal_rules(policy->rules);
-    if (!parsed) return {};  // POL-SCH-8: mode-side reads fall back to the defaults
-    return std::move(parsed.value());
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    if (!parsed->proposal) return {};       // POL-SCH-8: mode-side reads fall back to the defaults
+    return parsed->proposal.value();
 }
 
 std::vector<std::string> evaluate_proposal_commitment(const PolicyDefinition* policy, uint64_t counter_proposal_count,
                                                       bool outcome_positive) {
     if (policy == nullptr) return {};  // no bound policy: the reference does not evaluate
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
-    auto parsed = parse_proposal_rules(policy->rules);
+    const auto all = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& parsed = all->proposal;
     if (!parsed) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies
         return {"policy '" + policy->policy_id + "' rules failed to parse at evaluation time: " + parsed.error()};
     }

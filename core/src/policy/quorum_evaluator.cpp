@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include "policy/parsed_rules.hpp"
 #include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
@@ -71,9 +72,9 @@ Result<QuorumPolicyRules, std::string> parse_quorum_rules(std::string_view rules
 
 QuorumPolicyRules quorum_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
-    auto parsed = parse_quorum_rules(policy->rules);
-    if (!parsed) return {};  // POL-SCH-8: mode-side reads fall back to the defaults
-    return std::move(parsed.value());
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    if (!parsed->quorum) return {};         // POL-SCH-8: mode-side reads fall back to the defaults
+    return parsed->quorum.value();
 }
 
 std::optional<uint64_t> quorum_policy_required_approvals(const QuorumPolicyRules& rules, size_t participant_count) {
@@ -93,7 +94,8 @@ std::vector<std::string> evaluate_quorum_commitment(const PolicyDefinition* poli
                                                     bool outcome_positive) {
     if (policy == nullptr) return {};  // no bound policy: the reference does not evaluate
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
-    auto parsed = parse_quorum_rules(policy->rules);
+    const auto all = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& parsed = all->quorum;
     if (!parsed) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies
         return {"policy '" + policy->policy_id + "' rules failed to parse at evaluation time: " + parsed.error()};
     }

@@ -8,6 +8,7 @@
 
 #include "policy/decision_evaluator.hpp"
 #include "policy/handoff_evaluator.hpp"
+#include "policy/parsed_rules.hpp"
 #include "policy/proposal_evaluator.hpp"
 #include "policy/quorum_evaluator.hpp"
 #include "policy/task_evaluator.hpp"
@@ -139,36 +140,44 @@ std::optional<PolicyDefinition> decode_policy(const std::string& json) {
 }
 
 PolicyRegistry::PolicyRegistry(storage::StorageBackend* storage) : storage_(storage) {
-    policies_.emplace(kDefaultPolicyId, default_policy());  // POL-REG-2
+    publish(Map{{kDefaultPolicyId, share_policy(default_policy())}});  // POL-REG-2
 }
 
 Result<size_t, std::string> PolicyRegistry::load() {
     if (storage_ == nullptr) return size_t{0};
     auto records = storage_->list_records(kPolicyNamespace);
     if (!records) return fail("cannot load registered policies: " + records.error().message);
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(write_mu_);
+    Map next = *snapshot();
     size_t n = 0;
     for (const auto& [key, blob] : *records) {
         auto p = decode_policy(blob);
         if (!p) return fail("stored policy '" + key + "' is corrupt");
-        policies_[p->policy_id] = std::move(*p);
+        auto id = p->policy_id;
+        next[id] = share_policy(*p);  // rules parsed now, once (issue #13)
         ++n;
     }
+    publish(std::move(next));
     return n;
 }
 
+std::shared_ptr<const PolicyDefinition> PolicyRegistry::find_shared(const std::string& policy_id) const {
+    const auto map = snapshot();
+    auto it = map->find(policy_id);
+    return it == map->end() ? nullptr : it->second;
+}
+
 std::optional<PolicyDefinition> PolicyRegistry::find(const std::string& policy_id) const {
-    std::shared_lock lock(mu_);
-    auto it = policies_.find(policy_id);
-    if (it == policies_.end()) return std::nullopt;
-    return it->second;
+    auto p = find_shared(policy_id);
+    if (!p) return std::nullopt;
+    return *p;  // the copy carries the parsed rules, so binding it parses nothing again
 }
 
 std::vector<PolicyDefinition> PolicyRegistry::list(const std::string& mode) const {
-    std::shared_lock lock(mu_);
+    const auto map = snapshot();
     std::vector<PolicyDefinition> out;
-    for (const auto& [id, p] : policies_) {
-        if (mode.empty() || p.mode == mode || p.mode == "*") out.push_back(p);
+    for (const auto& [id, p] : *map) {
+        if (mode.empty() || p->mode == mode || p->mode == "*") out.push_back(*p);
     }
     return out;
 }
@@ -188,9 +197,12 @@ Result<void, std::string> PolicyRegistry::add(PolicyDefinition def, bool persist
     rapidjson::Document rules;
     util::parse_json_untrusted(def.rules, rules);  // validated above
     def.rules = util::to_canonical_json(rules);    // RPC-POLDESC-1: compact, keys sorted
+    def.parsed = parse_rules(def);                 // once, at registration (issue #13)
     {
-        std::unique_lock lock(mu_);
-        if (policies_.count(def.policy_id) != 0)
+        // Writers one at a time, so that two registrations of one id cannot both be written;
+        // readers keep using the published map meanwhile.
+        std::lock_guard lock(write_mu_);
+        if (snapshot()->count(def.policy_id) != 0)
             return fail("policy '" + def.policy_id + "' is already registered");  // POL-REG-11
         // Durable before it is visible: a session may bind it the moment it is listed.
         if (persist && storage_ != nullptr) {
@@ -199,7 +211,10 @@ Result<void, std::string> PolicyRegistry::add(PolicyDefinition def, bool persist
             }
         }
         if (!persist) unpersisted_.insert(def.policy_id);
-        policies_.emplace(def.policy_id, std::move(def));
+        Map next = *snapshot();
+        auto id = def.policy_id;
+        next.emplace(std::move(id), share_policy(def));
+        publish(std::move(next));
     }
     if (listener_) listener_();  // POL-REG-10
     return {};
@@ -208,16 +223,18 @@ Result<void, std::string> PolicyRegistry::add(PolicyDefinition def, bool persist
 Result<void, std::string> PolicyRegistry::unregister_policy(const std::string& policy_id) {
     if (read_only()) return fail(std::string(kReadOnlyMessage));  // RPC-POLRO-1
     {
-        std::unique_lock lock(mu_);
+        std::lock_guard lock(write_mu_);
         if (policy_id == kDefaultPolicyId) return fail(std::string("cannot unregister the built-in default policy"));
-        if (policies_.count(policy_id) == 0) return fail("policy '" + policy_id + "' not found");
+        if (snapshot()->count(policy_id) == 0) return fail("policy '" + policy_id + "' not found");
         if (storage_ != nullptr && unpersisted_.count(policy_id) == 0) {
             if (auto st = storage_->delete_record(kPolicyNamespace, policy_id); !st) {
                 return fail("cannot delete policy: " + st.error().message);
             }
         }
         unpersisted_.erase(policy_id);
-        policies_.erase(policy_id);  // bound sessions keep their copy (POL-BIND-2)
+        Map next = *snapshot();
+        next.erase(policy_id);  // bound sessions keep their copy (POL-BIND-2)
+        publish(std::move(next));
     }
     if (listener_) listener_();
     return {};

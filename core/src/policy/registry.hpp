@@ -8,9 +8,10 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ public:
     Result<size_t, std::string> load();
 
     [[nodiscard]] std::optional<PolicyDefinition> find(const std::string& policy_id) const;
+    // The registry's own immutable copy (rules parsed at registration, issue #13), or null: what
+    // a session binds without copying the definition.
+    [[nodiscard]] std::shared_ptr<const PolicyDefinition> find_shared(const std::string& policy_id) const;
     // RPC-LISTP-1: empty mode = all; otherwise mode matches or is "*"; sorted by id.
     [[nodiscard]] std::vector<PolicyDefinition> list(const std::string& mode = {}) const;
 
@@ -62,12 +66,18 @@ public:
     void on_change(std::function<void()> listener) { listener_ = std::move(listener); }
 
 private:
+    // What readers see: an immutable map, replaced whole by each change (issue #13), so a
+    // reader copies one pointer and never waits for a writer, however slow its storage write.
+    using Map = std::map<std::string, std::shared_ptr<const PolicyDefinition>>;
+    [[nodiscard]] std::shared_ptr<const Map> snapshot() const { return map_.load(std::memory_order_acquire); }
+    void publish(Map next) { map_.store(std::make_shared<const Map>(std::move(next)), std::memory_order_release); }
     Result<void, std::string> add(PolicyDefinition def, bool persist);
 
     storage::StorageBackend* storage_;
-    mutable std::shared_mutex mu_;
-    std::map<std::string, PolicyDefinition> policies_;
-    std::set<std::string> unpersisted_;  // file-loaded ids: nothing to delete from storage
+    std::atomic<std::shared_ptr<const Map>> map_;
+    // Serializes writers only (check, durable write, publish); readers never take it.
+    std::mutex write_mu_;
+    std::set<std::string> unpersisted_;  // file-loaded ids: nothing to delete from storage (under write_mu_)
     std::atomic<bool> read_only_{false};
     std::function<void()> listener_;
 };

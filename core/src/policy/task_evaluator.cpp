@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include "policy/parsed_rules.hpp"
 #include "policy/rule_reader.hpp"
 #include "util/json.hpp"
 
@@ -57,7 +58,8 @@ Result<TaskRules, std::string> parse_task_rules(const PolicyDefinition& policy) 
 
 TaskRules task_rules_or_default(const PolicyDefinition* policy) {
     if (policy == nullptr) return {};
-    auto rules = parse_task_rules(*policy);
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& rules = parsed->task;
     return rules ? rules.value() : TaskRules{};  // POL-SCH-8: mode-side reads fall back to defaults
 }
 
@@ -65,7 +67,8 @@ std::vector<std::string> evaluate_task_commitment(const PolicyDefinition* policy
                                                   bool outcome_positive) {
     if (policy == nullptr) return {};                                       // no bound policy: nothing to enforce
     if (auto reason = unsupported_schema_reason(policy)) return {*reason};  // POL-EVAL-1
-    auto rules = parse_task_rules(*policy);
+    const auto parsed = rules_of(*policy);  // read when the policy was bound (issue #13)
+    const auto& rules = parsed->task;
     if (!rules) {  // POL-SCH-8 (0.6): an evaluation-time parse failure denies
         return {"policy '" + policy->policy_id + "' rules failed to parse at evaluation time: " + rules.error()};
     }
