@@ -1,6 +1,10 @@
 #include "kernel/records.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <string_view>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -74,6 +78,243 @@ bool read_bytes(const rapidjson::Value& obj, const char* b64_key, const char* ar
     return true;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fast path of decode_entry (issue #13: recovery replays every record). One pass straight into the
+// LogEntry, with no document tree and no copy of the text, for records of the shape encode_entry
+// writes: one object of strings and integers plus the flat `bound_policy` object, every key once.
+// Anything else (the reference's `raw_payload` arrays and object-valued rules, escapes, a repeated
+// key, a null, a type the DOM reader would default, bad base64) makes it give up, and the DOM
+// reader decides, so both paths read every record exactly alike.
+
+// Same acceptance as util::base64_decode (padding only in the final quantum, at its last two
+// places), with a table built once instead of per call.
+bool decode_base64(std::string_view text, std::string& out) {
+    static const std::array<int8_t, 256> kMap = [] {
+        std::array<int8_t, 256> m{};
+        m.fill(-1);
+        constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (size_t i = 0; i < kAlphabet.size(); ++i) m[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+        return m;
+    }();
+    if (text.size() % 4 != 0) return false;
+    out.resize(text.size() / 4 * 3);
+    size_t n = 0;
+    for (size_t i = 0; i < text.size(); i += 4) {
+        const bool last = i + 4 == text.size();
+        int pad = 0;
+        uint32_t v = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char c = text[i + static_cast<size_t>(k)];
+            int d = 0;
+            if (c == '=' && last && k >= 2) {
+                ++pad;
+            } else {
+                if (pad > 0) return false;
+                d = kMap[static_cast<uint8_t>(c)];
+                if (d < 0) return false;
+            }
+            v = (v << 6) | static_cast<uint32_t>(d);
+        }
+        out[n++] = static_cast<char>((v >> 16) & 0xff);
+        if (pad < 2) out[n++] = static_cast<char>((v >> 8) & 0xff);
+        if (pad < 1) out[n++] = static_cast<char>(v & 0xff);
+    }
+    out.resize(n);
+    return true;
+}
+
+// A scanner for the plain shape only: strings without escapes or control characters, integers
+// without sign trouble, fraction or exponent, compact or spaced. Every "false" means "not plain",
+// never "invalid": the caller then asks the DOM reader.
+class PlainScanner {
+public:
+    explicit PlainScanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+    bool consume(char c) {
+        skip_ws();
+        if (p_ == end_ || *p_ != c) return false;
+        ++p_;
+        return true;
+    }
+    [[nodiscard]] bool at(char c) {
+        skip_ws();
+        return p_ != end_ && *p_ == c;
+    }
+    bool string(std::string_view& out) {
+        if (!consume('"')) return false;
+        const char* begin = p_;
+        for (; p_ != end_; ++p_) {
+            const auto c = static_cast<unsigned char>(*p_);
+            if (c == '"') {
+                out = std::string_view(begin, static_cast<size_t>(p_ - begin));
+                ++p_;
+                return true;
+            }
+            if (c == '\\' || c < 0x20) return false;  // escapes and raw control characters: DOM
+        }
+        return false;
+    }
+    bool integer(int64_t& out) {
+        skip_ws();
+        const bool minus = p_ != end_ && *p_ == '-';
+        if (minus) ++p_;
+        if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+        // "-0..." and leading zeros: DOM (rapidjson refuses "01"; keep "-0" out of the question).
+        if (*p_ == '0' && (minus || (p_ + 1 != end_ && p_[1] >= '0' && p_[1] <= '9'))) return false;
+        uint64_t v = 0;
+        for (; p_ != end_ && *p_ >= '0' && *p_ <= '9'; ++p_) {
+            const auto d = static_cast<uint64_t>(*p_ - '0');
+            if (v > (static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - d) / 10) return false;
+            v = v * 10 + d;
+        }
+        if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+        out = minus ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+        return true;
+    }
+    // True when only whitespace is left.
+    bool at_end() {
+        skip_ws();
+        return p_ == end_;
+    }
+
+private:
+    void skip_ws() {
+        while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    }
+    const char* p_;
+    const char* end_;
+};
+
+// Reads one value that is either a string or an integer, for a key this reader ignores.
+bool skip_scalar(PlainScanner& in) {
+    std::string_view s;
+    int64_t i = 0;
+    if (in.at('"')) return in.string(s);
+    return in.integer(i);
+}
+
+bool read_plain_policy(PlainScanner& in, policy::PolicyDefinition& p) {
+    if (!in.consume('{')) return false;
+    unsigned seen = 0;
+    bool first = true;
+    while (!in.consume('}')) {
+        if (!first && !in.consume(',')) return false;
+        first = false;
+        std::string_view key;
+        if (!in.string(key) || !in.consume(':')) return false;
+        static constexpr std::array<std::string_view, 5> kKeys{"policy_id", "mode", "description", "rules",
+                                                               "schema_version"};
+        const auto k = static_cast<unsigned>(std::find(kKeys.begin(), kKeys.end(), key) - kKeys.begin());
+        if (k == kKeys.size()) {
+            if (!skip_scalar(in)) return false;
+            continue;
+        }
+        if ((seen & (1u << k)) != 0) return false;  // a repeated key: the DOM reader takes the first
+        seen |= 1u << k;
+        if (k == 4) {
+            int64_t v = 0;
+            if (!in.integer(v)) return false;
+            p.schema_version = static_cast<uint32_t>(v);
+            continue;
+        }
+        std::string_view v;
+        if (!in.string(v)) return false;  // rules as an object (the reference's): DOM
+        (k == 0 ? p.policy_id : k == 1 ? p.mode : k == 2 ? p.description : p.rules).assign(v);
+    }
+    return true;
+}
+
+// The fast path: nullopt when the record is not of the plain shape (see above).
+std::optional<LogEntry> decode_plain_entry(const std::string& record) {
+    enum Key : unsigned {
+        kMessageId,
+        kReceivedAt,
+        kSender,
+        kMessageType,
+        kPayload,
+        kEntryKind,
+        kSessionId,
+        kMode,
+        kMacpVersion,
+        kTimestamp,
+        kBoundModeVersion,
+        kBoundMaxSuspend,
+        kSemanticsRev,
+        kBoundTtlExpiry,
+        kBoundPolicy,
+        kBoundDefinition,
+        kRawPayload,
+        kKeyCount
+    };
+    static constexpr std::array<std::string_view, kKeyCount> kKeys{
+        "message_id",         "received_at_ms",       "sender",        "message_type",        "payload_b64",
+        "entry_kind",         "session_id",           "mode",          "macp_version",        "timestamp_unix_ms",
+        "bound_mode_version", "bound_max_suspend_ms", "semantics_rev", "bound_ttl_expiry_ms", "bound_policy",
+        "bound_definition",   "raw_payload"};
+    PlainScanner in(record);
+    LogEntry e;
+    if (!in.consume('{')) return std::nullopt;
+    uint32_t seen = 0;
+    bool first = true;
+    while (!in.consume('}')) {
+        if (!first && !in.consume(',')) return std::nullopt;
+        first = false;
+        std::string_view key;
+        if (!in.string(key) || !in.consume(':')) return std::nullopt;
+        const auto k = static_cast<unsigned>(std::find(kKeys.begin(), kKeys.end(), key) - kKeys.begin());
+        if (k == kKeyCount) {
+            if (!skip_scalar(in)) return std::nullopt;
+            continue;
+        }
+        if ((seen & (1u << k)) != 0 || k == kRawPayload) return std::nullopt;  // repeated, or byte arrays: DOM
+        seen |= 1u << k;
+        if (k == kBoundPolicy) {
+            if (!read_plain_policy(in, e.bound_policy.emplace())) return std::nullopt;
+            continue;
+        }
+        if (k == kReceivedAt || k == kTimestamp || k == kBoundMaxSuspend || k == kSemanticsRev ||
+            k == kBoundTtlExpiry) {
+            int64_t v = 0;
+            if (!in.integer(v)) return std::nullopt;  // another type: the DOM reader's default applies
+            if (k == kReceivedAt) e.received_at_ms = v;
+            if (k == kTimestamp) e.timestamp_unix_ms = v;
+            if (k == kBoundMaxSuspend) e.bound_max_suspend_ms = v;
+            if (k == kSemanticsRev) e.semantics_rev = static_cast<int>(v);
+            if (k == kBoundTtlExpiry) e.bound_ttl_expiry_ms = v;
+            continue;
+        }
+        std::string_view v;
+        if (!in.string(v)) return std::nullopt;
+        switch (k) {
+            case kMessageId: e.message_id.assign(v); break;
+            case kSender: e.sender.assign(v); break;
+            case kMessageType: e.message_type.assign(v); break;
+            case kPayload:
+                if (!decode_base64(v, e.payload)) return std::nullopt;  // the DOM reader words the error
+                break;
+            case kEntryKind:
+                if (v == "Incoming") {
+                    e.kind = EntryKind::Incoming;
+                } else if (v == "Internal") {
+                    e.kind = EntryKind::Internal;
+                } else if (v == "Checkpoint") {
+                    e.kind = EntryKind::Checkpoint;
+                } else {
+                    return std::nullopt;  // the DOM reader words the error
+                }
+                break;
+            case kSessionId: e.session_id.assign(v); break;
+            case kMode: e.mode.assign(v); break;
+            case kMacpVersion: e.macp_version.assign(v); break;
+            case kBoundModeVersion: e.bound_mode_version.emplace(v); break;
+            case kBoundDefinition: e.bound_definition.emplace(v); break;
+            default: return std::nullopt;
+        }
+    }
+    if (!in.at_end()) return std::nullopt;
+    return e;
+}
+
 }  // namespace
 
 std::string encode_entry(const LogEntry& e) {
@@ -105,6 +346,7 @@ std::string encode_entry(const LogEntry& e) {
 }
 
 Result<LogEntry, std::string> decode_entry(const std::string& record) {
+    if (auto plain = decode_plain_entry(record)) return std::move(*plain);
     rapidjson::Document d;
     if (!util::parse_json_stored(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
     LogEntry e;
@@ -167,7 +409,7 @@ std::string encode_snapshot(const Session& s, const std::string& definition) {
         // checkpoint must encode to the same bytes as the live one.
         std::vector<const std::string*> ids;
         ids.reserve(s.seen_message_ids.size());
-        for (const auto& id : s.seen_message_ids) ids.push_back(&id);
+        s.seen_message_ids.for_each([&](const std::string& id) { ids.push_back(&id); });
         std::sort(ids.begin(), ids.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
         for (const auto* id : ids) w.String(id->data(), static_cast<rapidjson::SizeType>(id->size()));
     }

@@ -1,6 +1,8 @@
 #include "kernel/session.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 namespace macp::kernel {
 
@@ -22,6 +24,46 @@ std::optional<SessionState> parse_state_name(const std::string& s) {
     if (s == "Suspended") return SessionState::Suspended;
     if (s == "Cancelled") return SessionState::Cancelled;
     return std::nullopt;
+}
+
+namespace {
+
+// The texts SharedText hands out, weakly held: a text nobody holds any more is freed, and its
+// entry dropped at the next purge.
+class TextInterner {
+public:
+    std::shared_ptr<const std::string> share(std::string text) {
+        std::lock_guard lock(mu_);
+        auto it = texts_.find(text);
+        if (it != texts_.end()) {
+            if (auto p = it->second.lock()) return p;
+        }
+        auto p = std::make_shared<const std::string>(text);
+        if (texts_.size() >= purge_at_) {
+            std::erase_if(texts_, [](const auto& e) { return e.second.expired(); });
+            purge_at_ = std::max<size_t>(64, 2 * texts_.size());
+        }
+        texts_[std::move(text)] = p;
+        return p;
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<std::string, std::weak_ptr<const std::string>> texts_;
+    size_t purge_at_ = 64;
+};
+
+}  // namespace
+
+SharedText::SharedText(std::string text) {
+    if (text.empty()) return;
+    static auto* interner = new TextInterner;  // never destroyed: sessions may outlive statics at exit
+    text_ = interner->share(std::move(text));
+}
+
+const std::string& SharedText::empty_text() {
+    static const std::string empty;
+    return empty;
 }
 
 bool Session::is_participant(const std::string& sender) const {

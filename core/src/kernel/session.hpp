@@ -1,7 +1,9 @@
 // The in-memory state of one coordination session (BEHAVIOR.md §2.8 LIFE-*, STO-SNAP-1).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,6 +44,81 @@ struct Activity {
     int64_t last_message_at_ms = 0;
 };
 
+// An immutable text shared by every holder of equal text: the mode definition record is one per
+// mode, not one per session (issue #13, memory per idle session). Reads as a const std::string&.
+class SharedText {
+public:
+    SharedText() = default;
+    SharedText(std::string text);  // NOLINT(google-explicit-constructor): assigned from strings
+    SharedText(const char* text) : SharedText(std::string(text)) {}  // NOLINT(google-explicit-constructor)
+
+    [[nodiscard]] const std::string& str() const { return text_ ? *text_ : empty_text(); }
+    operator const std::string&() const { return str(); }  // NOLINT(google-explicit-constructor)
+    [[nodiscard]] bool empty() const { return str().empty(); }
+    [[nodiscard]] size_t size() const { return str().size(); }
+    friend bool operator==(const SharedText& a, const SharedText& b) { return a.str() == b.str(); }
+    friend bool operator==(const SharedText& a, const std::string& b) { return a.str() == b; }
+
+private:
+    static const std::string& empty_text();
+    std::shared_ptr<const std::string> text_;
+};
+
+// DEDUP-1: the message ids a session has accepted. Most sessions hold a handful, so the first
+// kSmall live in one vector (one allocation for the lot, where a hash set pays a bucket array and a
+// node per id: issue #13, memory per idle session); past that they move to a hash set, so a long
+// session's lookups stay O(1) (issue #8).
+class MessageIdSet {
+public:
+    static constexpr size_t kSmall = 16;
+
+    [[nodiscard]] size_t count(const std::string& id) const {
+        if (big_) return big_->count(id);
+        return std::find(small_.begin(), small_.end(), id) != small_.end() ? 1 : 0;
+    }
+    [[nodiscard]] bool contains(const std::string& id) const { return count(id) != 0; }
+    [[nodiscard]] size_t size() const { return big_ ? big_->size() : small_.size(); }
+    [[nodiscard]] bool empty() const { return size() == 0; }
+    // False when `id` was already there.
+    bool insert(std::string id) {
+        if (big_) return big_->insert(std::move(id)).second;
+        if (count(id) != 0) return false;
+        if (small_.size() < kSmall) {
+            small_.push_back(std::move(id));
+            return true;
+        }
+        big_ = std::make_unique<std::unordered_set<std::string>>(std::make_move_iterator(small_.begin()),
+                                                                 std::make_move_iterator(small_.end()));
+        small_ = {};
+        return big_->insert(std::move(id)).second;
+    }
+    bool emplace(const char* data, size_t size) { return insert(std::string(data, size)); }
+    // Visits every id once, in no particular order.
+    template <class F>
+    void for_each(F&& f) const {
+        if (big_) {
+            for (const auto& id : *big_) f(id);
+        } else {
+            for (const auto& id : small_) f(id);
+        }
+    }
+
+    MessageIdSet() = default;
+    MessageIdSet(const MessageIdSet& o)
+        : small_(o.small_), big_(o.big_ ? std::make_unique<std::unordered_set<std::string>>(*o.big_) : nullptr) {}
+    MessageIdSet& operator=(const MessageIdSet& o) {
+        if (this != &o) *this = MessageIdSet(o);
+        return *this;
+    }
+    MessageIdSet(MessageIdSet&&) noexcept = default;
+    MessageIdSet& operator=(MessageIdSet&&) noexcept = default;
+    ~MessageIdSet() = default;
+
+private:
+    std::vector<std::string> small_;
+    std::unique_ptr<std::unordered_set<std::string>> big_;
+};
+
 struct Session {
     std::string session_id;
     std::string mode;
@@ -53,10 +130,10 @@ struct Session {
     // The mode definition the session started under: later registry changes (unregister,
     // re-register, promote) never change how an existing session behaves or replays (issue #8.3).
     std::shared_ptr<const modes::Mode> definition;
-    std::string definition_record;   // ModeRegistry::definition_record(*definition), as logged
+    SharedText definition_record;    // ModeRegistry::definition_record(*definition), as logged
     modes::ModeStateBox mode_state;  // typed, owned by the mode; encoded only for snapshots
     std::vector<std::string> participants;
-    std::unordered_set<std::string> seen_message_ids;  // DEDUP-1
+    MessageIdSet seen_message_ids;  // DEDUP-1
     std::string intent;
     std::string mode_version;
     std::string configuration_version;
@@ -65,7 +142,8 @@ struct Session {
     std::map<std::string, std::string> extensions;
     std::vector<RootRef> roots;
     std::string initiator;
-    std::optional<policy::PolicyDefinition> policy;
+    // Shared with every session bound to the same policy, its rules parsed once (issue #13).
+    policy::BoundPolicy policy;
     std::optional<int64_t> suspended_at_ms;
     int64_t accumulated_suspended_ms = 0;
     int64_t max_suspend_ms = kDefaultMaxSuspendMs;
@@ -85,7 +163,7 @@ struct Session {
     // Everything GetSession, ListSessions and the watches show: a copy without the mode state and
     // the dedup set, so reading a session costs the same however long it is.
     [[nodiscard]] Session metadata() const;
-    [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy ? &*policy : nullptr; }
+    [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy.get(); }
 };
 
 }  // namespace macp::kernel

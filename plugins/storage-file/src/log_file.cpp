@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "fs_ops.hpp"
@@ -102,17 +103,20 @@ bool read_complete_lines(Disk& disk, const std::string& path, const std::functio
         if (err == ENOENT) return false;
         throw_io("open " + path, err);
     }
-    std::vector<char> buf(kChunk);
+    // One buffer per reading thread, reused and never zeroed: recovery reads every log once, and
+    // a fresh zero-filled 64 KiB vector per log cost a memset and, once glibc trimmed it, fresh
+    // page faults each time (issue #13). `fn` is called synchronously and never re-enters.
+    thread_local const std::unique_ptr<char[]> buf(new char[kChunk]);
     std::string carry;  // a line that straddles two chunks
     off_t offset = 0;
     for (;;) {
         size_t n = 0;
-        if (const int e = disk.fs().pread(fd.get(), buf.data(), buf.size(), offset, n); e != 0) {
+        if (const int e = disk.fs().pread(fd.get(), buf.get(), kChunk, offset, n); e != 0) {
             throw_io("read " + path, e);
         }
         if (n == 0) return true;  // whatever is left in `carry` is a torn tail
         offset += static_cast<off_t>(n);
-        const std::string_view chunk(buf.data(), n);
+        const std::string_view chunk(buf.get(), n);
         size_t start = 0;
         for (size_t nl = chunk.find('\n'); nl != std::string_view::npos; start = nl + 1, nl = chunk.find('\n', start)) {
             const std::string_view piece = chunk.substr(start, nl - start);
