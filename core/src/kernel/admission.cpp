@@ -1,6 +1,7 @@
 // Send admission pipeline: shape -> authenticate -> sender binding -> identity authorization ->
 // rate limit -> dispatch (BEHAVIOR.md §2.1, in the reference's order).
 #include <chrono>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -46,54 +47,75 @@ std::optional<auth::Identity> Kernel::authenticate(const auth::Metadata& metadat
     return auth_.authenticate(metadata);
 }
 
-Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& request) {
+void Kernel::submit(const auth::Metadata& metadata, macp::v1::Envelope request, AckFn done) {
     const int64_t now = now_ms();
-    if (auto e = check_shape(request, options_.max_payload_bytes)) return error_ack(request, *e, now);
+    if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
     auto identity = auth_.authenticate(metadata);  // ENV-8
-    if (!identity) return error_ack(request, Error(ErrorKind::Unauthenticated), now);
-    return admit(*identity, request, now);
+    if (!identity) return done(error_ack(request, Error(ErrorKind::Unauthenticated), now));
+    admit(*identity, std::move(request), now, std::move(done));
 }
 
-Ack Kernel::send_as(const auth::Identity& identity, const macp::v1::Envelope& request) {
+void Kernel::submit_as(const auth::Identity& identity, macp::v1::Envelope request, AckFn done) {
     const int64_t now = now_ms();
-    if (auto e = check_shape(request, options_.max_payload_bytes)) return error_ack(request, *e, now);
-    return admit(identity, request, now);
+    if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
+    admit(identity, std::move(request), now, std::move(done));
 }
 
-Ack Kernel::admit(const auth::Identity& id, const macp::v1::Envelope& request, int64_t now) {
-    const auth::Identity* identity = &id;
+namespace {
+
+// Waits for an asynchronous outcome; for callers outside the kernel's own threads only.
+template <class Start>
+Ack wait_for(Start&& start) {
+    std::promise<Ack> promise;
+    auto result = promise.get_future();
+    start([&promise](Ack a) { promise.set_value(std::move(a)); });
+    return result.get();
+}
+
+}  // namespace
+
+Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope) {
+    return wait_for([&](AckFn done) { submit(metadata, envelope, std::move(done)); });
+}
+
+Ack Kernel::send_as(const auth::Identity& identity, const macp::v1::Envelope& envelope) {
+    return wait_for([&](AckFn done) { submit_as(identity, envelope, std::move(done)); });
+}
+
+void Kernel::admit(const auth::Identity& identity, macp::v1::Envelope env, int64_t now, AckFn done) {
     // ENV-9: a claimed sender must be the authenticated one; then it is overwritten.
-    if (!request.sender().empty() && request.sender() != identity->sender) {
-        spdlog::warn("rejected spoofed sender '{}' from identity '{}'", request.sender(), identity->sender);
-        return error_ack(request, Error(ErrorKind::Unauthenticated, "sender spoofing"), now);
+    if (!env.sender().empty() && env.sender() != identity.sender) {
+        spdlog::warn("rejected spoofed sender '{}' from identity '{}'", env.sender(), identity.sender);
+        return done(error_ack(env, Error(ErrorKind::Unauthenticated, "sender spoofing"), now));
     }
-    macp::v1::Envelope env = request;
-    env.set_sender(identity->sender);
+    env.set_sender(identity.sender);
     const bool is_start = env.message_type() == "SessionStart";
-    if (is_start && !identity->can_start_sessions)
-        return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10
-    if (identity->allowed_modes && identity->allowed_modes->count(env.mode()) == 0) {
-        return error_ack(request, Error(ErrorKind::Forbidden), now);  // ENV-10 (Q-9: Signals too)
+    if (is_start && !identity.can_start_sessions)
+        return done(error_ack(env, Error(ErrorKind::Forbidden), now));  // ENV-10
+    if (identity.allowed_modes && identity.allowed_modes->count(env.mode()) == 0) {
+        return done(error_ack(env, Error(ErrorKind::Forbidden), now));  // ENV-10 (Q-9: Signals too)
     }
     auto bucket = is_start ? auth::RateLimiter::Bucket::SessionStart : auth::RateLimiter::Bucket::Message;
-    if (!limiter_.allow(identity->sender, bucket, now)) {  // ENV-11
-        spdlog::warn("rate limit hit by '{}' ({})", identity->sender, is_start ? "session starts" : "messages");
-        return error_ack(request, Error(ErrorKind::RateLimited), now);
+    if (!limiter_.allow(identity.sender, bucket, now)) {  // ENV-11
+        spdlog::warn("rate limit hit by '{}' ({})", identity.sender, is_start ? "session starts" : "messages");
+        return done(error_ack(env, Error(ErrorKind::RateLimited), now));
     }
-    Ack ack;  // ENV-12: dispatch on the exact message type
-    if (is_start) {
-        ack = start_session(*identity, env, now);
+    // RPC-SEND-4: an error echoes the request's ids with state UNSPECIFIED, whatever path decided it.
+    AckFn answer = [done = std::move(done), message_id = env.message_id(), session_id = env.session_id()](Ack ack) {
+        if (ack.error) {
+            ack.message_id = message_id;
+            ack.session_id = session_id;
+            ack.session_state = 0;
+        }
+        done(std::move(ack));
+    };
+    if (is_start) {  // ENV-12: dispatch on the exact message type
+        start_session(identity, std::move(env), now, std::move(answer));
     } else if (env.message_type() == "Signal" || env.message_type() == "Progress") {
-        ack = ambient(env, now);
+        answer(ambient(env, now));
     } else {
-        ack = session_message(env, now);
+        session_message(std::move(env), std::move(answer));
     }
-    if (ack.error) {
-        ack.message_id = request.message_id();
-        ack.session_id = request.session_id();
-        ack.session_state = 0;
-    }
-    return ack;
 }
 
 Ack Kernel::ambient(const macp::v1::Envelope& env, int64_t now) {
@@ -116,10 +138,6 @@ Ack Kernel::ambient(const macp::v1::Envelope& env, int64_t now) {
     a.accepted_at_ms = now;
     a.session_state = static_cast<int>(SessionState::Open);
     return a;
-}
-
-storage::Status Kernel::append(const LogEntry& entry) {
-    return committer_.append(entry.session_id, encode_entry(entry));
 }
 
 }  // namespace macp::kernel

@@ -1,8 +1,29 @@
 #include "kernel/group_commit.hpp"
 
+#include <exception>
+#include <future>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 namespace macp::kernel {
+
+namespace {
+
+constexpr int kShuttingDown = 8;  // storage.h MACP_STATUS_UNAVAILABLE-style "try later" code
+
+// A continuation that throws must not take the committer (and every later ack) down with it.
+void run_done(const GroupCommitter::Done& done, const storage::Status& status) noexcept {
+    try {
+        done(status);
+    } catch (const std::exception& e) {
+        spdlog::error("a storage write continuation failed: {}", e.what());
+    } catch (...) {
+        spdlog::error("a storage write continuation failed with an unknown exception");
+    }
+}
+
+}  // namespace
 
 GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch)
     : backend_(backend), max_batch_(max_batch), thread_([this] { run(); }) {}
@@ -16,43 +37,72 @@ GroupCommitter::~GroupCommitter() {
     thread_.join();
 }
 
-storage::Status GroupCommitter::append(const std::string& session_id, std::string record) {
-    Pending p{{session_id, std::move(record)}, {}};
-    auto fut = p.done.get_future();
+void GroupCommitter::submit(Write write) {
     {
         std::lock_guard lock(mu_);
-        if (stopping_) return fail(storage::StorageError{8, "runtime is shutting down"});
-        queue_.push_back(&p);
+        if (!stopping_) {
+            queue_.push_back(std::move(write));
+            if (queue_.size() == 1) cv_.notify_one();
+            return;
+        }
     }
-    cv_.notify_one();
-    // `p` lives on this stack frame until the committer has fulfilled the promise.
-    return fut.get();
+    run_done(write.done, fail(storage::StorageError{kShuttingDown, "runtime is shutting down"}));
+}
+
+storage::Status GroupCommitter::append(const std::string& session_id, std::string record) {
+    std::promise<storage::Status> promise;
+    auto result = promise.get_future();
+    submit({session_id, std::move(record), false, [&promise](const storage::Status& s) { promise.set_value(s); }});
+    return result.get();
 }
 
 void GroupCommitter::run() {
+    std::deque<Write> batch;
     for (;;) {
-        std::vector<Pending*> batch;
         {
             std::unique_lock lock(mu_);
             cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping and drained
-            while (!queue_.empty() && batch.size() < max_batch_) {
-                batch.push_back(queue_.front());
-                queue_.pop_front();
+            if (queue_.size() <= max_batch_) {
+                batch.swap(queue_);
+            } else {
+                for (size_t i = 0; i < max_batch_; ++i) {
+                    batch.push_back(std::move(queue_.front()));
+                    queue_.pop_front();
+                }
             }
         }
-        std::vector<storage::LogAppend> items;
-        items.reserve(batch.size());
-        for (auto* p : batch) items.push_back(std::move(p->item));
-        auto statuses = backend_.append_log_batch(items);
-        for (size_t i = 0; i < batch.size(); ++i) {
-            if (i < statuses.size()) {
-                batch[i]->done.set_value(std::move(statuses[i]));
-            } else {
-                batch[i]->done.set_value(fail(storage::StorageError{8, "storage returned too few statuses"}));
+        complete(batch);
+        batch.clear();
+    }
+}
+
+void GroupCommitter::complete(std::deque<Write>& batch) {
+    std::vector<storage::Status> statuses(batch.size());
+    std::vector<storage::LogAppend> items;
+    std::vector<size_t> index;  // items[k] is batch[index[k]]
+    items.reserve(batch.size());
+    index.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& w = batch[i];
+        if (w.create_session) {
+            if (auto st = backend_.create_session_storage(w.session_id); !st) {
+                statuses[i] = fail(st.error());
+                continue;
             }
+        }
+        items.push_back({w.session_id, std::move(w.record)});
+        index.push_back(i);
+    }
+    if (!items.empty()) {
+        auto results = backend_.append_log_batch(items);
+        for (size_t k = 0; k < index.size(); ++k) {
+            statuses[index[k]] = k < results.size()
+                                     ? std::move(results[k])
+                                     : fail(storage::StorageError{kShuttingDown, "storage returned too few statuses"});
         }
     }
+    for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
 }
 
 }  // namespace macp::kernel

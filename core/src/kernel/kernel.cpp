@@ -20,6 +20,10 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
       auth_(authenticator),
       limiter_(limiter),
       events_(events),
+      snapshots_(storage,
+                 [this](const std::string& id, const std::string& why) {
+                     log_storage_failure("session " + id + ": snapshot save failed", why, false);
+                 }),
       committer_(storage) {}
 
 Kernel::~Kernel() {
@@ -53,10 +57,9 @@ Ack err(const macp::v1::Envelope& env, Error e, int64_t now) {
     return a;
 }
 
-// A same-id SessionStart meeting an existing session: duplicate if this message id was accepted
-// in it (SS-7), otherwise SESSION_ALREADY_EXISTS.
-Ack existing_session_answer(SessionSlot& slot, const macp::v1::Envelope& env, int64_t now) {
-    std::lock_guard lock(slot.mu);
+// A same-id SessionStart meeting an existing session (caller holds the slot's lock): duplicate if
+// this message id was accepted in it (SS-7), otherwise SESSION_ALREADY_EXISTS.
+Ack existing_session_answer(const SessionSlot& slot, const macp::v1::Envelope& env, int64_t now) {
     if (slot.live && slot.session.seen_message_ids.count(env.message_id()) != 0) {
         return ok_ack(env, slot.session.state, now, true);
     }
@@ -65,22 +68,75 @@ Ack existing_session_answer(SessionSlot& slot, const macp::v1::Envelope& env, in
 
 }  // namespace
 
-Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& env, int64_t now) {
+void Kernel::exclusive(const std::shared_ptr<SessionSlot>& slot, SlotWork work) {
+    Outbox out;
+    {
+        std::lock_guard lock(slot->mu);
+        if (slot->busy) {
+            slot->waiting.push_back(std::move(work));
+            return;
+        }
+        work(*slot, out);
+    }
+    deliver(out);
+}
+
+void Kernel::write(SessionSlot& slot, std::string record, Continuation then, bool create_session) {
+    slot.busy = true;
+    committer_.submit({slot.session_id, std::move(record), create_session,
+                       [this, keep = slot.shared_from_this(), then = std::move(then)](const storage::Status& st) {
+                           Outbox out;
+                           {
+                               std::lock_guard lock(keep->mu);
+                               keep->busy = false;
+                               then(*keep, out, st);
+                               // Work that waited for this write, in arrival order, until one of
+                               // them starts a write of its own (it takes the queue over then).
+                               while (!keep->busy && !keep->waiting.empty()) {
+                                   SlotWork next = std::move(keep->waiting.front());
+                                   keep->waiting.pop_front();
+                                   next(*keep, out);
+                               }
+                           }
+                           deliver(out);
+                       }});
+}
+
+void Kernel::deliver(Outbox& out) noexcept {
+    for (auto& reply : out) {
+        try {
+            reply();
+        } catch (const std::exception& e) {
+            spdlog::error("delivering a reply failed: {}", e.what());
+        } catch (...) {
+            spdlog::error("delivering a reply failed with an unknown exception");
+        }
+    }
+    out.clear();
+}
+
+void Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now, AckFn done) {
     // SS-1 order: id format, mode, payload, strict rules, versions, TTL, existence, policy, hook, reservation.
-    if (!valid_session_id(env.session_id())) return err(env, Error(ErrorKind::InvalidSessionId), now);
+    if (!valid_session_id(env.session_id())) return done(err(env, Error(ErrorKind::InvalidSessionId), now));
     auto mode = modes_.find(env.mode());
-    if (!mode) return err(env, Error(ErrorKind::UnknownMode), now);
+    if (!mode) return done(err(env, Error(ErrorKind::UnknownMode), now));
     auto payload = parse_session_start(env.payload(), *mode);
-    if (!payload) return err(env, payload.error(), now);
-    if (auto existing = table_.find(env.session_id())) return existing_session_answer(*existing, env, now);
-    if (table_.is_evicted(env.session_id())) return err(env, Error(ErrorKind::SessionAlreadyExists), now);
+    if (!payload) return done(err(env, payload.error(), now));
+    // A retried start whose first attempt is still being made durable waits for it (SS-7).
+    auto answer_existing = [&](const std::shared_ptr<SessionSlot>& existing) {
+        exclusive(existing, [env, now, done](SessionSlot& sl, Outbox& out) {
+            out.push_back([done, a = existing_session_answer(sl, env, now)] { done(a); });
+        });
+    };
+    if (auto existing = table_.find(env.session_id())) return answer_existing(existing);
+    if (table_.is_evicted(env.session_id())) return done(err(env, Error(ErrorKind::SessionAlreadyExists), now));
 
     StartBinding binding;  // SS-9, POL-BIND-1
     binding.policy_version = payload->policy_version().empty() ? policy::kDefaultPolicyId : payload->policy_version();
     binding.policy = policies_.find(binding.policy_version);
-    if (!binding.policy) return err(env, Error(ErrorKind::UnknownPolicyVersion), now);
+    if (!binding.policy) return done(err(env, Error(ErrorKind::UnknownPolicyVersion), now));
     if (binding.policy->mode != "*" && binding.policy->mode != env.mode()) {
-        return err(env, Error(ErrorKind::InvalidPolicyDefinition), now);
+        return done(err(env, Error(ErrorKind::InvalidPolicyDefinition), now));
     }
     // SS-18: an empty mode_version binds the descriptor's.
     binding.mode_version = payload->mode_version().empty() ? mode->descriptor().mode_version : payload->mode_version();
@@ -106,16 +162,15 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
     entry.bound_definition = modes::ModeRegistry::definition_record(*mode);
 
     auto built = build_session(entry, *payload, binding, mode, *entry.bound_definition);
-    if (!built) return err(env, built.error(), now);
+    if (!built) return done(err(env, built.error(), now));
 
     auto slot = std::make_shared<SessionSlot>(env.session_id(), env.sender());
     std::unique_lock slot_lock(slot->mu);
     const auto limit = id.max_open_sessions;
-    auto reserved = table_.reserve(slot, [&](const auto& map) {
+    auto reserved = table_.reserve(slot, [&](const SessionTable::Slots& mine) {
         if (!limit) return true;
         int64_t open = 0;  // SS-8: OPEN, not overdue, same initiator; busy slots count conservatively
-        for (const auto& [sid, other] : map) {
-            if (other->initiator != id.sender) continue;
+        for (SessionSlot* other : mine) {
             std::unique_lock other_lock(other->mu, std::try_to_lock);
             const bool busy = !other_lock.owns_lock();
             if (busy ||
@@ -127,65 +182,80 @@ Ack Kernel::start_session(const auth::Identity& id, const macp::v1::Envelope& en
     });
     if (reserved == SessionTable::Reserve::Exists) {
         slot_lock.unlock();
-        if (auto existing = table_.find(env.session_id())) return existing_session_answer(*existing, env, now);
-        return err(env, Error(ErrorKind::SessionAlreadyExists), now);
+        if (auto existing = table_.find(env.session_id())) return answer_existing(existing);
+        return done(err(env, Error(ErrorKind::SessionAlreadyExists), now));
     }
-    if (reserved == SessionTable::Reserve::Refused) return err(env, Error(ErrorKind::RateLimited), now);
+    if (reserved == SessionTable::Reserve::Refused) return done(err(env, Error(ErrorKind::RateLimited), now));
 
-    // SS-12: commit point. A failure rolls the reservation back; nothing is acknowledged.
-    if (auto st = storage_.create_session_storage(env.session_id()); !st) {
-        spdlog::error("session {}: cannot create storage: {}", env.session_id(), st.error().message);
-        table_.remove(env.session_id());
-        return err(env, Error(ErrorKind::StorageFailed), now);
-    }
-    if (auto st = append(entry); !st) {
-        log_storage_failure("session " + env.session_id() + ": SessionStart append failed", st.error().message);
-        // The failed write may have landed (storage.h: unknown outcome); remove whatever did, so
-        // that storage agrees with the refusal and a restart does not resurrect the session.
-        if (auto removed = storage_.delete_session(env.session_id()); !removed) {
-            log_storage_failure("session " + env.session_id() + ": cannot remove the failed start",
-                                removed.error().message);
-        }
-        table_.remove(env.session_id());
-        return err(env, Error(ErrorKind::StorageFailed), now);
-    }
+    // SS-12: commit point. The slot is not live until the start is durable: messages for the
+    // session wait behind it, then see it (or UNKNOWN_SESSION after a rollback).
     slot->session = std::move(built.value());
-    slot->live = true;
-    save_snapshot(slot->session);  // SS-13 (0.6): best effort, the log is the source of truth
-    events_.on_envelope(env, 1);   // SS-14: published under the session lock, in acceptance order
-    events_.on_lifecycle(Lifecycle::Created, slot->session, now);
-    return ok_ack(env, SessionState::Open, now);
+    write(
+        *slot, encode_entry(entry),
+        [this, env = std::move(env), now, done = std::move(done)](SessionSlot& sl, Outbox& out,
+                                                                  const storage::Status& st) {
+            if (!st) {
+                log_storage_failure("session " + sl.session_id + ": SessionStart append failed", st.error().message);
+                // The failed write may have landed (storage.h: unknown outcome); remove whatever
+                // did, so that storage agrees with the refusal and a restart does not resurrect it.
+                if (auto removed = storage_.delete_session(sl.session_id); !removed) {
+                    log_storage_failure("session " + sl.session_id + ": cannot remove the failed start",
+                                        removed.error().message);
+                }
+                sl.session = Session{};
+                table_.remove(sl.session_id);
+                out.push_back([done, a = err(env, Error(ErrorKind::StorageFailed), now)] { done(a); });
+                return;
+            }
+            sl.live = true;
+            // SS-13 (0.6): best effort and off the ack path: the log is the source of truth.
+            save_snapshot(sl.session);
+            events_.on_envelope(env, 1);  // SS-14: published under the session lock, in acceptance order
+            events_.on_lifecycle(Lifecycle::Created, sl.session, now);
+            out.push_back([done, a = ok_ack(env, SessionState::Open, now)] { done(a); });
+        },
+        /*create_session=*/true);
 }
 
-Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
+void Kernel::session_message(macp::v1::Envelope env, AckFn done) {
     auto slot = table_.find(env.session_id());
-    if (!slot) return err(env, Error(ErrorKind::UnknownSession), now);  // MSG-1
-    std::lock_guard lock(slot->mu);
-    if (!slot->live) return err(env, Error(ErrorKind::UnknownSession), now);
-    if (!settle(*slot)) return err(env, Error(ErrorKind::StorageFailed), now);
-    Session& s = slot->session;
+    if (!slot) return done(err(env, Error(ErrorKind::UnknownSession), now_ms()));  // MSG-1
+    exclusive(slot, [this, env = std::move(env), done = std::move(done)](SessionSlot& sl, Outbox& out) mutable {
+        session_work(sl, out, env, done);
+    });
+}
+
+void Kernel::session_work(SessionSlot& slot, Outbox& out, macp::v1::Envelope& env, const AckFn& done) {
+    const int64_t now = now_ms();  // acceptance time: after any wait behind the session's last write
+    auto reply = [&out, &done](Ack a) { out.push_back([done, a = std::move(a)] { done(a); }); };
+    if (!slot.live) return reply(err(env, Error(ErrorKind::UnknownSession), now));
+    if (!settle(slot)) return reply(err(env, Error(ErrorKind::StorageFailed), now));
+    Session& s = slot.session;
     // MSG-2 precondition order: dedup, mode, expiry, state.
-    if (s.seen_message_ids.count(env.message_id()) != 0) return ok_ack(env, s.state, now, true);
+    if (s.seen_message_ids.count(env.message_id()) != 0) return reply(ok_ack(env, s.state, now, true));
     if (env.mode() != s.mode)
-        return err(env, Error(ErrorKind::InvalidEnvelope, "mode differs from the session's"), now);
+        return reply(err(env, Error(ErrorKind::InvalidEnvelope, "mode differs from the session's"), now));
     if (s.state == SessionState::Open && now > s.ttl_expiry_ms) {
-        if (!expire_if_due(*slot, now)) return err(env, Error(ErrorKind::StorageFailed), now);  // TTL-4
-        return err(env, Error(ErrorKind::TtlExpired), now);
+        return expire_if_due(slot, now, out, [env, done, now](SessionSlot&, Outbox& o, bool ok) {
+            Ack a = err(env, Error(ok ? ErrorKind::TtlExpired : ErrorKind::StorageFailed), now);  // TTL-4
+            o.push_back([done, a = std::move(a)] { done(a); });
+        });
     }
-    if (s.state != SessionState::Open) return err(env, Error(ErrorKind::SessionNotOpen), now);  // LIFE-5, TTL-7
+    if (s.state != SessionState::Open) return reply(err(env, Error(ErrorKind::SessionNotOpen), now));  // LIFE-5, TTL-7
     // MSG-3, against the definition the session started under: registry changes since then do
     // not reach it (issue #8.3).
-    if (!s.definition) return err(env, Error(ErrorKind::UnknownMode), now);
+    if (!s.definition) return reply(err(env, Error(ErrorKind::UnknownMode), now));
     auto outcome = evaluate_message(s, *s.definition, env.sender(), env.message_type(), env.payload(), now);
-    if (!outcome) return err(env, outcome.error(), now);
+    if (!outcome) return reply(err(env, outcome.error(), now));
     // Issue #8.4: a session's state may grow only so far, so that it always stays writable as a
     // checkpoint and readable again. The message that would pass the bound is refused; one that
     // resolves the session never is, so a full session can still be committed or cancelled.
     if (!outcome->resolution && s.state_bytes + env.payload().size() > options_.max_session_state_bytes) {
-        return err(env,
-                   Error(ErrorKind::SessionStateTooLarge, "session state would exceed MACP_MAX_SESSION_STATE_BYTES (" +
-                                                              std::to_string(options_.max_session_state_bytes) + ")"),
-                   now);
+        return reply(
+            err(env,
+                Error(ErrorKind::SessionStateTooLarge, "session state would exceed MACP_MAX_SESSION_STATE_BYTES (" +
+                                                           std::to_string(options_.max_session_state_bytes) + ")"),
+                now));
     }
 
     LogEntry entry;
@@ -193,26 +263,42 @@ Ack Kernel::session_message(const macp::v1::Envelope& env, int64_t now) {
     entry.received_at_ms = now;
     entry.sender = env.sender();
     entry.message_type = env.message_type();
-    entry.payload = env.payload();
     entry.session_id = s.session_id;
     entry.mode = s.mode;
     entry.macp_version = env.macp_version();
     entry.timestamp_unix_ms = env.timestamp_unix_ms();
-    if (auto st = append(entry); !st) {  // MSG-4: nothing applied, dedup slot not consumed
-        log_storage_failure("session " + s.session_id + ": append of " + env.message_id() + " failed",
-                            st.error().message);
-        slot->in_doubt = true;
-        return err(env, Error(ErrorKind::StorageFailed), now);
+    // The payload is lent to the entry for encoding instead of copied, then given back.
+    entry.payload = std::move(*env.mutable_payload());
+    const size_t payload_bytes = entry.payload.size();
+    std::string record = encode_entry(entry);
+    *env.mutable_payload() = std::move(entry.payload);
+    {
+        write(slot, std::move(record),
+              [this, env = std::move(env), done, now, payload_bytes, outcome = std::move(outcome.value())](
+                  SessionSlot& sl, Outbox& o, const storage::Status& st) mutable {
+                  Session& ss = sl.session;
+                  if (!st) {  // MSG-4: nothing applied, dedup slot not consumed
+                      log_storage_failure("session " + ss.session_id + ": append of " + env.message_id() + " failed",
+                                          st.error().message);
+                      sl.in_doubt = true;
+                      o.push_back([done, a = err(env, Error(ErrorKind::StorageFailed), now)] { done(a); });
+                      return;
+                  }
+                  commit_message(ss, env.message_id(), env.sender(), now, payload_bytes, std::move(outcome));
+                  events_.on_envelope(env, ss.envelope_seq);
+                  Ack a = ok_ack(env, ss.state, now);
+                  if (ss.state == SessionState::Resolved) {  // MSG-7: acknowledged once its snapshot was attempted
+                      events_.on_lifecycle(Lifecycle::Resolved, ss, now);
+                      save_snapshot(ss, [done, a = std::move(a)] { done(a); });
+                      return;
+                  }
+                  // A due checkpoint is durable before the ack, as it was before acks stopped
+                  // waiting: a crash right after the ack then replays to the same log_entries.
+                  if (!maybe_checkpoint(sl, now, [done, a](Outbox& o2) { o2.push_back([done, a] { done(a); }); })) {
+                      o.push_back([done, a = std::move(a)] { done(a); });
+                  }
+              });
     }
-    commit_message(s, env.message_id(), env.sender(), now, env.payload().size(), std::move(outcome.value()));
-    if (s.state == SessionState::Resolved) {  // MSG-7
-        save_snapshot(s);
-        events_.on_lifecycle(Lifecycle::Resolved, s, now);
-    } else {
-        maybe_checkpoint(s, now);
-    }
-    events_.on_envelope(env, s.envelope_seq);
-    return ok_ack(env, s.state, now);
 }
 
 void Kernel::log_storage_failure(const std::string& what, const std::string& why, bool error) {
@@ -226,17 +312,17 @@ void Kernel::log_storage_failure(const std::string& what, const std::string& why
     }
 }
 
-void Kernel::save_snapshot(const Session& s) {
-    // MSG-8: snapshot failures are logged only. Recovery trusts only a terminal snapshot (written
-    // after the terminal entry is durable); a missing or stale one just means a replay of the log.
-    if (auto st = storage_.save_session(s.session_id, encode_snapshot(s, s.definition_record)); !st) {
-        log_storage_failure("session " + s.session_id + ": snapshot save failed", st.error().message, false);
-    }
+void Kernel::save_snapshot(const Session& s, std::function<void()> then) {
+    // MSG-8: snapshot failures are logged only (by the writer). Recovery trusts only a terminal
+    // snapshot (written after the terminal entry is durable); a missing or stale one just means a
+    // replay of the log.
+    snapshots_.save(s.session_id, encode_snapshot(s, s.definition_record), std::move(then));
 }
 
-void Kernel::maybe_checkpoint(Session& s, int64_t now) {
+bool Kernel::maybe_checkpoint(SessionSlot& slot, int64_t now, std::function<void(Outbox&)> then) {
+    Session& s = slot.session;
     const auto n = options_.checkpoint_interval;  // STO-CKPT-4, without Q-42's drift
-    if (n <= 0 || (s.log_entries + 1) % static_cast<uint64_t>(n) != 0) return;
+    if (n <= 0 || (s.log_entries + 1) % static_cast<uint64_t>(n) != 0) return false;
     ++s.log_entries;  // the checkpoint counts itself, so a restore resumes the same cadence
     LogEntry e;       // STO-LOG-5
     e.received_at_ms = now;
@@ -247,11 +333,18 @@ void Kernel::maybe_checkpoint(Session& s, int64_t now) {
     e.session_id = s.session_id;
     e.mode = s.mode;
     e.payload = encode_snapshot(s, s.definition_record);
-    if (auto st = append(e); !st) {
-        --s.log_entries;
-        // STO-CKPT-5
-        log_storage_failure("session " + s.session_id + ": checkpoint append failed", st.error().message, false);
-    }
+    // The session's next message waits behind it (the slot is busy), as the log's order requires.
+    write(slot, encode_entry(e),
+          [this, then = std::move(then)](SessionSlot& sl, Outbox& out, const storage::Status& st) {
+              if (!st) {
+                  --sl.session.log_entries;
+                  // STO-CKPT-5
+                  log_storage_failure("session " + sl.session_id + ": checkpoint append failed", st.error().message,
+                                      false);
+              }
+              then(out);
+          });
+    return true;
 }
 
 bool Kernel::settle(SessionSlot& slot) {
@@ -270,8 +363,8 @@ bool Kernel::settle(SessionSlot& slot) {
     return true;
 }
 
-bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
-    if (!settle(slot)) return false;
+void Kernel::expire_if_due(SessionSlot& slot, int64_t now, Outbox& out, AfterExpiry then) {
+    if (!settle(slot)) return then(slot, out, false);
     Session& s = slot.session;
     bool due = false;
     if (s.state == SessionState::Open) {
@@ -279,17 +372,20 @@ bool Kernel::expire_if_due(SessionSlot& slot, int64_t now) {
     } else if (s.state == SessionState::Suspended && s.suspended_at_ms) {
         due = s.accumulated_suspended_ms + (now - *s.suspended_at_ms) > s.max_suspend_ms;  // TTL-2
     }
-    if (!due) return true;
+    if (!due) return then(slot, out, true);
     auto entry = make_internal_entry(s, "TtlExpired", {}, now);  // TTL-3
-    if (auto st = append(entry); !st) {
-        log_storage_failure("session " + s.session_id + ": TtlExpired append failed", st.error().message);
-        slot.in_doubt = true;
-        return false;
-    }
-    apply_internal(s, entry);
-    save_snapshot(s);
-    events_.on_lifecycle(Lifecycle::Expired, s, now);
-    return true;
+    write(slot, encode_entry(entry),
+          [this, entry, now, then = std::move(then)](SessionSlot& sl, Outbox& o, const storage::Status& st) {
+              if (!st) {
+                  log_storage_failure("session " + sl.session_id + ": TtlExpired append failed", st.error().message);
+                  sl.in_doubt = true;
+                  return then(sl, o, false);
+              }
+              apply_internal(sl.session, entry);
+              save_snapshot(sl.session);
+              events_.on_lifecycle(Lifecycle::Expired, sl.session, now);
+              then(sl, o, true);
+          });
 }
 
 }  // namespace macp::kernel

@@ -20,6 +20,7 @@
 #include "kernel/group_commit.hpp"
 #include "kernel/records.hpp"
 #include "kernel/session_table.hpp"
+#include "kernel/snapshot_writer.hpp"
 #include "macp/v1/envelope.pb.h"
 #include "modes/registry.hpp"
 #include "policy/registry.hpp"
@@ -75,9 +76,18 @@ public:
 
     [[nodiscard]] std::optional<auth::Identity> authenticate(const auth::Metadata& metadata) const;
 
-    // The whole Send admission pipeline (BEHAVIOR.md §2.1 ENV-1..13).
-    Ack send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope);
+    // Receives the outcome of one Send, exactly once: on the calling thread when it is decided
+    // without a write (rejections, duplicates, ambient messages), otherwise on the thread that
+    // completes the durable write. It must not block.
+    using AckFn = std::function<void(Ack)>;
+
+    // The whole Send admission pipeline (BEHAVIOR.md §2.1 ENV-1..13). Never waits for storage:
+    // an accepted message is answered once it is durable.
+    void submit(const auth::Metadata& metadata, macp::v1::Envelope envelope, AckFn done);
     // The same pipeline for a caller authenticated once (StreamSession, RPC-STREAM-1).
+    void submit_as(const auth::Identity& identity, macp::v1::Envelope envelope, AckFn done);
+    // Blocking forms of the two (tests, tools); never call them from a write's continuation.
+    Ack send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope);
     Ack send_as(const auth::Identity& identity, const macp::v1::Envelope& envelope);
 
     // Passive subscribe (STR-SUB-*): checks that `caller` may follow the session, then runs
@@ -119,21 +129,40 @@ public:
     [[nodiscard]] size_t session_count() const { return table_.size(); }
 
 private:
-    Ack admit(const auth::Identity& identity, const macp::v1::Envelope& request, int64_t now);
-    Ack start_session(const auth::Identity& id, const macp::v1::Envelope& env, int64_t now);
-    Ack session_message(const macp::v1::Envelope& env, int64_t now);
+    // Runs after a session's write is durable (status ok) or failed, under the slot's lock.
+    using Continuation = std::function<void(SessionSlot&, Outbox&, const storage::Status&)>;
+    // Runs under the slot's lock once an expiry check is settled: `ok` false when a due TtlExpired
+    // entry could not be written (TTL-4: the session stays as it was).
+    using AfterExpiry = std::function<void(SessionSlot&, Outbox&, bool ok)>;
+
+    void admit(const auth::Identity& identity, macp::v1::Envelope request, int64_t now, AckFn done);
+    void start_session(const auth::Identity& id, macp::v1::Envelope env, int64_t now, AckFn done);
+    void session_message(macp::v1::Envelope env, AckFn done);
+    void session_work(SessionSlot& slot, Outbox& out, macp::v1::Envelope& env, const AckFn& done);
     Ack ambient(const macp::v1::Envelope& env, int64_t now);
-    // Lazy expiry under the slot lock (TTL-3). Returns false when the TtlExpired append failed.
-    bool expire_if_due(SessionSlot& slot, int64_t now);
+
+    // Runs `work` under the slot's lock now, or, while one of the session's writes is in flight,
+    // queues it to run right after that write's continuation. Runs the replies it collected
+    // after releasing the lock.
+    void exclusive(const std::shared_ptr<SessionSlot>& slot, SlotWork work);
+    // Sends one encoded entry (encode_entry) to storage and marks the session busy (caller holds the slot's lock);
+    // `then` runs under the lock when the write is durable or failed, before any queued work.
+    void write(SessionSlot& slot, std::string record, Continuation then, bool create_session = false);
+    static void deliver(Outbox& out) noexcept;
+    // Lazy expiry under the slot lock (TTL-1/2/3): writes TtlExpired when the session is overdue
+    // and runs `then` once that is settled; runs it at once when nothing is due.
+    void expire_if_due(SessionSlot& slot, int64_t now, Outbox& out, AfterExpiry then);
     // Reloads an in-doubt session from its log (storage is the truth); false if that fails, in
     // which case the session stays in doubt and nothing may be written to it.
     bool settle(SessionSlot& slot);
-    storage::Status append(const LogEntry& entry);
     // Logs a failed storage write, at most one line a second (the health monitor reports the
     // store's state itself); `error` false logs a warning.
     void log_storage_failure(const std::string& what, const std::string& why, bool error = true);
-    void save_snapshot(const Session& s);
-    void maybe_checkpoint(Session& s, int64_t now);
+    // Queues the session's snapshot (MSG-8: best effort); `then` runs once it was attempted.
+    void save_snapshot(const Session& s, std::function<void()> then = {});
+    // Writes a Checkpoint entry when one is due (STO-CKPT-4) and runs `then` once it is settled;
+    // false (and `then` not run) when none is due.
+    bool maybe_checkpoint(SessionSlot& slot, int64_t now, std::function<void(Outbox&)> then);
     // Rebuilds stored sessions into the table at start-up; one line per session it cannot.
     std::vector<std::string> recover_batch(const std::vector<std::string>& ids);
     // Recovery over list_session_ids + batched loads, or over one scan_sessions pass (ABI 1.1);
@@ -153,6 +182,14 @@ private:
     std::shared_ptr<const modes::Mode> bound_mode(const std::optional<std::string>& record,
                                                   const std::string& mode_name, std::string& error) const;
     Result<Session, std::string> replay(const std::string& session_id, const std::vector<std::string>& records);
+
+public:
+    // Receives the answer of a control RPC (cancel, suspend, resume).
+    using ControlReply = std::function<void(Result<Ack, RpcError>)>;
+
+private:
+    // The control RPC's answer once the snapshot of its new state was attempted (MSG-8).
+    void answer_after_snapshot(const Session& s, const ControlReply& reply, Ack ack);
     template <class Op>
     Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,
                                   bool expire_first, Op&& op);
@@ -165,8 +202,11 @@ private:
     auth::RateLimiter& limiter_;
     EventSink& events_;
     SessionTable table_;
-    GroupCommitter committer_;
     util::LogThrottle storage_log_{std::chrono::seconds(1)};
+    // Destroyed first (members go in reverse order): both finish what is queued, and their
+    // continuations use the table and the throttle above.
+    SnapshotWriter snapshots_;
+    GroupCommitter committer_;
 
     std::mutex sweeper_mu_;
     std::condition_variable sweeper_cv_;

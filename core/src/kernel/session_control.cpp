@@ -1,4 +1,7 @@
 // GetSession, ListSessions, Cancel, Suspend and Resume (BEHAVIOR.md §1 RPC-GET/CANCEL/SUSP/RESUME).
+#include <future>
+#include <memory>
+
 #include <spdlog/spdlog.h>
 
 #include "kernel/kernel.hpp"
@@ -42,16 +45,44 @@ Ack control_error(const std::string& session_id, Error e, int64_t now) {
 
 }  // namespace
 
+namespace {
+
+void post(Outbox& out, const Kernel::ControlReply& reply, Result<Ack, RpcError> answer) {
+    out.push_back([reply, a = std::make_shared<Result<Ack, RpcError>>(std::move(answer))] { reply(std::move(*a)); });
+}
+
+// Runs session work from a caller outside the kernel's threads (unary RPCs, the sweeper) and
+// waits for its reply, which may come only after a write of the session is durable.
+template <class T, class Work>
+T await_slot(Kernel& kernel, Work&& start) {
+    std::promise<T> promise;
+    auto result = promise.get_future();
+    start([&promise](T value) { promise.set_value(std::move(value)); });
+    (void)kernel;
+    return result.get();
+}
+
+}  // namespace
+
 Result<Session, RpcError> Kernel::get_session(const auth::Identity& caller, const std::string& session_id) {
     const int64_t now = now_ms();
     auto slot = table_.find(session_id);
     std::optional<Session> copy;
     if (slot) {
-        std::lock_guard lock(slot->mu);
-        if (slot->live) {
-            expire_if_due(*slot, now);  // RPC-GET-1; a failed append leaves it OPEN (TTL-4)
-            copy = slot->session.metadata();
-        }
+        using Reply = std::function<void(std::optional<Session>)>;
+        copy = await_slot<std::optional<Session>>(*this, [&](Reply reply) {
+            exclusive(slot, [this, now, reply = std::move(reply)](SessionSlot& sl, Outbox& out) {
+                if (!sl.live) {
+                    out.push_back([reply] { reply(std::nullopt); });
+                    return;
+                }
+                // RPC-GET-1; a failed append leaves it OPEN (TTL-4)
+                expire_if_due(sl, now, out, [reply](SessionSlot& s2, Outbox& o, bool) {
+                    o.push_back(
+                        [reply, m = std::make_shared<Session>(s2.session.metadata())] { reply(std::move(*m)); });
+                });
+            });
+        });
     } else if (table_.is_evicted(session_id)) {
         copy = load_from_storage(session_id);  // evicted sessions stay readable (fixes STO-RET-2)
     }
@@ -74,100 +105,126 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
                                       bool expire_first, Op&& op) {
     const int64_t now = now_ms();
     auto slot = table_.find(session_id);
+    const auto forbidden = [verb] {
+        return RpcError{RpcError::PermissionDenied,
+                        std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb};
+    };
     if (!slot) {
         if (table_.is_evicted(session_id)) {
             // Evicted sessions are terminal: answer like RPC-CANCEL-3 / RPC-SUSP-2 would.
             if (auto s = load_from_storage(session_id)) {
-                if (!may_control(caller, *s)) {
-                    return fail(RpcError{
-                        RpcError::PermissionDenied,
-                        std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
-                }
+                if (!may_control(caller, *s)) return fail(forbidden());
                 if (std::string(verb) == "cancel") return control_ack(session_id, s->state, now);
                 return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);
             }
         }
         return fail(not_found(session_id));
     }
-    std::lock_guard lock(slot->mu);
-    if (!slot->live) return fail(not_found(session_id));
-    if (!settle(*slot)) return control_error(session_id, Error(ErrorKind::StorageFailed), now);
-    if (expire_first) expire_if_due(*slot, now);  // RPC-CANCEL-7; resume has no pre-check (RPC-RESUME-2)
-    if (!may_control(caller, slot->session)) {
-        return fail(
-            RpcError{RpcError::PermissionDenied,
-                     std::string("FORBIDDEN: only the session initiator or policy-delegated roles can ") + verb});
-    }
-    return op(*slot, now);
+    using Answer = Result<Ack, RpcError>;
+    return await_slot<Answer>(*this, [&](ControlReply reply) {
+        exclusive(slot, [&, reply = std::move(reply)](SessionSlot& sl, Outbox& out) {
+            if (!sl.live) return post(out, reply, fail(not_found(session_id)));
+            if (!settle(sl)) return post(out, reply, control_error(session_id, Error(ErrorKind::StorageFailed), now));
+            auto proceed = [&, reply](SessionSlot& s2, Outbox& o, bool) {
+                if (!may_control(caller, s2.session)) return post(o, reply, fail(forbidden()));
+                op(s2, o, now, reply);
+            };
+            if (expire_first) {
+                expire_if_due(sl, now, out, proceed);  // RPC-CANCEL-7; resume has no pre-check (RPC-RESUME-2)
+            } else {
+                proceed(sl, out, true);
+            }
+        });
+    });
 }
 
 Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::string& session_id,
                                      const std::string& reason) {
-    return control(caller, session_id, "cancel", true, [&](SessionSlot& slot, int64_t now) -> Ack {
-        Session& s = slot.session;
-        if (is_terminal(s.state)) return control_ack(session_id, s.state, now);  // RPC-CANCEL-3
-        macp::v1::SessionCancelPayload p;
-        p.set_reason(reason);
-        p.set_cancelled_by(caller.sender);
-        auto entry = make_internal_entry(s, "SessionCancel", p.SerializeAsString(), now);  // RPC-CANCEL-4
-        if (auto st = append(entry); !st) {
-            log_storage_failure("session " + session_id + ": SessionCancel append failed", st.error().message);
-            slot.in_doubt = true;
-            return control_error(session_id, Error(ErrorKind::StorageFailed), now);  // RPC-CANCEL-5
-        }
-        apply_internal(s, entry);
-        save_snapshot(s);
-        events_.on_lifecycle(Lifecycle::Cancelled, s, now);
-        return control_ack(session_id, s.state, now);
-    });
+    return control(
+        caller, session_id, "cancel", true,
+        [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
+            Session& s = slot.session;
+            if (is_terminal(s.state)) return post(out, reply, control_ack(session_id, s.state, now));  // RPC-CANCEL-3
+            macp::v1::SessionCancelPayload p;
+            p.set_reason(reason);
+            p.set_cancelled_by(caller.sender);
+            auto entry = make_internal_entry(s, "SessionCancel", p.SerializeAsString(), now);  // RPC-CANCEL-4
+            write(slot, encode_entry(entry),
+                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
+                      if (!st) {
+                          log_storage_failure("session " + sl.session_id + ": SessionCancel append failed",
+                                              st.error().message);
+                          sl.in_doubt = true;
+                          return post(o, reply,
+                                      control_error(sl.session_id, Error(ErrorKind::StorageFailed),
+                                                    now));  // RPC-CANCEL-5
+                      }
+                      apply_internal(sl.session, entry);
+                      events_.on_lifecycle(Lifecycle::Cancelled, sl.session, now);
+                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
+                  });
+        });
 }
 
 Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::string& session_id,
                                       const std::string& reason) {
-    return control(caller, session_id, "suspend", true, [&](SessionSlot& slot, int64_t now) -> Ack {
-        Session& s = slot.session;
-        if (s.state != SessionState::Open)
-            return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);  // RPC-SUSP-2
-        macp::v1::SessionSuspendPayload p;
-        p.set_reason(reason);
-        p.set_suspended_by(caller.sender);
-        auto entry = make_internal_entry(s, "SessionSuspend", p.SerializeAsString(), now);  // RPC-SUSP-3
-        if (auto st = append(entry); !st) {
-            slot.in_doubt = true;
-            return control_error(session_id, Error(ErrorKind::StorageFailed), now);
-        }
-        apply_internal(s, entry);
-        save_snapshot(s);
-        events_.on_lifecycle(Lifecycle::Suspended, s, now);
-        return control_ack(session_id, s.state, now);
-    });
+    return control(
+        caller, session_id, "suspend", true,
+        [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
+            Session& s = slot.session;
+            if (s.state != SessionState::Open)  // RPC-SUSP-2
+                return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
+            macp::v1::SessionSuspendPayload p;
+            p.set_reason(reason);
+            p.set_suspended_by(caller.sender);
+            auto entry = make_internal_entry(s, "SessionSuspend", p.SerializeAsString(), now);  // RPC-SUSP-3
+            write(slot, encode_entry(entry),
+                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
+                      if (!st) {
+                          sl.in_doubt = true;
+                          return post(o, reply, control_error(sl.session_id, Error(ErrorKind::StorageFailed), now));
+                      }
+                      apply_internal(sl.session, entry);
+                      events_.on_lifecycle(Lifecycle::Suspended, sl.session, now);
+                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
+                  });
+        });
 }
 
 Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::string& session_id,
                                      const std::string& reason) {
-    return control(caller, session_id, "resume", false, [&](SessionSlot& slot, int64_t now) -> Ack {
-        Session& s = slot.session;
-        if (s.state != SessionState::Suspended)
-            return control_error(session_id, Error(ErrorKind::SessionNotOpen), now);         // RPC-RESUME-2
-        const int64_t banked = std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
-        macp::v1::SessionResumePayload p;
-        p.set_reason(reason);
-        p.set_resumed_by(caller.sender);
-        p.set_banked_ms(banked);
-        auto entry = make_internal_entry(s, "SessionResume", p.SerializeAsString(), now);
-        if (auto st = append(entry); !st) {
-            slot.in_doubt = true;
-            return control_error(session_id, Error(ErrorKind::StorageFailed), now);
-        }
-        apply_internal(s, entry);
-        save_snapshot(s);
-        if (s.state == SessionState::Expired) {  // RPC-RESUME-4
-            events_.on_lifecycle(Lifecycle::Expired, s, now);
-            return control_error(session_id, Error(ErrorKind::TtlExpired), now);
-        }
-        events_.on_lifecycle(Lifecycle::Resumed, s, now);  // RPC-RESUME-5
-        return control_ack(session_id, s.state, now);
-    });
+    return control(
+        caller, session_id, "resume", false,
+        [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
+            Session& s = slot.session;
+            if (s.state != SessionState::Suspended)  // RPC-RESUME-2
+                return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
+            const int64_t banked = std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
+            macp::v1::SessionResumePayload p;
+            p.set_reason(reason);
+            p.set_resumed_by(caller.sender);
+            p.set_banked_ms(banked);
+            auto entry = make_internal_entry(s, "SessionResume", p.SerializeAsString(), now);
+            write(slot, encode_entry(entry),
+                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
+                      if (!st) {
+                          sl.in_doubt = true;
+                          return post(o, reply, control_error(sl.session_id, Error(ErrorKind::StorageFailed), now));
+                      }
+                      apply_internal(sl.session, entry);
+                      if (sl.session.state == SessionState::Expired) {  // RPC-RESUME-4
+                          events_.on_lifecycle(Lifecycle::Expired, sl.session, now);
+                          return answer_after_snapshot(sl.session, reply,
+                                                       control_error(sl.session_id, Error(ErrorKind::TtlExpired), now));
+                      }
+                      events_.on_lifecycle(Lifecycle::Resumed, sl.session, now);  // RPC-RESUME-5
+                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
+                  });
+        });
+}
+
+void Kernel::answer_after_snapshot(const Session& s, const ControlReply& reply, Ack ack) {
+    save_snapshot(s, [reply, a = std::move(ack)] { reply(a); });
 }
 
 }  // namespace macp::kernel
@@ -192,15 +249,24 @@ Result<uint64_t, RpcError> Kernel::follow(const auth::Identity& caller, const st
         }
         return fail(not_found(session_id));  // STR-SUB-2
     }
-    std::lock_guard lock(slot->mu);
-    if (!slot->live) return fail(not_found(session_id));
-    expire_if_due(*slot, now);
-    if (!may_read(caller, slot->session)) {  // STR-SUB-3
-        return fail(RpcError{RpcError::PermissionDenied,
-                             "FORBIDDEN: caller is not a declared participant or observer for this session"});
+    Outbox out;
+    Result<uint64_t, RpcError> result = fail(not_found(session_id));
+    {
+        std::lock_guard lock(slot->mu);
+        if (!slot->live) return result;
+        // Lazy expiry, without waiting for it: a subscriber sees the TtlExpired transition live.
+        // While a write is in flight the check is left to that write's session (it runs next).
+        if (!slot->busy) expire_if_due(*slot, now, out, [](SessionSlot&, Outbox&, bool) {});
+        if (!may_read(caller, slot->session)) {  // STR-SUB-3
+            result = fail(RpcError{RpcError::PermissionDenied,
+                                   "FORBIDDEN: caller is not a declared participant or observer for this session"});
+        } else {
+            attach();
+            result = slot->session.envelope_seq;
+        }
     }
-    attach();
-    return slot->session.envelope_seq;
+    deliver(out);
+    return result;
 }
 
 Result<std::vector<macp::v1::Envelope>, std::string> Kernel::history(const std::string& session_id, uint64_t after,

@@ -23,17 +23,30 @@ size_t SessionTable::size() const {
 
 void SessionTable::insert(const std::shared_ptr<SessionSlot>& slot) {
     std::unique_lock lock(mu_);
+    forget_locked(slot->session_id);
     map_[slot->session_id] = slot;
+    by_initiator_[slot->initiator].insert(slot.get());
+}
+
+void SessionTable::forget_locked(const std::string& id) {
+    auto it = map_.find(id);
+    if (it == map_.end()) return;
+    auto mine = by_initiator_.find(it->second->initiator);
+    if (mine != by_initiator_.end()) {
+        mine->second.erase(it->second.get());
+        if (mine->second.empty()) by_initiator_.erase(mine);
+    }
+    map_.erase(it);
 }
 
 void SessionTable::remove(const std::string& id) {
     std::unique_lock lock(mu_);
-    map_.erase(id);
+    forget_locked(id);
 }
 
 void SessionTable::evict(const std::string& id, int64_t started_at_ms) {
     std::unique_lock lock(mu_);
-    map_.erase(id);
+    forget_locked(id);
     evicted_[id] = started_at_ms;
 }
 

@@ -1,8 +1,12 @@
-// The in-memory session map. The map lock is held only to find, insert or remove a slot; each
-// slot's own mutex serializes one session's work (validate -> durable append -> apply), so
-// different sessions proceed in parallel and no global lock is held across storage I/O.
+// The in-memory session map. The map lock is held only to find, insert or remove a slot. Each
+// slot serializes one session's work (validate -> durable append -> apply): its mutex guards the
+// session, and while one of its writes is on its way to storage (`busy`) later work for the
+// session waits in the slot's queue instead of in a thread. Different sessions proceed in
+// parallel and no lock is held across storage I/O.
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -15,7 +19,15 @@
 
 namespace macp::kernel {
 
-struct SessionSlot {
+struct SessionSlot;
+// Replies (acks, RPC results) collected under a slot's lock and run after it is released, so no
+// caller's callback ever runs with a session locked.
+using Outbox = std::vector<std::function<void()>>;
+// Work on one session, run under its slot's lock once no write of the session is in flight.
+using SlotWork = std::function<void(SessionSlot&, Outbox&)>;
+
+// Shared by the table and by the continuations of its in-flight writes.
+struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
     SessionSlot(std::string id, std::string initiator_) : session_id(std::move(id)), initiator(std::move(initiator_)) {}
     const std::string session_id;
     const std::string initiator;  // immutable, readable without the lock (max_open_sessions)
@@ -24,6 +36,10 @@ struct SessionSlot {
     // A write of this session failed: the backend may or may not hold it (storage.h: a failed call
     // has an unknown outcome). The session is reloaded from storage before its next use.
     bool in_doubt = false;
+    // A durable write of this session is in flight; its continuation clears it and then runs
+    // `waiting` in order. Invariant: `waiting` is empty whenever `busy` is false.
+    bool busy = false;
+    std::deque<SlotWork> waiting;
     Session session;
 };
 
@@ -33,15 +49,23 @@ public:
     std::vector<std::shared_ptr<SessionSlot>> all() const;
     size_t size() const;
 
+    // The slots of the sessions one initiator started that are in memory (SS-8's quota counts
+    // among these only, never across every session).
+    using Slots = std::unordered_set<SessionSlot*>;
+
     // Inserts `slot` (already locked by the caller) unless the id is taken or tombstoned.
-    // `may_reserve` runs under the map's exclusive lock, so quota checks are atomic with insertion.
+    // `may_reserve` gets the initiator's other slots and runs under the map's exclusive lock, so
+    // quota checks are atomic with insertion.
     enum class Reserve { Inserted, Exists, Refused };
     template <class Pred>
     Reserve reserve(const std::shared_ptr<SessionSlot>& slot, Pred&& may_reserve) {
         std::unique_lock lock(mu_);
         if (map_.count(slot->session_id) != 0 || evicted_.count(slot->session_id) != 0) return Reserve::Exists;
-        if (!may_reserve(map_)) return Reserve::Refused;
+        static const Slots kNone;
+        auto mine = by_initiator_.find(slot->initiator);
+        if (!may_reserve(mine == by_initiator_.end() ? kNone : mine->second)) return Reserve::Refused;
         map_.emplace(slot->session_id, slot);
+        by_initiator_[slot->initiator].insert(slot.get());
         return Reserve::Inserted;
     }
     void insert(const std::shared_ptr<SessionSlot>& slot);
@@ -59,7 +83,10 @@ public:
 private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<SessionSlot>> map_;
-    std::unordered_map<std::string, int64_t> evicted_;  // id -> started_at (disk GC)
+    std::unordered_map<std::string, int64_t> evicted_;     // id -> started_at (disk GC)
+    std::unordered_map<std::string, Slots> by_initiator_;  // initiator -> its slots in map_
+
+    void forget_locked(const std::string& id);
 };
 
 }  // namespace macp::kernel

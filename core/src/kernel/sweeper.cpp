@@ -1,4 +1,7 @@
 // Background upkeep (BG-1): TTL expiry sweeps, retention eviction, disk GC, and shutdown.
+#include <latch>
+#include <memory>
+
 #include <spdlog/spdlog.h>
 
 #include "kernel/kernel.hpp"
@@ -20,17 +23,29 @@ void Kernel::start_sweeper(std::chrono::milliseconds interval) {
 
 void Kernel::sweep() {
     const int64_t now = now_ms();
-    for (const auto& slot : table_.all()) {
-        std::lock_guard lock(slot->mu);
-        if (!slot->live) continue;
-        expire_if_due(*slot, now);  // TTL-5 (and the suspension cap, which the reference leaves lazy: Q-5)
-        const Session& s = slot->session;
-        // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
-        if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
-            slot->live = false;
-            table_.evict(s.session_id, s.started_at_ms);
-        }
+    const auto slots = table_.all();
+    // Every session is checked in its turn (after any write in flight); the sweep returns when all
+    // checks, and the expiries they wrote, are done.
+    auto remaining = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(slots.size()));
+    for (const auto& slot : slots) {
+        exclusive(slot, [this, now, remaining](SessionSlot& sl, Outbox& out) {
+            if (!sl.live) {
+                out.push_back([remaining] { remaining->count_down(); });
+                return;
+            }
+            // TTL-5 (and the suspension cap, which the reference leaves lazy: Q-5)
+            expire_if_due(sl, now, out, [this, now, remaining](SessionSlot& s2, Outbox& o, bool) {
+                const Session& s = s2.session;
+                // STO-RET-1 (0.6: CANCELLED too). The session stays readable from storage.
+                if (is_terminal(s.state) && s.started_at_ms < now - options_.session_retention_ms) {
+                    s2.live = false;
+                    table_.evict(s.session_id, s.started_at_ms);
+                }
+                o.push_back([remaining] { remaining->count_down(); });
+            });
+        });
     }
+    remaining->wait();
     // STO-RET-4 (0.6 disk GC): finished sessions older than the disk retention leave storage;
     // only then may their ids be reused (until then the tombstone keeps Q-25 from happening).
     if (options_.session_disk_retention_ms > 0) {
@@ -52,6 +67,7 @@ void Kernel::shutdown() {
     }
     sweeper_cv_.notify_all();
     if (sweeper_.joinable()) sweeper_.join();
+    snapshots_.flush();  // terminal snapshots queued by the last writes
     // STO-REC-10 differs on purpose (issue #8.6): the log already holds everything acknowledged
     // and terminal sessions were snapshotted when they ended, so shutdown writes nothing per
     // session and finishes within the drain deadline however many sessions there are.

@@ -83,17 +83,6 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
     });
 }
 
-grpc::Status RuntimeService::Send(grpc::ServerContext* ctx, const macp::v1::SendRequest* req,
-                                  macp::v1::SendResponse* resp) {
-    return guarded("Send", [&] {
-        if (!req->has_envelope()) {  // RPC-SEND-1
-            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SendRequest must contain an envelope");
-        }
-        auto ack = kernel_.send(metadata_of(*ctx), req->envelope());
-        to_proto(ack, resp->mutable_ack());  // RPC-SEND-2: everything else is an ack
-        return grpc::Status::OK;
-    });
-}
 
 grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
                                         macp::v1::GetSessionResponse* resp) {

@@ -24,9 +24,10 @@ using WithCallbackWatches = macp::v1::MACPRuntimeService::WithCallbackMethod_Wat
                 macp::v1::MACPRuntimeService::WithCallbackMethod_WatchPolicies<
                     macp::v1::MACPRuntimeService::Service>>>>>;
 
-// StreamSession and the Watch* streams use the callback API; every other RPC is synchronous.
+// Send and the streaming RPCs use the callback API; the other unary RPCs are synchronous.
 class RuntimeService final
-    : public macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<WithCallbackWatches> {
+    : public macp::v1::MACPRuntimeService::WithCallbackMethod_Send<
+          macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<WithCallbackWatches>> {
 public:
     RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
                    ServiceEvents& events, ServiceInfo info)
@@ -34,7 +35,9 @@ public:
 
     grpc::Status Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest*,
                             macp::v1::InitializeResponse*) override;
-    grpc::Status Send(grpc::ServerContext*, const macp::v1::SendRequest*, macp::v1::SendResponse*) override;
+    // Callback API: no thread waits while the message is made durable (service/send_call.cpp).
+    grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const macp::v1::SendRequest* req,
+                                   macp::v1::SendResponse* resp) override;
     grpc::Status GetSession(grpc::ServerContext*, const macp::v1::GetSessionRequest*,
                             macp::v1::GetSessionResponse*) override;
     grpc::Status ListSessions(grpc::ServerContext*, const macp::v1::ListSessionsRequest*,

@@ -166,13 +166,24 @@ private:
                 core_->floor = 0;
             }
         }
-        auto ack = kernel_.send_as(identity_, env);
-        if (ack.error) {
-            // RFC-0001 §9: application errors are answered inline and the stream stays open
-            // (the reference ends the stream for several of them: Q-6).
-            inline_error(ack.error->code(), ack.error->display(), env.session_id(), env.message_id());
-        }
-        return true;  // success: the envelope arrives through the feed, no ack frame (STR-SS-10)
+        // The next request is read only once this one is answered: one envelope in flight per
+        // stream keeps inline errors in request order, and nothing here waits for storage.
+        std::weak_ptr<Core> weak = core_;
+        kernel_.submit_as(identity_, env, [weak](kernel::Ack ack) {
+            auto core = weak.lock();
+            if (!core) return;
+            std::lock_guard lock(core->mu);
+            if (core->owner == nullptr) return;
+            if (ack.error) {
+                // RFC-0001 §9: application errors are answered inline and the stream stays open
+                // (the reference ends the stream for several of them: Q-6).
+                core->owner->inline_error_locked(ack.error->code(), ack.error->display(), ack.session_id,
+                                                 ack.message_id);
+            }
+            // Success: the envelope arrives through the feed, no ack frame (STR-SS-10).
+            if (!core->finishing) core->owner->StartRead(&core->owner->request_);
+        });
+        return false;  // reading resumes from the answer above
     }
 
     void attach(const std::string& session_id) {
@@ -259,14 +270,19 @@ private:
 
     void inline_error(const std::string& code, const std::string& message, const std::string& session_id,
                       const std::string& message_id = {}) {
+        std::lock_guard lock(core_->mu);
+        inline_error_locked(code, message, session_id, message_id);
+    }
+
+    void inline_error_locked(const std::string& code, const std::string& message, const std::string& session_id,
+                             const std::string& message_id) {
+        if (core_->finishing) return;
         Response r;  // STR-SS-2 shape, with the registry code (RFC) rather than the Display text
         auto* e = r.mutable_error();
         e->set_code(code);
         e->set_message(message);
         e->set_session_id(session_id);
         e->set_message_id(message_id);
-        std::lock_guard lock(core_->mu);
-        if (core_->finishing) return;
         core_->queue.push_back(std::move(r));
         write_next_locked();
     }
