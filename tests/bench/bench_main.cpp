@@ -598,15 +598,15 @@ private:
             rows.push_back(row);
         }
         if (!fan_half_.empty()) {
-            std::vector<double> p50, p99, delivered, ceil99;
+            std::vector<double> p50, p99, delivered, offered;
             for (const auto& [round, r] : fan_half_) {
                 p50.push_back(r.p50_us);
                 p99.push_back(r.p99_us);
                 delivered.push_back(r.delivered_per_second);
+                offered.push_back(r.offered_per_second);
             }
-            for (const auto& [round, r] : fan_noop_) ceil99.push_back(r.p99_us);
-            rows.push_back({"fan-out at half the ceiling rate (" + fmt("%.0f delivered/s", median(delivered)) +
-                                "): p50 / p99 delivery",
+            rows.push_back({"fan-out at half the ceiling rate (" + fmt("%.0f offered", median(offered)) +
+                                fmt(", %.0f delivered/s", median(delivered)) + "): p50 / p99 delivery",
                             fmt("%.2f", median(p50) / 1000) + " / " + fmt("%.2f ms", median(p99) / 1000), "-", "-",
                             "p99 ≤ 5 ms", median(p99) <= 5000});
         }
@@ -760,9 +760,17 @@ int run_callgrind(const Options& o) {
         sends, kCallgrindSessions, kCallgrindWarmup);
     std::vector<Row> rows;
     for (const auto& l : lines) {
-        rows.push_back({l.target == "noop" ? "no-op server" : "macp-runtime, " + backend_label(l.target),
-                        fmt("%.0f Ir/Send", l.per_send), noop > 0 ? fmt("%.0f", noop) : "-",
-                        noop > 0 ? fmt("%.2f×", l.per_send / noop) : "-", "(information)", std::nullopt});
+        Row row{l.target == "noop" ? "no-op server" : "macp-runtime, " + backend_label(l.target),
+                fmt("%.0f Ir/Send", l.per_send),
+                noop > 0 ? fmt("%.0f", noop) : "-",
+                noop > 0 ? fmt("%.2f×", l.per_send / noop) : "-",
+                "(information)",
+                std::nullopt};
+        if (l.target == "memory" && noop > 0) {  // the CPU-per-Send target, counted in instructions
+            row.target = "≤ 2.0× ceiling";
+            row.met = l.per_send / noop <= 2.0;
+        }
+        rows.push_back(row);
     }
     print_table(rows);
     return lines.size() == targets.size() ? 0 : 1;

@@ -146,7 +146,11 @@ struct SendCall {
 class Producer {
 public:
     Producer(Stub& stub, std::string session_id, Shared& shared, const FanoutOptions& o)
-        : stub_(stub), session_id_(std::move(session_id)), shared_(shared), o_(o) {}
+        : stub_(stub),
+          session_id_(std::move(session_id)),
+          shared_(shared),
+          o_(o),
+          deadline_(std::chrono::milliseconds(static_cast<int64_t>((o.warmup_seconds + o.seconds) * 1000) + 10'000)) {}
 
     // Peak mode: issues what the depth and the delivery window allow.
     void kick() {
@@ -192,7 +196,7 @@ private:
     void send(int64_t n) {
         auto* call = new SendCall;  // NOLINT(cppcoreguidelines-owning-memory): freed in the callback
         call->ctx.AddMetadata("authorization", "Bearer producer");
-        call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        call->ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
         *call->req.mutable_envelope() =
             macp::test::envelope("Contribute", session_id_, macp::test::kMultiRound, "f" + std::to_string(n),
                                  macp::test::contribute_json(std::to_string(now_ns())));
@@ -218,6 +222,7 @@ private:
     std::string session_id_;
     Shared& shared_;
     const FanoutOptions& o_;
+    const std::chrono::milliseconds deadline_;  // a Send the server holds longer fails (bounds the run)
     std::mutex mu_;
     std::condition_variable cv_;
     int64_t next_ = 0;
@@ -337,6 +342,7 @@ FanoutResult run_fanout(const std::string& address, const FanoutOptions& o) {
         r.first_error = shared.first_error;
     }
     r.sent = producer.sent_ok();
+    if (o.rate > 0) r.offered_per_second = o.rate * shared.subscribers;
     r.delivered = shared.delivered.load();
     if (r.seconds > 0) {
         r.delivered_per_second = static_cast<double>(r.delivered) / r.seconds;

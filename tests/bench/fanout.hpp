@@ -33,6 +33,7 @@ struct FanoutResult {
     double seconds = 0;
     double delivered_per_second = 0;
     double sent_per_second = 0;
+    double offered_per_second = 0;  // fixed rate: rate × subscribers
     double p50_us = 0, p99_us = 0, max_us = 0;
     int streams_ended = 0;  // subscriber streams that ended before the run did
     std::string first_error;
