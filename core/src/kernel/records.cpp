@@ -224,8 +224,10 @@ bool read_plain_policy(PlainScanner& in, policy::PolicyDefinition& p) {
     return true;
 }
 
-// The fast path: nullopt when the record is not of the plain shape (see above).
-std::optional<LogEntry> decode_plain_entry(const std::string& record) {
+// The fast path: false when the record is not of the plain shape (see above), `e` then partly
+// written. Writes into `e`'s existing strings, so a caller decoding many records into one entry
+// allocates almost nothing.
+bool decode_plain_entry(const std::string& record, LogEntry& e) {
     enum Key : unsigned {
         kMessageId,
         kReceivedAt,
@@ -252,30 +254,45 @@ std::optional<LogEntry> decode_plain_entry(const std::string& record) {
         "bound_mode_version", "bound_max_suspend_ms", "semantics_rev", "bound_ttl_expiry_ms", "bound_policy",
         "bound_definition",   "raw_payload"};
     PlainScanner in(record);
-    LogEntry e;
-    if (!in.consume('{')) return std::nullopt;
+    e.message_id.clear();
+    e.received_at_ms = 0;
+    e.sender.clear();
+    e.message_type.clear();
+    e.payload.clear();
+    e.kind = EntryKind::Incoming;
+    e.session_id.clear();
+    e.mode.clear();
+    e.macp_version.clear();
+    e.timestamp_unix_ms = 0;
+    e.bound_mode_version.reset();
+    e.bound_max_suspend_ms.reset();
+    e.semantics_rev.reset();
+    e.bound_policy.reset();
+    e.bound_ttl_expiry_ms.reset();
+    e.bound_definition.reset();
+    if (!in.consume('{')) return false;
     uint32_t seen = 0;
     bool first = true;
     while (!in.consume('}')) {
-        if (!first && !in.consume(',')) return std::nullopt;
+        if (!first && !in.consume(',')) return false;
         first = false;
         std::string_view key;
-        if (!in.string(key) || !in.consume(':')) return std::nullopt;
+        if (!in.string(key) || !in.consume(':')) return false;
         const auto k = static_cast<unsigned>(std::find(kKeys.begin(), kKeys.end(), key) - kKeys.begin());
         if (k == kKeyCount) {
-            if (!skip_scalar(in)) return std::nullopt;
+            if (!skip_scalar(in)) return false;
             continue;
         }
-        if ((seen & (1u << k)) != 0 || k == kRawPayload) return std::nullopt;  // repeated, or byte arrays: DOM
+        if ((seen & (1u << k)) != 0 || k == kRawPayload) return false;  // repeated, or byte arrays: DOM
         seen |= 1u << k;
         if (k == kBoundPolicy) {
-            if (!read_plain_policy(in, e.bound_policy.emplace())) return std::nullopt;
+            if (!read_plain_policy(in, e.bound_policy.emplace())) return false;
             continue;
         }
         if (k == kReceivedAt || k == kTimestamp || k == kBoundMaxSuspend || k == kSemanticsRev ||
             k == kBoundTtlExpiry) {
             int64_t v = 0;
-            if (!in.integer(v)) return std::nullopt;  // another type: the DOM reader's default applies
+            if (!in.integer(v)) return false;  // another type: the DOM reader's default applies
             if (k == kReceivedAt) e.received_at_ms = v;
             if (k == kTimestamp) e.timestamp_unix_ms = v;
             if (k == kBoundMaxSuspend) e.bound_max_suspend_ms = v;
@@ -284,13 +301,13 @@ std::optional<LogEntry> decode_plain_entry(const std::string& record) {
             continue;
         }
         std::string_view v;
-        if (!in.string(v)) return std::nullopt;
+        if (!in.string(v)) return false;
         switch (k) {
             case kMessageId: e.message_id.assign(v); break;
             case kSender: e.sender.assign(v); break;
             case kMessageType: e.message_type.assign(v); break;
             case kPayload:
-                if (!decode_base64(v, e.payload)) return std::nullopt;  // the DOM reader words the error
+                if (!decode_base64(v, e.payload)) return false;  // the DOM reader words the error
                 break;
             case kEntryKind:
                 if (v == "Incoming") {
@@ -300,7 +317,7 @@ std::optional<LogEntry> decode_plain_entry(const std::string& record) {
                 } else if (v == "Checkpoint") {
                     e.kind = EntryKind::Checkpoint;
                 } else {
-                    return std::nullopt;  // the DOM reader words the error
+                    return false;  // the DOM reader words the error
                 }
                 break;
             case kSessionId: e.session_id.assign(v); break;
@@ -308,11 +325,10 @@ std::optional<LogEntry> decode_plain_entry(const std::string& record) {
             case kMacpVersion: e.macp_version.assign(v); break;
             case kBoundModeVersion: e.bound_mode_version.emplace(v); break;
             case kBoundDefinition: e.bound_definition.emplace(v); break;
-            default: return std::nullopt;
+            default: return false;
         }
     }
-    if (!in.at_end()) return std::nullopt;
-    return e;
+    return in.at_end();
 }
 
 }  // namespace
@@ -345,8 +361,23 @@ std::string encode_entry(const LogEntry& e) {
     return {buf.GetString(), buf.GetSize()};
 }
 
+Result<void, std::string> decode_entry_into(const std::string& record, LogEntry& out) {
+    if (decode_plain_entry(record, out)) return {};
+    auto e = decode_entry(record, false);
+    if (!e) return fail(std::move(e.error()));
+    out = std::move(e.value());
+    return {};
+}
+
 Result<LogEntry, std::string> decode_entry(const std::string& record) {
-    if (auto plain = decode_plain_entry(record)) return std::move(*plain);
+    return decode_entry(record, true);
+}
+
+Result<LogEntry, std::string> decode_entry(const std::string& record, bool try_plain) {
+    if (try_plain) {
+        LogEntry plain;
+        if (decode_plain_entry(record, plain)) return plain;
+    }
     rapidjson::Document d;
     if (!util::parse_json_stored(record, d) || !d.IsObject()) return fail(std::string("not a JSON object"));
     LogEntry e;

@@ -41,6 +41,12 @@ struct LogEntry {
 std::string encode_entry(const LogEntry& e);
 // Accepts our records and the reference's (`raw_payload` as a byte array).
 Result<LogEntry, std::string> decode_entry(const std::string& record);
+// The same into an existing entry, reusing its strings' storage: replay decodes every record of a
+// log into one entry (issue #13). On failure `out` is left in an unspecified state.
+Result<void, std::string> decode_entry_into(const std::string& record, LogEntry& out);
+// `try_plain` false skips the one-pass reader and reads with the document reader only (tests, and
+// decode_entry_into once the one-pass reader gave up).
+Result<LogEntry, std::string> decode_entry(const std::string& record, bool try_plain);
 
 // Snapshots and checkpoints. The mode state is encoded by the session's mode; decoding hands its
 // bytes back separately (in `mode_state`) because only the session's mode can read them.

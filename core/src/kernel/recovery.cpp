@@ -10,6 +10,10 @@
 
 #include <spdlog/spdlog.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "kernel/kernel.hpp"
 #include "kernel/transitions.hpp"
 
@@ -24,48 +28,80 @@ std::shared_ptr<const modes::Mode> Kernel::bound_mode(const std::optional<std::s
     return mode;
 }
 
+namespace {
+
+// Whether a record can be a checkpoint at all: its entry_kind must spell "Checkpoint", literally or
+// through an escape. Lets the search for the last checkpoint skip decoding every other record.
+bool may_be_checkpoint(const std::string& record) {
+    return record.find('\\') != std::string::npos || record.find("Checkpoint") != std::string::npos;
+}
+
+}  // namespace
+
 Result<Session, std::string> Kernel::replay(const std::string& session_id, const std::vector<std::string>& records) {
     if (records.empty()) return fail(std::string("the log is empty"));
-    // Each record is decoded once and each message costs what it costs live: replay is linear in
-    // the log (issue #8.5).
-    std::vector<LogEntry> entries;
-    entries.reserve(records.size());
-    for (size_t i = 0; i < records.size(); ++i) {
-        auto e = decode_entry(records[i]);
-        if (!e) return fail("record " + std::to_string(i + 1) + " is corrupt: " + e.error());
-        entries.push_back(std::move(e.value()));
-    }
-    const LogEntry& first = entries.front();
+    // Each record is decoded once, into one reused entry, and each message costs what it costs
+    // live: replay is linear in the log (issue #8.5) and allocates little per record (issue #13).
+    // A corrupt record fails the log whatever else is wrong with it, and the first one is named,
+    // so every record is read before any other failure is reported.
+    const auto corrupt = [](size_t i, const std::string& why) {
+        return "record " + std::to_string(i + 1) + " is corrupt: " + why;
+    };
+    LogEntry first;
+    if (auto d = decode_entry_into(records.front(), first); !d) return fail(corrupt(0, d.error()));
+    LogEntry e;
+    // `why`, unless a record from `from` on is corrupt.
+    const auto refuse = [&](std::string why, size_t from) -> Result<Session, std::string> {
+        for (size_t i = from; i < records.size(); ++i) {
+            if (auto d = decode_entry_into(records[i], e); !d) return fail(corrupt(i, d.error()));
+        }
+        return fail(std::move(why));
+    };
     const bool starts = first.kind == EntryKind::Incoming && first.message_type == "SessionStart";
     size_t next = 0;
     std::optional<Session> session;
-    for (size_t i = entries.size(); i-- > 0;) {  // STO-REC-3: last checkpoint is the fast path
-        if (entries[i].kind != EntryKind::Checkpoint) continue;
-        auto snap = decode_snapshot(entries[i].payload);
-        if (!snap) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + snap.error());
+    std::optional<size_t> last_checkpoint;  // STO-REC-3: the last checkpoint is the fast path
+    for (size_t i = records.size(); i-- > 1;) {
+        if (!may_be_checkpoint(records[i])) continue;
+        if (auto d = decode_entry_into(records[i], e); !d) return refuse(corrupt(i, d.error()), 1);
+        if (e.kind == EntryKind::Checkpoint) {
+            last_checkpoint = i;
+            break;
+        }
+    }
+    if (!last_checkpoint && first.kind == EntryKind::Checkpoint) last_checkpoint = 0;
+    if (last_checkpoint) {
+        const size_t i = *last_checkpoint;
+        // The records before it are not replayed, but a corrupt one still fails the log.
+        for (size_t k = 1; k < i; ++k) {
+            if (auto d = decode_entry_into(records[k], e); !d) return fail(corrupt(k, d.error()));
+        }
+        const LogEntry* checkpoint = &first;
+        if (i != 0) {
+            if (auto d = decode_entry_into(records[i], e); !d) return fail(corrupt(i, d.error()));
+            checkpoint = &e;
+        }
+        const auto at = "checkpoint at record " + std::to_string(i + 1) + ": ";
+        auto snap = decode_snapshot(checkpoint->payload);
+        if (!snap) return refuse(at + snap.error(), i + 1);
         std::string why;
         auto record = snap->definition ? snap->definition : (starts ? first.bound_definition : std::nullopt);
         auto mode = bound_mode(record, snap->session.mode, why);
-        if (!mode) return fail("checkpoint at record " + std::to_string(i + 1) + ": " + why);
+        if (!mode) return refuse(at + why, i + 1);
         auto state = mode->decode_state(snap->mode_state);
-        if (!state) {
-            return fail("checkpoint at record " + std::to_string(i + 1) +
-                        ": mode state does not decode: " + state.error().detail);
-        }
+        if (!state) return refuse(at + "mode state does not decode: " + state.error().detail, i + 1);
         session = std::move(snap->session);
         session->mode_state = modes::ModeStateBox(std::move(state.value()));
         session->definition_record = record ? *record : modes::ModeRegistry::definition_record(*mode);
         session->definition = std::move(mode);
         next = i + 1;
-        break;
-    }
-    if (!session) {  // STO-REC-4: full replay from the SessionStart
-        if (!starts || first.mode.empty()) return fail(std::string("log does not begin with a SessionStart"));
+    } else {  // STO-REC-4: full replay from the SessionStart
+        if (!starts || first.mode.empty()) return refuse("log does not begin with a SessionStart", 1);
         std::string why;
         auto mode = bound_mode(first.bound_definition, first.mode, why);
-        if (!mode) return fail(why);
+        if (!mode) return refuse(why, 1);
         auto payload = parse_session_start(first.payload, *mode);
-        if (!payload) return fail(std::string("SessionStart no longer validates: ") + payload.error().display());
+        if (!payload) return refuse(std::string("SessionStart no longer validates: ") + payload.error().display(), 1);
         StartBinding b;
         b.mode_version = first.bound_mode_version.value_or(
             payload->mode_version().empty() ? mode->descriptor().mode_version : payload->mode_version());
@@ -78,19 +114,19 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         b.ttl_expiry_ms = first.bound_ttl_expiry_ms.value_or(first.received_at_ms + payload->ttl_ms());
         auto record = first.bound_definition ? *first.bound_definition : modes::ModeRegistry::definition_record(*mode);
         auto built = build_session(first, *payload, b, std::move(mode), std::move(record));
-        if (!built) return fail(std::string("SessionStart rejected on replay: ") + built.error().display());
+        if (!built) return refuse(std::string("SessionStart rejected on replay: ") + built.error().display(), 1);
         session = std::move(built.value());
         next = 1;
     }
     Session& s = *session;
-    for (size_t i = next; i < entries.size(); ++i) {  // STO-REC-7
-        const LogEntry& e = entries[i];
+    for (size_t i = next; i < records.size(); ++i) {  // STO-REC-7
+        if (auto d = decode_entry_into(records[i], e); !d) return fail(corrupt(i, d.error()));
         if (e.kind == EntryKind::Checkpoint) {
             ++s.log_entries;
             continue;
         }
         if (e.kind == EntryKind::Internal) {
-            if (!apply_internal(s, e)) return fail("unknown internal entry '" + e.message_type + "'");
+            if (!apply_internal(s, e)) return refuse("unknown internal entry '" + e.message_type + "'", i + 1);
             continue;
         }
         if (s.state != SessionState::Open) {
@@ -102,8 +138,9 @@ Result<Session, std::string> Kernel::replay(const std::string& session_id, const
         const int64_t at = e.received_at_ms != 0 ? e.received_at_ms : e.timestamp_unix_ms;
         auto outcome = evaluate_message(s, *s.definition, e.sender, e.message_type, e.payload, at);
         if (!outcome) {
-            return fail("record " + std::to_string(i + 1) + " (" + e.message_type +
-                        ") rejected on replay: " + outcome.error().display());
+            return refuse("record " + std::to_string(i + 1) + " (" + e.message_type +
+                              ") rejected on replay: " + outcome.error().display(),
+                          i + 1);
         }
         commit_message(s, e.message_id, e.sender, at, e.payload.size(), std::move(outcome.value()));
     }
@@ -338,7 +375,34 @@ Result<std::vector<std::string>, std::string> Kernel::recover_by_listing() {
     return problems;
 }
 
+namespace {
+
+// Recovery reads every stored log once: each batch's records are allocated, replayed and freed
+// while the next batch is read. glibc hands freed heap back to the kernel as soon as the top of an
+// arena passes its trim threshold, so every batch page-faulted the same memory in afresh, which
+// cost more than replaying it (issue #13). The threshold is raised for the duration; at the end
+// the default is restored and what recovery left free is handed back once.
+class KeepFreedHeap {
+public:
+    KeepFreedHeap() {
+#ifdef __GLIBC__
+        mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+#endif
+    }
+    ~KeepFreedHeap() {
+#ifdef __GLIBC__
+        mallopt(M_TRIM_THRESHOLD, 128 * 1024);  // glibc's default (DEFAULT_TRIM_THRESHOLD)
+        malloc_trim(0);
+#endif
+    }
+    KeepFreedHeap(const KeepFreedHeap&) = delete;
+    KeepFreedHeap& operator=(const KeepFreedHeap&) = delete;
+};
+
+}  // namespace
+
 Result<RecoveryReport, std::string> Kernel::recover() {
+    const KeepFreedHeap keep_heap;
     RecoveryReport report;
     auto repairs = storage_.recover();
     if (!repairs) return fail("storage recovery failed: " + repairs.error().message);

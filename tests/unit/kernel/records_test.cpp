@@ -1,7 +1,8 @@
 // The log record codec (STO-LOG-1): decode_entry's one-pass reader for the records encode_entry
 // writes (issue #13, recovery speed) must read every record exactly as the document reader does.
-// Each record is decoded as written (the one-pass reader) and again with an ignored member added
-// that only the document reader accepts (an escaped string), and both results must agree; records
+// Each record is decoded as written (the one-pass reader), again with the document reader alone,
+// and again with an ignored member added that only the document reader accepts (an escaped
+// string), and the results must agree; decoding into a reused entry leaves nothing behind; records
 // the one-pass reader does not take (the reference's byte arrays, object rules, repeated keys,
 // defaulted types) must read as before.
 #include <catch2/catch.hpp>
@@ -53,6 +54,9 @@ void require_same(const LogEntry& a, const LogEntry& b) {
 LogEntry decoded(const std::string& record) {
     auto e = decode_entry(record);
     REQUIRE(e);
+    auto dom = decode_entry(record, false);
+    REQUIRE(dom);
+    require_same(e.value(), dom.value());
     return e.value();
 }
 
@@ -115,6 +119,22 @@ TEST_CASE("records: the one-pass reader agrees with the document reader on what 
         require_same(decoded(checkpoint), decoded(via_dom(checkpoint)));
         CHECK(decoded(checkpoint).kind == EntryKind::Checkpoint);
     }
+}
+
+TEST_CASE("records: decoding into a reused entry leaves nothing of the previous record") {
+    LogEntry reused;
+    REQUIRE(macp::kernel::decode_entry_into(encode_entry(start_entry()), reused));
+    require_same(reused, start_entry());
+    LogEntry plain;
+    plain.message_id = "e1";
+    plain.message_type = "Evaluation";
+    plain.payload = "x";
+    REQUIRE(macp::kernel::decode_entry_into(encode_entry(plain), reused));
+    require_same(reused, plain);
+    // The document reader's way (an escape) into the same entry.
+    REQUIRE(macp::kernel::decode_entry_into(via_dom(encode_entry(start_entry())), reused));
+    require_same(reused, start_entry());
+    CHECK_FALSE(macp::kernel::decode_entry_into("not json", reused));
 }
 
 TEST_CASE("records: shapes the one-pass reader leaves to the document reader read as before") {
