@@ -18,7 +18,9 @@ std::optional<std::string> bearer_or_token(const Metadata& metadata) {
 }
 
 Authenticator::Authenticator(std::vector<std::unique_ptr<Resolver>> resolvers, bool dev_mode)
-    : resolvers_(std::move(resolvers)), dev_mode_(dev_mode) {}
+    : resolvers_(std::move(resolvers)), dev_mode_(dev_mode) {
+    for (const auto& r : resolvers_) needs_peer_identity_ = needs_peer_identity_ || r->needs_peer_identity();
+}
 
 std::vector<std::string> Authenticator::resolver_names() const {
     std::vector<std::string> out;

@@ -20,10 +20,13 @@ public:
     [[nodiscard]] std::optional<Identity> authenticate(const Metadata& metadata) const;
     [[nodiscard]] bool dev_mode() const { return resolvers_.empty() && dev_mode_; }
     [[nodiscard]] std::vector<std::string> resolver_names() const;
+    // Some resolver reads the peer certificate's identity (Resolver::needs_peer_identity).
+    [[nodiscard]] bool needs_peer_identity() const { return needs_peer_identity_; }
 
 private:
     std::vector<std::unique_ptr<Resolver>> resolvers_;
     bool dev_mode_;
+    bool needs_peer_identity_ = false;
 };
 
 // The token of `authorization: Bearer <t>` (AUTH-HDR-1), else the raw `x-macp-token` (AUTH-HDR-2).

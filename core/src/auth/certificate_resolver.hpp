@@ -24,6 +24,7 @@ class CertificateResolver final : public Resolver {
 public:
     [[nodiscard]] std::string name() const override { return "tls-client-certificate"; }
     Resolution resolve(const Metadata& metadata) override;
+    [[nodiscard]] bool needs_peer_identity() const override { return true; }
 };
 
 }  // namespace macp::auth

@@ -36,6 +36,9 @@ public:
     virtual ~Resolver() = default;
     [[nodiscard]] virtual std::string name() const = 0;
     virtual Resolution resolve(const Metadata& metadata) = 0;
+    // True when resolve() reads the peer's certificate identity, which the service then adds to
+    // the metadata (asking gRPC for it costs an allocation on every call, so only then).
+    [[nodiscard]] virtual bool needs_peer_identity() const { return false; }
 };
 
 }  // namespace macp::auth

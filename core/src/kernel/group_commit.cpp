@@ -72,12 +72,22 @@ void GroupCommitter::run() {
                 }
             }
         }
-        complete(batch);
+        std::vector<storage::Status> statuses;
+        try {
+            // One hop to the storage thread for the whole batch (its creates and the append).
+            backend_.run_on_storage_thread([&] { statuses = store(batch); });
+        } catch (const std::exception& e) {
+            spdlog::error("group commit: the batch could not be stored: {}", e.what());
+            statuses.clear();
+        }
+        statuses.resize(batch.size(), fail(storage::StorageError{kShuttingDown, "the batch could not be stored"}));
+        // Continuations run here, not on the storage thread, which is free for the next call.
+        for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
         batch.clear();
     }
 }
 
-void GroupCommitter::complete(std::deque<Write>& batch) {
+std::vector<storage::Status> GroupCommitter::store(std::deque<Write>& batch) {
     std::vector<storage::Status> statuses(batch.size());
     std::vector<storage::LogAppend> items;
     std::vector<size_t> index;  // items[k] is batch[index[k]]
@@ -102,7 +112,7 @@ void GroupCommitter::complete(std::deque<Write>& batch) {
                                      : fail(storage::StorageError{kShuttingDown, "storage returned too few statuses"});
         }
     }
-    for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
+    return statuses;
 }
 
 }  // namespace macp::kernel

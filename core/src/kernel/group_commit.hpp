@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "storage/storage_backend.hpp"
 
@@ -48,7 +49,8 @@ public:
 
 private:
     void run();
-    void complete(std::deque<Write>& batch);
+    // Creates and appends the batch's writes; one status per write, in order.
+    std::vector<storage::Status> store(std::deque<Write>& batch);
 
     storage::StorageBackend& backend_;
     size_t max_batch_;

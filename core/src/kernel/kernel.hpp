@@ -75,6 +75,8 @@ public:
     Kernel& operator=(const Kernel&) = delete;
 
     [[nodiscard]] std::optional<auth::Identity> authenticate(const auth::Metadata& metadata) const;
+    // Whether callers' metadata must carry the peer certificate's identity (AUTH-TLS-1).
+    [[nodiscard]] bool needs_peer_identity() const { return auth_.needs_peer_identity(); }
 
     // Receives the outcome of one Send, exactly once: on the calling thread when it is decided
     // without a write (rejections, duplicates, ambient messages), otherwise on the thread that

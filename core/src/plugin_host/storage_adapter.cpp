@@ -115,6 +115,10 @@ storage::Status StorageAdapter::append_log_entry(const std::string& session_id, 
     });
 }
 
+void StorageAdapter::run_on_storage_thread(const std::function<void()>& fn) {
+    instance_->on_executor([&fn] { fn(); });
+}
+
 std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<storage::LogAppend>& items) {
     std::vector<storage::Status> result;
     if (items.empty()) return result;

@@ -81,8 +81,9 @@ auth::Metadata metadata_of(const std::multimap<grpc::string_ref, grpc::string_re
     return out;
 }
 
-auth::Metadata metadata_of(const grpc::ServerContextBase& ctx) {
+auth::Metadata metadata_of(const grpc::ServerContextBase& ctx, bool peer_identity) {
     auto out = metadata_of(ctx.client_metadata());
+    if (!peer_identity) return out;
     const auto peer = ctx.auth_context();
     if (peer && peer->IsPeerAuthenticated()) {
         // gRPC names the identity property: the subject alternative names when the certificate

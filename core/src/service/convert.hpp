@@ -18,6 +18,8 @@ void to_proto(const modes::ModeDescriptor& d, macp::v1::ModeDescriptor* out);
 auth::Metadata metadata_of(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
 // The call's metadata plus, when the connection presented a verified TLS client certificate, its
 // identity under auth::kPeerCertificateIdentityKey (see auth/certificate_resolver.hpp).
-auth::Metadata metadata_of(const grpc::ServerContextBase& ctx);
+// With `peer_identity`, the TLS peer's certificate identity is added under
+// auth::kPeerCertificateIdentityKey (only when a resolver reads it: Kernel::needs_peer_identity).
+auth::Metadata metadata_of(const grpc::ServerContextBase& ctx, bool peer_identity);
 
 }  // namespace macp::service

@@ -87,7 +87,7 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
 grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
                                         macp::v1::GetSessionResponse* resp) {
     return guarded("GetSession", [&] {
-        auto id = kernel_.authenticate(metadata_of(*ctx));
+        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;
         auto s = kernel_.get_session(*id, req->session_id());
         if (!s) return to_status(s.error());
@@ -99,7 +99,7 @@ grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1
 grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::v1::ListSessionsRequest* req,
                                           macp::v1::ListSessionsResponse* resp) {
     return guarded("ListSessions", [&] {
-        auto id = kernel_.authenticate(metadata_of(*ctx));
+        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;  // RPC-GEN-4
         auto sessions = kernel_.list_sessions();
         // Stable order so that page tokens (proto 0.1.6) resume exactly where the last page ended.
@@ -143,7 +143,7 @@ namespace {
 template <class Resp, class Fn>
 grpc::Status control_rpc(const char* name, kernel::Kernel& k, grpc::ServerContext* ctx, Resp* resp, Fn&& fn) {
     return guarded(name, [&] {
-        auto id = k.authenticate(metadata_of(*ctx));
+        auto id = k.authenticate(metadata_of(*ctx, k.needs_peer_identity()));
         if (!id) return kUnauthenticated;
         auto ack = fn(*id);
         if (!ack) return to_status(ack.error());
@@ -221,7 +221,7 @@ void to_proto(const policy::PolicyDefinition& p, macp::v1::PolicyDescriptor* out
 
 // RPC-GEN-5: the registry mutators need can_manage_mode_registry.
 std::optional<grpc::Status> require_manager(kernel::Kernel& k, grpc::ServerContext* ctx) {
-    auto id = k.authenticate(metadata_of(*ctx));
+    auto id = k.authenticate(metadata_of(*ctx, k.needs_peer_identity()));
     if (!id) return kUnauthenticated;
     if (!id->can_manage_mode_registry) return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "Forbidden");
     return std::nullopt;
@@ -310,7 +310,7 @@ grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const ma
 grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1::GetPolicyRequest* req,
                                        macp::v1::GetPolicyResponse* resp) {
     return guarded("GetPolicy", [&] {
-        if (!kernel_.authenticate(metadata_of(*ctx))) return kUnauthenticated;  // RPC-GEN-4
+        if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()))) return kUnauthenticated;  // RPC-GEN-4
         auto p = policies_.find(req->policy_id());
         if (!p)
             return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -323,7 +323,7 @@ grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1:
 grpc::Status RuntimeService::ListPolicies(grpc::ServerContext* ctx, const macp::v1::ListPoliciesRequest* req,
                                           macp::v1::ListPoliciesResponse* resp) {
     return guarded("ListPolicies", [&] {
-        if (!kernel_.authenticate(metadata_of(*ctx))) return kUnauthenticated;
+        if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()))) return kUnauthenticated;
         for (const auto& p : policies_.list(req->mode())) to_proto(p, resp->add_descriptors());  // RPC-LISTP-1
         return grpc::Status::OK;
     });

@@ -26,7 +26,7 @@ public:
     SessionStream(grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events)
         : kernel_(kernel), events_(events), core_(std::make_shared<Core>()) {
         core_->owner = this;
-        auto id = kernel_.authenticate(metadata_of(*ctx));
+        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) {  // RPC-GEN-6 / RPC-STREAM-1: authenticated once, at call setup
             finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "Unauthenticated"));
             return;

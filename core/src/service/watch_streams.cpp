@@ -55,7 +55,7 @@ macp::v1::WatchModeRegistryResponse modes_message(int64_t at) {
 // against the shared anonymous pool.
 Result<StreamLimits::Lease, grpc::Status> open_slot(kernel::Kernel& kernel, ServiceEvents& events,
                                                     const grpc::CallbackServerContext& ctx) {
-    auto id = kernel.authenticate(metadata_of(ctx));
+    auto id = kernel.authenticate(metadata_of(ctx, kernel.needs_peer_identity()));
     return events.stream_limits.acquire(id ? std::optional<std::string>(id->sender) : std::nullopt);
 }
 
@@ -71,7 +71,7 @@ grpc::ServerWriteReactor<macp::v1::WatchSessionsResponse>* RuntimeService::Watch
     using Response = macp::v1::WatchSessionsResponse;
     using Event = macp::v1::SessionLifecycleEvent;
     return guarded<Response>([&]() -> grpc::ServerWriteReactor<Response>* {
-        auto id = kernel_.authenticate(metadata_of(*ctx));
+        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return refuse_watch<Response>(kUnauth);  // RPC-GEN-4
         auto lease = events_.stream_limits.acquire(id->sender);
         if (!lease) return refuse_watch<Response>(lease.error());
@@ -119,7 +119,7 @@ grpc::ServerWriteReactor<macp::v1::WatchSignalsResponse>* RuntimeService::WatchS
     grpc::CallbackServerContext* ctx, const macp::v1::WatchSignalsRequest*) {
     using Response = macp::v1::WatchSignalsResponse;
     return guarded<Response>([&]() -> grpc::ServerWriteReactor<Response>* {
-        auto id = kernel_.authenticate(metadata_of(*ctx));
+        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return refuse_watch<Response>(kUnauth);  // RPC-SIG-AUTH-1 (0.6)
         auto lease = events_.stream_limits.acquire(id->sender);
         if (!lease) return refuse_watch<Response>(lease.error());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +78,11 @@ public:
         for (const auto& id : ids) out.push_back(load_log(id));
         return out;
     }
+
+    // Runs `fn` where this backend's calls run cheapest: a plugin backend runs it on the plugin's
+    // own thread, so every call `fn` makes there is direct instead of one thread hand-off each
+    // (the group committer's whole batch is one hop). The default runs it right here.
+    virtual void run_on_storage_thread(const std::function<void()>& fn) { fn(); }
 
     // True when scan_sessions reads every session in one pass (cheaper than list + load each).
     [[nodiscard]] virtual bool supports_scan() const { return false; }
