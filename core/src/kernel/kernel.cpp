@@ -73,7 +73,8 @@ void Kernel::exclusive(const std::shared_ptr<SessionSlot>& slot, SlotWork work) 
     {
         std::lock_guard lock(slot->mu);
         if (slot->busy) {
-            slot->waiting.push_back(std::move(work));
+            if (!slot->waiting) slot->waiting = std::make_unique<std::deque<SlotWork>>();
+            slot->waiting->push_back(std::move(work));
             return;
         }
         work(*slot, out);
@@ -92,9 +93,9 @@ void Kernel::write(SessionSlot& slot, std::string record, Continuation then, boo
                                then(*keep, out, st);
                                // Work that waited for this write, in arrival order, until one of
                                // them starts a write of its own (it takes the queue over then).
-                               while (!keep->busy && !keep->waiting.empty()) {
-                                   SlotWork next = std::move(keep->waiting.front());
-                                   keep->waiting.pop_front();
+                               while (!keep->busy && keep->has_waiting()) {
+                                   SlotWork next = std::move(keep->waiting->front());
+                                   keep->waiting->pop_front();
                                    next(*keep, out);
                                }
                            }

@@ -173,7 +173,8 @@ private:
     std::vector<std::string> recover_by_scan(std::string& fatal);
     // Replays one session's loaded log into the table; "" when done (or nothing to do), else
     // the line describing why it could not.
-    std::string recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log);
+    std::string recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log,
+                                 bool write_snapshot = false);
     void install(Session s);
     // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);

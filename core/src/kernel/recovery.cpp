@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include <unordered_set>
+
 #include <spdlog/spdlog.h>
 
 #ifdef __GLIBC__
@@ -182,6 +184,7 @@ std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& i
     // snapshot and rebuilt from its log only if something needs its mode state. Strict recovery
     // replays everything, so that every log is verified before serving.
     std::vector<std::string> need_log;
+    std::unordered_set<std::string> unsnapshotted;  // stored without a snapshot: one is written now
     if (options_.strict_recovery) {
         need_log = ids;
     } else {
@@ -192,6 +195,8 @@ std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& i
                     install(std::move(*done));
                     continue;
                 }
+            } else if (i < snapshots.size() && snapshots[i]) {
+                unsnapshotted.insert(ids[i]);
             }
             need_log.push_back(ids[i]);
         }
@@ -201,7 +206,7 @@ std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& i
     auto logs = storage_.load_logs(need_log);
     for (size_t i = 0; i < need_log.size(); ++i) {
         std::string problem = i < logs.size()
-                                  ? recover_from_log(need_log[i], logs[i])
+                                  ? recover_from_log(need_log[i], logs[i], unsnapshotted.count(need_log[i]) != 0)
                                   : "session " + need_log[i] + ": cannot load log: the backend returned no result";
         if (problem.empty()) continue;
         problems.push_back(std::move(problem));
@@ -210,14 +215,17 @@ std::vector<std::string> Kernel::recover_batch(const std::vector<std::string>& i
     return problems;
 }
 
-std::string Kernel::recover_from_log(const std::string& id,
-                                     const storage::StorageResult<std::vector<std::string>>& log) {
+std::string Kernel::recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log,
+                                     bool write_snapshot) {
     std::string problem;
     if (!log) {
         problem = "cannot load log: " + log.error().message;
     } else if (log->empty()) {
         return {};  // STO-REC-1: a start that never became durable
     } else if (auto s = replay(id, *log); s) {
+        // A start acknowledged before its snapshot (SS-13: written off the ack path) was written
+        // and then a crash: the snapshot is written now, so the store is whole again.
+        if (write_snapshot) save_snapshot(*s);
         install(std::move(s.value()));
         return {};
     } else {
@@ -291,10 +299,16 @@ std::vector<std::string> Kernel::recover_by_scan(std::string& fatal) {
     ScanQueue queue(4 * workers);
     std::mutex mu;
     std::vector<std::string> problems;
+    std::unordered_set<std::string> missing;  // sessions stored without a snapshot (guarded by mu)
     auto work = [&] {
         while (auto item = queue.pop()) {
+            bool unsnapshotted = false;
+            {
+                std::lock_guard lock(mu);
+                unsnapshotted = missing.erase(item->first) != 0;
+            }
             std::string problem = recover_from_log(
-                item->first, storage::StorageResult<std::vector<std::string>>(std::move(item->second)));
+                item->first, storage::StorageResult<std::vector<std::string>>(std::move(item->second)), unsnapshotted);
             if (problem.empty()) continue;
             std::lock_guard lock(mu);
             problems.push_back(std::move(problem));
@@ -304,9 +318,14 @@ std::vector<std::string> Kernel::recover_by_scan(std::string& fatal) {
 
     class Visitor final : public storage::SessionScanVisitor {
     public:
-        Visitor(Kernel& k, ScanQueue& q) : kernel_(k), queue_(q) {}
+        Visitor(Kernel& k, ScanQueue& q, std::mutex& mu, std::unordered_set<std::string>& missing)
+            : kernel_(k), queue_(q), mu_(mu), missing_(missing) {}
         bool begin_session(const std::string& id, std::optional<std::string> snapshot) override {
             if (queue_.closed()) return false;
+            if (!snapshot) {
+                std::lock_guard lock(mu_);
+                missing_.insert(id);
+            }
             if (!kernel_.options_.strict_recovery && snapshot) {
                 if (auto done = finished_in(id, *snapshot)) {
                     kernel_.install(std::move(*done));
@@ -323,8 +342,10 @@ std::vector<std::string> Kernel::recover_by_scan(std::string& fatal) {
     private:
         Kernel& kernel_;
         ScanQueue& queue_;
+        std::mutex& mu_;
+        std::unordered_set<std::string>& missing_;
         std::pair<std::string, std::vector<std::string>> current_;
-    } visitor(*this, queue);
+    } visitor(*this, queue, mu, missing);
 
     std::vector<std::thread> pool;
     pool.reserve(workers);

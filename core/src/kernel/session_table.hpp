@@ -39,7 +39,10 @@ struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
     // A durable write of this session is in flight; its continuation clears it and then runs
     // `waiting` in order. Invariant: `waiting` is empty whenever `busy` is false.
     bool busy = false;
-    std::deque<SlotWork> waiting;
+    // Allocated on first use: an empty std::deque costs ~600 bytes, and most sessions never have
+    // work waiting (idle sessions must stay small, issue #13).
+    std::unique_ptr<std::deque<SlotWork>> waiting;
+    [[nodiscard]] bool has_waiting() const { return waiting && !waiting->empty(); }
     Session session;
 };
 
