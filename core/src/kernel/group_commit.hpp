@@ -48,6 +48,7 @@ public:
     storage::Status append(const std::string& session_id, std::string record);
 
 private:
+    void serve();
     void run();
     // Creates and appends the batch's writes; one status per write, in order.
     std::vector<storage::Status> store(std::deque<Write>& batch);
