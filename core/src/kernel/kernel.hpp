@@ -191,8 +191,11 @@ public:
     using ControlReply = std::function<void(Result<Ack, RpcError>)>;
 
 private:
-    // The control RPC's answer once the snapshot of its new state was attempted (MSG-8).
-    void answer_after_snapshot(const Session& s, const ControlReply& reply, Ack ack);
+    // Writes a control RPC's internal entry; once durable, applies it, publishes the lifecycle
+    // event `outcome` names and answers its Ack after the new state's snapshot was attempted; a
+    // failed write answers STORAGE_FAILED (RPC-CANCEL-5) and leaves the session in doubt.
+    void write_control(SessionSlot& slot, LogEntry entry, int64_t now, const ControlReply& reply,
+                       const std::function<std::pair<Lifecycle, Ack>(Session&)>& outcome);
     template <class Op>
     Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,
                                   bool expire_first, Op&& op);

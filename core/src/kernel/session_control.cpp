@@ -149,82 +149,71 @@ Result<Ack, RpcError> Kernel::cancel(const auth::Identity& caller, const std::st
             p.set_reason(reason);
             p.set_cancelled_by(caller.sender);
             auto entry = make_internal_entry(s, "SessionCancel", p.SerializeAsString(), now);  // RPC-CANCEL-4
-            write(slot, encode_entry(entry),
-                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
-                      if (!st) {
-                          log_storage_failure("session " + sl.session_id + ": SessionCancel append failed",
-                                              st.error().message);
-                          sl.in_doubt = true;
-                          return post(o, reply,
-                                      control_error(sl.session_id, Error(ErrorKind::StorageFailed),
-                                                    now));  // RPC-CANCEL-5
-                      }
-                      apply_internal(sl.session, entry);
-                      events_.on_lifecycle(Lifecycle::Cancelled, sl.session, now);
-                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
-                  });
+            write_control(slot, std::move(entry), now, reply, [now](Session& done) {  // RPC-CANCEL-5 on failure
+                return std::make_pair(Lifecycle::Cancelled, control_ack(done.session_id, done.state, now));
+            });
         });
 }
 
 Result<Ack, RpcError> Kernel::suspend(const auth::Identity& caller, const std::string& session_id,
                                       const std::string& reason) {
-    return control(
-        caller, session_id, "suspend", true,
-        [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
-            Session& s = slot.session;
-            if (s.state != SessionState::Open)  // RPC-SUSP-2
-                return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
-            macp::v1::SessionSuspendPayload p;
-            p.set_reason(reason);
-            p.set_suspended_by(caller.sender);
-            auto entry = make_internal_entry(s, "SessionSuspend", p.SerializeAsString(), now);  // RPC-SUSP-3
-            write(slot, encode_entry(entry),
-                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
-                      if (!st) {
-                          sl.in_doubt = true;
-                          return post(o, reply, control_error(sl.session_id, Error(ErrorKind::StorageFailed), now));
-                      }
-                      apply_internal(sl.session, entry);
-                      events_.on_lifecycle(Lifecycle::Suspended, sl.session, now);
-                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
-                  });
-        });
+    return control(caller, session_id, "suspend", true,
+                   [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
+                       Session& s = slot.session;
+                       if (s.state != SessionState::Open)  // RPC-SUSP-2
+                           return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
+                       macp::v1::SessionSuspendPayload p;
+                       p.set_reason(reason);
+                       p.set_suspended_by(caller.sender);
+                       auto entry = make_internal_entry(s, "SessionSuspend", p.SerializeAsString(), now);  // RPC-SUSP-3
+                       write_control(slot, std::move(entry), now, reply, [now](Session& done) {
+                           return std::make_pair(Lifecycle::Suspended, control_ack(done.session_id, done.state, now));
+                       });
+                   });
 }
 
 Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::string& session_id,
                                      const std::string& reason) {
-    return control(
-        caller, session_id, "resume", false,
-        [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
-            Session& s = slot.session;
-            if (s.state != SessionState::Suspended)  // RPC-RESUME-2
-                return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
-            const int64_t banked = std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
-            macp::v1::SessionResumePayload p;
-            p.set_reason(reason);
-            p.set_resumed_by(caller.sender);
-            p.set_banked_ms(banked);
-            auto entry = make_internal_entry(s, "SessionResume", p.SerializeAsString(), now);
-            write(slot, encode_entry(entry),
-                  [this, entry, now, reply](SessionSlot& sl, Outbox& o, const storage::Status& st) {
-                      if (!st) {
-                          sl.in_doubt = true;
-                          return post(o, reply, control_error(sl.session_id, Error(ErrorKind::StorageFailed), now));
-                      }
-                      apply_internal(sl.session, entry);
-                      if (sl.session.state == SessionState::Expired) {  // RPC-RESUME-4
-                          events_.on_lifecycle(Lifecycle::Expired, sl.session, now);
-                          return answer_after_snapshot(sl.session, reply,
-                                                       control_error(sl.session_id, Error(ErrorKind::TtlExpired), now));
-                      }
-                      events_.on_lifecycle(Lifecycle::Resumed, sl.session, now);  // RPC-RESUME-5
-                      answer_after_snapshot(sl.session, reply, control_ack(sl.session_id, sl.session.state, now));
-                  });
-        });
+    return control(caller, session_id, "resume", false,
+                   [&](SessionSlot& slot, Outbox& out, int64_t now, const ControlReply& reply) {
+                       Session& s = slot.session;
+                       if (s.state != SessionState::Suspended)  // RPC-RESUME-2
+                           return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
+                       const int64_t banked =
+                           std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
+                       macp::v1::SessionResumePayload p;
+                       p.set_reason(reason);
+                       p.set_resumed_by(caller.sender);
+                       p.set_banked_ms(banked);
+                       auto entry = make_internal_entry(s, "SessionResume", p.SerializeAsString(), now);
+                       write_control(slot, std::move(entry), now, reply, [now](Session& done) {
+                           if (done.state == SessionState::Expired) {  // RPC-RESUME-4
+                               return std::make_pair(Lifecycle::Expired,
+                                                     control_error(done.session_id, Error(ErrorKind::TtlExpired), now));
+                           }
+                           return std::make_pair(Lifecycle::Resumed,
+                                                 control_ack(done.session_id, done.state, now));  // RPC-RESUME-5
+                       });
+                   });
 }
 
-void Kernel::answer_after_snapshot(const Session& s, const ControlReply& reply, Ack ack) {
-    save_snapshot(s, [reply, a = std::move(ack)] { reply(a); });
+void Kernel::write_control(SessionSlot& slot, LogEntry entry, int64_t now, const ControlReply& reply,
+                           const std::function<std::pair<Lifecycle, Ack>(Session&)>& outcome) {
+    std::string record = encode_entry(entry);
+    write(slot, std::move(record),
+          [this, entry = std::move(entry), now, reply, outcome](SessionSlot& sl, Outbox& o, const storage::Status& st) {
+              if (!st) {
+                  log_storage_failure("session " + sl.session_id + ": " + entry.message_type + " append failed",
+                                      st.error().message);
+                  sl.in_doubt = true;
+                  return post(o, reply, control_error(sl.session_id, Error(ErrorKind::StorageFailed), now));
+              }
+              apply_internal(sl.session, entry);
+              auto [event, ack] = outcome(sl.session);
+              events_.on_lifecycle(event, sl.session, now);
+              // The answer leaves once the new state's snapshot was attempted (MSG-8).
+              save_snapshot(sl.session, [reply, a = std::move(ack)] { reply(a); });
+          });
 }
 
 }  // namespace macp::kernel
