@@ -1,10 +1,10 @@
 // Send admission pipeline: shape -> authenticate -> sender binding -> identity authorization ->
 // rate limit -> dispatch (BEHAVIOR.md §2.1, in the reference's order).
 #include <chrono>
-#include <future>
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/await_reply.hpp"
 #include "kernel/kernel.hpp"
 #include "modes/commitment.hpp"
 
@@ -61,25 +61,12 @@ void Kernel::submit_as(const auth::Identity& identity, macp::v1::Envelope reques
     admit(identity, std::move(request), now, std::move(done));
 }
 
-namespace {
-
-// Waits for an asynchronous outcome; for callers outside the kernel's own threads only.
-template <class Start>
-Ack wait_for(Start&& start) {
-    std::promise<Ack> promise;
-    auto result = promise.get_future();
-    start([&promise](Ack a) { promise.set_value(std::move(a)); });
-    return result.get();
-}
-
-}  // namespace
-
 Ack Kernel::send(const auth::Metadata& metadata, const macp::v1::Envelope& envelope) {
-    return wait_for([&](AckFn done) { submit(metadata, envelope, std::move(done)); });
+    return await_reply<Ack>([&](AckFn done) { submit(metadata, envelope, std::move(done)); });
 }
 
 Ack Kernel::send_as(const auth::Identity& identity, const macp::v1::Envelope& envelope) {
-    return wait_for([&](AckFn done) { submit_as(identity, envelope, std::move(done)); });
+    return await_reply<Ack>([&](AckFn done) { submit_as(identity, envelope, std::move(done)); });
 }
 
 void Kernel::admit(const auth::Identity& identity, macp::v1::Envelope env, int64_t now, AckFn done) {

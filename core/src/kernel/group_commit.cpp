@@ -1,7 +1,6 @@
 #include "kernel/group_commit.hpp"
 
 #include <exception>
-#include <future>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -61,13 +60,6 @@ void GroupCommitter::submit(Write write) {
         }
     }
     run_done(write.done, fail(storage::StorageError{kShuttingDown, "runtime is shutting down"}));
-}
-
-storage::Status GroupCommitter::append(const std::string& session_id, std::string record) {
-    std::promise<storage::Status> promise;
-    auto result = promise.get_future();
-    submit({session_id, std::move(record), false, [&promise](const storage::Status& s) { promise.set_value(s); }});
-    return result.get();
 }
 
 void GroupCommitter::run() {

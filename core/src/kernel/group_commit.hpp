@@ -44,8 +44,6 @@ public:
     // Queues the write; `done` runs exactly once, on the committer thread, even when the
     // committer is stopping (then with an error and nothing written).
     void submit(Write write);
-    // Blocks until the record is durable or failed. Never call it from a continuation.
-    storage::Status append(const std::string& session_id, std::string record);
 
 private:
     void serve();

@@ -1,9 +1,9 @@
 // GetSession, ListSessions, Cancel, Suspend and Resume (BEHAVIOR.md §1 RPC-GET/CANCEL/SUSP/RESUME).
-#include <future>
 #include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/await_reply.hpp"
 #include "kernel/kernel.hpp"
 #include "kernel/transitions.hpp"
 #include "macp/v1/core.pb.h"
@@ -51,17 +51,6 @@ void post(Outbox& out, const Kernel::ControlReply& reply, Result<Ack, RpcError> 
     out.push_back([reply, a = std::make_shared<Result<Ack, RpcError>>(std::move(answer))] { reply(std::move(*a)); });
 }
 
-// Runs session work from a caller outside the kernel's threads (unary RPCs, the sweeper) and
-// waits for its reply, which may come only after a write of the session is durable.
-template <class T, class Work>
-T await_slot(Kernel& kernel, Work&& start) {
-    std::promise<T> promise;
-    auto result = promise.get_future();
-    start([&promise](T value) { promise.set_value(std::move(value)); });
-    (void)kernel;
-    return result.get();
-}
-
 }  // namespace
 
 Result<Session, RpcError> Kernel::get_session(const auth::Identity& caller, const std::string& session_id) {
@@ -70,7 +59,7 @@ Result<Session, RpcError> Kernel::get_session(const auth::Identity& caller, cons
     std::optional<Session> copy;
     if (slot) {
         using Reply = std::function<void(std::optional<Session>)>;
-        copy = await_slot<std::optional<Session>>(*this, [&](Reply reply) {
+        copy = await_reply<std::optional<Session>>([&](Reply reply) {
             exclusive(slot, [this, now, reply = std::move(reply)](SessionSlot& sl, Outbox& out) {
                 if (!sl.live) {
                     out.push_back([reply] { reply(std::nullopt); });
@@ -121,7 +110,7 @@ Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::s
         return fail(not_found(session_id));
     }
     using Answer = Result<Ack, RpcError>;
-    return await_slot<Answer>(*this, [&](ControlReply reply) {
+    return await_reply<Answer>([&](ControlReply reply) {
         exclusive(slot, [&, reply = std::move(reply)](SessionSlot& sl, Outbox& out) {
             if (!sl.live) return post(out, reply, fail(not_found(session_id)));
             if (!settle(sl)) return post(out, reply, control_error(session_id, Error(ErrorKind::StorageFailed), now));
