@@ -34,10 +34,12 @@ void ServiceEvents::on_envelope(const macp::v1::Envelope& envelope, uint64_t seq
     {
         std::lock_guard lock(feeds_mu_);
         auto it = feeds_.find(envelope.session_id());
+        // Checked now, under the session's lock: whoever attaches later attached at or above
+        // this sequence and does not need this envelope.
         if (it == feeds_.end()) return;  // nobody follows this session
         f = it->second;
     }
-    f->publish(Sequenced{sequence, envelope});
+    publisher_.publish(std::move(f), Sequenced{sequence, envelope});
 }
 
 std::shared_ptr<ServiceEvents::Feed> ServiceEvents::feed(const std::string& session_id) {
@@ -58,12 +60,19 @@ void ServiceEvents::release(const std::string& session_id, const std::shared_ptr
     if (it->second->empty()) feeds_.erase(it);  // no per-session state left behind (STO-RET-3)
 }
 
-void ServiceEvents::on_signal(const macp::v1::Envelope& envelope) { signals.publish(envelope); }  // SIG-4
+void ServiceEvents::on_signal(const macp::v1::Envelope& envelope) {
+    signals.publish(envelope);
+}  // SIG-4
 
-void ServiceEvents::policies_changed() { policy_changes.publish(kernel::now_ms()); }
-void ServiceEvents::modes_changed() { mode_changes.publish(kernel::now_ms()); }
+void ServiceEvents::policies_changed() {
+    policy_changes.publish(kernel::now_ms());
+}
+void ServiceEvents::modes_changed() {
+    mode_changes.publish(kernel::now_ms());
+}
 
 void ServiceEvents::close_all() {
+    publisher_.drain();  // envelopes accepted before shutdown still reach their subscribers
     lifecycle.close_all();
     signals.close_all();
     policy_changes.close_all();

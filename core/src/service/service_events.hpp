@@ -5,6 +5,7 @@
 #include "kernel/events.hpp"
 #include "macp/v1/core.pb.h"
 #include "service/broadcast.hpp"
+#include "service/envelope_publisher.hpp"
 #include "service/stream_limits.hpp"
 
 #include <memory>
@@ -35,11 +36,9 @@ public:
     StreamLimits stream_limits;
 
     // Per-session feeds of accepted envelopes for StreamSession (STR-SS-10, STR-SS-12).
-    struct Sequenced {
-        uint64_t sequence = 0;
-        macp::v1::Envelope envelope;
-    };
-    using Feed = Broadcast<Sequenced>;
+    // Delivered by the publisher's thread, not the committer's (service/envelope_publisher.hpp).
+    using Sequenced = SequencedEnvelope;
+    using Feed = EnvelopePublisher::Feed;
     std::shared_ptr<Feed> feed(const std::string& session_id);
     void release(const std::string& session_id, const std::shared_ptr<Feed::Subscription>& sub);
 
@@ -48,6 +47,7 @@ private:
     std::mutex feeds_mu_;
     std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
     bool closed_ = false;
+    EnvelopePublisher publisher_;  // last: destroyed (and drained) first
 };
 
 }  // namespace macp::service

@@ -159,11 +159,12 @@ private:
             if (env.message_type() == "SessionStart") {
                 attach(env.session_id());
                 bound_ = env.session_id();
-            } else if (kernel_.follow(identity_, env.session_id(), [&] { attach(env.session_id()); })) {
+            } else if (auto upto = kernel_.follow(identity_, env.session_id(), [&] { attach(env.session_id()); })) {
                 bound_ = env.session_id();
                 std::lock_guard lock(core_->mu);
-                // Deliver from this envelope on; earlier history is for passive subscribe.
-                core_->floor = 0;
+                // Deliver from this envelope on; earlier history is for passive subscribe. Envelopes
+                // accepted before the attach may still be on their way through the publisher.
+                core_->floor = *upto;
             }
         }
         // The next request is read only once this one is answered: one envelope in flight per
@@ -211,7 +212,7 @@ private:
         if (!c.sub || c.replaying || c.finishing) return;
         ServiceEvents::Sequenced item;
         while (c.queue.size() < kMaxQueuedWrites) {
-            auto n = c.sub->next(item, std::chrono::milliseconds(0));
+            auto n = c.sub->try_next(item);
             if (n == Feed::Subscription::Next::Item) {
                 if (item.sequence <= c.floor) continue;  // already sent as history (no duplicate)
                 c.floor = item.sequence;

@@ -178,7 +178,7 @@ private:
                     initial_ = nullptr;  // done (and whatever it held is freed)
                 }
                 Item item;
-                const auto n = sub_->next(item, std::chrono::milliseconds(0));
+                const auto n = sub_->try_next(item);
                 if (n == Next::Item) {
                     if (convert_ && convert_(item, r)) c.queue.push_back(std::move(r));
                 } else if (n == Next::Overflow) {
