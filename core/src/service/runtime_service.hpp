@@ -7,6 +7,7 @@
 
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.grpc.pb.h"
+#include "service/blocking_work.hpp"
 #include "service/service_events.hpp"
 #include "service/session_snapshots.hpp"
 
@@ -25,9 +26,8 @@ using WithCallbackWatches = macp::v1::MACPRuntimeService::WithCallbackMethod_Wat
                     macp::v1::MACPRuntimeService::Service>>>>>;
 
 // Send and the streaming RPCs use the callback API; the other unary RPCs are synchronous.
-class RuntimeService final
-    : public macp::v1::MACPRuntimeService::WithCallbackMethod_Send<
-          macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<WithCallbackWatches>> {
+class RuntimeService final : public macp::v1::MACPRuntimeService::WithCallbackMethod_Send<
+                                 macp::v1::MACPRuntimeService::WithCallbackMethod_StreamSession<WithCallbackWatches>> {
 public:
     RuntimeService(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
                    ServiceEvents& events, ServiceInfo info)
@@ -90,8 +90,10 @@ private:
     policy::PolicyRegistry& policies_;
     ServiceEvents& events_;
     ServiceInfo info_;
-    // WatchSessions' initial sync; declared last so its worker stops before the rest goes.
+    // Workers, declared last so they stop before the rest goes: WatchSessions' initial sync and the
+    // StreamSession subscribe's storage reads.
     SessionSnapshots session_snapshots_{kernel_};
+    BlockingWork stream_reads_{"macp-history", 2};
 };
 
 }  // namespace macp::service

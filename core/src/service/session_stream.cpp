@@ -23,8 +23,8 @@ constexpr size_t kMaxQueuedWrites = 64;
 
 class SessionStream final : public grpc::ServerBidiReactor<Request, Response> {
 public:
-    SessionStream(grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events)
-        : kernel_(kernel), events_(events), core_(std::make_shared<Core>()) {
+    SessionStream(grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events, BlockingWork& work)
+        : kernel_(kernel), events_(events), work_(work), core_(std::make_shared<Core>()) {
         core_->owner = this;
         auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) {  // RPC-GEN-6 / RPC-STREAM-1: authenticated once, at call setup
@@ -63,11 +63,15 @@ public:
     }
 
     void OnDone() override {
+        std::shared_ptr<Feed::Subscription> sub;
+        std::string bound;
         {
             std::lock_guard lock(core_->mu);
-            core_->owner = nullptr;  // hooks still holding the core see the stream is gone
+            core_->owner = nullptr;  // hooks and workers still holding the core see the stream is gone
+            sub = sub_;
+            bound = bound_;
         }
-        if (sub_) events_.release(bound_, sub_);
+        if (sub) events_.release(bound, sub);
         delete this;  // NOLINT(cppcoreguidelines-owning-memory): the callback API's ownership rule
     }
 
@@ -110,35 +114,60 @@ private:
             std::lock_guard lock(core_->mu);
             core_->replaying = true;  // live items wait until the history is queued (no reordering)
         }
-        auto upto = kernel_.follow(identity_, session_id, [&] { attach(session_id); });
+        // Following may load a finished session and the history is read from storage: both on a
+        // worker, never in OnReadDone (issue #13). The worker touches the reactor only under the
+        // core's lock while the reactor is alive; reading resumes from there.
+        std::weak_ptr<Core> weak = core_;
+        auto job = [weak, &kernel = kernel_, identity = identity_, session_id, after] {
+            auto core = weak.lock();
+            if (!core) return;
+            auto attach = [&] {
+                std::lock_guard lock(core->mu);
+                if (core->owner != nullptr) core->owner->attach_locked(session_id);
+            };
+            auto upto = kernel.follow(identity, session_id, attach);
+            Result<std::vector<macp::v1::Envelope>, std::string> history = std::vector<macp::v1::Envelope>{};
+            if (upto) history = kernel.history(session_id, after, *upto);  // STR-SUB-4 (0.6 ordinals)
+            std::lock_guard lock(core->mu);
+            if (core->owner != nullptr) core->owner->subscribed_locked(session_id, upto, std::move(history));
+        };
+        try {
+            work_.post(std::move(job));
+        } catch (const std::exception& e) {
+            std::lock_guard lock(core_->mu);
+            core_->replaying = false;
+            finish_locked(
+                grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string("cannot subscribe now: ") + e.what()));
+        }
+        return false;  // reading resumes from subscribed_locked
+    }
+
+    // The subscribe's outcome, on the worker (caller holds core_->mu; the reactor is alive).
+    void subscribed_locked(const std::string& session_id, const Result<uint64_t, kernel::RpcError>& upto,
+                           Result<std::vector<macp::v1::Envelope>, std::string> history) {
+        auto& c = *core_;
+        c.replaying = false;
         if (!upto) {
-            {
-                std::lock_guard lock(core_->mu);
-                core_->replaying = false;
-            }
             if (upto.error().code == kernel::RpcError::NotFound) {  // STR-SUB-2
-                return terminal(grpc::StatusCode::NOT_FOUND, upto.error().message);
+                finish_locked(grpc::Status(grpc::StatusCode::NOT_FOUND, upto.error().message));
+                return;
             }
-            inline_error("FORBIDDEN", upto.error().message, session_id);  // STR-SUB-3: stream stays open
-            return true;
-        }
-        bound_ = session_id;
-        auto history = kernel_.history(session_id, after, *upto);  // STR-SUB-4 (0.6 ordinals)
-        std::lock_guard lock(core_->mu);
-        core_->replaying = false;
-        if (!history) {
+            inline_error_locked("FORBIDDEN", upto.error().message, session_id, {});  // STR-SUB-3: stays open
+        } else if (!history) {
             finish_locked(grpc::Status(grpc::StatusCode::INTERNAL, history.error()));
-            return false;
+            return;
+        } else {
+            bound_ = session_id;
+            for (auto& env : *history) {
+                Response r;
+                *r.mutable_envelope() = std::move(env);
+                c.queue.push_back(std::move(r));
+            }
+            c.floor = std::max(c.floor, *upto);
+            pull_locked();
+            write_next_locked();
         }
-        for (auto& env : *history) {
-            Response r;
-            *r.mutable_envelope() = std::move(env);
-            core_->queue.push_back(std::move(r));
-        }
-        core_->floor = std::max(core_->floor, *upto);
-        pull_locked();
-        write_next_locked();
-        return true;
+        if (!c.finishing) StartRead(&request_);
     }
 
     bool envelope(const macp::v1::Envelope& env) {
@@ -188,14 +217,18 @@ private:
     }
 
     void attach(const std::string& session_id) {
+        std::lock_guard lock(core_->mu);
+        attach_locked(session_id);
+    }
+
+    // Subscribes to the session's feed (caller holds core_->mu; lock order: session, then core).
+    void attach_locked(const std::string& session_id) {
         if (sub_) return;
+        bound_ = session_id;  // OnDone gives the subscription back under this id
         feed_ = events_.feed(session_id);
         sub_ = feed_->subscribe();
         std::weak_ptr<Core> weak = core_;
-        {
-            std::lock_guard lock(core_->mu);
-            core_->sub = sub_;
-        }
+        core_->sub = sub_;
         sub_->set_ready_hook([weak] {
             auto core = weak.lock();
             if (!core) return;
@@ -290,6 +323,7 @@ private:
 
     kernel::Kernel& kernel_;
     ServiceEvents& events_;
+    BlockingWork& work_;
     std::shared_ptr<Core> core_;
     auth::Identity identity_;
     StreamLimits::Lease lease_;  // given back when the reactor is deleted in OnDone
@@ -302,8 +336,9 @@ private:
 }  // namespace
 
 grpc::ServerBidiReactor<Request, Response>* make_session_stream(grpc::CallbackServerContext* ctx,
-                                                                kernel::Kernel& kernel, ServiceEvents& events) {
-    return new SessionStream(ctx, kernel, events);  // NOLINT(cppcoreguidelines-owning-memory): freed in OnDone
+                                                                kernel::Kernel& kernel, ServiceEvents& events,
+                                                                BlockingWork& work) {
+    return new SessionStream(ctx, kernel, events, work);  // NOLINT(cppcoreguidelines-owning-memory): freed in OnDone
 }
 
 }  // namespace macp::service

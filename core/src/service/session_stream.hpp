@@ -8,13 +8,14 @@
 
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.pb.h"
+#include "service/blocking_work.hpp"
 #include "service/service_events.hpp"
 
 namespace macp::service {
 
 // Creates the reactor for one call. OWNERSHIP: gRPC holds the reactor until OnDone(), where it
-// deletes itself (the callback API's contract).
+// deletes itself (the callback API's contract). `work` runs the subscribe's storage reads.
 grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* make_session_stream(
-    grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events);
+    grpc::CallbackServerContext* ctx, kernel::Kernel& kernel, ServiceEvents& events, BlockingWork& work);
 
 }  // namespace macp::service

@@ -63,7 +63,7 @@ Result<StreamLimits::Lease, grpc::Status> open_slot(kernel::Kernel& kernel, Serv
 
 grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* RuntimeService::StreamSession(
     grpc::CallbackServerContext* ctx) {
-    return make_session_stream(ctx, kernel_, events_);
+    return make_session_stream(ctx, kernel_, events_, stream_reads_);
 }
 
 grpc::ServerWriteReactor<macp::v1::WatchSessionsResponse>* RuntimeService::WatchSessions(
