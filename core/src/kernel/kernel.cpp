@@ -20,6 +20,7 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
       auth_(authenticator),
       limiter_(limiter),
       events_(events),
+      inline_storage_(storage.completes_inline()),
       snapshots_(storage,
                  [this](const std::string& id, const std::string& why) {
                      log_storage_failure("session " + id + ": snapshot save failed", why, false);
@@ -168,6 +169,10 @@ void Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int
             out.push_back([done, a = ok_ack(env, SessionState::Open, now)] { done(a); });
         },
         /*create_session=*/true);
+    Outbox out;  // an inline backend's write completed already: its answer leaves after the unlock
+    run_completed(*slot, out);
+    slot_lock.unlock();
+    deliver(out);
 }
 
 void Kernel::session_message(macp::v1::Envelope env, AckFn done) {

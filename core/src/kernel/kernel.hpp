@@ -131,8 +131,6 @@ public:
     [[nodiscard]] size_t session_count() const { return table_.size(); }
 
 private:
-    // Runs after a session's write is durable (status ok) or failed, under the slot's lock.
-    using Continuation = std::function<void(SessionSlot&, Outbox&, const storage::Status&)>;
     // Runs under the slot's lock once an expiry check is settled: `ok` false when a due TtlExpired
     // entry could not be written (TTL-4: the session stays as it was).
     using AfterExpiry = std::function<void(SessionSlot&, Outbox&, bool ok)>;
@@ -149,7 +147,12 @@ private:
     void exclusive(const std::shared_ptr<SessionSlot>& slot, SlotWork work);
     // Sends one encoded entry (encode_entry) to storage and marks the session busy (caller holds the slot's lock);
     // `then` runs under the lock when the write is durable or failed, before any queued work.
+    // With a non-blocking backend the write happens right here and `then` runs from
+    // run_completed once the calling step is done (no hand-off to the committer).
     void write(SessionSlot& slot, std::string record, Continuation then, bool create_session = false);
+    // Ends a step under the slot's lock: runs the continuation of a write completed inline, then
+    // the work that waited for it, until the session is idle or a write is in flight again.
+    void run_completed(SessionSlot& slot, Outbox& out);
     static void deliver(Outbox& out) noexcept;
     // Lazy expiry under the slot lock (TTL-1/2/3): writes TtlExpired when the session is overdue
     // and runs `then` once that is settled; runs it at once when nothing is due.
@@ -208,6 +211,7 @@ private:
     auth::RateLimiter& limiter_;
     EventSink& events_;
     SessionTable table_;
+    const bool inline_storage_;  // storage_.completes_inline(): writes bypass the committer
     util::LogThrottle storage_log_{std::chrono::seconds(1)};
     // Destroyed first (members go in reverse order): both finish what is queued, and their
     // continuations use the table and the throttle above.

@@ -234,7 +234,10 @@ Result<uint64_t, RpcError> Kernel::follow(const auth::Identity& caller, const st
         if (!slot->live) return result;
         // Lazy expiry, without waiting for it: a subscriber sees the TtlExpired transition live.
         // While a write is in flight the check is left to that write's session (it runs next).
-        if (!slot->busy) expire_if_due(*slot, now, out, [](SessionSlot&, Outbox&, bool) {});
+        if (!slot->busy) {
+            expire_if_due(*slot, now, out, [](SessionSlot&, Outbox&, bool) {});
+            run_completed(*slot, out);
+        }
         if (!may_read(caller, slot->session)) {  // STR-SUB-3
             result = fail(RpcError{RpcError::PermissionDenied,
                                    "FORBIDDEN: caller is not a declared participant or observer for this session"});

@@ -20,12 +20,23 @@ void Kernel::exclusive(const std::shared_ptr<SessionSlot>& slot, SlotWork work) 
             return;
         }
         work(*slot, out);
+        run_completed(*slot, out);
     }
     deliver(out);
 }
 
 void Kernel::write(SessionSlot& slot, std::string record, Continuation then, bool create_session) {
     slot.busy = true;
+    if (inline_storage_) {
+        // Nothing to wait for, so nothing to hand off: the store is a call, and the continuation
+        // runs from run_completed when the step that wrote ends, exactly where a committed
+        // write's would run (under the lock, before the work that waited).
+        storage::Status st;
+        if (create_session) st = storage_.create_session_storage(slot.session_id);
+        if (st) st = storage_.append_log_entry(slot.session_id, record);
+        slot.completed = std::make_unique<InlineWrite>(InlineWrite{std::move(then), std::move(st)});
+        return;
+    }
     committer_.submit({slot.session_id, std::move(record), create_session,
                        [this, keep = slot.shared_from_this(), then = std::move(then)](const storage::Status& st) {
                            Outbox out;
@@ -33,16 +44,27 @@ void Kernel::write(SessionSlot& slot, std::string record, Continuation then, boo
                                std::lock_guard lock(keep->mu);
                                keep->busy = false;
                                then(*keep, out, st);
-                               // Work that waited for this write, in arrival order, until one of
-                               // them starts a write of its own (it takes the queue over then).
-                               while (!keep->busy && keep->has_waiting()) {
-                                   SlotWork next = std::move(keep->waiting->front());
-                                   keep->waiting->pop_front();
-                                   next(*keep, out);
-                               }
+                               run_completed(*keep, out);
                            }
                            deliver(out);
                        }});
+}
+
+void Kernel::run_completed(SessionSlot& slot, Outbox& out) {
+    for (;;) {
+        if (slot.completed) {
+            auto done = std::move(slot.completed);
+            slot.busy = false;
+            done->then(slot, out, done->status);  // may write again (a checkpoint): next round
+            continue;
+        }
+        // Work that waited for a write, in arrival order, until one of them starts a write of
+        // its own (it takes the queue over then).
+        if (slot.busy || !slot.has_waiting()) return;
+        SlotWork next = std::move(slot.waiting->front());
+        slot.waiting->pop_front();
+        next(slot, out);
+    }
 }
 
 void Kernel::deliver(Outbox& out) noexcept {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernel/session.hpp"
+#include "storage/storage_backend.hpp"
 
 namespace macp::kernel {
 
@@ -25,6 +26,15 @@ struct SessionSlot;
 using Outbox = std::vector<std::function<void()>>;
 // Work on one session, run under its slot's lock once no write of the session is in flight.
 using SlotWork = std::function<void(SessionSlot&, Outbox&)>;
+// Runs after a session's write is durable (status ok) or failed, under the slot's lock.
+using Continuation = std::function<void(SessionSlot&, Outbox&, const storage::Status&)>;
+
+// A write a non-blocking backend completed on the caller's thread (StorageBackend::completes_inline),
+// waiting for the step that made it to end before its continuation runs, as a committed one would.
+struct InlineWrite {
+    Continuation then;
+    storage::Status status;
+};
 
 // Shared by the table and by the continuations of its in-flight writes.
 struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
@@ -43,6 +53,8 @@ struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
     // work waiting (idle sessions must stay small, issue #13).
     std::unique_ptr<std::deque<SlotWork>> waiting;
     [[nodiscard]] bool has_waiting() const { return waiting && !waiting->empty(); }
+    // Set only while the step that wrote inline still runs (see Kernel::run_completed).
+    std::unique_ptr<InlineWrite> completed;
     Session session;
 };
 

@@ -16,7 +16,7 @@ thread_local const BoundedExecutor* current_executor = nullptr;
 
 BoundedExecutor::BoundedExecutor(std::string name, std::size_t threads, std::size_t queue_capacity)
     : name_(std::move(name)), capacity_(std::max<std::size_t>(queue_capacity, 1)) {
-    const std::size_t count = std::max<std::size_t>(threads, 1);
+    const std::size_t count = threads;  // 0: every call runs on its caller's thread
     threads_.reserve(count);
     try {
         for (std::size_t i = 0; i < count; ++i) threads_.emplace_back([this] { worker_loop(); });

@@ -22,7 +22,8 @@ namespace macp::plugin_host {
 
 class BoundedExecutor {
 public:
-    // `name` shows up as the threads' name (truncated to 15 characters) in ps/gdb/perf.
+    // `name` shows up as the threads' name (truncated to 15 characters) in ps/gdb/perf. With no
+    // threads every call runs on its caller's thread (only for code that never blocks).
     BoundedExecutor(std::string name, std::size_t threads, std::size_t queue_capacity);
     // Runs every job still queued (their callers are waiting for them), then joins the threads.
     ~BoundedExecutor();
@@ -34,7 +35,7 @@ public:
     // `fn` inline, because queueing and waiting there could deadlock the pool.
     template <class F>
     std::invoke_result_t<F&> run(F&& fn) {
-        if (is_current_worker()) return fn();
+        if (threads_.empty() || is_current_worker()) return fn();
         Call<F> call(fn);  // lives on our stack: we do not return before the worker is done with it
         post(call);
         return call.wait_and_take();

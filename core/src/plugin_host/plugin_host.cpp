@@ -167,7 +167,9 @@ Result<std::unique_ptr<storage::StorageBackend>, std::string> PluginHost::open_m
         auto config = resolve_config(*plugin, {});
         if (!config) return fail(std::move(config.error()));
         auto info = info_of(*plugin);
-        auto adapter = StorageAdapter::create(std::move(plugin), config.value());
+        // Its calls are a map lookup under a mutex and never block: they run on the caller's
+        // thread (ExecutorOptions), and the kernel then skips the group committer (issue #13).
+        auto adapter = StorageAdapter::create(std::move(plugin), config.value(), ExecutorOptions{.threads = 0});
         if (!adapter) return fail(std::move(adapter.error()));
         opened_.push_back(std::move(info));
         return std::unique_ptr<storage::StorageBackend>(std::move(adapter.value()));

@@ -79,6 +79,8 @@ private:
 };
 
 struct ExecutorOptions {
+    // 0: calls run on the caller's thread. Only for the built-in memory backend, whose calls
+    // never block; a plugin from outside always gets threads (abi.h: calls may block).
     std::size_t threads = 4;
     std::size_t queue_capacity = 256;
 };
@@ -125,6 +127,7 @@ public:
     }
 
     [[nodiscard]] const LoadedPlugin& plugin() const { return *plugin_; }
+    [[nodiscard]] bool runs_inline() const { return executor_.thread_count() == 0; }
     // Valid until this object is destroyed, i.e. after the plugin's destroy() has returned.
     [[nodiscard]] const macp_host_logger* logger() const { return logger_.get(); }
 

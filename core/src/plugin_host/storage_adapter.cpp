@@ -115,6 +115,10 @@ storage::Status StorageAdapter::append_log_entry(const std::string& session_id, 
     });
 }
 
+bool StorageAdapter::completes_inline() const {
+    return instance_->runs_inline();
+}
+
 void StorageAdapter::run_on_storage_thread(const std::function<void()>& fn) {
     instance_->on_executor([&fn] { fn(); });
 }

@@ -33,6 +33,7 @@ public:
 
     storage::Status append_log_entry(const std::string& session_id, std::string_view record) override;
     void run_on_storage_thread(const std::function<void()>& fn) override;
+    [[nodiscard]] bool completes_inline() const override;
     std::vector<storage::Status> append_log_batch(const std::vector<storage::LogAppend>& items) override;
     storage::StorageResult<std::vector<std::string>> load_log(const std::string& session_id) override;
     std::vector<storage::StorageResult<std::optional<std::string>>> load_sessions(

@@ -83,6 +83,10 @@ public:
     // own thread, so every call `fn` makes there is direct instead of one thread hand-off each
     // (the group committer's whole batch is one hop). The default runs it right here.
     virtual void run_on_storage_thread(const std::function<void()>& fn) { fn(); }
+    // True when every call returns at once without blocking (the built-in memory backend): the
+    // kernel then stores a message on the calling thread instead of handing it to the group
+    // committer, whose batching only pays for itself when a write has to wait for a sync.
+    [[nodiscard]] virtual bool completes_inline() const { return false; }
 
     // True when scan_sessions reads every session in one pass (cheaper than list + load each).
     [[nodiscard]] virtual bool supports_scan() const { return false; }

@@ -136,6 +136,11 @@ public:
     StorageResult<std::vector<std::pair<std::string, std::string>>> list_records(const std::string& ns) override {
         return inner_.list_records(ns);
     }
+    // Where and how the inner backend's calls run is the inner backend's business (the group
+    // committer's placement and the inline path depend on it: forgetting these two cost a thread
+    // hop per batch unnoticed).
+    void run_on_storage_thread(const std::function<void()>& fn) override { inner_.run_on_storage_thread(fn); }
+    [[nodiscard]] bool completes_inline() const override { return inner_.completes_inline(); }
     [[nodiscard]] bool supports_replace_log() const override { return inner_.supports_replace_log(); }
     [[nodiscard]] bool supports_scan() const override { return inner_.supports_scan(); }
     Status scan_sessions(SessionScanVisitor& visitor) override { return inner_.scan_sessions(visitor); }

@@ -2,6 +2,7 @@
 // HealthReportingStorage pokes it after a failed write.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -67,6 +68,12 @@ public:
         return std::vector<std::pair<std::string, std::string>>();
     }
     [[nodiscard]] bool supports_replace_log() const override { return false; }
+    [[nodiscard]] bool completes_inline() const override { return true; }
+    void run_on_storage_thread(const std::function<void()>& fn) override {
+        ++storage_thread_runs;
+        fn();
+    }
+    int storage_thread_runs = 0;
     macp::storage::Status replace_log(const std::string&, const std::vector<std::string>&) override { return write(); }
     macp::storage::Status flush() override { return write(); }
     macp::storage::StorageResult<std::string> health() override {
@@ -283,4 +290,17 @@ TEST_CASE("HealthReportingStorage pokes the monitor when a write fails", "[stora
         CHECK_FALSE(storage.create_session_storage("s1").ok());
         CHECK(eventually([&] { return !monitor.healthy(); }));
     }
+}
+
+TEST_CASE("HealthReportingStorage leaves where calls run to the backend it wraps", "[storage][health]") {
+    FakeBackend backend;
+    StorageHealthMonitor monitor(backend, options(1h));
+    macp::storage::HealthReportingStorage storage(backend, monitor);
+    // issue #13: the kernel skips the committer for an inline backend and runs the committer on
+    // the plugin's thread otherwise; a wrapper that answers for itself silently undoes both.
+    CHECK(storage.completes_inline());
+    bool ran = false;
+    storage.run_on_storage_thread([&] { ran = true; });
+    CHECK(ran);
+    CHECK(backend.storage_thread_runs == 1);
 }
