@@ -3,6 +3,7 @@
 // the real server over gRPC: inline policy registered, session started, each message sent as its
 // sender (dev-mode bearer = sender), accept/reject and error codes checked, then the final state,
 // the resolution and the mode state (read from the latest snapshot the server encoded).
+#include <cstdlib>
 #include <filesystem>
 
 #include <catch2/catch.hpp>
@@ -71,8 +72,11 @@ void run_fixture(const fs::path& file) {
     const std::string expected_state = str(fx, "expected_final_state");
     CHECK(md.state() == state_from_name(expected_state));
 
-    // Resolution and mode state are read from the latest snapshot the server encoded.
+    // Resolution and mode state are read from the latest snapshot the server encoded, which only
+    // a stored data directory holds: on the memory backend the answers and states above are the check.
     REQUIRE(server.stop(15) == 0);
+    const char* backend = std::getenv("MACP_TEST_STORAGE_BACKEND");
+    if (backend != nullptr && std::string(backend) == "memory") return;
     rapidjson::Document snap;
     snap.Parse(final_snapshot(data, sid).c_str());
     REQUIRE_FALSE(snap.HasParseError());

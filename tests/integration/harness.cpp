@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "macp/modes/multi_round/v1/multi_round.pb.h"
@@ -193,7 +194,12 @@ ServerProcess::ServerProcess(std::map<std::string, std::string> env, fs::path da
     const char* backend = std::getenv("MACP_TEST_STORAGE_BACKEND");
     if (backend != nullptr && *backend != '\0' && env_.count("MACP_STORAGE_BACKEND") == 0 &&
         env_.count("MACP_MEMORY_ONLY") == 0) {
-        env_["MACP_STORAGE_BACKEND"] = backend;
+        // "memory": the built-in backend, whose writes complete inline (no group committer).
+        if (std::string_view(backend) == "memory") {
+            env_["MACP_MEMORY_ONLY"] = "1";
+        } else {
+            env_["MACP_STORAGE_BACKEND"] = backend;
+        }
     }
     log_path_ = data_dir_.parent_path() / (data_dir_.filename().string() + "-server.log");
 }

@@ -1,5 +1,7 @@
 #include "kernel/group_commit.hpp"
 
+#include <pthread.h>
+
 #include <exception>
 #include <vector>
 
@@ -25,7 +27,7 @@ void run_done(const GroupCommitter::Done& done, const storage::Status& status) n
 }  // namespace
 
 GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch)
-    : backend_(backend), max_batch_(max_batch), thread_([this] { serve(); }) {}
+    : backend_(backend), max_batch_(max_batch), completer_([this] { complete(); }), thread_([this] { serve(); }) {}
 
 void GroupCommitter::serve() {
     // The committer loop runs on the storage plugin's own thread when it has one (it keeps one of
@@ -47,7 +49,13 @@ GroupCommitter::~GroupCommitter() {
         stopping_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    thread_.join();  // stores what is queued, hands it to the completer
+    {
+        std::lock_guard lock(done_mu_);
+        committer_done_ = true;
+    }
+    done_cv_.notify_all();
+    completer_.join();  // runs the last continuations
 }
 
 void GroupCommitter::submit(Write write) {
@@ -87,9 +95,43 @@ void GroupCommitter::run() {
             statuses.clear();
         }
         statuses.resize(batch.size(), fail(storage::StorageError{kShuttingDown, "the batch could not be stored"}));
-        // Continuations run here, not on the storage thread, which is free for the next call.
-        for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
+        // Nothing waiting to be synced and the completer idle: no overlap to gain, so the
+        // continuations run here and a lone session's Send saves the hand-off.
+        bool here = false;
+        {
+            std::lock_guard lock(mu_);
+            here = queue_.empty();
+        }
+        {
+            std::lock_guard lock(done_mu_);
+            here = here && done_.empty() && !completing_;
+            if (!here) {
+                done_.push_back(Stored{std::move(batch), std::move(statuses)});
+                if (done_.size() == 1) done_cv_.notify_one();
+            }
+        }
+        if (here) {
+            for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
+        }
         batch.clear();
+    }
+}
+
+void GroupCommitter::complete() {
+    pthread_setname_np(pthread_self(), "macp-complete");
+    for (;;) {
+        Stored stored;
+        {
+            std::unique_lock lock(done_mu_);
+            done_cv_.wait(lock, [this] { return committer_done_ || !done_.empty(); });
+            if (done_.empty()) return;  // the committer stopped and everything ran
+            stored = std::move(done_.front());
+            done_.pop_front();
+            completing_ = true;
+        }
+        for (size_t i = 0; i < stored.batch.size(); ++i) run_done(stored.batch[i].done, stored.statuses[i]);
+        std::lock_guard lock(done_mu_);
+        completing_ = false;
     }
 }
 
