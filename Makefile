@@ -14,9 +14,11 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 deps:
 	@./scripts/install-deps.sh
 
+# -Werror is a developer's and CI's setting (MACP_WERROR, off for packagers); a build dir configured
+# before the option existed gets it too.
 configure: deps
-	@if [ ! -f $(BUILD_DIR)/CMakeCache.txt ]; then \
-	  cmake -S . -B $(BUILD_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE); \
+	@if [ ! -f $(BUILD_DIR)/CMakeCache.txt ] || ! grep -q '^MACP_WERROR:' $(BUILD_DIR)/CMakeCache.txt; then \
+	  cmake -S . -B $(BUILD_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMACP_WERROR=ON; \
 	fi
 
 build: configure
