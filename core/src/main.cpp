@@ -26,6 +26,7 @@
 #include "service/service_events.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
+#include "util/sd_notify.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -397,8 +398,11 @@ int run(int argc, char** argv) {
                  !tls ? "plaintext" : (cfg.tls_client_ca_path.empty() ? "TLS" : "TLS, client certificates required"),
                  plugins.storage->name(), auth_names, recovered->recovered);
     kernel.start_sweeper(std::chrono::seconds(cfg.cleanup_interval_secs));
+    // Type=notify: systemd counts the unit as started only now (listening, recovery done).
+    macp::util::sd_notify("READY=1");
 
     int sig = wait_for_signal();
+    macp::util::sd_notify("STOPPING=1");
     spdlog::info("received {}, draining for up to {} s", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                  cfg.shutdown_drain_secs);
     server.value()->drain(cfg.shutdown_drain_secs);
