@@ -10,7 +10,7 @@
 //   cpu         server CPU µs per Send (utime+stime from /proc/<pid>/stat) vs the no-op's
 //   serial      one session, depth 1, file storage vs the no-op's single-call rate
 //   latency     p50 / p99 in an open loop at half of the file peak measured in the same round
-//   idle        memory per idle open session (memory-only, VmRSS delta / sessions)
+//   idle        memory per idle open session (file, then memory-only; VmRSS delta / sessions)
 //   recovery    log records/s of a restart (process start -> health SERVING) on a file store
 //   fanout      100 passive StreamSession subscribers of one session vs the no-op bidi fan-out,
 //               delivered envelopes/s at peak, and p99 delivery at half the no-op's rate
@@ -393,14 +393,22 @@ private:
         }
     }
 
+    // The target is measured on the file backend, the durable default: its sessions' stored data
+    // is on disk, so the VmRSS delta is what an open session costs in memory. Memory-only is shown
+    // for information: its delta also holds every session's stored start record and snapshot.
     void idle() {
-        if (!available("memory")) return;
+        for (const std::string backend : {"file", "memory"}) {
+            if (available(backend) || backend == "memory") idle_on(backend);
+        }
+    }
+
+    void idle_on(const std::string& backend) {
         ServerSpec spec;
-        spec.backend = "memory";
+        spec.backend = backend;
         Server server(spec);
         std::string error;
         if (!server.start(&error)) {
-            progress("idle: FAILED: " + error);
+            progress("idle " + backend + ": FAILED: " + error);
             return;
         }
         // Warm-up: the first sessions pay for one-time allocations (thread stacks, pools, channels).
@@ -414,15 +422,16 @@ private:
         const auto rss1 = process_rss_bytes(server.pid());
         server.stop(SIGKILL);
         if (!rss0 || !rss1 || n <= 0) {
-            progress("idle: FAILED: " + std::to_string(n) + " sessions opened; " + error);
+            progress("idle " + backend + ": FAILED: " + std::to_string(n) + " sessions opened; " + error);
             return;
         }
-        idle_bytes_ = static_cast<double>(*rss1 - *rss0) / static_cast<double>(n);
+        const double bytes = static_cast<double>(*rss1 - *rss0) / static_cast<double>(n);
+        idle_bytes_[backend] = bytes;
         idle_n_ = n;
-        progress("idle: " + std::to_string(n) + " sessions opened in " + fmt("%.1f s", secs) + ", VmRSS " +
-                 fmt("%.1f", static_cast<double>(*rss0) / 1048576) + " -> " +
-                 fmt("%.1f MiB", static_cast<double>(*rss1) / 1048576) + ": " +
-                 fmt("%.0f bytes/session", *idle_bytes_) + (error.empty() ? "" : " (first error: " + error + ")"));
+        progress("idle " + backend + ": " + std::to_string(n) + " sessions opened in " + fmt("%.1f s", secs) +
+                 ", VmRSS " + fmt("%.1f", static_cast<double>(*rss0) / 1048576) + " -> " +
+                 fmt("%.1f MiB", static_cast<double>(*rss1) / 1048576) + ": " + fmt("%.0f bytes/session", bytes) +
+                 (error.empty() ? "" : " (first error: " + error + ")"));
     }
 
     // Time from process start to health SERVING (bounded by 300 s); nullopt if it did not serve.
@@ -561,9 +570,13 @@ private:
                             fmt("%.2f", p50 / 1000) + " / " + fmt("%.2f ms", p99 / 1000), "-",
                             fmt("p99 = %.1f× p50", ratio), "p99 ≤ 3× p50", ratio <= 3.0});
         }
-        if (idle_bytes_) {
-            rows.push_back({"memory per idle open session (memory-only, " + std::to_string(idle_n_) + " sessions)",
-                            fmt("%.0f bytes", *idle_bytes_), "-", "-", "≤ 4096 bytes", *idle_bytes_ <= 4096});
+        if (auto it = idle_bytes_.find("file"); it != idle_bytes_.end()) {
+            rows.push_back({"memory per idle open session (file, " + std::to_string(idle_n_) + " sessions)",
+                            fmt("%.0f bytes", it->second), "-", "-", "≤ 4096 bytes", it->second <= 4096});
+        }
+        if (auto it = idle_bytes_.find("memory"); it != idle_bytes_.end()) {
+            rows.push_back({"  the same, memory-only (the delta also holds the stored data)",
+                            fmt("%.0f bytes", it->second), "-", "-", "(information)", std::nullopt});
         }
         if (!recovery_default_.empty()) {
             const double rate = median(recovery_default_);
@@ -624,7 +637,7 @@ private:
     std::map<std::string, Runs> serial_;
     Runs half_peak_;
     std::map<int, FanoutResult> fan_noop_, fan_rt_, fan_half_;
-    std::optional<double> idle_bytes_;
+    std::map<std::string, double> idle_bytes_;  // backend -> VmRSS bytes per idle session
     int64_t idle_n_ = 0;
     int64_t recovery_records_ = 0;
     std::vector<double> recovery_default_, recovery_strict_;
