@@ -202,8 +202,17 @@ TEST_CASE("AUTH-Z-1..3, AUTH-Z-5, ENV-10, SS-8, RPC-GET-2/3: identity authorizat
         // SS-8: SUSPENDED sessions do not count as open.
         REQUIRE(limited.suspend(second, "pause", &ack).ok());
         CHECK(ack.session_state() == macp::v1::SESSION_STATE_SUSPENDED);
-        expect_ok(limited.send(start_env(new_session_id(), "l2", {"agent://alice"})));
+        const auto third = new_session_id();
+        expect_ok(limited.send(start_env(third, "l2", {"agent://alice"})));
         expect_error(limited.send(start_env(new_session_id(), "l3", {"agent://alice"})), "RATE_LIMITED", "RateLimited");
+        // Issue #15: resuming takes a slot too, so suspend, start, resume cannot open two.
+        REQUIRE(limited.resume(second, "back", &ack).ok());
+        CHECK_FALSE(ack.ok());
+        CHECK(ack.error().code() == "RATE_LIMITED");
+        REQUIRE(limited.cancel(third, "make room", &ack).ok());
+        REQUIRE(limited.resume(second, "back", &ack).ok());
+        CHECK(ack.ok());
+        CHECK(ack.session_state() == macp::v1::SESSION_STATE_OPEN);
         // Other senders are not affected by this identity's limit.
         expect_ok(coord.send(start_env(new_session_id(), "c9", {"agent://alice"})));
     }

@@ -123,14 +123,9 @@ void Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int
     const auto limit = id.max_open_sessions;
     auto reserved = table_.reserve(slot, [&](const SessionTable::Slots& mine) {
         if (!limit) return true;
-        int64_t open = 0;  // SS-8: OPEN, not overdue, same initiator; busy slots count conservatively
+        int64_t open = 0;  // SS-8: same initiator
         for (SessionSlot* other : mine) {
-            std::unique_lock other_lock(other->mu, std::try_to_lock);
-            const bool busy = !other_lock.owns_lock();
-            if (busy ||
-                (other->live && other->session.state == SessionState::Open && now <= other->session.ttl_expiry_ms)) {
-                ++open;
-            }
+            if (counts_toward_quota(*other, now)) ++open;
         }
         return open < *limit;
     });

@@ -168,6 +168,19 @@ Result<Ack, RpcError> Kernel::resume(const auth::Identity& caller, const std::st
                        Session& s = slot.session;
                        if (s.state != SessionState::Suspended)  // RPC-RESUME-2
                            return post(out, reply, control_error(session_id, Error(ErrorKind::SessionNotOpen), now));
+                       // SS-8 (issue #15): a resumed session is open again, so it takes one of its
+                       // initiator's max_open_sessions; otherwise suspend, start, resume bypasses the
+                       // quota (the reference has the same hole: docs/compatibility.md). The limit is
+                       // the initiator's own, known when the initiator resumes.
+                       if (caller.max_open_sessions && caller.sender == slot.initiator) {
+                           int64_t open = 0;
+                           table_.for_each_of(slot.initiator, [&](SessionSlot& other) {
+                               if (&other != &slot && counts_toward_quota(other, now)) ++open;
+                           });
+                           if (open >= *caller.max_open_sessions) {
+                               return post(out, reply, control_error(session_id, Error(ErrorKind::RateLimited), now));
+                           }
+                       }
                        const int64_t banked =
                            std::max<int64_t>(0, now - s.suspended_at_ms.value_or(now));  // RPC-RESUME-3
                        macp::v1::SessionResumePayload p;

@@ -2,6 +2,16 @@
 
 namespace macp::kernel {
 
+bool counts_toward_quota(SessionSlot& other, int64_t now) {
+    std::unique_lock lock(other.mu, std::try_to_lock);
+    if (!lock.owns_lock()) return true;
+    if (!other.live) return other.busy;  // a SessionStart not yet durable
+    const Session& s = other.session;
+    if (s.state == SessionState::Open) return now <= s.ttl_expiry_ms;
+    if (s.state == SessionState::Suspended) return other.busy;  // maybe resuming
+    return false;
+}
+
 std::shared_ptr<SessionSlot> SessionTable::find(const std::string& id) const {
     std::shared_lock lock(mu_);
     auto it = map_.find(id);

@@ -58,6 +58,13 @@ struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
     Session session;
 };
 
+// SS-8: whether `other` takes one of its initiator's max_open_sessions: OPEN and not overdue, or
+// possibly becoming OPEN (a SessionStart or a resume on its way to storage: a suspended or not yet
+// live slot with a write in flight, or one whose lock is held by someone else right now). The
+// caller must not hold `other`'s lock. Counting the uncertain ones keeps two concurrent starts or
+// resumes of one initiator from both passing the quota.
+bool counts_toward_quota(SessionSlot& other, int64_t now);
+
 class SessionTable {
 public:
     std::shared_ptr<SessionSlot> find(const std::string& id) const;
@@ -82,6 +89,14 @@ public:
         map_.emplace(slot->session_id, slot);
         by_initiator_[slot->initiator].insert(slot.get());
         return Reserve::Inserted;
+    }
+    // Runs f(SessionSlot&) for each in-memory slot of `initiator`, under the map's shared lock.
+    template <class F>
+    void for_each_of(const std::string& initiator, F&& f) const {
+        std::shared_lock lock(mu_);
+        auto mine = by_initiator_.find(initiator);
+        if (mine == by_initiator_.end()) return;
+        for (SessionSlot* slot : mine->second) f(*slot);
     }
     void insert(const std::shared_ptr<SessionSlot>& slot);
     void remove(const std::string& id);
