@@ -538,3 +538,21 @@ TEST_CASE("RPC-INIT-1..6, RPC-MAN-1/2, RPC-LM-1, RPC-LEM-1, RPC-LR-1, RPC-GEN-2/
         CHECK(health->Check(&ctx, req, &resp).error_code() == grpc::StatusCode::NOT_FOUND);
     }
 }
+
+TEST_CASE("Issue #15: an error never echoes a huge client input into its status trailer", "[integration][control]") {
+    TempDir dir;
+    ServerProcess server(dev_env(), dir.path() / "data");
+    REQUIRE(server.start());
+    Client coord(server.address(), "coordinator");
+    // 1,000,000 bytes fits the request limit; echoed whole it would exceed every client's metadata
+    // limit and arrive as a transport error instead of NOT_FOUND.
+    const std::string huge(1'000'000, 's');
+    const std::string expected = "Session '" + std::string(128, 's') + "... (1000000 bytes)' not found";
+    macp::v1::SessionMetadata md;
+    check_status(coord.get_session(huge, &md), grpc::StatusCode::NOT_FOUND, expected);
+    Ack ack;
+    check_status(coord.cancel(huge, "r", &ack), grpc::StatusCode::NOT_FOUND, expected);
+    // The server is unharmed: a normal call still works.
+    const auto sid = start(coord, {"alice"});
+    CHECK(get(coord, sid).session_id() == sid);
+}

@@ -7,13 +7,14 @@
 #include "kernel/kernel.hpp"
 #include "kernel/transitions.hpp"
 #include "macp/v1/core.pb.h"
+#include "util/echo.hpp"
 
 namespace macp::kernel {
 
 namespace {
 
 RpcError not_found(const std::string& id) {
-    return {RpcError::NotFound, "Session '" + id + "' not found"};
+    return {RpcError::NotFound, "Session '" + util::echo(id) + "' not found"};
 }
 
 bool may_read(const auth::Identity& caller, const Session& s) {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "service/convert.hpp"
+#include "util/echo.hpp"
 #include "util/json.hpp"
 
 namespace macp::service {
@@ -30,11 +31,12 @@ grpc::Status guarded(const char* rpc, Fn&& fn) noexcept {
 
 grpc::Status to_status(const kernel::RpcError& e) {
     switch (e.code) {
-        case kernel::RpcError::NotFound: return {grpc::StatusCode::NOT_FOUND, e.message};
-        case kernel::RpcError::PermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, e.message};
+        case kernel::RpcError::NotFound: return {grpc::StatusCode::NOT_FOUND, util::bounded_message(e.message)};
+        case kernel::RpcError::PermissionDenied:
+            return {grpc::StatusCode::PERMISSION_DENIED, util::bounded_message(e.message)};
         case kernel::RpcError::Unauthenticated: return kUnauthenticated;
     }
-    return {grpc::StatusCode::INTERNAL, e.message};
+    return {grpc::StatusCode::INTERNAL, util::bounded_message(e.message)};
 }
 
 constexpr int32_t kMaxPageSize = 1000;
@@ -82,7 +84,6 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
         return grpc::Status::OK;
     });
 }
-
 
 grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
                                         macp::v1::GetSessionResponse* resp) {
@@ -175,7 +176,7 @@ grpc::Status RuntimeService::GetManifest(grpc::ServerContext*, const macp::v1::G
                                          macp::v1::GetManifestResponse* resp) {
     return guarded("GetManifest", [&] {
         if (!req->agent_id().empty() && req->agent_id() != "macp-runtime") {  // RPC-MAN-1
-            return grpc::Status(grpc::StatusCode::NOT_FOUND, "Agent '" + req->agent_id() + "' not found");
+            return grpc::Status(grpc::StatusCode::NOT_FOUND, "Agent '" + util::echo(req->agent_id()) + "' not found");
         }
         auto* m = resp->mutable_manifest();  // RPC-MAN-2
         m->set_agent_id("macp-runtime");
@@ -310,11 +311,12 @@ grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const ma
 grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1::GetPolicyRequest* req,
                                        macp::v1::GetPolicyResponse* resp) {
     return guarded("GetPolicy", [&] {
-        if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()))) return kUnauthenticated;  // RPC-GEN-4
+        if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity())))
+            return kUnauthenticated;  // RPC-GEN-4
         auto p = policies_.find(req->policy_id());
         if (!p)
             return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                "Policy '" + req->policy_id() + "' not found");  // RPC-GETP-1
+                                "Policy '" + util::echo(req->policy_id()) + "' not found");  // RPC-GETP-1
         to_proto(*p, resp->mutable_policy_descriptor());
         return grpc::Status::OK;
     });

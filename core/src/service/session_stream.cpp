@@ -8,6 +8,7 @@
 
 #include "modes/commitment.hpp"
 #include "service/convert.hpp"
+#include "util/echo.hpp"
 
 namespace macp::service {
 
@@ -149,7 +150,7 @@ private:
         c.replaying = false;
         if (!upto) {
             if (upto.error().code == kernel::RpcError::NotFound) {  // STR-SUB-2
-                finish_locked(grpc::Status(grpc::StatusCode::NOT_FOUND, upto.error().message));
+                finish_locked(grpc::Status(grpc::StatusCode::NOT_FOUND, util::bounded_message(upto.error().message)));
                 return;
             }
             inline_error_locked("FORBIDDEN", upto.error().message, session_id, {});  // STR-SUB-3: stays open
