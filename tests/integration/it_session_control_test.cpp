@@ -556,3 +556,36 @@ TEST_CASE("Issue #15: an error never echoes a huge client input into its status 
     const auto sid = start(coord, {"alice"});
     CHECK(get(coord, sid).session_id() == sid);
 }
+
+TEST_CASE("Issue #15, RPC-LS-1: an unpaged ListSessions never fails for size; it pages at the send limit",
+          "[integration][control][list]") {
+    TempDir dir;
+    // A 1 KiB payload limit makes the send limit 65 KiB: a few hundred sessions fill one answer.
+    ServerProcess server(dev_env({{"MACP_MEMORY_ONLY", "1"},
+                                  {"MACP_MAX_PAYLOAD_BYTES", "1024"},
+                                  {"MACP_SESSION_START_LIMIT_PER_MINUTE", "100000"}}),
+                         dir.path() / "data");
+    REQUIRE(server.start());
+    Client coord(server.address(), "coordinator");
+    std::set<std::string> created;
+    for (int i = 0; i < 1200; ++i) created.insert(start(coord, {"alice", "bob"}));
+
+    std::set<std::string> seen;
+    std::string token;
+    int pages = 0;
+    for (; pages < 100; ++pages) {          // bounded: 1,200 sessions need a handful of pages
+        macp::v1::ListSessionsRequest req;  // page_size 0: "everything", as far as one answer carries
+        req.set_page_token(token);
+        macp::v1::ListSessionsResponse resp;
+        auto st = coord.list_sessions(req, &resp);
+        INFO("page " << pages << ": " << st.error_message());
+        REQUIRE(st.ok());
+        REQUIRE(resp.sessions_size() > 0);
+        CHECK(resp.ByteSizeLong() <= 1024 + 64 * 1024);
+        for (const auto& m : resp.sessions()) CHECK(seen.insert(m.session_id()).second);  // no repeats
+        token = resp.next_page_token();
+        if (token.empty()) break;
+    }
+    CHECK(pages >= 1);  // more than one answer was needed
+    CHECK(seen == created);
+}

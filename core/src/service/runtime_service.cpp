@@ -128,10 +128,25 @@ grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::
                 ++start;
             }
         }
-        // page_size 0 keeps the pre-0.1.6 behaviour: everything in one response.
+        // page_size 0 keeps the pre-0.1.6 behaviour (everything in one response) as far as one
+        // response can carry: a page also ends before it would pass the server's send limit, with
+        // a next_page_token like any page, so the call never fails for size (issue #15).
         size_t limit = req->page_size() == 0 ? sessions.size() : std::min<size_t>(req->page_size(), kMaxPageSize);
         size_t end = std::min(sessions.size(), start + limit);
-        for (size_t i = start; i < end; ++i) to_proto(sessions[i], resp->add_sessions());
+        constexpr int64_t kRoom = 4096;  // the page token and the field framing
+        const int64_t budget = std::max<int64_t>(info_.max_response_bytes - kRoom, 1);
+        int64_t used = 0;
+        for (size_t i = start; i < end; ++i) {
+            macp::v1::SessionMetadata m;
+            to_proto(sessions[i], &m);
+            const auto bytes = static_cast<int64_t>(m.ByteSizeLong()) + 16;
+            if (i > start && used + bytes > budget) {
+                end = i;
+                break;
+            }
+            used += bytes;
+            *resp->add_sessions() = std::move(m);
+        }
         if (end < sessions.size() && end > start) {
             const auto& last = sessions[end - 1];
             resp->set_next_page_token(util::base64_encode(std::to_string(last.started_at_ms) + ":" + last.session_id));

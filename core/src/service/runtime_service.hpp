@@ -15,6 +15,8 @@ namespace macp::service {
 
 struct ServiceInfo {
     std::string version;  // RPC-INIT-4
+    // The server's send limit: ListSessions fills an answer only up to it (issue #15).
+    int64_t max_response_bytes = 1 << 20;
 };
 
 // The five Watch* server streams on the callback API (service/watch_reactor.hpp, issue #13).

@@ -20,7 +20,8 @@ constexpr int64_t kEnvelopeOverhead = 64 * 1024;
 Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::PolicyRegistry& policies,
                ServiceEvents& events, const ServerOptions& options)
     : events_(events),
-      runtime_(kernel, modes, policies, events, ServiceInfo{options.version}),
+      runtime_(kernel, modes, policies, events,
+               ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead}),
       health_(options.storage_health) {}
 
 Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
