@@ -24,6 +24,7 @@
 #include "policy/registry.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
+#include "service/tls_credentials.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
 #include "util/sd_notify.hpp"
@@ -170,6 +171,16 @@ Plugins open_plugins(macp::plugin_host::PluginHost& host, const macp::config::Co
     return out;
 }
 
+// Issue #15: a broken certificate, key or CA is named as such, before recovery (which can take
+// long) and by --check-config, instead of surfacing later as a listening failure.
+std::optional<std::string> tls_problem(const macp::config::Config& c) {
+    if (c.tls_cert_path.empty() || c.tls_key_path.empty()) return std::nullopt;
+    const macp::service::TlsPaths paths{c.tls_cert_path, c.tls_key_path, c.tls_client_ca_path, c.tls_reload_secs};
+    auto ok = macp::service::TlsFiles::check(paths);
+    if (ok) return std::nullopt;
+    return ok.error();
+}
+
 // --check-config: every configured plugin is loaded, its keys resolved and its own check_config
 // asked; no instance is created, so no data directory, database or connection comes into being.
 int check_config(macp::plugin_host::PluginHost& host, const macp::config::Config& c) {
@@ -185,6 +196,11 @@ int check_config(macp::plugin_host::PluginHost& host, const macp::config::Config
     };
     if (auto storage = c.storage_plugin()) check(*storage, "storage");
     for (const auto& name : c.auth_plugins()) check(name, "auth");
+    if (auto tls = tls_problem(c)) {
+        problems.push_back(std::move(*tls));
+    } else if (!c.tls_cert_path.empty()) {
+        notes.push_back("TLS: certificate and key readable and matching");
+    }
     if (!problems.empty()) {
         std::cerr << "macp-runtime: configuration problems:\n";
         for (const auto& p : problems) std::cerr << "  - " << p << "\n";
@@ -300,6 +316,7 @@ int run(int argc, char** argv) {
     if (parsed->action == macp::config::Action::CheckConfig) return check_config(loader, cfg);
     if (parsed->action == macp::config::Action::MigrateStorage) return migrate_storage(loader, cfg, parsed->migration);
     std::vector<std::string> problems;
+    if (auto tls = tls_problem(cfg)) problems.push_back(std::move(*tls));
     auto plugins = open_plugins(loader, cfg, problems);
     if (!problems.empty()) {
         std::cerr << "macp-runtime: cannot start:\n";

@@ -266,6 +266,23 @@ TEST_CASE("start-up refuses broken TLS settings with the reason", "[integration]
         CHECK(refused(env).find("holds no PEM certificate") != std::string::npos);
     }
     {
+        INFO("issue #15: an empty certificate file is named as such, and --check-config finds what start-up would");
+        const auto empty = (f.tmp.path() / "empty.pem").string();
+        std::ofstream(empty).close();
+        auto env = f.env(false, false);
+        env["MACP_TLS_CERT_PATH"] = empty;
+        CHECK(refused(env).find("MACP_TLS_CERT_PATH: '" + empty + "' holds no PEM certificate") != std::string::npos);
+        std::string out;
+        CHECK(ServerProcess::run_to_exit(env, {"--check-config"}, out, 20s) == 1);
+        CHECK(out.find("holds no PEM certificate") != std::string::npos);
+        auto mismatched = f.env(false, false);
+        mismatched["MACP_TLS_KEY_PATH"] = f.pki.key("alice");
+        CHECK(ServerProcess::run_to_exit(mismatched, {"--check-config"}, out, 20s) == 1);
+        CHECK(out.find("does not belong to the certificate") != std::string::npos);
+        CHECK(ServerProcess::run_to_exit(f.env(false, false), {"--check-config"}, out, 20s) == 0);
+        CHECK(out.find("TLS: certificate and key readable and matching") != std::string::npos);
+    }
+    {
         auto env = f.env(false, true);  // an identity without client certificates
         CHECK(refused(env).find("MACP_TLS_CLIENT_IDENTITY") != std::string::npos);
     }

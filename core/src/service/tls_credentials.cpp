@@ -112,21 +112,35 @@ Result<void, std::string> check_tls_pems(const std::string& cert_pem, const std:
     return {};
 }
 
-Result<TlsFiles::Pems, std::string> TlsFiles::read_sources() const {
+Result<TlsFiles::Pems, std::string> TlsFiles::read_pems(const TlsPaths& paths) {
     Pems p;
-    auto cert = read_file("MACP_TLS_CERT_PATH", paths_.cert_path);
+    auto cert = read_file("MACP_TLS_CERT_PATH", paths.cert_path);
     if (!cert) return fail(cert.error());
-    auto key = read_file("MACP_TLS_KEY_PATH", paths_.key_path);
+    auto key = read_file("MACP_TLS_KEY_PATH", paths.key_path);
     if (!key) return fail(key.error());
     p.cert = std::move(cert.value());
     p.key = std::move(key.value());
-    if (!paths_.client_ca_path.empty()) {
-        auto ca = read_file("MACP_TLS_CLIENT_CA_PATH", paths_.client_ca_path);
+    if (!paths.client_ca_path.empty()) {
+        auto ca = read_file("MACP_TLS_CLIENT_CA_PATH", paths.client_ca_path);
         if (!ca) return fail(ca.error());
         p.ca = std::move(ca.value());
     }
-    if (auto ok = check_tls_pems(p.cert, p.key, p.ca, paths_); !ok) return fail(ok.error());
+    if (auto ok = check_tls_pems(p.cert, p.key, p.ca, paths); !ok) return fail(ok.error());
     return p;
+}
+
+Result<TlsFiles::Pems, std::string> TlsFiles::read_sources() const {
+    return read_pems(paths_);
+}
+
+Result<void, std::string> TlsFiles::check(const TlsPaths& paths) {
+    try {
+        auto pems = read_pems(paths);
+        if (!pems) return fail(pems.error());
+        return {};
+    } catch (const std::exception& e) {
+        return fail(std::string("TLS: ") + e.what());
+    }
 }
 
 void TlsFiles::stage(const Pems& pems) const {

@@ -42,6 +42,8 @@ public:
     // stages private copies (mode 0600 in a 0700 directory on /dev/shm, so the key copy never
     // reaches a disk; the system temp dir where there is none) and starts watching the originals.
     static Result<std::unique_ptr<TlsFiles>, std::string> create(const TlsPaths& paths);
+    // The same reads and checks, nothing staged or watched (`--check-config`).
+    static Result<void, std::string> check(const TlsPaths& paths);
     ~TlsFiles();  // stops watching, removes the copies
     TlsFiles(const TlsFiles&) = delete;
     TlsFiles& operator=(const TlsFiles&) = delete;
@@ -62,6 +64,7 @@ private:
         std::string cert, key, ca;
         bool operator==(const Pems&) const = default;
     };
+    static Result<Pems, std::string> read_pems(const TlsPaths& paths);
     Result<Pems, std::string> read_sources() const;
     void stage(const Pems& pems) const;
     void watch();
