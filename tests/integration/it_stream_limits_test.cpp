@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -385,4 +386,63 @@ TEST_CASE("stream caps are validated at start-up", "[integration][stream-limits]
                                     {"--check-config"}, out);
     INFO(out);
     CHECK(rc == 0);
+}
+
+TEST_CASE("issue #15: a StreamSession client that writes bad frames and never reads is stopped, not buffered",
+          "[integration][stream-limits]") {
+    TempDir dir;
+    ServerProcess server({{"MACP_ALLOW_INSECURE", "1"}, {"MACP_MESSAGE_LIMIT_PER_MINUTE", "10000000"}},
+                         dir.path() / "data");
+    REQUIRE(server.start());
+    // Small fixed flow-control windows (no BDP probing) on the client, so that its unread answers
+    // fill them quickly and the server's own queue is what must hold the line.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+    auto stub = macp::v1::MACPRuntimeService::NewStub(
+        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
+    auto ctx = context_for("mallory");
+    ctx->set_deadline(std::chrono::system_clock::now() + 120s);
+    auto stream = stub->StreamSession(ctx.get());
+    // Every frame is answered with an inline error (the session does not exist) that the client
+    // never reads. Before the fix the server kept reading them all and queued every answer.
+    const auto sid = new_session_id();
+    constexpr int kFrames = 20000;
+    std::atomic<int> written{0};
+    std::thread writer([&] {
+        for (int i = 0; i < kFrames; ++i) {
+            macp::v1::StreamSessionRequest req;
+            *req.mutable_envelope() =
+                envelope("Contribute", sid, kMultiRound, "m" + std::to_string(i), std::string(2048, 'x'));
+            if (!stream->Write(req)) return;
+            written.fetch_add(1);
+        }
+    });
+    // Wait until the writer stops making progress (bounded: 60 s in all).
+    int last = -1;
+    for (int i = 0; i < 600; ++i) {
+        std::this_thread::sleep_for(100ms);
+        const int now = written.load();
+        if (now == kFrames) break;
+        if (now == last && i % 20 == 19) break;  // no progress for the last ~2 s
+        if (i % 20 == 19) last = now;
+    }
+    const int stalled_at = written.load();
+    INFO("frames written before the server stopped reading: " << stalled_at);
+    CHECK(stalled_at < kFrames / 2);
+
+    // Once the client reads, the server reads again: the stream is slowed, not broken.
+    macp::v1::StreamSessionResponse resp;
+    int errors = 0;
+    for (int i = 0; i < 200 && stream->Read(&resp); ++i) {
+        if (resp.has_error()) ++errors;
+    }
+    CHECK(errors == 200);
+    ctx->TryCancel();
+    writer.join();
+    // The server is unharmed.
+    Client alice(server.address(), "alice");
+    CHECK(
+        alice.send(envelope("SessionStart", new_session_id(), kMultiRound, "s", session_start_payload({"bob"}))).ok());
 }

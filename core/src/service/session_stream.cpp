@@ -61,6 +61,11 @@ public:
         core_->queue.pop_front();
         pull_locked();
         write_next_locked();
+        // Reading stopped while the client did not take its answers; resume once half are out.
+        if (core_->read_paused && core_->queue.size() <= kMaxQueuedWrites / 2 && !core_->finishing) {
+            core_->read_paused = false;
+            StartRead(&request_);
+        }
     }
 
     void OnDone() override {
@@ -86,6 +91,9 @@ private:
         bool finishing = false;
         bool finished = false;
         bool replaying = false;
+        // The next request is not read while the answers to earlier ones are backed up (a client
+        // that writes and never reads): without this, inline errors queue without limit.
+        bool read_paused = false;
         grpc::Status final_status;
         std::shared_ptr<Feed::Subscription> sub;
         uint64_t floor = 0;  // live envelopes at or below this sequence were sent as history
@@ -212,7 +220,12 @@ private:
                                                  ack.message_id);
             }
             // Success: the envelope arrives through the feed, no ack frame (STR-SS-10).
-            if (!core->finishing) core->owner->StartRead(&core->owner->request_);
+            if (core->finishing) return;
+            if (core->queue.size() >= kMaxQueuedWrites) {  // issue #15: bounded answers, then backpressure
+                core->read_paused = true;
+                return;
+            }
+            core->owner->StartRead(&core->owner->request_);
         });
         return false;  // reading resumes from the answer above
     }
