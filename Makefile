@@ -14,11 +14,13 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 deps:
 	@./scripts/install-deps.sh
 
-# -Werror is a developer's and CI's setting (MACP_WERROR, off for packagers); a build dir configured
-# before the option existed gets it too.
+# -Werror is a developer's and CI's setting (MACP_WERROR, off for packagers). The prefix is /usr as
+# in a Debian package, so the tree's .debs (make test runs the packaging tests) are right:
+# `cmake --install build --prefix /usr/local` still installs anywhere else.
 configure: deps
 	@if [ ! -f $(BUILD_DIR)/CMakeCache.txt ] || ! grep -q '^MACP_WERROR:' $(BUILD_DIR)/CMakeCache.txt; then \
-	  cmake -S . -B $(BUILD_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMACP_WERROR=ON; \
+	  cmake -S . -B $(BUILD_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMACP_WERROR=ON \
+	    -DCMAKE_INSTALL_PREFIX=/usr; \
 	fi
 
 build: configure

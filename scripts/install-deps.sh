@@ -12,6 +12,8 @@ packages=(
   libhiredis-dev  # plugins/storage-redis (Debian bookworm: hiredis 0.14, no TLS)
   libcurl4-openssl-dev  # plugins/auth-jwt: JWKS over http(s)
   redis-server  # the redis tests start their own (tests/support/redis_server.hpp); the service is not used
+  dpkg-dev file lintian  # packaging tests: cpack with dpkg-shlibdeps and debug packages, lintian
+  mmdebstrap  # packaging/check_install.sh: a fresh bookworm root to install the .debs into
 )
 
 missing=()
