@@ -4,12 +4,14 @@
 #   make bench  install missing packages, build the benchmark programs, run them (docs/performance.md);
 #               arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds=1 --only=throughput"
 #   make bench-callgrind  instructions per Send under valgrind (installs valgrind if missing)
+#   make fuzz   install clang, build the libFuzzer targets (ASan+UBSan) in build-fuzz, run each for
+#               FUZZ_SECONDS (default 600); e.g. make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS=log_replay
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps configure build run test bench bench-callgrind clean
+.PHONY: deps configure build run test bench bench-callgrind fuzz clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -47,6 +49,21 @@ bench-callgrind: configure
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind; }
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target macp_bench_programs
 	$(BUILD_DIR)/tests/bench/macp_bench --callgrind $(BENCH_ARGS)
+
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined
+
+fuzz:
+	@./scripts/install-deps.sh clang-14 libclang-rt-14-dev
+	@if [ ! -f $(FUZZ_DIR)/CMakeCache.txt ]; then \
+	  CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DMACP_BUILD_FUZZERS=ON "-DCMAKE_C_FLAGS=$(FUZZ_SAN)" "-DCMAKE_CXX_FLAGS=$(FUZZ_SAN)" \
+	    "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined"; \
+	fi
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target macp_fuzzers
+	./scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR)

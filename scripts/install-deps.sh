@@ -16,6 +16,8 @@ packages=(
   mmdebstrap  # packaging/check_install.sh: a fresh bookworm root to install the .debs into
 )
 
+packages+=("$@")  # extra packages one make target needs, e.g. make fuzz: clang-14 libclang-rt-14-dev
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
