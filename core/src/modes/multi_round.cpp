@@ -15,6 +15,7 @@
 #include "modes/commitment.hpp"
 #include "modes/mode_support.hpp"
 #include "util/json.hpp"
+#include "util/utf8.hpp"
 
 namespace macp::modes {
 
@@ -87,9 +88,11 @@ Result<State, Error> decode_state_bytes(const std::string& bytes) {
 // value field at all is rejected instead of being read as "".
 std::optional<std::string> contribution_value(const std::string& payload) {
     if (payload.empty()) return std::nullopt;
+    // Issue #15: the value is text. The JSON reader does not check the encoding, and a protobuf
+    // string is not checked here either, so bytes that are no UTF-8 are refused explicitly.
     rapidjson::Document d;
     if (util::parse_json_untrusted(payload, d)) {
-        if (d.IsObject()) {
+        if (d.IsObject() && util::valid_utf8(payload)) {
             auto it = d.FindMember("value");
             if (it != d.MemberEnd() && it->value.IsString()) {
                 return std::string(it->value.GetString(), it->value.GetStringLength());
@@ -100,7 +103,7 @@ std::optional<std::string> contribution_value(const std::string& payload) {
     macp::modes::multi_round::v1::ContributePayload p;
     // proto3 omits an empty string, so a decodable payload without a value carried only unknown
     // fields: reject it rather than read it as "".
-    if (!p.ParseFromString(payload) || p.value().empty()) return std::nullopt;
+    if (!p.ParseFromString(payload) || p.value().empty() || !util::valid_utf8(p.value())) return std::nullopt;
     return p.value();
 }
 

@@ -98,6 +98,10 @@ TEST_CASE("MODE-MR-3/5/6: contributions, rounds and convergence", "[multi_round]
     CHECK(d.send(kAlice, "Contribute", "") == "INVALID_ENVELOPE");
     CHECK(d.send(kAlice, "Contribute", R"({"value":1})") == "INVALID_ENVELOPE");
     CHECK(d.send(kAlice, "Contribute", R"({"other":"x"})") == "INVALID_ENVELOPE");
+    // MODE-MR-3 (issue #15): not UTF-8 (a lone continuation byte, an overlong "/", a surrogate).
+    CHECK(d.send(kAlice, "Contribute", "{\"value\":\"\x80\"}") == "INVALID_ENVELOPE");
+    CHECK(d.send(kAlice, "Contribute", "{\"value\":\"\xC0\xAF\"}") == "INVALID_ENVELOPE");
+    CHECK(d.send(kAlice, "Contribute", "{\"value\":\"\xED\xA0\x80\"}") == "INVALID_ENVELOPE");
     REQUIRE(d.send(kAlice, "Contribute", contribute("red")).empty());
     REQUIRE(d.send(kAlice, "Contribute", contribute("red")).empty());  // unchanged: no new round
     REQUIRE(d.send(kBob, "Contribute", contribute_pb("blue")).empty());
