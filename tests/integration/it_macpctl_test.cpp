@@ -24,6 +24,7 @@
 #include <rapidjson/document.h>
 
 #include "harness.hpp"
+#include "test_pki.hpp"
 
 using namespace macp::test;
 using namespace std::chrono_literals;
@@ -221,30 +222,6 @@ class FakeRuntime final : public macp::v1::MACPRuntimeService::Service {
         ack->mutable_error()->set_message("StorageFailed");
         return grpc::Status::OK;
     }
-};
-
-// --- TLS material (as it_tls_test.cpp: EC P-256, one day) ----------------------------------------
-
-bool sh(const std::string& cmd) {
-    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-struct Pki {
-    fs::path dir;
-    bool ca(const std::string& name) const {
-        return sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=" + name +
-                  " -keyout '" + key(name) + "' -out '" + pem(name) + "'");
-    }
-    bool leaf(const std::string& name, const std::string& issuer, const std::string& cn, const std::string& san) const {
-        const std::string ext = (dir / (name + ".ext")).string();
-        std::ofstream(ext) << "subjectAltName=" << san << "\nextendedKeyUsage=serverAuth,clientAuth\n";
-        return sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + cn + " -keyout '" +
-                  key(name) + "' -out '" + (dir / (name + ".csr")).string() + "'") &&
-               sh("openssl x509 -req -days 1 -in '" + (dir / (name + ".csr")).string() + "' -CA '" + pem(issuer) +
-                  "' -CAkey '" + key(issuer) + "' -CAcreateserial -extfile '" + ext + "' -out '" + pem(name) + "'");
-    }
-    [[nodiscard]] std::string pem(const std::string& name) const { return (dir / (name + ".pem")).string(); }
-    [[nodiscard]] std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
 };
 
 }  // namespace

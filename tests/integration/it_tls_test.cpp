@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "test_pki.hpp"
 
 using namespace macp::test;
 using namespace std::chrono_literals;
@@ -26,31 +27,6 @@ std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
-
-bool sh(const std::string& cmd) {
-    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-// A throw-away PKI in `dir`: CAs and leaves signed by them (EC P-256, one day).
-struct Pki {
-    fs::path dir;
-
-    bool ca(const std::string& name) const {
-        return sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=" + name +
-                  " -keyout '" + key(name) + "' -out '" + pem(name) + "'");
-    }
-    // A leaf `name` signed by CA `issuer`; `san` e.g. "IP:127.0.0.1,DNS:localhost".
-    bool leaf(const std::string& name, const std::string& issuer, const std::string& cn, const std::string& san) const {
-        const std::string ext = (dir / (name + ".ext")).string();
-        std::ofstream(ext) << "subjectAltName=" << san << "\nextendedKeyUsage=serverAuth,clientAuth\n";
-        return sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + cn + " -keyout '" +
-                  key(name) + "' -out '" + (dir / (name + ".csr")).string() + "'") &&
-               sh("openssl x509 -req -days 1 -in '" + (dir / (name + ".csr")).string() + "' -CA '" + pem(issuer) +
-                  "' -CAkey '" + key(issuer) + "' -CAcreateserial -extfile '" + ext + "' -out '" + pem(name) + "'");
-    }
-    [[nodiscard]] std::string pem(const std::string& name) const { return (dir / (name + ".pem")).string(); }
-    [[nodiscard]] std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
-};
 
 // Client credentials trusting `ca`, presenting `leaf` (a Pki name) when not empty.
 std::shared_ptr<grpc::ChannelCredentials> creds(const Pki& pki, const std::string& ca, const std::string& leaf = "") {
