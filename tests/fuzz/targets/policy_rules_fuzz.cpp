@@ -55,7 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     def.schema_version = data[1] % 4;  // 0..3: the valid 1 and 2 and two invalid ones
     def.rules = bytes.substr(2);
 
-    const auto invalid = pol::validate_policy(def);
+    // RPC-REGP-2: registration reads empty rules as "{}" before validating.
+    pol::PolicyDefinition checked = def;
+    if (checked.rules.empty()) checked.rules = "{}";
+    const auto invalid = pol::validate_policy(checked);
     auto parsed = pol::parse_rules(def);  // what a session binds; must never crash on any text
     (void)parsed;
     pol::PolicyRegistry registry;  // no storage: nothing persisted
