@@ -33,8 +33,10 @@ serve() {  # label VAR=value...
   runuser -u macp -- env $(grep -v '^#' $conf | xargs) "$@" /usr/bin/macp-runtime --check-config \
     >/tmp/check.log 2>&1 || { cat /tmp/check.log; fail "--check-config with $label"; }
   step "server with $label: start on 127.0.0.1:$port"
-  runuser -u macp -- env $(grep -v '^#' $conf | xargs) MACP_BIND_ADDR=127.0.0.1:$port "$@" \
-    /usr/bin/macp-runtime >/tmp/server.log 2>&1 &
+  : >/tmp/server.log  # exists before the wait below reads it
+  # setpriv execs the server itself (runuser would stay as its parent), so $! is the server's PID.
+  setpriv --reuid=macp --regid=macp --init-groups env $(grep -v '^#' $conf | xargs) MACP_BIND_ADDR=127.0.0.1:$port \
+    "$@" /usr/bin/macp-runtime >>/tmp/server.log 2>&1 &
   pid=$!
   i=0
   until grep -q "listening on 127.0.0.1:$port" /tmp/server.log; do
