@@ -98,7 +98,7 @@ if ls /tmp/debs/ | grep -q '^macp-runtime-auth-jwt_'; then
   # An inline JWKS with one EC key: the plugin loads, parses it and the server serves.
   jwks='{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}'
   serve "auth-jwt" $secure MACP_AUTH_ISSUER=https://issuer.invalid MACP_AUTH_AUDIENCE=macp "MACP_AUTH_JWKS_JSON=$jwks" \
-    MACP_STORAGE_BACKEND=memory
+    MACP_STORAGE_BACKEND=file MACP_DATA_DIR=$data/jwt
 fi
 # storage-redis needs a Redis server, which this root has not: --list-plugins above loaded it.
 [ -n "$(ls -A $data/file)" ] || fail "the file backend wrote nothing to $data/file"
