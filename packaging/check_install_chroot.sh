@@ -118,7 +118,8 @@ dpkg_ -r $plugins macp-runtime
 [ -z "$(ls /usr/lib/*/macp-runtime/plugins/ 2>/dev/null)" ] || fail "plugins left after remove"
 grep -q "local edit by check_install" $conf || fail "remove deleted or replaced the edited $conf"
 [ -d $data/file ] || fail "remove deleted the data in $data"
-[ ! -L $wants ] || fail "unit still enabled after remove"
+# As with dh_installsystemd: remove masks the unit (the enablement is dropped on purge).
+[ "$(readlink /etc/systemd/system/macp-runtime.service)" = /dev/null ] || fail "unit not masked after remove"
 dpkg-query -W -f '${Status}' macp-runtime | grep -q "config-files" || fail "macp-runtime not in config-files state"
 
 step "purge (dpkg -P)"
