@@ -54,14 +54,16 @@ done
 # and reruns reuse the tarball (keyed by the package list).
 include="adduser,ca-certificates,init-system-helpers,libgrpc++1.51,libprotobuf32,libspdlog1.10,libboost-program-options1.74.0,librocksdb7.8,libhiredis0.14,libcurl4,libssl3"
 tarball="$work/bookworm-$(echo "$include" | md5sum | cut -c1-12).tar"
-if [ ! -s "$tarball" ]; then
+# A tarball only: an earlier run cut off may have left a directory under the name.
+if [ ! -f "$tarball" ] || [ ! -s "$tarball" ]; then
+  rm -rf "$tarball" "$tarball.part"
   echo "== mmdebstrap (first run: downloads from the Debian archive)"
-  if ! mmdebstrap --variant=apt --mode=root --include="$include" bookworm "$tarball.part" \
+  if ! mmdebstrap --variant=apt --mode=root --format=tar --include="$include" bookworm "$tarball.part" \
       "deb http://deb.debian.org/debian bookworm main" \
       "deb http://deb.debian.org/debian bookworm-updates main" \
       "deb http://deb.debian.org/debian-security bookworm-security main" >"$work/mmdebstrap.log" 2>&1; then
     tail -20 "$work/mmdebstrap.log"
-    rm -f "$tarball.part"
+    rm -rf "$tarball.part"
     if grep -q -i -e 'Could not resolve' -e 'Failed to fetch' -e 'Temporary failure' -e 'Network is unreachable' \
         -e 'Connection failed' -e 'Unable to connect' "$work/mmdebstrap.log"; then
       echo "SKIP: mmdebstrap cannot reach the Debian archive, so no bookworm root to install into"
