@@ -34,6 +34,7 @@ void require_writable_dir(const std::string& dir, const std::string& what) {
 }  // namespace
 
 void FileStorage::check_config(const sdk::Config& config) {
+    journal_options(config);  // throws INVALID_ARGUMENT naming a bad value
     std::string dir = config.get_or(kDataDirKey, kDefaultDataDir);
     if (dir.empty()) throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string(kDataDirKey) + " is empty");
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();

@@ -44,16 +44,49 @@ std::string FileStorage::open_data_dir(Disk& disk, const std::string& configured
     return root;
 }
 
+UniqueFd FileStorage::open_root(Disk& disk, const std::string& root) {
+    int err = 0;
+    UniqueFd fd = disk.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
+    if (!fd) throw_io("open " + root, err);
+    return fd;
+}
+
+JournalOptions FileStorage::journal_options(const sdk::Config& config) {
+    JournalOptions options;
+    const std::string on = config.get_or(kJournalKey, "on");
+    if (on == "on" || on == "1" || on == "true") {
+        options.enabled = true;
+    } else if (on == "off" || on == "0" || on == "false") {
+        options.enabled = false;
+    } else {
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string(kJournalKey) + "=" + on + ": expected on or off");
+    }
+    const std::string mb = config.get_or(kJournalSegmentKey, kDefaultJournalSegmentMb);
+    size_t value = 0;
+    bool ok = !mb.empty() && mb.size() <= 4;
+    for (const char c : mb) {
+        if (c < '0' || c > '9') ok = false;
+        if (ok) value = value * 10 + static_cast<size_t>(c - '0');
+    }
+    if (!ok || value < 1 || value > 1024) {
+        throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT,
+                         std::string(kJournalSegmentKey) + "=" + mb + ": expected a whole number of MiB, 1 to 1024");
+    }
+    options.segment_bytes = value << 20;
+    return options;
+}
+
 FileStorage::FileStorage(const sdk::Config& config) : FileStorage(config, std::make_shared<PosixFs>()) {}
 
-FileStorage::FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs)
+FileStorage::FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs, std::optional<JournalOptions> journal)
     : disk_(std::move(fs)),
       layout_(open_data_dir(disk_, config.get_or(kDataDirKey, kDefaultDataDir))),
       logs_(kOpenLogLimit),
-      registry_(disk_, layout_.registry_dir()) {
-    int err = 0;
-    root_fd_ = disk_.open(layout_.root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
-    if (!root_fd_) throw_io("open " + layout_.root(), err);
+      registry_(disk_, layout_.registry_dir()),
+      root_fd_(open_root(disk_, layout_.root())),
+      journal_(disk_, layout_, root_fd_.get(), journal ? *journal : journal_options(config)) {
+    // Before anything reads a log: what a crash left only in the journal goes back into them.
+    replay_repairs_ = journal_.replay();
 }
 
 void FileStorage::ensure_session_dir(const std::string& session_id) {
@@ -85,6 +118,7 @@ void FileStorage::delete_session(const std::string& session_id) {
     validate_session_id(session_id);
     disk_.check_writable();
     logs_.invalidate(session_id);
+    if (exists(disk_, layout_.session_dir(session_id))) reset_in_journal(session_id);
     remove_tree(disk_, layout_.session_dir(session_id));
     // Always sync, like create: a retry after a failed sync finds nothing left to remove but
     // must not report the delete done before it is durable.
@@ -114,12 +148,31 @@ void FileStorage::append_log_entry(const std::string& session_id, std::string_vi
     const off_t before = log->size;
     try {
         append_line(disk_, *log, line);
-        disk_.sync_data(log->fd.get(), log->path);
+        if (journal_.enabled()) {
+            journal_.commit({Frame{FrameKind::append, session_id, before, record}});
+        } else {
+            disk_.sync_data(log->fd.get(), log->path);
+        }
     } catch (...) {
         roll_back(disk_, *log, before);
         logs_.invalidate(session_id);
         throw;
     }
+}
+
+void FileStorage::reset_in_journal(const std::string& session_id) {
+    if (!journal_.enabled()) return;
+    // The log's records, journaled or not, must be on disk before the reset frame makes replay
+    // skip their frames: if the replace or delete then does not happen, the old log is whole.
+    int err = 0;
+    const std::string path = layout_.log_path(session_id);
+    UniqueFd fd = disk_.open(path, O_RDONLY | O_CLOEXEC, err);
+    if (fd) {
+        disk_.sync_data(fd.get(), path);
+    } else if (err != ENOENT) {
+        throw_io("open " + path, err);
+    }
+    journal_.commit({Frame{FrameKind::reset, session_id, 0, {}}});
 }
 
 void FileStorage::load_log(const std::string& session_id, const sdk::Emitter& out) {
@@ -135,6 +188,7 @@ void FileStorage::replace_log(const std::string& session_id, const std::vector<s
     // The cached descriptor would keep appending to the replaced (unlinked) file.
     logs_.invalidate(session_id);
     ensure_session_dir(session_id);
+    reset_in_journal(session_id);
     atomic_write(disk_, layout_.session_dir(session_id), kLogFile, contents);
 }
 
@@ -157,6 +211,12 @@ void FileStorage::flush() {
     // logs anyway keeps flush an honest barrier at shutdown and costs little. A failure stops
     // the store, so the remaining logs fail fast with the same error.
     disk_.check_writable();
+    // The journal's checkpoint syncs every log at once and empties the journal, leaving a data
+    // directory the reference runtime could open too.
+    if (journal_.enabled()) {
+        journal_.checkpoint();
+        return;
+    }
     std::optional<sdk::Error> first_failure;
     for (const auto& log : logs_.handles()) {
         try {
@@ -202,15 +262,19 @@ std::string FileStorage::health() {
     } catch (const sdk::Error& e) {
         throw sdk::Error(e.status(), "file storage at " + layout_.root() + " cannot write: " + e.what());
     }
-    return "file storage at " + layout_.root() +
-           "; every acknowledged write is synced to disk (fdatasync; one syncfs per multi-session group "
-           "commit); a failed sync stops the store until restart";
+    const std::string how =
+        journal_.enabled() ? journal_.describe()
+                           : journal_.describe() + "; fdatasync per log, one syncfs per multi-session group commit";
+    return "file storage at " + layout_.root() + "; every acknowledged write is synced to disk through " + how +
+           "; a failed sync stops the store until restart";
 }
 
 void FileStorage::recover(const sdk::Emitter& repairs) {
     disk_.check_writable();
     // Cached handles remember log sizes that a tail repair is about to change.
     logs_.clear();
+    for (const std::string& line : replay_repairs_) repairs(line);
+    replay_repairs_.clear();
     recover_data_dir(disk_, layout_, repairs);
 }
 

@@ -10,6 +10,7 @@
 
 #include "disk.hpp"
 #include "fs.hpp"
+#include "journal.hpp"
 #include "layout.hpp"
 #include "log_cache.hpp"
 #include "macp/plugin/sdk/storage.hpp"
@@ -24,6 +25,9 @@ public:
                                                        sdk::op::check_config;
     static constexpr const char* kDataDirKey = "MACP_DATA_DIR";
     static constexpr const char* kDefaultDataDir = ".macp-data";
+    static constexpr const char* kJournalKey = "MACP_FILE_JOURNAL";
+    static constexpr const char* kJournalSegmentKey = "MACP_FILE_JOURNAL_SEGMENT_MB";
+    static constexpr const char* kDefaultJournalSegmentMb = "16";
     static constexpr size_t kOpenLogLimit = 256;
     // Written, synced and removed by every health() call: proves the store can still write.
     static constexpr const char* kHealthProbeFile = ".health-probe.tmp";
@@ -33,8 +37,14 @@ public:
 
     // On the real filesystem (the plugin entry point).
     explicit FileStorage(const sdk::Config& config);
-    // On `fs` (tests inject faults and simulate crashes through it).
-    FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs);
+    // On `fs` (tests inject faults and simulate crashes through it). `journal`: options that
+    // override the configured ones (tests choose tiny segments and inline checkpoints).
+    FileStorage(const sdk::Config& config, std::shared_ptr<Fs> fs,
+                std::optional<JournalOptions> journal = std::nullopt);
+
+    // MACP_FILE_JOURNAL (on|off) and MACP_FILE_JOURNAL_SEGMENT_MB (1..1024); INVALID_ARGUMENT
+    // naming the variable otherwise.
+    static JournalOptions journal_options(const sdk::Config& config);
 
     void create_session_storage(const std::string& session_id);
     void save_session(const std::string& session_id, std::string_view snapshot);
@@ -62,6 +72,7 @@ public:
 
 private:
     static std::string open_data_dir(Disk& disk, const std::string& configured);
+    static UniqueFd open_root(Disk& disk, const std::string& root);
     void probe_write();
 
     // mkdir of the session directory, made durable only when it was actually created.
@@ -76,7 +87,13 @@ private:
     // reports a filesystem's writeback errors through syncfs only to descriptors opened before
     // the error, and a log opened in the same batch could miss one and report lost data as saved.
     UniqueFd root_fd_;
-    std::mutex probe_mu_;  // one health probe at a time (they share the probe file)
+    std::mutex probe_mu_;                      // one health probe at a time (they share the probe file)
+    Journal journal_;                          // after root_fd_ (it syncs through it), destroyed first
+    std::vector<std::string> replay_repairs_;  // what the constructor's journal replay did, for recover()
+
+    // Makes the session's log durable and commits a reset frame, before its log is replaced or
+    // deleted (journal.hpp).
+    void reset_in_journal(const std::string& session_id);
 };
 
 }  // namespace macp::storage_file

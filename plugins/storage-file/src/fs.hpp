@@ -36,6 +36,8 @@ public:
     virtual void close(int fd) noexcept = 0;
     // One write(2) at the descriptor's position (the end for O_APPEND); may be short.
     virtual int write(int fd, std::string_view data, size_t& written) = 0;
+    // One pwrite(2) at `offset` (never with O_APPEND descriptors); may be short.
+    virtual int pwrite(int fd, std::string_view data, off_t offset, size_t& written) = 0;
     virtual int pread(int fd, char* buf, size_t len, off_t offset, size_t& got) = 0;
     virtual int file_size(int fd, off_t& size) = 0;  // fstat(2) st_size
     virtual int ftruncate(int fd, off_t size) = 0;
@@ -61,6 +63,7 @@ public:
     int open(const std::string& path, int flags, mode_t mode, int& fd) override;
     void close(int fd) noexcept override;
     int write(int fd, std::string_view data, size_t& written) override;
+    int pwrite(int fd, std::string_view data, off_t offset, size_t& written) override;
     int pread(int fd, char* buf, size_t len, off_t offset, size_t& got) override;
     int file_size(int fd, off_t& size) override;
     int ftruncate(int fd, off_t size) override;

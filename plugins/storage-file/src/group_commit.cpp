@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "file_storage.hpp"
+#include "journal_frame.hpp"
 #include "layout.hpp"
 #include "log_file.hpp"
 
@@ -21,6 +22,7 @@ struct Chain {
     std::shared_ptr<LogHandle> log;    // null until the first item of the chain is written
     off_t start_size = 0;              // where to roll back to if the shared sync fails
     std::vector<size_t> written;       // items appended and waiting for the sync
+    std::vector<off_t> offsets;        // where each of them starts in the log (the journal's frames)
     std::optional<sdk::Error> broken;  // set once an item failed: later items must not leave a gap
 };
 
@@ -58,7 +60,7 @@ void FileStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, std
     for (size_t i = 0; i < count; ++i) {
         const std::string session_id(items[i].session_id);
         auto [pos, inserted] = chain_of.try_emplace(session_id, chains.size());
-        if (inserted) chains.push_back(Chain{session_id, nullptr, 0, {}, std::nullopt});
+        if (inserted) chains.push_back(Chain{session_id, nullptr, 0, {}, {}, std::nullopt});
         Chain& chain = chains[pos->second];
         if (chain.broken) {
             failures.record(&item_status[i], sdk::Error(chain.broken->status(),
@@ -82,6 +84,7 @@ void FileStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, std
                 throw;
             }
             chain.written.push_back(i);
+            chain.offsets.push_back(before);
         } catch (const sdk::Error& e) {
             chain.broken = e;
             failures.record(&item_status[i], e);
@@ -99,15 +102,50 @@ void FileStorage::append_log_batch(const std::vector<sdk::LogAppend>& items, std
         for (const size_t i : chain.written) failures.record(&item_status[i], e);
     };
 
+    size_t dirty = 0;
+    for (const Chain& chain : chains) {
+        if (!chain.written.empty()) ++dirty;
+    }
+    if (dirty == 0) {
+        failures.report(cc);
+        return;
+    }
+
+    // Phase 2 with the journal: every written item becomes one frame, in batch order (so each
+    // session's frames are in its order), and one write + one fdatasync of the journal makes
+    // them all durable. A failure fails every written item: none of their frames can be replayed.
+    if (journal_.enabled()) {
+        std::vector<Frame> frames;
+        std::vector<std::pair<size_t, off_t>> at(count, {chains.size(), 0});  // item -> (chain, offset)
+        for (size_t c = 0; c < chains.size(); ++c) {
+            for (size_t k = 0; k < chains[c].written.size(); ++k) at[chains[c].written[k]] = {c, chains[c].offsets[k]};
+        }
+        frames.reserve(count);
+        for (size_t i = 0; i < count; ++i) {
+            if (at[i].first == chains.size()) continue;
+            frames.push_back(Frame{FrameKind::append, items[i].session_id, at[i].second, items[i].record});
+        }
+        try {
+            journal_.commit(frames);
+        } catch (const sdk::Error& e) {
+            for (Chain& chain : chains) {
+                if (!chain.written.empty()) fail_chain(chain, e);
+            }
+            failures.report(cc);
+            return;
+        }
+        for (const Chain& chain : chains) {
+            for (const size_t i : chain.written) item_status[i] = MACP_STATUS_OK;
+        }
+        failures.report(cc);
+        return;
+    }
+
     // Phase 2a: when several sessions' logs were written, one syncfs() makes all of them durable
     // with a single journal commit and cache flush, instead of one fdatasync per file (Linux
     // reports writeback errors through it since 5.8). If it fails, the store stops and every
     // written item fails: falling back to per-file syncs would be exactly the retry that can
     // report success for data the kernel already dropped.
-    size_t dirty = 0;
-    for (const Chain& chain : chains) {
-        if (!chain.written.empty()) ++dirty;
-    }
     if (dirty > 1) {
         bool synced = false;
         try {

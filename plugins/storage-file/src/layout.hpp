@@ -3,6 +3,8 @@
 //   <root>/sessions/<session_id>/session.json   snapshot
 //   <root>/sessions/<session_id>/log.jsonl      records, one per '\n'-terminated line
 //   <root>/registry/<encoded ns>/<encoded key>.rec
+//   <root>/journal/<seq as 16 hex digits>.wal   write-ahead journal segments (journal.hpp)
+//   <root>/journal/free-<seq>.wal               retired segments kept for reuse
 #pragma once
 
 #include <string>
@@ -22,6 +24,7 @@ public:
     [[nodiscard]] const std::string& root() const { return root_; }
     [[nodiscard]] std::string sessions_dir() const { return root_ + "/sessions"; }
     [[nodiscard]] std::string registry_dir() const { return root_ + "/registry"; }
+    [[nodiscard]] std::string journal_dir() const { return root_ + "/journal"; }
     // `session_id` must have passed validate_session_id().
     [[nodiscard]] std::string session_dir(const std::string& session_id) const {
         return sessions_dir() + "/" + session_id;

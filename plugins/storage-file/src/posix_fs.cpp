@@ -47,6 +47,13 @@ int PosixFs::write(int fd, std::string_view data, size_t& written) {
     return err;
 }
 
+int PosixFs::pwrite(int fd, std::string_view data, off_t offset, size_t& written) {
+    ssize_t n = 0;
+    const int err = retry([&] { return n = ::pwrite(fd, data.data(), data.size(), offset); });
+    written = err == 0 ? static_cast<size_t>(n) : 0;
+    return err;
+}
+
 int PosixFs::pread(int fd, char* buf, size_t len, off_t offset, size_t& got) {
     ssize_t n = 0;
     const int err = retry([&] { return n = ::pread(fd, buf, len, offset); });

@@ -87,8 +87,26 @@ std::shared_ptr<CrashFs> CrashFs::crash_image(const ImageSpec& spec) const {
         const std::string& c = n.data;
         if (how == ImageSpec::Data::durable) return d;
         if (how == ImageSpec::Data::current) return c;
+        // An overwrite of durable bytes (a recycled journal segment): the torn variants apply part
+        // of the changed range, in order; a zero image keeps the old bytes.
+        if (c.size() >= d.size() && c.compare(0, d.size(), d) != 0) {
+            size_t first = 0;
+            while (c[first] == d[first]) ++first;
+            size_t last = d.size();
+            while (last > first && c[last - 1] == d[last - 1]) --last;
+            std::string torn = d;
+            const size_t len = last - first;
+            switch (how) {
+                case ImageSpec::Data::half_tail: torn.replace(first, len / 2, c, first, len / 2); break;
+                case ImageSpec::Data::all_but_last:
+                    if (len > 0) torn.replace(first, len - 1, c, first, len - 1);
+                    break;
+                default: break;
+            }
+            return torn;
+        }
         // The torn variants apply to appends: current = durable + unsynced tail.
-        if (c.size() <= d.size() || c.compare(0, d.size(), d) != 0) return d;
+        if (c.size() <= d.size()) return d;
         const std::string tail = c.substr(d.size());
         switch (how) {
             case ImageSpec::Data::half_tail: return d + tail.substr(0, tail.size() / 2);
@@ -341,6 +359,15 @@ void CrashFs::close(int fd) noexcept {
 }
 
 int CrashFs::write(int fd, std::string_view data, size_t& written) {
+    return write_at(fd, data, -1, written);
+}
+
+int CrashFs::pwrite(int fd, std::string_view data, off_t offset, size_t& written) {
+    if (offset < 0) return EINVAL;
+    return write_at(fd, data, offset, written);
+}
+
+int CrashFs::write_at(int fd, std::string_view data, off_t offset, size_t& written) {
     std::lock_guard<std::mutex> lock(mu_);
     written = 0;
     OpenFile* f = file(fd);
@@ -350,7 +377,10 @@ int CrashFs::write(int fd, std::string_view data, size_t& written) {
     if (f->node->dir) return EISDIR;
     if (read_only_) return EROFS;
     std::string& content = f->node->data;
-    const size_t off = (f->flags & O_APPEND) != 0 ? content.size() : static_cast<size_t>(f->pos);
+    if (offset >= 0 && (f->flags & O_APPEND) != 0) return EINVAL;  // Linux would append: never meant
+    const size_t off = offset >= 0                  ? static_cast<size_t>(offset)
+                       : (f->flags & O_APPEND) != 0 ? content.size()
+                                                    : static_cast<size_t>(f->pos);
     size_t n = data.size();
     if (capacity_) {
         const size_t used = used_locked();
@@ -364,7 +394,7 @@ int CrashFs::write(int fd, std::string_view data, size_t& written) {
     }
     if (content.size() < off + n) content.resize(off + n, '\0');
     content.replace(off, n, data.substr(0, n));
-    f->pos = static_cast<off_t>(off + n);
+    if (offset < 0) f->pos = static_cast<off_t>(off + n);
     written = n;
     return 0;
 }

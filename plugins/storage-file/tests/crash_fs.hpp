@@ -7,7 +7,9 @@
 //   * fsync/fdatasync of a file makes its data and size durable, but not its name;
 //   * creating, renaming and unlinking an entry, mkdir and rmdir become durable only when the
 //     parent directory is fsync'ed, independently for each directory;
-//   * syncfs makes everything durable.
+//   * syncfs makes everything durable;
+//   * an unsynced overwrite of bytes that were durable may survive in part (torn images apply the
+//     first half, or all but the last byte, of the changed range; zero images keep the old bytes).
 // crash_after(n) lets the first n mutating calls (open with O_CREAT/O_TRUNC, write, ftruncate,
 // fsync, fdatasync, syncfs, mkdir, rmdir, unlink, rename) through; the next one and every call
 // after it, of any kind, fails with EIO (the machine is gone). crash_image() then builds a fresh
@@ -111,6 +113,7 @@ public:
     int open(const std::string& path, int flags, mode_t mode, int& fd) override;
     void close(int fd) noexcept override;
     int write(int fd, std::string_view data, size_t& written) override;
+    int pwrite(int fd, std::string_view data, off_t offset, size_t& written) override;
     int pread(int fd, char* buf, size_t len, off_t offset, size_t& got) override;
     int file_size(int fd, off_t& size) override;
     int ftruncate(int fd, off_t size) override;
@@ -146,6 +149,8 @@ private:
         int times;
     };
 
+    // write and pwrite: `offset` < 0 means at the descriptor's position (or the end, O_APPEND).
+    int write_at(int fd, std::string_view data, off_t offset, size_t& written);
     // Called first by every Fs call: 0 to go on, or the errno to fail with.
     int begin(Call call, const std::string& path, bool mutating);
     // Resolves an absolute path; nullptr + err if missing.

@@ -154,11 +154,11 @@ struct Run {
     std::vector<std::string> unexpected;   // exceptions other than sdk::Error
 };
 
-Run run_workload(const std::shared_ptr<CrashFs>& fs, const std::vector<Op>& ops) {
+Run run_workload(const std::shared_ptr<CrashFs>& fs, const std::vector<Op>& ops, const JournalOptions& journal) {
     Run run;
     std::unique_ptr<FileStorage> store;
     try {
-        store = open_store(fs, kDataDir);
+        store = open_store(fs, kDataDir, journal);
     } catch (const sdk::Error&) {
         return run;
     }
@@ -359,9 +359,9 @@ std::string check_state(FileStorage& store, const Model& m) {
 }
 
 // Opens, recovers and checks one crash image, then checks that the store works on from there.
-std::string check_image(const std::shared_ptr<CrashFs>& image, const Model& m) {
+std::string check_image(const std::shared_ptr<CrashFs>& image, const Model& m, const JournalOptions& journal) {
     try {
-        auto store = open_store(image, kDataDir);
+        auto store = open_store(image, kDataDir, journal);
         recover(*store);
         if (auto problem = check_state(*store, m); !problem.empty()) return problem;
         if (const auto again = recover(*store); !again.empty()) return "second recover() still repairs: " + again[0];
@@ -415,12 +415,12 @@ void report_failure(Tally& tally, const std::string& what) {
     if (tally.failures <= 5) FAIL_CHECK(what);
 }
 
-void check_seed(uint64_t seed, int op_count, Tally& tally) {
+void check_seed(uint64_t seed, int op_count, Tally& tally, const JournalOptions& journal) {
     const std::vector<Op> ops = make_workload(seed, op_count);
 
     // The whole workload once, without a crash: how many crash points there are.
     auto clean = std::make_shared<CrashFs>();
-    const Run full = run_workload(clean, ops);
+    const Run full = run_workload(clean, ops, journal);
     REQUIRE(full.unexpected.empty());
     REQUIRE(full.ops_run == ops.size());
     const long total = clean->mutations();
@@ -428,7 +428,7 @@ void check_seed(uint64_t seed, int op_count, Tally& tally) {
     for (long n = 0; n <= total && tally.failures <= 5; ++n) {
         auto fs = std::make_shared<CrashFs>();
         fs->crash_after(n);
-        const Run run = run_workload(fs, ops);
+        const Run run = run_workload(fs, ops, journal);
         ++tally.crash_points;
         for (const auto& u : run.unexpected) {
             if (u.find("failed without a crash") == std::string::npos) report_failure(tally, u);
@@ -442,7 +442,7 @@ void check_seed(uint64_t seed, int op_count, Tally& tally) {
             spec.seed = spec0.seed * 1000003 + static_cast<uint64_t>(n) + seed * 7919;
             const auto image = fs->crash_image(spec);
             ++tally.states;
-            if (const auto problem = check_image(image, model); !problem.empty()) {
+            if (const auto problem = check_image(image, model, journal); !problem.empty()) {
                 report_failure(
                     tally, where + ", image " + describe(spec) + ": " + problem + "\n" + fs->crash_image(spec)->dump());
             }
@@ -454,32 +454,46 @@ void check_seed(uint64_t seed, int op_count, Tally& tally) {
             auto image = fs->crash_image(torn);
             image->crash_after(k);
             try {
-                auto store = open_store(image, kDataDir);
+                auto store = open_store(image, kDataDir, journal);
                 recover(*store);
             } catch (const sdk::Error&) {
             }
             if (!image->crashed()) break;  // recovery finished within k calls
             ++tally.recovery_crash_states;
             const ImageSpec again{ImageSpec::Meta::mixed, ImageSpec::Data::mixed, static_cast<uint64_t>(k) + 17};
-            if (const auto problem = check_image(image->crash_image(again), model); !problem.empty()) {
+            if (const auto problem = check_image(image->crash_image(again), model, journal); !problem.empty()) {
                 report_failure(tally, where + ", recovery crashed after " + std::to_string(k) + " calls: " + problem);
             }
         }
     }
 }
 
+void check_all_seeds(const JournalOptions& journal, const char* what) {
+    const auto start = std::chrono::steady_clock::now();
+    Tally tally;
+    for (const uint64_t seed : {1u, 2u, 3u, 4u}) check_seed(seed, 90, tally, journal);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "storage-file crash states (" << what << "): " << tally.crash_points << " crash points, "
+              << tally.states << " disk images checked, plus " << tally.recovery_crash_states
+              << " crashes during recovery, in " << secs << " s\n";
+    CHECK(tally.failures == 0);
+    CHECK(tally.states >= 1000);
+}
+
 }  // namespace
 
 TEST_CASE("every crash state recovers to exactly what was acknowledged", "[crash]") {
-    const auto start = std::chrono::steady_clock::now();
-    Tally tally;
-    for (const uint64_t seed : {1u, 2u, 3u, 4u}) check_seed(seed, 90, tally);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "storage-file crash states: " << tally.crash_points << " crash points, " << tally.states
-              << " disk images checked, plus " << tally.recovery_crash_states << " crashes during recovery, in " << secs
-              << " s\n";
-    CHECK(tally.failures == 0);
-    CHECK(tally.states >= 1000);
+    SECTION("without the journal") {
+        check_all_seeds(no_journal(), "no journal");
+    }
+    // 512-byte segments: a checkpoint every few operations, so crashes hit rotations, recycled
+    // segments and replays of several segments.
+    SECTION("with the journal, small segments") {
+        check_all_seeds(inline_journal(512), "journal, 512 B segments");
+    }
+    SECTION("with the journal, one segment") {
+        check_all_seeds(inline_journal(64 << 10), "journal, one segment");
+    }
 }
 
 }  // namespace macp::storage_file::testing

@@ -1,5 +1,6 @@
 // Fail-stop after a failed sync, clean rejections on failed writes, and what health() reports,
-// driven through CrashFs's fault injection.
+// driven through CrashFs's fault injection. These run the store without its journal (every log
+// synced at each commit, MACP_FILE_JOURNAL=off); journal_test.cpp covers the journal's own.
 #include <catch2/catch.hpp>
 
 #include <cerrno>
@@ -20,7 +21,7 @@ std::string log_path(const std::string& sid) {
 
 struct Fixture {
     std::shared_ptr<CrashFs> fs = std::make_shared<CrashFs>();
-    std::unique_ptr<FileStorage> store = open_store(fs, kData);
+    std::unique_ptr<FileStorage> store = open_store(fs, kData, no_journal());
 
     Fixture() {
         for (const auto& sid : {kA, kB}) {
@@ -84,7 +85,7 @@ TEST_CASE("a failed fdatasync stops the store until restart", "[fail-stop]") {
 
     // A restart recovers from what is on disk and writes again.
     f.store.reset();
-    auto restarted = open_store(f.fs, kData);
+    auto restarted = open_store(f.fs, kData, no_journal());
     CHECK(recover(*restarted).empty());
     CHECK(load_log(*restarted, kA) == std::vector<std::string>{"r1"});
     restarted->append_log_entry(kA, "r3");

@@ -26,8 +26,27 @@ std::vector<std::string> collect(Fn&& fn) {
     return out;
 }
 
-inline std::unique_ptr<FileStorage> open_store(std::shared_ptr<Fs> fs, const std::string& data_dir) {
-    return std::make_unique<FileStorage>(sdk::Config({{FileStorage::kDataDirKey, data_dir}}), std::move(fs));
+// The journal as the plugin runs it (MACP_FILE_JOURNAL=on, background checkpoints) unless
+// `journal` says otherwise.
+inline std::unique_ptr<FileStorage> open_store(std::shared_ptr<Fs> fs, const std::string& data_dir,
+                                               std::optional<JournalOptions> journal = std::nullopt) {
+    return std::make_unique<FileStorage>(sdk::Config({{FileStorage::kDataDirKey, data_dir}}), std::move(fs), journal);
+}
+
+// The store without its journal: every commit syncs the logs themselves.
+inline JournalOptions no_journal() {
+    JournalOptions o;
+    o.enabled = false;
+    return o;
+}
+
+// A journal of tiny segments whose checkpoints run inline, so that a workload's syscalls, and
+// with them its crash points, are the same on every run.
+inline JournalOptions inline_journal(size_t segment_bytes) {
+    JournalOptions o;
+    o.segment_bytes = segment_bytes;
+    o.background = false;
+    return o;
 }
 
 inline std::vector<std::string> load_log(FileStorage& s, const std::string& session_id) {
