@@ -242,8 +242,8 @@ void Journal::rotate(std::unique_lock<std::mutex>& lock, size_t needed) {
         if (prepare_failed_) {
             prepare_failed_ = false;  // ask again
             error_.reset();
-            cv_.notify_all();
         }
+        cv_.notify_all();
         if (!too_big) return;  // keep growing the active segment until the next one is ready
         cv_.wait(lock, [&] { return next_.has_value() || error_.has_value() || stop_; });
         if (!next_) {

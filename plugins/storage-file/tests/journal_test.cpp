@@ -258,6 +258,23 @@ TEST_CASE("with background checkpoints many commits from several threads all rea
     }
 }
 
+TEST_CASE("a record larger than four segments waits for the next segment, then lands", "[journal]") {
+    auto fs = std::make_shared<CrashFs>();
+    JournalOptions options;
+    options.segment_bytes = 4096;  // background = true
+    auto store = open_store(fs, kData, options);
+    store->create_session_storage(kA);
+    store->append_log_entry(kA, "small");  // the first segment is in use, nearly empty
+    const std::string huge(5 * 4096, 'h');
+    store->append_log_entry(kA, huge);  // more than 4x the active segment: waits for the checkpointer
+    store->append_log_entry(kA, "after");
+    CHECK(load_log(*store, kA) == std::vector<std::string>{"small", huge, "after"});
+    store.reset();
+    auto reopened = open_store(fs->crash_image(kPowerLoss), kData, options);
+    recover(*reopened);
+    CHECK(load_log(*reopened, kA) == std::vector<std::string>{"small", huge, "after"});
+}
+
 TEST_CASE("without syncfs the journal is off and the store syncs each log", "[journal]") {
     auto fs = std::make_shared<CrashFs>();
     fs->inject(Call::syncfs, ENOSYS);
