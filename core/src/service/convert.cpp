@@ -62,6 +62,18 @@ void to_proto(const kernel::Session& s, macp::v1::SessionMetadata* out) {
     for (const auto& [k, v] : s.extensions) out->add_extension_keys(k);  // RPC-GET-8
 }
 
+modes::ModeDescriptor from_proto(const macp::v1::ModeDescriptor& d) {
+    return modes::ModeDescriptor{d.mode(),
+                                 d.mode_version(),
+                                 d.title(),
+                                 d.description(),
+                                 d.determinism_class(),
+                                 d.participant_model(),
+                                 {d.message_types().begin(), d.message_types().end()},
+                                 {d.terminal_message_types().begin(), d.terminal_message_types().end()},
+                                 {d.schema_uris().begin(), d.schema_uris().end()}};
+}
+
 void to_proto(const modes::ModeDescriptor& d, macp::v1::ModeDescriptor* out) {
     out->set_mode(d.mode);
     out->set_mode_version(d.mode_version);

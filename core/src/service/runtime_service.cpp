@@ -249,17 +249,7 @@ grpc::Status RuntimeService::RegisterExtMode(grpc::ServerContext* ctx, const mac
     return guarded("RegisterExtMode", [&] {
         if (auto denied = require_manager(kernel_, ctx)) return *denied;  // RPC-GEN-5
         if (!req->has_mode_descriptor()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
-        const auto& d = req->mode_descriptor();
-        modes::ModeDescriptor md{d.mode(),
-                                 d.mode_version(),
-                                 d.title(),
-                                 d.description(),
-                                 d.determinism_class(),
-                                 d.participant_model(),
-                                 {d.message_types().begin(), d.message_types().end()},
-                                 {d.terminal_message_types().begin(), d.terminal_message_types().end()},
-                                 {d.schema_uris().begin(), d.schema_uris().end()}};
-        auto r = modes_.register_extension(std::move(md));  // RPC-REGX-1
+        auto r = modes_.register_extension(from_proto(req->mode_descriptor()));  // RPC-REGX-1
         resp->set_ok(r.ok());
         if (!r) resp->set_error(r.error());
         return grpc::Status::OK;
