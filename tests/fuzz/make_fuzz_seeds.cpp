@@ -95,7 +95,7 @@ std::string envelope(const std::string& type, const std::string& payload, const 
 }
 
 void envelope_seeds(const fs::path& dir) {
-    // route 1..6 = the live session of these modes, in the target's order.
+    // route 1..6 = the live session of these modes, in the target's order (7: the passthrough).
     const std::vector<const pb::FileDescriptor*> files = {
         macp::modes::decision::v1::ProposalPayload::descriptor()->file(),
         macp::modes::proposal::v1::ProposalPayload::descriptor()->file(),
@@ -138,7 +138,14 @@ void envelope_seeds(const fs::path& dir) {
     start.set_configuration_version("cfg-1");
     start.set_ttl_ms(60'000);
     (*start.mutable_extensions())["ext.seed"] = "x";
-    write(dir, "start", std::string(1, '\x07') + envelope("SessionStart", start.SerializeAsString(), "s1"));
+    for (uint8_t mode = 1; mode <= 7; ++mode) {  // route: top three bits set = a SessionStart of that mode
+        write(
+            dir, "start-mode" + std::to_string(mode),
+            std::string(1, static_cast<char>(0xE0 | mode)) + envelope("SessionStart", start.SerializeAsString(), "s1"));
+    }
+    for (const char* type : {"Note", "Data", "Commitment"}) {  // the passthrough extension: any bytes
+        write(dir, std::string("mode7-") + type, std::string(1, '\x07') + envelope(type, "{\"k\":1}", "p1"));
+    }
     macp::v1::Envelope raw;  // route 0: admission as sent, a Signal with no session
     raw.set_macp_version("1.0");
     raw.set_message_type("Signal");

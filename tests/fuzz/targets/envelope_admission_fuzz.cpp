@@ -3,11 +3,11 @@
 //
 // Input: byte 0 routes, the rest is a serialized macp.v1.Envelope.
 //   route % 8 == 0   the envelope as it is: every admission check (ENV-*, SID-*, SS-*) sees it;
-//   route % 8 == 1-6 aimed at the live session of one mode (decision, proposal, task, handoff,
-//                    quorum, multi_round): its session id and mode are replaced, so the message
-//                    type and payload reach that mode's decoder and step (MODE-*);
-//   route % 8 == 7   a SessionStart of one of those modes whose SessionStartPayload is the
-//                    envelope's payload (SS-*).
+//   route % 8 == 1-7 aimed at the live session of one mode (decision, proposal, task, handoff,
+//                    quorum, multi_round, and a registered passthrough extension): its session id
+//                    and mode are replaced, so the message type and payload reach that mode's
+//                    decoder and step (MODE-*); with the top three bits of the route all set, it
+//                    is a SessionStart of that mode instead, its payload the SessionStartPayload;
 //   route & 8        sent as the session's second participant instead of its initiator;
 //   route & 16       authenticated through metadata (a bearer token, dev mode) instead of as an
 //                    identity, with a spoofed sender when the envelope names another.
@@ -50,8 +50,9 @@ using macp::v1::Envelope;
     std::abort();
 }
 
-constexpr const char* kModes[] = {"macp.mode.decision.v1", "macp.mode.proposal.v1", "macp.mode.task.v1",
-                                  "macp.mode.handoff.v1",  "macp.mode.quorum.v1",   "ext.multi_round.v1"};
+constexpr const char* kModes[] = {"macp.mode.decision.v1",  "macp.mode.proposal.v1", "macp.mode.task.v1",
+                                  "macp.mode.handoff.v1",   "macp.mode.quorum.v1",   "ext.multi_round.v1",
+                                  "ext.fuzz.passthrough.v1"};
 constexpr size_t kModeCount = sizeof kModes / sizeof kModes[0];
 constexpr const char* kInitiator = "agent://fuzz-a";
 constexpr const char* kOther = "agent://fuzz-b";
@@ -83,6 +84,15 @@ public:
         kernel_ = std::make_unique<k::Kernel>(options, *storage_, *modes_, *policies_, *authn_, *limiter_, sink_);
         if (auto r = modes_->load(); !r.ok()) finding("ModeRegistry::load: " + r.error());
         if (auto r = policies_->load(); !r.ok()) finding("PolicyRegistry::load: " + r.error());
+        macp::modes::ModeDescriptor passthrough;  // RPC-REGX-1: a structural-only extension
+        passthrough.mode = kModes[kModeCount - 1];
+        passthrough.mode_version = "1.0.0";
+        passthrough.title = "Fuzz passthrough";
+        passthrough.determinism_class = "structural-only";
+        passthrough.participant_model = "peer";
+        passthrough.message_types = {"Note", "Data", "Commitment"};
+        passthrough.terminal_message_types = {"Commitment"};
+        if (auto r = modes_->register_extension(passthrough); !r.ok()) finding("register passthrough: " + r.error());
         for (size_t m = 0; m < kModeCount; ++m) live_[m] = start(m);
     }
     ~Harness() { kernel_.reset(); }
@@ -93,19 +103,18 @@ public:
         const size_t target = route % 8;
         const bool as_other = (route & 8) != 0;
         const bool via_metadata = (route & 16) != 0;
-        size_t mode = 0;
-        if (target >= 1 && target <= kModeCount) {
-            mode = target - 1;
-            env.set_session_id(live_[mode].id);
-            env.set_mode(kModes[mode]);
-        } else if (target == 7) {
-            mode = static_cast<size_t>(route >> 5) % kModeCount;
+        const bool starts = (route & 0xE0) == 0xE0;
+        const size_t mode = target == 0 ? 0 : target - 1;
+        if (target != 0 && starts) {
             env.set_message_type("SessionStart");
             env.set_mode(kModes[mode]);
             env.set_session_id(fresh_id());
+        } else if (target != 0) {
+            env.set_session_id(live_[mode].id);
+            env.set_mode(kModes[mode]);
         }
         const k::Ack ack = send(env, as_other ? kOther : kInitiator, via_metadata);
-        if (target >= 1 && target <= kModeCount) {
+        if (target != 0 && !starts) {
             Live& s = live_[mode];
             const bool ended = ack.ok && ack.session_state != static_cast<int>(k::SessionState::Open);
             if (ended || ++s.messages >= kMaxMessagesPerSession) s = start(mode);
