@@ -140,7 +140,8 @@ TEST_CASE("after a write with an unknown outcome the session follows what storag
     CHECK_FALSE(start.ok());
     macp::v1::SessionMetadata md;
     CHECK(coord.get_session(sid2, &md).error_code() == grpc::StatusCode::NOT_FOUND);
-    CHECK(coord.send(envelope("SessionStart", sid2, kMultiRound, "STORE_THEN_FAIL-s2", session_start_payload({"alice"})))
-              .ok());
+    CHECK(
+        coord.send(envelope("SessionStart", sid2, kMultiRound, "STORE_THEN_FAIL-s2", session_start_payload({"alice"})))
+            .ok());
     CHECK(server.stop(15) == 0);
 }

@@ -86,7 +86,8 @@ TEST_CASE("two agents and an observer follow one session live, in acceptance ord
     }
     // Inline application error keeps the stream open (RFC-0001 §9).
     macp::v1::StreamSessionResponse frame;
-    REQUIRE(send_frame(as, envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true))));
+    REQUIRE(send_frame(
+        as, envelope("Commitment", sid, kMultiRound, "m3", commitment_payload("multi_round.converged", true))));
     CHECK(next_id(as, &frame).empty());
     CHECK(frame.error().code() == "FORBIDDEN");
     REQUIRE(send_frame(as, envelope("Contribute", sid, kMultiRound, "m4", contribute_json("y"))));
@@ -122,7 +123,8 @@ TEST_CASE("two agents and an observer follow one session live, in acceptance ord
     }
 }
 
-TEST_CASE("late joiners and resumed subscribers see every envelope exactly once, across a restart", "[integration][stream]") {
+TEST_CASE("late joiners and resumed subscribers see every envelope exactly once, across a restart",
+          "[integration][stream]") {
     TempDir dir;
     const auto data = dir.path() / "data";
     const auto sid = new_session_id();
@@ -131,9 +133,13 @@ TEST_CASE("late joiners and resumed subscribers see every envelope exactly once,
         REQUIRE(server.start());
         Client coord(server.address(), "coord");
         Client alice(server.address(), "alice");
-        REQUIRE(coord.send(envelope("SessionStart", sid, kMultiRound, "m0", session_start_payload({"alice", "bob"}))).ok());
+        REQUIRE(
+            coord.send(envelope("SessionStart", sid, kMultiRound, "m0", session_start_payload({"alice", "bob"}))).ok());
         for (int i = 1; i <= 5; ++i) {
-            REQUIRE(alice.send(envelope("Contribute", sid, kMultiRound, "m" + std::to_string(i), contribute_json(std::to_string(i)))).ok());
+            REQUIRE(alice
+                        .send(envelope("Contribute", sid, kMultiRound, "m" + std::to_string(i),
+                                       contribute_json(std::to_string(i))))
+                        .ok());
         }
         server.kill9();
     }
@@ -154,7 +160,8 @@ TEST_CASE("late joiners and resumed subscribers see every envelope exactly once,
     CHECK(next_id(late) == "m6");
 }
 
-TEST_CASE("a subscriber that stops reading is cut off; the session and other subscribers continue", "[integration][stream]") {
+TEST_CASE("a subscriber that stops reading is cut off; the session and other subscribers continue",
+          "[integration][stream]") {
     TempDir dir;
     ServerProcess server(env(), dir.path() / "data");
     REQUIRE(server.start());
@@ -207,7 +214,9 @@ TEST_CASE("a cut-off subscriber resumes without loss; finished sessions replay; 
     const auto sid = new_session_id();
     REQUIRE(coord.send(envelope("SessionStart", sid, kMultiRound, "m0", session_start_payload({"alice"}))).ok());
     REQUIRE(alice.send(envelope("Contribute", sid, kMultiRound, "m1", contribute_json("v"))).ok());
-    REQUIRE(coord.send(envelope("Commitment", sid, kMultiRound, "m2", commitment_payload("multi_round.converged", true))).ok());
+    REQUIRE(
+        coord.send(envelope("Commitment", sid, kMultiRound, "m2", commitment_payload("multi_round.converged", true)))
+            .ok());
     // A resolved session's whole history is still served (STR-SUB-8; no compaction).
     auto s1 = open(alice);
     REQUIRE(subscribe(s1, sid, 0));

@@ -25,10 +25,11 @@ grpc::ServerUnaryReactor* RuntimeService::Send(grpc::CallbackServerContext* ctx,
             finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SendRequest must contain an envelope"));
             return reactor;
         }
-        kernel_.submit(metadata_of(*ctx, kernel_.needs_peer_identity()), req->envelope(), [resp, finish](kernel::Ack ack) {
-            to_proto(ack, resp->mutable_ack());  // RPC-SEND-2: everything else is an ack
-            finish(grpc::Status::OK);
-        });
+        kernel_.submit(metadata_of(*ctx, kernel_.needs_peer_identity()), req->envelope(),
+                       [resp, finish](kernel::Ack ack) {
+                           to_proto(ack, resp->mutable_ack());  // RPC-SEND-2: everything else is an ack
+                           finish(grpc::Status::OK);
+                       });
     } catch (const std::exception& e) {
         spdlog::error("Send failed: {}", e.what());
         finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"));

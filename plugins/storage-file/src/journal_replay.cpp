@@ -86,12 +86,15 @@ ReplayOutcome replay_frames(Disk& disk, const Layout& layout, const std::vector<
             std::string line(f.record);
             line += '\n';
             if (f.offset > size) {
-                throw sdk::Error(MACP_STATUS_CORRUPT,
-                                 "journal segment " + jf->segment + ": a record of session " + session_id +
-                                     " starts at byte " + std::to_string(f.offset) + " of " + path +
-                                     ", which has only " + std::to_string(size) +
-                                     " bytes: the log lost data from before the journal, which replay cannot "
-                                     "restore");
+                std::string what = "journal segment ";
+                what += jf->segment;
+                what += ": a record of session ";
+                what += session_id;
+                what += " starts at byte " + std::to_string(f.offset);
+                what += " of " + path;
+                what += ", which has only " + std::to_string(size);
+                what += " bytes: the log lost data from before the journal, which replay cannot restore";
+                throw sdk::Error(MACP_STATUS_CORRUPT, what);
             }
             if (!holds(disk, fd.get(), path, f.offset, line, size)) {
                 write_at(disk, fd.get(), path, f.offset, line);

@@ -275,6 +275,23 @@ TEST_CASE("a record larger than four segments waits for the next segment, then l
     CHECK(load_log(*reopened, kA) == std::vector<std::string>{"small", huge, "after"});
 }
 
+TEST_CASE("a log that lost data older than the journal stops the start with CORRUPT", "[journal]") {
+    auto fs = std::make_shared<CrashFs>();
+    {
+        auto store = open_store(fs, kData, inline_journal(64 << 10));
+        store->create_session_storage(kA);
+        store->append_log_entry(kA, "a1");
+        store->flush();                     // a1 is in the log, on disk; the journal is empty
+        store->append_log_entry(kA, "a2");  // journaled at offset 3
+    }
+    auto image = fs->crash_image(kPowerLoss);
+    image->put_file(log_path(kA), "");  // a disk that lied about a sync: a1 is gone
+    const Outcome o = attempt([&] { open_store(image, kData, inline_journal(64 << 10)); });
+    CHECK(o.status == MACP_STATUS_CORRUPT);
+    CHECK(contains(o.message,
+                   "a record of session " + kA + " starts at byte 3 of " + log_path(kA) + ", which has only 0 bytes"));
+}
+
 TEST_CASE("without syncfs the journal is off and the store syncs each log", "[journal]") {
     auto fs = std::make_shared<CrashFs>();
     fs->inject(Call::syncfs, ENOSYS);
