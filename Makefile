@@ -6,12 +6,14 @@
 #   make bench-callgrind  instructions per Send under valgrind (installs valgrind if missing)
 #   make fuzz   install clang, build the libFuzzer targets (ASan+UBSan) in build-fuzz, run each for
 #               FUZZ_SECONDS (default 600); e.g. make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS=log_replay
+#   make lint   clang-format check of every C/C++ file, clang-tidy of the sources changed since
+#               TIDY_BASE (default HEAD~10; TIDY_BASE= for the whole tree)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps configure build run test bench bench-callgrind fuzz clean
+.PHONY: deps configure build run test bench bench-callgrind fuzz lint clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -36,6 +38,12 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+TIDY_BASE ?= HEAD~10
+
+lint: configure
+	@./scripts/check-format.sh
+	@./scripts/run-clang-tidy.sh $(BUILD_DIR) "$(TIDY_BASE)"
 
 BENCH_ARGS ?=
 

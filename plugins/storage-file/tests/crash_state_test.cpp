@@ -137,8 +137,8 @@ std::vector<Op> make_workload(uint64_t seed, int count) {
             op.kind = Op::create;
             op.session = any_session();
         } else {
-            op.kind = Op::append;
-            op.session = any_session();
+            op.kind = Op::append;  // creates and appends weigh more toward the end
+            op.session = kSessions[rng.below(kSessions.size())];
             op.value = record(op.session);
         }
         ops.push_back(std::move(op));
