@@ -48,6 +48,7 @@ std::optional<auth::Identity> Kernel::authenticate(const auth::Metadata& metadat
 }
 
 void Kernel::submit(const auth::Metadata& metadata, macp::v1::Envelope request, AckFn done) {
+    done = counted(std::move(done));
     const int64_t now = now_ms();
     if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
     auto identity = auth_.authenticate(metadata);  // ENV-8
@@ -56,6 +57,7 @@ void Kernel::submit(const auth::Metadata& metadata, macp::v1::Envelope request, 
 }
 
 void Kernel::submit_as(const auth::Identity& identity, macp::v1::Envelope request, AckFn done) {
+    done = counted(std::move(done));
     const int64_t now = now_ms();
     if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
     admit(identity, std::move(request), now, std::move(done));

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <vector>
 
@@ -26,8 +28,10 @@ void run_done(const GroupCommitter::Done& done, const storage::Status& status) n
 
 }  // namespace
 
-GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch)
-    : backend_(backend), max_batch_(max_batch), completer_([this] { complete(); }), thread_([this] { serve(); }) {}
+GroupCommitter::GroupCommitter(storage::StorageBackend& backend, metrics::RuntimeMetrics* metrics, size_t max_batch)
+    : backend_(backend), metrics_(metrics), max_batch_(max_batch), completer_([this] { complete(); }), thread_([this] {
+          serve();
+      }) {}
 
 void GroupCommitter::serve() {
     // The committer loop runs on the storage plugin's own thread when it has one (it keeps one of
@@ -153,7 +157,16 @@ std::vector<storage::Status> GroupCommitter::store(std::deque<Write>& batch) {
         index.push_back(i);
     }
     if (!items.empty()) {
+        const auto started = std::chrono::steady_clock::now();
         auto results = backend_.append_log_batch(items);
+        if (metrics_ != nullptr) {
+            metrics_->commit_batch_size.observe(items.size());
+            metrics_->storage_append_ns.observe(static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+                    .count()));
+            const bool failed = std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; });
+            if (failed || results.size() < items.size()) metrics_->storage_append_failures.inc();
+        }
         for (size_t k = 0; k < index.size(); ++k) {
             statuses[index[k]] = k < results.size()
                                      ? std::move(results[k])

@@ -1,8 +1,10 @@
 // The runtime kernel: admission pipeline, session lifecycle, durability, recovery.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include "kernel/records.hpp"
 #include "kernel/session_table.hpp"
 #include "kernel/snapshot_writer.hpp"
+#include "metrics/runtime_metrics.hpp"
 #include "macp/v1/envelope.pb.h"
 #include "modes/registry.hpp"
 #include "policy/registry.hpp"
@@ -38,6 +41,8 @@ struct KernelOptions {
     int64_t session_retention_ms = 3'600'000;
     int64_t session_disk_retention_ms = 0;  // 0 = keep finished sessions on disk forever (CFG-20)
     bool strict_recovery = false;
+    // Where the kernel records its metrics (issue #14); null: a private set nobody reads (tests).
+    metrics::RuntimeMetrics* metrics = nullptr;
 };
 
 // The outcome of one Send (RPC-SEND-3/4).
@@ -105,6 +110,9 @@ public:
     Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
     // ListSessions (RPC-LS-1): every session in memory.
     std::vector<Session> list_sessions();
+    // How many live sessions in memory are in each state (the metrics' gauge); takes each
+    // session's lock in turn, like list_sessions, without copying any session.
+    std::map<SessionState, size_t> sessions_by_state();
     // The full encoded snapshot (encode_snapshot) of a live session, mode state included; nullopt
     // when the session is not in memory. Replay checks compare it byte for byte.
     std::optional<std::string> snapshot_bytes(const std::string& session_id);
@@ -179,6 +187,10 @@ private:
     std::string recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log,
                                  bool write_snapshot = false);
     void install(Session s);
+    // Publishes a lifecycle transition and counts it.
+    void lifecycle(Lifecycle event, const Session& s, int64_t now);
+    // Wraps a Send's answer so that its outcome is counted (accepted, duplicate, rejected by code).
+    AckFn counted(AckFn done);
     // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);
     // A terminal session from its final snapshot, without its mode state; nullopt otherwise.
@@ -210,6 +222,10 @@ private:
     auth::Authenticator& auth_;
     auth::RateLimiter& limiter_;
     EventSink& events_;
+    std::unique_ptr<metrics::RuntimeMetrics> own_metrics_;  // only when options_.metrics is null
+    metrics::RuntimeMetrics& metrics_;
+    // One counter per ErrorKind, looked up once here so that counting a rejection takes no lock.
+    std::array<metrics::Counter*, kErrorKindCount> rejected_{};
     SessionTable table_;
     const bool inline_storage_;  // storage_.completes_inline(): writes bypass the committer
     util::LogThrottle storage_log_{std::chrono::seconds(1)};

@@ -90,6 +90,15 @@ std::vector<Session> Kernel::list_sessions() {
     return out;
 }
 
+std::map<SessionState, size_t> Kernel::sessions_by_state() {
+    std::map<SessionState, size_t> out;
+    for (const auto& slot : table_.all()) {
+        std::lock_guard lock(slot->mu);
+        if (slot->live) ++out[slot->session.state];
+    }
+    return out;
+}
+
 template <class Op>
 Result<Ack, RpcError> Kernel::control(const auth::Identity& caller, const std::string& session_id, const char* verb,
                                       bool expire_first, Op&& op) {
@@ -213,7 +222,7 @@ void Kernel::write_control(SessionSlot& slot, LogEntry entry, int64_t now, const
               }
               apply_internal(sl.session, entry);
               auto [event, ack] = outcome(sl.session);
-              events_.on_lifecycle(event, sl.session, now);
+              lifecycle(event, sl.session, now);
               // The answer leaves once the new state's snapshot was attempted (MSG-8).
               save_snapshot(sl.session, [reply, a = std::move(ack)] { reply(a); });
           });
