@@ -22,6 +22,9 @@
 #include "plugin_host/plugin_host.hpp"
 #include "policy/policy_files.hpp"
 #include "policy/registry.hpp"
+#include "metrics/registry.hpp"
+#include "service/metrics_collectors.hpp"
+#include "service/metrics_endpoint.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
 #include "service/tls_credentials.hpp"
@@ -344,7 +347,10 @@ int run(int argc, char** argv) {
     events.stream_limits.configure(cfg.max_streams_per_identity, cfg.max_anonymous_streams);  // issue #13
     modes.on_change([&events] { events.modes_changed(); });
     policies.on_change([&events] { events.policies_changed(); });
+    // Recorded always (a few atomic adds), exposed only when MACP_METRICS_ADDR is set.
+    macp::metrics::Metrics metrics;
     macp::kernel::KernelOptions ko;
+    ko.metrics = &metrics.runtime;
     ko.max_payload_bytes = cfg.max_payload_bytes;
     ko.max_session_state_bytes = static_cast<uint64_t>(cfg.max_session_state_bytes);
     ko.checkpoint_interval = cfg.checkpoint_interval;
@@ -387,6 +393,20 @@ int run(int argc, char** argv) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
         return 1;
     }
+    // Listening before the gRPC server, so that a scraper finds it as soon as calls can be made.
+    // Declared after the kernel: stopped before what its scrapes read goes away.
+    std::unique_ptr<macp::service::MetricsEndpoint> metrics_endpoint;
+    if (!cfg.metrics_addr.empty()) {
+        macp::service::wire_metrics(metrics, kernel, events);
+        auto endpoint =
+            macp::service::MetricsEndpoint::start(cfg.metrics_addr, [&metrics] { return metrics.render(); });
+        if (!endpoint) {
+            spdlog::critical("{}", endpoint.error());
+            return 1;
+        }
+        metrics_endpoint = std::move(endpoint.value());
+        spdlog::info("metrics: Prometheus endpoint on http://{}/metrics", metrics_endpoint->address());
+    }
     macp::service::ServerOptions so;
     so.bind_addr = cfg.bind_addr;
     so.tls_cert_path = cfg.tls_cert_path;
@@ -397,6 +417,7 @@ int run(int argc, char** argv) {
     so.storage_health = &storage_health;
     so.tls_client_ca_path = cfg.tls_client_ca_path;
     so.tls_reload_secs = cfg.tls_reload_secs;
+    if (!cfg.metrics_addr.empty()) so.metrics = &metrics;
     auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());

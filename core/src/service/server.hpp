@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "kernel/kernel.hpp"
+#include "metrics/registry.hpp"
 #include "service/health_service.hpp"
 #include "service/runtime_service.hpp"
 #include "service/tls_credentials.hpp"
@@ -25,6 +26,8 @@ struct ServerOptions {
     int64_t max_concurrent_streams = 128;  // CFG-17
     // Health reports NOT_SERVING while it says the store cannot write; null = not monitored.
     storage::StorageHealthMonitor* storage_health = nullptr;
+    // Records the grpc_server_* families of every call (an interceptor); null = no metrics.
+    metrics::Metrics* metrics = nullptr;
 };
 
 class Server {
