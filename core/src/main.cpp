@@ -414,6 +414,8 @@ int run(int argc, char** argv) {
     so.max_payload_bytes = cfg.max_payload_bytes;
     so.version = kVersion;
     so.max_concurrent_streams = cfg.max_concurrent_streams;
+    so.concurrency_limit_per_connection = cfg.concurrency_limit_per_connection;
+    so.request_timeout_secs = cfg.request_timeout_secs;
     so.storage_health = &storage_health;
     so.tls_client_ca_path = cfg.tls_client_ca_path;
     so.tls_reload_secs = cfg.tls_reload_secs;

@@ -156,7 +156,10 @@ TEST_CASE("MACP_METRICS_ADDR serves Prometheus text that follows the RPCs", "[me
 
     Client client(server.address(), "agent-a");
     const auto sid = new_session_id();
-    auto started = client.send(envelope("SessionStart", sid, kMultiRound, "m1", session_start_payload({"agent-a"})));
+    grpc::Status status;
+    auto started =
+        client.send(envelope("SessionStart", sid, kMultiRound, "m1", session_start_payload({"agent-a"})), &status);
+    INFO("Send: " << status.error_code() << " " << status.error_message() << " / " << started.error().code());
     REQUIRE(started.ok());
     // Rejected: a message for a session that does not exist (the ack says so; gRPC says OK).
     auto rejected = client.send(envelope("Contribute", new_session_id(), kMultiRound, "m2", contribute_json("x")));

@@ -22,7 +22,8 @@ Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::Polic
                ServiceEvents& events, const ServerOptions& options)
     : events_(events),
       runtime_(kernel, modes, policies, events,
-               ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead}),
+               ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead,
+                           options.concurrency_limit_per_connection, options.request_timeout_secs}),
       health_(options.storage_health) {}
 
 Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
