@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "auth/authenticator.hpp"
@@ -30,6 +29,7 @@
 #include "service/tls_credentials.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
+#include "util/log_setup.hpp"
 #include "util/sd_notify.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -48,16 +48,15 @@ std::map<std::string, std::string> read_environment() {
     return env;
 }
 
+// RUST_LOG keeps its per-target directives (util/log_setup.hpp); config validated it and reduced
+// it to one level, which stays the level of targets no directive names.
 void setup_logging(const macp::config::Config& c) {
-    auto logger = spdlog::stderr_color_mt("macp");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(c.log_level == "warn" ? "warning" : c.log_level));
-    if (c.log_format == "json") {
-        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
-                            spdlog::pattern_time_type::utc);
-    } else {
-        spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
-    }
+    const auto fallback = spdlog::level::from_str(c.log_level == "warn" ? "warning" : c.log_level);
+    const auto raw = c.settings.find("RUST_LOG");
+    auto filter = macp::util::parse_log_filter(raw == c.settings.end() ? c.log_level : raw->second, fallback);
+    macp::util::LogFilter plain;
+    plain.fallback = fallback;
+    macp::util::configure_logging(filter ? filter.value() : plain, c.log_format == "json");
 }
 
 // The keys a plugin declares, in the configuration code's terms.

@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/log_setup.hpp"
+
 namespace macp::kernel {
 
 namespace {
@@ -20,9 +22,9 @@ void run_done(const GroupCommitter::Done& done, const storage::Status& status) n
     try {
         done(status);
     } catch (const std::exception& e) {
-        spdlog::error("a storage write continuation failed: {}", e.what());
+        util::log_target(util::kStorageTarget).error("a storage write continuation failed: {}", e.what());
     } catch (...) {
-        spdlog::error("a storage write continuation failed with an unknown exception");
+        util::log_target(util::kStorageTarget).error("a storage write continuation failed with an unknown exception");
     }
 }
 
@@ -42,7 +44,7 @@ void GroupCommitter::serve() {
         backend_.run_on_storage_thread([this] { run(); });
         return;
     } catch (const std::exception& e) {
-        spdlog::warn("group commit: runs beside the storage thread ({})", e.what());
+        util::log_target(util::kStorageTarget).warn("group commit: runs beside the storage thread ({})", e.what());
     }
     run();  // the storage thread could not take the loop: hop per batch instead
 }
@@ -95,7 +97,7 @@ void GroupCommitter::run() {
             // One hop to the storage thread for the whole batch (its creates and the append).
             backend_.run_on_storage_thread([&] { statuses = store(batch); });
         } catch (const std::exception& e) {
-            spdlog::error("group commit: the batch could not be stored: {}", e.what());
+            util::log_target(util::kStorageTarget).error("group commit: the batch could not be stored: {}", e.what());
             statuses.clear();
         }
         statuses.resize(batch.size(), fail(storage::StorageError{kShuttingDown, "the batch could not be stored"}));

@@ -7,6 +7,7 @@
 
 #include "kernel/session_id.hpp"
 #include "kernel/transitions.hpp"
+#include "util/log_setup.hpp"
 
 namespace macp::kernel {
 
@@ -288,9 +289,10 @@ void Kernel::log_storage_failure(const std::string& what, const std::string& why
     if (!storage_log_.allow(suppressed)) return;
     const auto level = error ? spdlog::level::err : spdlog::level::warn;
     if (suppressed == 0) {
-        spdlog::log(level, "{}: {}", what, why);
+        util::log_target(util::kStorageTarget).log(level, "{}: {}", what, why);
     } else {
-        spdlog::log(level, "{}: {} ({} more storage failures in the last second not logged)", what, why, suppressed);
+        util::log_target(util::kStorageTarget)
+            .log(level, "{}: {} ({} more storage failures in the last second not logged)", what, why, suppressed);
     }
 }
 

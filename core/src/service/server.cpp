@@ -7,6 +7,7 @@
 #endif
 
 #include "service/metrics_interceptor.hpp"
+#include "service/request_log.hpp"
 #include "service/tls_credentials.hpp"
 
 namespace macp::service {
@@ -55,11 +56,12 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                static_cast<int>(std::min<int64_t>(o.max_concurrent_streams, INT32_MAX)));
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
     if (o.metrics != nullptr) {  // its methods were registered by wire_metrics (service/metrics_collectors.hpp)
-        std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
         interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(o.metrics->grpc));
-        builder.experimental().SetInterceptorCreators(std::move(interceptors));
     }
+    interceptors.push_back(std::make_unique<RequestLogFactory>());  // creates nothing unless debug is on
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.RegisterService(&s->runtime_);
     builder.RegisterService(&s->health_);
     s->server_ = builder.BuildAndStart();
