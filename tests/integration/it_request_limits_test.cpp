@@ -88,6 +88,42 @@ TEST_CASE("a Send the store does not finish within MACP_REQUEST_TIMEOUT_SECS is 
     CHECK(server.stop(15) == 0);
 }
 
+TEST_CASE("CancelSession and GetSession give up waiting for a slow write after MACP_REQUEST_TIMEOUT_SECS", "[limits]") {
+    REQUIRE_FALSE(fixture_dir().empty());
+    TempDir dir;
+    ServerProcess server(slow_store({{"MACP_REQUEST_TIMEOUT_SECS", "1"}}), dir.path() / "data");
+    REQUIRE(server.start());
+    INFO(server.log());
+    Client client(server.address(), "agent-a");
+    Client reader(server.address(), "agent-a");
+    const auto sid = new_session_id();
+    REQUIRE(client.send(envelope("SessionStart", sid, kMultiRound, "s1", session_start_payload({"agent-a", "agent-b"})))
+                .ok());
+
+    // The store takes 3 s over the SessionCancel entry.
+    const auto started = std::chrono::steady_clock::now();
+    auto cancel = std::async(std::launch::async, [&] {
+        macp::v1::Ack ack;
+        return client.cancel(sid, "done", &ack);
+    });
+    std::this_thread::sleep_for(300ms);
+    // The session is busy with that write: a read waits for it, and gives up too.
+    macp::v1::SessionMetadata meta;
+    const auto read = reader.get_session(sid, &meta);
+    CHECK(read.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    const auto st = cancel.get();
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    CHECK(st.error_message().find("MACP_REQUEST_TIMEOUT_SECS") != std::string::npos);
+    CHECK(took < 2500ms);
+
+    // The cancel went on and landed.
+    std::this_thread::sleep_for(3s);
+    REQUIRE(reader.get_session(sid, &meta).ok());
+    CHECK(meta.state() == macp::v1::SESSION_STATE_CANCELLED);
+    CHECK(server.stop(15) == 0);
+}
+
 TEST_CASE("MACP_CONCURRENCY_LIMIT_PER_CONNECTION refuses one call too many on a connection, not on others",
           "[limits]") {
     REQUIRE_FALSE(fixture_dir().empty());

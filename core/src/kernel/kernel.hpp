@@ -58,7 +58,9 @@ struct Ack {
 
 // RPC-level failures of the unary lookups (GetSession, Cancel, ...), mapped to gRPC statuses.
 struct RpcError {
-    enum Code { NotFound, PermissionDenied, Unauthenticated };
+    // DeadlineExceeded: the caller's wait limit passed first (MACP_REQUEST_TIMEOUT_SECS); the
+    // operation itself may still complete.
+    enum Code { NotFound, PermissionDenied, Unauthenticated, DeadlineExceeded };
     Code code;
     std::string message;
 };
@@ -107,7 +109,10 @@ public:
                                                                  uint64_t upto);
 
     // GetSession (RPC-GET-*): lazy expiry, existence before permission.
-    Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
+    // `wait_limit` (zero: none) bounds how long the calling thread waits for the session's turn and
+    // for a write it needs; past it the answer is RpcError::DeadlineExceeded (issue #14).
+    Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id,
+                                          std::chrono::milliseconds wait_limit = {});
     // ListSessions (RPC-LS-1): every session in memory.
     std::vector<Session> list_sessions();
     // How many live sessions in memory are in each state (the metrics' gauge); takes each
@@ -117,12 +122,12 @@ public:
     // when the session is not in memory. Replay checks compare it byte for byte.
     std::optional<std::string> snapshot_bytes(const std::string& session_id);
 
-    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id,
-                                 const std::string& reason);
+    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason,
+                                 std::chrono::milliseconds wait_limit = {});
     Result<Ack, RpcError> suspend(const auth::Identity& caller, const std::string& session_id,
-                                  const std::string& reason);
-    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id,
-                                 const std::string& reason);
+                                  const std::string& reason, std::chrono::milliseconds wait_limit = {});
+    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason,
+                                 std::chrono::milliseconds wait_limit = {});
 
     // Rebuilds every stored session by replaying its log (STO-REC-*). Call once before serving.
     Result<RecoveryReport, std::string> recover();
@@ -213,7 +218,7 @@ private:
                        const std::function<std::pair<Lifecycle, Ack>(Session&)>& outcome);
     template <class Op>
     Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,
-                                  bool expire_first, Op&& op);
+                                  bool expire_first, std::chrono::milliseconds wait_limit, Op op);
 
     KernelOptions options_;
     storage::StorageBackend& storage_;

@@ -46,6 +46,8 @@ grpc::Status to_status(const kernel::RpcError& e) {
         case kernel::RpcError::PermissionDenied:
             return {grpc::StatusCode::PERMISSION_DENIED, util::bounded_message(e.message)};
         case kernel::RpcError::Unauthenticated: return kUnauthenticated;
+        case kernel::RpcError::DeadlineExceeded:
+            return {grpc::StatusCode::DEADLINE_EXCEEDED, util::bounded_message(e.message)};
     }
     return {grpc::StatusCode::INTERNAL, util::bounded_message(e.message)};
 }
@@ -101,7 +103,7 @@ grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1
     return guarded(connection_limits_, ctx, "GetSession", [&] {
         auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;
-        auto s = kernel_.get_session(*id, req->session_id());
+        auto s = kernel_.get_session(*id, req->session_id(), wait_limit());
         if (!s) return to_status(s.error());
         to_proto(*s, resp->mutable_metadata());
         return grpc::Status::OK;
@@ -183,20 +185,23 @@ grpc::Status control_rpc(const char* name, ConnectionLimits& limits, kernel::Ker
 
 grpc::Status RuntimeService::CancelSession(grpc::ServerContext* ctx, const macp::v1::CancelSessionRequest* req,
                                            macp::v1::CancelSessionResponse* resp) {
-    return control_rpc("CancelSession", connection_limits_, kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.cancel(id, req->session_id(), req->reason()); });
+    return control_rpc("CancelSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.cancel(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
 grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp::v1::SuspendSessionRequest* req,
                                             macp::v1::SuspendSessionResponse* resp) {
-    return control_rpc("SuspendSession", connection_limits_, kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.suspend(id, req->session_id(), req->reason()); });
+    return control_rpc("SuspendSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.suspend(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
 grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp::v1::ResumeSessionRequest* req,
                                            macp::v1::ResumeSessionResponse* resp) {
-    return control_rpc("ResumeSession", connection_limits_, kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.resume(id, req->session_id(), req->reason()); });
+    return control_rpc("ResumeSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.resume(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
 grpc::Status RuntimeService::GetManifest(grpc::ServerContext* ctx, const macp::v1::GetManifestRequest* req,

@@ -3,6 +3,7 @@
 // gRPC handler). RPCs not overridden here answer UNIMPLEMENTED (owned by later issues).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "kernel/kernel.hpp"
@@ -93,6 +94,11 @@ public:
                               macp::v1::ListPoliciesResponse*) override;
 
 private:
+    // MACP_REQUEST_TIMEOUT_SECS for the synchronous RPCs that wait for a session (issue #14).
+    [[nodiscard]] std::chrono::milliseconds wait_limit() const {
+        return std::chrono::seconds(info_.request_timeout_secs);
+    }
+
     kernel::Kernel& kernel_;
     modes::ModeRegistry& modes_;
     policy::PolicyRegistry& policies_;
