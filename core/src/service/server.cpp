@@ -9,6 +9,7 @@
 #include "service/metrics_interceptor.hpp"
 #include "service/request_log.hpp"
 #include "service/tls_credentials.hpp"
+#include "util/log_setup.hpp"
 
 namespace macp::service {
 
@@ -60,8 +61,12 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     if (o.metrics != nullptr) {  // its methods were registered by wire_metrics (service/metrics_collectors.hpp)
         interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(o.metrics->grpc));
     }
-    interceptors.push_back(std::make_unique<RequestLogFactory>());  // creates nothing unless debug is on
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    // Levels are set once at start-up: without debug on the request target no call pays for it.
+    if (util::log_target(util::kRequestTarget).should_log(spdlog::level::debug)) {
+        interceptors.push_back(std::make_unique<RequestLogFactory>());
+    }
+    // Only when there is one: with any interceptor gRPC runs its interceptor machinery on every call.
+    if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.RegisterService(&s->runtime_);
     builder.RegisterService(&s->health_);
     s->server_ = builder.BuildAndStart();
