@@ -37,12 +37,15 @@ bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// How specifically `directive` names `target`: 0 not at all, else higher is more specific.
+// How specifically `directive` names `target`: 0 not at all, else higher is more specific. Naming
+// the target itself beats naming it by its last segment, which beats naming a parent; among
+// parents the deeper one wins.
 size_t match(std::string_view directive, std::string_view target) {
-    if (directive == target) return 3 * directive.size() + 2;
+    constexpr size_t kTier = 1 << 16;
+    if (directive == target) return 3 * kTier;
+    if (ends_with(target, "::" + std::string(directive))) return 2 * kTier;
     const std::string parent = std::string(directive) + "::";
-    if (target.substr(0, parent.size()) == parent) return 3 * directive.size();
-    if (ends_with(target, "::" + std::string(directive))) return 3 * directive.size() + 1;
+    if (target.substr(0, parent.size()) == parent) return kTier + directive.size();
     return 0;
 }
 
