@@ -92,6 +92,33 @@ TEST_CASE("MACP_LOG_FORMAT=json writes one valid JSON object per line, requests 
     CHECK(not_found_logged);
 }
 
+TEST_CASE("a kernel warning carries the session, sender and code as JSON fields", "[logs]") {
+    TempDir dir;
+    auto env = json_env("info");
+    env["MACP_SESSION_START_LIMIT_PER_MINUTE"] = "1";
+    ServerProcess server(env, dir.path() / "data");
+    REQUIRE(server.start());
+    Client client(server.address(), "agent-q");
+    REQUIRE(
+        client.send(envelope("SessionStart", new_session_id(), kMultiRound, "a", session_start_payload({"b"}))).ok());
+    const auto limited = new_session_id();
+    REQUIRE(
+        client.send(envelope("SessionStart", limited, kMultiRound, "b", session_start_payload({"b"}))).error().code() ==
+        "RATE_LIMITED");
+    REQUIRE(server.stop(15) == 0);
+    bool found = false;
+    for (const auto& l : parse_lines(server.log())) {
+        const auto& f = l.fields;
+        if (f.count("code") != 0 && f.at("code") == "RATE_LIMITED") {
+            CHECK(f.at("session_id") == limited);
+            CHECK(f.at("sender") == "agent-q");
+            CHECK(f.at("level") == "warn");
+            found = true;
+        }
+    }
+    CHECK(found);
+}
+
 TEST_CASE("RUST_LOG directives set levels per target", "[logs]") {
     TempDir dir;
     // Debug everywhere except the request log.
