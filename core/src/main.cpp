@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "auth/authenticator.hpp"
@@ -22,11 +21,15 @@
 #include "plugin_host/plugin_host.hpp"
 #include "policy/policy_files.hpp"
 #include "policy/registry.hpp"
+#include "metrics/registry.hpp"
+#include "service/metrics_collectors.hpp"
+#include "service/metrics_endpoint.hpp"
 #include "service/server.hpp"
 #include "service/service_events.hpp"
 #include "service/tls_credentials.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
+#include "util/log_setup.hpp"
 #include "util/sd_notify.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -45,16 +48,15 @@ std::map<std::string, std::string> read_environment() {
     return env;
 }
 
+// RUST_LOG keeps its per-target directives (util/log_setup.hpp); config validated it and reduced
+// it to one level, which stays the level of targets no directive names.
 void setup_logging(const macp::config::Config& c) {
-    auto logger = spdlog::stderr_color_mt("macp");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(c.log_level == "warn" ? "warning" : c.log_level));
-    if (c.log_format == "json") {
-        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
-                            spdlog::pattern_time_type::utc);
-    } else {
-        spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
-    }
+    const auto fallback = spdlog::level::from_str(c.log_level == "warn" ? "warning" : c.log_level);
+    const auto raw = c.settings.find("RUST_LOG");
+    auto filter = macp::util::parse_log_filter(raw == c.settings.end() ? c.log_level : raw->second, fallback);
+    macp::util::LogFilter plain;
+    plain.fallback = fallback;
+    macp::util::configure_logging(filter ? filter.value() : plain, c.log_format == "json");
 }
 
 // The keys a plugin declares, in the configuration code's terms.
@@ -344,7 +346,10 @@ int run(int argc, char** argv) {
     events.stream_limits.configure(cfg.max_streams_per_identity, cfg.max_anonymous_streams);  // issue #13
     modes.on_change([&events] { events.modes_changed(); });
     policies.on_change([&events] { events.policies_changed(); });
+    // Recorded always (a few atomic adds), exposed only when MACP_METRICS_ADDR is set.
+    macp::metrics::Metrics metrics;
     macp::kernel::KernelOptions ko;
+    ko.metrics = &metrics.runtime;
     ko.max_payload_bytes = cfg.max_payload_bytes;
     ko.max_session_state_bytes = static_cast<uint64_t>(cfg.max_session_state_bytes);
     ko.checkpoint_interval = cfg.checkpoint_interval;
@@ -387,6 +392,20 @@ int run(int argc, char** argv) {
         spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
         return 1;
     }
+    // Listening before the gRPC server, so that a scraper finds it as soon as calls can be made.
+    // Declared after the kernel: stopped before what its scrapes read goes away.
+    std::unique_ptr<macp::service::MetricsEndpoint> metrics_endpoint;
+    if (!cfg.metrics_addr.empty()) {
+        macp::service::wire_metrics(metrics, kernel, events);
+        auto endpoint =
+            macp::service::MetricsEndpoint::start(cfg.metrics_addr, [&metrics] { return metrics.render(); });
+        if (!endpoint) {
+            spdlog::critical("{}", endpoint.error());
+            return 1;
+        }
+        metrics_endpoint = std::move(endpoint.value());
+        spdlog::info("metrics: Prometheus endpoint on http://{}/metrics", metrics_endpoint->address());
+    }
     macp::service::ServerOptions so;
     so.bind_addr = cfg.bind_addr;
     so.tls_cert_path = cfg.tls_cert_path;
@@ -394,9 +413,12 @@ int run(int argc, char** argv) {
     so.max_payload_bytes = cfg.max_payload_bytes;
     so.version = kVersion;
     so.max_concurrent_streams = cfg.max_concurrent_streams;
+    so.concurrency_limit_per_connection = cfg.concurrency_limit_per_connection;
+    so.request_timeout_secs = cfg.request_timeout_secs;
     so.storage_health = &storage_health;
     so.tls_client_ca_path = cfg.tls_client_ca_path;
     so.tls_reload_secs = cfg.tls_reload_secs;
+    if (!cfg.metrics_addr.empty()) so.metrics = &metrics;
     auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());

@@ -344,6 +344,7 @@ bool Server::start(std::string* error) {
                {"MACP_MESSAGE_LIMIT_PER_MINUTE", "1000000000"},
                {"MACP_SESSION_START_LIMIT_PER_MINUTE", "1000000000"},
                {"MACP_MAX_CONCURRENT_STREAMS", "10000"},
+               {"MACP_CONCURRENCY_LIMIT_PER_CONNECTION", "100000"},  // the load shapes pipeline deeply
                // The fan-out bench opens up to 5,000 subscribers as one dev-mode identity.
                {"MACP_MAX_STREAMS_PER_IDENTITY", "100000"},
                {"RUST_LOG", "warn"}};

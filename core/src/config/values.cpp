@@ -117,7 +117,9 @@ Result<std::string, std::string> host_port(std::string_view text) {
     return std::string(text);
 }
 
-// We run one global level, so a per-target filter is reduced to a single level on purpose.
+// Validates the filter and reduces it to one level: the level of the targets no directive names
+// when the filter has no bare level. The directives themselves are applied by util/log_setup from
+// the raw setting.
 Result<std::string, std::string> log_level(std::string_view filter) {
     std::optional<std::string> last_bare;
     std::optional<std::string> first_targeted;

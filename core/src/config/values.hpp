@@ -20,8 +20,9 @@ Result<std::string, std::string> literal_socket_address(std::string_view text);
 // "host:port" where host may also be a DNS name (MACP_METRICS_ADDR, CFG-15).
 Result<std::string, std::string> host_port(std::string_view text);
 
-// RUST_LOG: a bare level or an env-filter-like list ("macp=debug,info"). Returns the one global
-// level we apply: the last bare level, else the level of the first target=level directive.
+// RUST_LOG: a bare level or an env-filter-like list ("macp=debug,info"). Returns the level of the
+// targets no directive names: the last bare level, else the level of the first target=level
+// directive (the per-target levels come from the raw setting: util/log_setup.hpp).
 Result<std::string, std::string> log_level(std::string_view filter);
 
 Result<std::string, std::string> log_format(std::string_view text);  // text | json

@@ -7,6 +7,7 @@
 #include "kernel/await_reply.hpp"
 #include "kernel/kernel.hpp"
 #include "modes/commitment.hpp"
+#include "util/log_context.hpp"
 
 namespace macp::kernel {
 
@@ -48,6 +49,7 @@ std::optional<auth::Identity> Kernel::authenticate(const auth::Metadata& metadat
 }
 
 void Kernel::submit(const auth::Metadata& metadata, macp::v1::Envelope request, AckFn done) {
+    done = counted(std::move(done));
     const int64_t now = now_ms();
     if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
     auto identity = auth_.authenticate(metadata);  // ENV-8
@@ -56,6 +58,7 @@ void Kernel::submit(const auth::Metadata& metadata, macp::v1::Envelope request, 
 }
 
 void Kernel::submit_as(const auth::Identity& identity, macp::v1::Envelope request, AckFn done) {
+    done = counted(std::move(done));
     const int64_t now = now_ms();
     if (auto e = check_shape(request, options_.max_payload_bytes)) return done(error_ack(request, *e, now));
     admit(identity, std::move(request), now, std::move(done));
@@ -72,6 +75,9 @@ Ack Kernel::send_as(const auth::Identity& identity, const macp::v1::Envelope& en
 void Kernel::admit(const auth::Identity& identity, macp::v1::Envelope env, int64_t now, AckFn done) {
     // ENV-9: a claimed sender must be the authenticated one; then it is overwritten.
     if (!env.sender().empty() && env.sender() != identity.sender) {
+        // Fields for the JSON log (issue #14); built only on this rare path, never per accepted message.
+        const util::LogContext fields{
+            {"session_id", env.session_id()}, {"sender", identity.sender}, {"code", "UNAUTHENTICATED"}};
         spdlog::warn("rejected spoofed sender '{}' from identity '{}'", env.sender(), identity.sender);
         return done(error_ack(env, Error(ErrorKind::Unauthenticated, "sender spoofing"), now));
     }
@@ -84,6 +90,8 @@ void Kernel::admit(const auth::Identity& identity, macp::v1::Envelope env, int64
     }
     auto bucket = is_start ? auth::RateLimiter::Bucket::SessionStart : auth::RateLimiter::Bucket::Message;
     if (!limiter_.allow(identity.sender, bucket, now)) {  // ENV-11
+        const util::LogContext fields{
+            {"session_id", env.session_id()}, {"sender", identity.sender}, {"code", "RATE_LIMITED"}};
         spdlog::warn("rate limit hit by '{}' ({})", identity.sender, is_start ? "session starts" : "messages");
         return done(error_ack(env, Error(ErrorKind::RateLimited), now));
     }

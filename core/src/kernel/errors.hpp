@@ -2,6 +2,7 @@
 // variant name) is what lands in MACPError.message (ERR-22), and code() is the RFC registry code.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,8 @@ enum class ErrorKind {
     InvalidPolicyDefinition,  // ERR-19
     SessionStateTooLarge,     // issue #8.4 (ours): the session's state bound (docs/compatibility.md)
 };
+
+inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::SessionStateTooLarge) + 1;
 
 struct Error {
     ErrorKind kind;

@@ -2,10 +2,14 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <vector>
 
 #include <spdlog/spdlog.h>
+
+#include "util/log_setup.hpp"
 
 namespace macp::kernel {
 
@@ -18,16 +22,18 @@ void run_done(const GroupCommitter::Done& done, const storage::Status& status) n
     try {
         done(status);
     } catch (const std::exception& e) {
-        spdlog::error("a storage write continuation failed: {}", e.what());
+        util::log_target(util::kStorageTarget).error("a storage write continuation failed: {}", e.what());
     } catch (...) {
-        spdlog::error("a storage write continuation failed with an unknown exception");
+        util::log_target(util::kStorageTarget).error("a storage write continuation failed with an unknown exception");
     }
 }
 
 }  // namespace
 
-GroupCommitter::GroupCommitter(storage::StorageBackend& backend, size_t max_batch)
-    : backend_(backend), max_batch_(max_batch), completer_([this] { complete(); }), thread_([this] { serve(); }) {}
+GroupCommitter::GroupCommitter(storage::StorageBackend& backend, metrics::RuntimeMetrics* metrics, size_t max_batch)
+    : backend_(backend), metrics_(metrics), max_batch_(max_batch), completer_([this] { complete(); }), thread_([this] {
+          serve();
+      }) {}
 
 void GroupCommitter::serve() {
     // The committer loop runs on the storage plugin's own thread when it has one (it keeps one of
@@ -38,7 +44,7 @@ void GroupCommitter::serve() {
         backend_.run_on_storage_thread([this] { run(); });
         return;
     } catch (const std::exception& e) {
-        spdlog::warn("group commit: runs beside the storage thread ({})", e.what());
+        util::log_target(util::kStorageTarget).warn("group commit: runs beside the storage thread ({})", e.what());
     }
     run();  // the storage thread could not take the loop: hop per batch instead
 }
@@ -91,7 +97,7 @@ void GroupCommitter::run() {
             // One hop to the storage thread for the whole batch (its creates and the append).
             backend_.run_on_storage_thread([&] { statuses = store(batch); });
         } catch (const std::exception& e) {
-            spdlog::error("group commit: the batch could not be stored: {}", e.what());
+            util::log_target(util::kStorageTarget).error("group commit: the batch could not be stored: {}", e.what());
             statuses.clear();
         }
         statuses.resize(batch.size(), fail(storage::StorageError{kShuttingDown, "the batch could not be stored"}));
@@ -153,7 +159,16 @@ std::vector<storage::Status> GroupCommitter::store(std::deque<Write>& batch) {
         index.push_back(i);
     }
     if (!items.empty()) {
+        const auto started = std::chrono::steady_clock::now();
         auto results = backend_.append_log_batch(items);
+        if (metrics_ != nullptr) {
+            metrics_->commit_batch_size.observe(items.size());
+            metrics_->storage_append_ns.observe(static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+                    .count()));
+            const bool failed = std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; });
+            if (failed || results.size() < items.size()) metrics_->storage_append_failures.inc();
+        }
         for (size_t k = 0; k < index.size(); ++k) {
             statuses[index[k]] = k < results.size()
                                      ? std::move(results[k])

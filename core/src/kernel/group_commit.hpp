@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/runtime_metrics.hpp"
 #include "storage/storage_backend.hpp"
 
 namespace macp::kernel {
@@ -40,7 +41,9 @@ public:
         Done done;
     };
 
-    explicit GroupCommitter(storage::StorageBackend& backend, size_t max_batch = 512);
+    // `metrics` (may be null) receives each batch's size and append latency.
+    explicit GroupCommitter(storage::StorageBackend& backend, metrics::RuntimeMetrics* metrics = nullptr,
+                            size_t max_batch = 512);
     // Completes every queued write, then stops.
     ~GroupCommitter();
     GroupCommitter(const GroupCommitter&) = delete;
@@ -62,6 +65,7 @@ private:
     std::vector<storage::Status> store(std::deque<Write>& batch);
 
     storage::StorageBackend& backend_;
+    metrics::RuntimeMetrics* metrics_;
     size_t max_batch_;
     std::mutex mu_;
     std::condition_variable cv_;

@@ -7,6 +7,7 @@
 
 #include "kernel/session_id.hpp"
 #include "kernel/transitions.hpp"
+#include "util/log_setup.hpp"
 
 namespace macp::kernel {
 
@@ -20,12 +21,41 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
       auth_(authenticator),
       limiter_(limiter),
       events_(events),
+      own_metrics_(options_.metrics != nullptr ? nullptr : std::make_unique<metrics::RuntimeMetrics>()),
+      metrics_(options_.metrics != nullptr ? *options_.metrics : *own_metrics_),
       inline_storage_(storage.completes_inline()),
       snapshots_(storage,
                  [this](const std::string& id, const std::string& why) {
                      log_storage_failure("session " + id + ": snapshot save failed", why, false);
                  }),
-      committer_(storage) {}
+      committer_(storage, &metrics_) {
+    for (size_t kind = 0; kind < kErrorKindCount; ++kind) {
+        rejected_[kind] = &metrics_.rejected_counter(Error(static_cast<ErrorKind>(kind)).code());
+    }
+}
+
+void Kernel::lifecycle(Lifecycle event, const Session& s, int64_t now) {
+    switch (event) {
+        case Lifecycle::Created: metrics_.sessions_started.inc(); break;
+        case Lifecycle::Resolved: metrics_.sessions_resolved.inc(); break;
+        case Lifecycle::Expired: metrics_.sessions_expired.inc(); break;
+        case Lifecycle::Suspended: metrics_.sessions_suspended.inc(); break;
+        case Lifecycle::Resumed: metrics_.sessions_resumed.inc(); break;
+        case Lifecycle::Cancelled: metrics_.sessions_cancelled.inc(); break;
+    }
+    events_.on_lifecycle(event, s, now);
+}
+
+Kernel::AckFn Kernel::counted(AckFn done) {
+    return [this, done = std::move(done)](Ack ack) {
+        if (ack.ok) {
+            (ack.duplicate ? metrics_.messages_duplicate : metrics_.messages_accepted).inc();
+        } else if (ack.error) {
+            rejected_[static_cast<size_t>(ack.error->kind)]->inc();
+        }
+        done(std::move(ack));
+    };
+}
 
 Kernel::~Kernel() {
     {
@@ -160,7 +190,7 @@ void Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int
             // SS-13 (0.6): best effort and off the ack path: the log is the source of truth.
             save_snapshot(sl.session);
             events_.on_envelope(env, 1);  // SS-14: published under the session lock, in acceptance order
-            events_.on_lifecycle(Lifecycle::Created, sl.session, now);
+            lifecycle(Lifecycle::Created, sl.session, now);
             out.push_back([done, a = ok_ack(env, SessionState::Open, now)] { done(a); });
         },
         /*create_session=*/true);
@@ -241,7 +271,7 @@ void Kernel::session_work(SessionSlot& slot, Outbox& out, macp::v1::Envelope& en
                   events_.on_envelope(env, ss.envelope_seq);
                   Ack a = ok_ack(env, ss.state, now);
                   if (ss.state == SessionState::Resolved) {  // MSG-7: acknowledged once its snapshot was attempted
-                      events_.on_lifecycle(Lifecycle::Resolved, ss, now);
+                      lifecycle(Lifecycle::Resolved, ss, now);
                       save_snapshot(ss, [done, a = std::move(a)] { done(a); });
                       return;
                   }
@@ -259,9 +289,10 @@ void Kernel::log_storage_failure(const std::string& what, const std::string& why
     if (!storage_log_.allow(suppressed)) return;
     const auto level = error ? spdlog::level::err : spdlog::level::warn;
     if (suppressed == 0) {
-        spdlog::log(level, "{}: {}", what, why);
+        util::log_target(util::kStorageTarget).log(level, "{}: {}", what, why);
     } else {
-        spdlog::log(level, "{}: {} ({} more storage failures in the last second not logged)", what, why, suppressed);
+        util::log_target(util::kStorageTarget)
+            .log(level, "{}: {} ({} more storage failures in the last second not logged)", what, why, suppressed);
     }
 }
 
@@ -336,7 +367,7 @@ void Kernel::expire_if_due(SessionSlot& slot, int64_t now, Outbox& out, AfterExp
               }
               apply_internal(sl.session, entry);
               save_snapshot(sl.session);
-              events_.on_lifecycle(Lifecycle::Expired, sl.session, now);
+              lifecycle(Lifecycle::Expired, sl.session, now);
               then(sl, o, true);
           });
 }

@@ -1,8 +1,10 @@
 // The runtime kernel: admission pipeline, session lifecycle, durability, recovery.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include "kernel/records.hpp"
 #include "kernel/session_table.hpp"
 #include "kernel/snapshot_writer.hpp"
+#include "metrics/runtime_metrics.hpp"
 #include "macp/v1/envelope.pb.h"
 #include "modes/registry.hpp"
 #include "policy/registry.hpp"
@@ -38,6 +41,8 @@ struct KernelOptions {
     int64_t session_retention_ms = 3'600'000;
     int64_t session_disk_retention_ms = 0;  // 0 = keep finished sessions on disk forever (CFG-20)
     bool strict_recovery = false;
+    // Where the kernel records its metrics (issue #14); null: a private set nobody reads (tests).
+    metrics::RuntimeMetrics* metrics = nullptr;
 };
 
 // The outcome of one Send (RPC-SEND-3/4).
@@ -53,7 +58,9 @@ struct Ack {
 
 // RPC-level failures of the unary lookups (GetSession, Cancel, ...), mapped to gRPC statuses.
 struct RpcError {
-    enum Code { NotFound, PermissionDenied, Unauthenticated };
+    // DeadlineExceeded: the caller's wait limit passed first (MACP_REQUEST_TIMEOUT_SECS); the
+    // operation itself may still complete.
+    enum Code { NotFound, PermissionDenied, Unauthenticated, DeadlineExceeded };
     Code code;
     std::string message;
 };
@@ -102,19 +109,25 @@ public:
                                                                  uint64_t upto);
 
     // GetSession (RPC-GET-*): lazy expiry, existence before permission.
-    Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id);
+    // `wait_limit` (zero: none) bounds how long the calling thread waits for the session's turn and
+    // for a write it needs; past it the answer is RpcError::DeadlineExceeded (issue #14).
+    Result<Session, RpcError> get_session(const auth::Identity& caller, const std::string& session_id,
+                                          std::chrono::milliseconds wait_limit = {});
     // ListSessions (RPC-LS-1): every session in memory.
     std::vector<Session> list_sessions();
+    // How many live sessions in memory are in each state (the metrics' gauge); takes each
+    // session's lock in turn, like list_sessions, without copying any session.
+    std::map<SessionState, size_t> sessions_by_state();
     // The full encoded snapshot (encode_snapshot) of a live session, mode state included; nullopt
     // when the session is not in memory. Replay checks compare it byte for byte.
     std::optional<std::string> snapshot_bytes(const std::string& session_id);
 
-    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id,
-                                 const std::string& reason);
+    Result<Ack, RpcError> cancel(const auth::Identity& caller, const std::string& session_id, const std::string& reason,
+                                 std::chrono::milliseconds wait_limit = {});
     Result<Ack, RpcError> suspend(const auth::Identity& caller, const std::string& session_id,
-                                  const std::string& reason);
-    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id,
-                                 const std::string& reason);
+                                  const std::string& reason, std::chrono::milliseconds wait_limit = {});
+    Result<Ack, RpcError> resume(const auth::Identity& caller, const std::string& session_id, const std::string& reason,
+                                 std::chrono::milliseconds wait_limit = {});
 
     // Rebuilds every stored session by replaying its log (STO-REC-*). Call once before serving.
     Result<RecoveryReport, std::string> recover();
@@ -179,6 +192,10 @@ private:
     std::string recover_from_log(const std::string& id, const storage::StorageResult<std::vector<std::string>>& log,
                                  bool write_snapshot = false);
     void install(Session s);
+    // Publishes a lifecycle transition and counts it.
+    void lifecycle(Lifecycle event, const Session& s, int64_t now);
+    // Wraps a Send's answer so that its outcome is counted (accepted, duplicate, rejected by code).
+    AckFn counted(AckFn done);
     // Loads an evicted session from storage for read-only access (final snapshot, else replay).
     std::optional<Session> load_from_storage(const std::string& session_id);
     // A terminal session from its final snapshot, without its mode state; nullopt otherwise.
@@ -201,7 +218,7 @@ private:
                        const std::function<std::pair<Lifecycle, Ack>(Session&)>& outcome);
     template <class Op>
     Result<Ack, RpcError> control(const auth::Identity& caller, const std::string& session_id, const char* verb,
-                                  bool expire_first, Op&& op);
+                                  bool expire_first, std::chrono::milliseconds wait_limit, Op op);
 
     KernelOptions options_;
     storage::StorageBackend& storage_;
@@ -210,6 +227,10 @@ private:
     auth::Authenticator& auth_;
     auth::RateLimiter& limiter_;
     EventSink& events_;
+    std::unique_ptr<metrics::RuntimeMetrics> own_metrics_;  // only when options_.metrics is null
+    metrics::RuntimeMetrics& metrics_;
+    // One counter per ErrorKind, looked up once here so that counting a rejection takes no lock.
+    std::array<metrics::Counter*, kErrorKindCount> rejected_{};
     SessionTable table_;
     const bool inline_storage_;  // storage_.completes_inline(): writes bypass the committer
     util::LogThrottle storage_log_{std::chrono::seconds(1)};

@@ -1,6 +1,7 @@
 // Start-up recovery: every session is rebuilt by replaying its log through the same transitions
 // and mode code that accepted it (BEHAVIOR.md §6.6 STO-REC-*).
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -424,6 +425,7 @@ public:
 
 Result<RecoveryReport, std::string> Kernel::recover() {
     const KeepFreedHeap keep_heap;
+    const auto started = std::chrono::steady_clock::now();
     RecoveryReport report;
     auto repairs = storage_.recover();
     if (!repairs) return fail("storage recovery failed: " + repairs.error().message);
@@ -450,6 +452,10 @@ Result<RecoveryReport, std::string> Kernel::recover() {
     report.recovered = table_.size();
     report.skipped = report.problems.size();
     spdlog::info("recovered {} sessions ({} skipped)", report.recovered, report.skipped);
+    metrics_.recovery_ns.set(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
+    metrics_.recovered_sessions.set(static_cast<int64_t>(report.recovered));
+    metrics_.recovery_skipped_sessions.set(static_cast<int64_t>(report.skipped));
     return report;
 }
 

@@ -2,6 +2,7 @@
 // lock, one durable write of a session is in flight at a time, and what arrives meanwhile waits in
 // the slot's queue and runs from that write's continuation. Replies leave only after the lock is
 // released.
+#include <chrono>
 #include <exception>
 
 #include <spdlog/spdlog.h>
@@ -33,7 +34,14 @@ void Kernel::write(SessionSlot& slot, std::string record, Continuation then, boo
         // write's would run (under the lock, before the work that waited).
         storage::Status st;
         if (create_session) st = storage_.create_session_storage(slot.session_id);
-        if (st) st = storage_.append_log_entry(slot.session_id, record);
+        if (st) {
+            const auto started = std::chrono::steady_clock::now();
+            st = storage_.append_log_entry(slot.session_id, record);
+            metrics_.storage_append_ns.observe(static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+                    .count()));
+            if (!st) metrics_.storage_append_failures.inc();
+        }
         slot.completed = std::make_unique<InlineWrite>(InlineWrite{std::move(then), std::move(st)});
         return;
     }

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/log_setup.hpp"
+
 namespace macp::kernel {
 
 SnapshotWriter::SnapshotWriter(storage::StorageBackend& backend, Failed on_failure)
@@ -64,9 +66,11 @@ void SnapshotWriter::run() {
             }
             if (job.then) job.then();
         } catch (const std::exception& e) {
-            spdlog::error("session {}: snapshot job failed: {}", job.session_id, e.what());
+            util::log_target(util::kStorageTarget)
+                .error("session {}: snapshot job failed: {}", job.session_id, e.what());
         } catch (...) {
-            spdlog::error("session {}: snapshot job failed with an unknown exception", job.session_id);
+            util::log_target(util::kStorageTarget)
+                .error("session {}: snapshot job failed with an unknown exception", job.session_id);
         }
     }
 }

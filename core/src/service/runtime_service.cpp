@@ -18,7 +18,7 @@ const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED, "Unauthen
 
 // Runs a handler body, turning any escaped exception into INTERNAL instead of crashing.
 template <class Fn>
-grpc::Status guarded(const char* rpc, Fn&& fn) noexcept {
+grpc::Status catching(const char* rpc, Fn&& fn) noexcept {
     try {
         return fn();
     } catch (const std::exception& e) {
@@ -29,12 +29,25 @@ grpc::Status guarded(const char* rpc, Fn&& fn) noexcept {
     return {grpc::StatusCode::INTERNAL, "internal error"};
 }
 
+// A synchronous unary handler's body, run while it holds one of its connection's in-flight
+// slots (MACP_CONCURRENCY_LIMIT_PER_CONNECTION); without one it answers RESOURCE_EXHAUSTED.
+template <class Fn>
+grpc::Status guarded(ConnectionLimits& limits, grpc::ServerContext* ctx, const char* rpc, Fn&& fn) noexcept {
+    return catching(rpc, [&] {
+        auto permit = limits.acquire(ctx->peer());
+        if (!permit) return permit.error();
+        return fn();
+    });
+}
+
 grpc::Status to_status(const kernel::RpcError& e) {
     switch (e.code) {
         case kernel::RpcError::NotFound: return {grpc::StatusCode::NOT_FOUND, util::bounded_message(e.message)};
         case kernel::RpcError::PermissionDenied:
             return {grpc::StatusCode::PERMISSION_DENIED, util::bounded_message(e.message)};
         case kernel::RpcError::Unauthenticated: return kUnauthenticated;
+        case kernel::RpcError::DeadlineExceeded:
+            return {grpc::StatusCode::DEADLINE_EXCEEDED, util::bounded_message(e.message)};
     }
     return {grpc::StatusCode::INTERNAL, util::bounded_message(e.message)};
 }
@@ -43,9 +56,9 @@ constexpr int32_t kMaxPageSize = 1000;
 
 }  // namespace
 
-grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::InitializeRequest* req,
+grpc::Status RuntimeService::Initialize(grpc::ServerContext* ctx, const macp::v1::InitializeRequest* req,
                                         macp::v1::InitializeResponse* resp) {
-    return guarded("Initialize", [&] {
+    return guarded(connection_limits_, ctx, "Initialize", [&] {
         if (req->supported_protocol_versions().empty()) {  // RPC-INIT-1
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                 "INVALID_REQUEST: supported_protocol_versions must not be empty");
@@ -87,10 +100,10 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext*, const macp::v1::In
 
 grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
                                         macp::v1::GetSessionResponse* resp) {
-    return guarded("GetSession", [&] {
+    return guarded(connection_limits_, ctx, "GetSession", [&] {
         auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;
-        auto s = kernel_.get_session(*id, req->session_id());
+        auto s = kernel_.get_session(*id, req->session_id(), wait_limit());
         if (!s) return to_status(s.error());
         to_proto(*s, resp->mutable_metadata());
         return grpc::Status::OK;
@@ -99,7 +112,7 @@ grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1
 
 grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::v1::ListSessionsRequest* req,
                                           macp::v1::ListSessionsResponse* resp) {
-    return guarded("ListSessions", [&] {
+    return guarded(connection_limits_, ctx, "ListSessions", [&] {
         auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;  // RPC-GEN-4
         auto sessions = kernel_.list_sessions();
@@ -157,8 +170,9 @@ grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::
 
 namespace {
 template <class Resp, class Fn>
-grpc::Status control_rpc(const char* name, kernel::Kernel& k, grpc::ServerContext* ctx, Resp* resp, Fn&& fn) {
-    return guarded(name, [&] {
+grpc::Status control_rpc(const char* name, ConnectionLimits& limits, kernel::Kernel& k, grpc::ServerContext* ctx,
+                         Resp* resp, Fn&& fn) {
+    return guarded(limits, ctx, name, [&] {
         auto id = k.authenticate(metadata_of(*ctx, k.needs_peer_identity()));
         if (!id) return kUnauthenticated;
         auto ack = fn(*id);
@@ -171,25 +185,28 @@ grpc::Status control_rpc(const char* name, kernel::Kernel& k, grpc::ServerContex
 
 grpc::Status RuntimeService::CancelSession(grpc::ServerContext* ctx, const macp::v1::CancelSessionRequest* req,
                                            macp::v1::CancelSessionResponse* resp) {
-    return control_rpc("CancelSession", kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.cancel(id, req->session_id(), req->reason()); });
+    return control_rpc("CancelSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.cancel(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
 grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp::v1::SuspendSessionRequest* req,
                                             macp::v1::SuspendSessionResponse* resp) {
-    return control_rpc("SuspendSession", kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.suspend(id, req->session_id(), req->reason()); });
+    return control_rpc("SuspendSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.suspend(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
 grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp::v1::ResumeSessionRequest* req,
                                            macp::v1::ResumeSessionResponse* resp) {
-    return control_rpc("ResumeSession", kernel_, ctx, resp,
-                       [&](const auth::Identity& id) { return kernel_.resume(id, req->session_id(), req->reason()); });
+    return control_rpc("ResumeSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+        return kernel_.resume(id, req->session_id(), req->reason(), wait_limit());
+    });
 }
 
-grpc::Status RuntimeService::GetManifest(grpc::ServerContext*, const macp::v1::GetManifestRequest* req,
+grpc::Status RuntimeService::GetManifest(grpc::ServerContext* ctx, const macp::v1::GetManifestRequest* req,
                                          macp::v1::GetManifestResponse* resp) {
-    return guarded("GetManifest", [&] {
+    return guarded(connection_limits_, ctx, "GetManifest", [&] {
         if (!req->agent_id().empty() && req->agent_id() != "macp-runtime") {  // RPC-MAN-1
             return grpc::Status(grpc::StatusCode::NOT_FOUND, "Agent '" + util::echo(req->agent_id()) + "' not found");
         }
@@ -204,17 +221,17 @@ grpc::Status RuntimeService::GetManifest(grpc::ServerContext*, const macp::v1::G
     });
 }
 
-grpc::Status RuntimeService::ListModes(grpc::ServerContext*, const macp::v1::ListModesRequest*,
+grpc::Status RuntimeService::ListModes(grpc::ServerContext* ctx, const macp::v1::ListModesRequest*,
                                        macp::v1::ListModesResponse* resp) {
-    return guarded("ListModes", [&] {
+    return guarded(connection_limits_, ctx, "ListModes", [&] {
         for (const auto& d : kernel_.modes().standards_track()) to_proto(d, resp->add_modes());  // RPC-LM-1
         return grpc::Status::OK;
     });
 }
 
-grpc::Status RuntimeService::ListExtModes(grpc::ServerContext*, const macp::v1::ListExtModesRequest*,
+grpc::Status RuntimeService::ListExtModes(grpc::ServerContext* ctx, const macp::v1::ListExtModesRequest*,
                                           macp::v1::ListExtModesResponse* resp) {
-    return guarded("ListExtModes", [&] {
+    return guarded(connection_limits_, ctx, "ListExtModes", [&] {
         for (const auto& d : kernel_.modes().extensions()) to_proto(d, resp->add_modes());  // RPC-LEM-1
         return grpc::Status::OK;
     });
@@ -246,7 +263,7 @@ std::optional<grpc::Status> require_manager(kernel::Kernel& k, grpc::ServerConte
 
 grpc::Status RuntimeService::RegisterExtMode(grpc::ServerContext* ctx, const macp::v1::RegisterExtModeRequest* req,
                                              macp::v1::RegisterExtModeResponse* resp) {
-    return guarded("RegisterExtMode", [&] {
+    return guarded(connection_limits_, ctx, "RegisterExtMode", [&] {
         if (auto denied = require_manager(kernel_, ctx)) return *denied;  // RPC-GEN-5
         if (!req->has_mode_descriptor()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "descriptor required");
         auto r = modes_.register_extension(from_proto(req->mode_descriptor()));  // RPC-REGX-1
@@ -258,7 +275,7 @@ grpc::Status RuntimeService::RegisterExtMode(grpc::ServerContext* ctx, const mac
 
 grpc::Status RuntimeService::UnregisterExtMode(grpc::ServerContext* ctx, const macp::v1::UnregisterExtModeRequest* req,
                                                macp::v1::UnregisterExtModeResponse* resp) {
-    return guarded("UnregisterExtMode", [&] {
+    return guarded(connection_limits_, ctx, "UnregisterExtMode", [&] {
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
         auto r = modes_.unregister_extension(req->mode());  // RPC-UNREGX-1
         resp->set_ok(r.ok());
@@ -269,7 +286,7 @@ grpc::Status RuntimeService::UnregisterExtMode(grpc::ServerContext* ctx, const m
 
 grpc::Status RuntimeService::PromoteMode(grpc::ServerContext* ctx, const macp::v1::PromoteModeRequest* req,
                                          macp::v1::PromoteModeResponse* resp) {
-    return guarded("PromoteMode", [&] {
+    return guarded(connection_limits_, ctx, "PromoteMode", [&] {
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
         auto r = modes_.promote(req->mode(), req->promoted_mode_name());  // RPC-PROMO-1
         resp->set_ok(r.ok());
@@ -284,7 +301,7 @@ grpc::Status RuntimeService::PromoteMode(grpc::ServerContext* ctx, const macp::v
 
 grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp::v1::RegisterPolicyRequest* req,
                                             macp::v1::RegisterPolicyResponse* resp) {
-    return guarded("RegisterPolicy", [&] {
+    return guarded(connection_limits_, ctx, "RegisterPolicy", [&] {
         // RPC-POLRO-1: a file-loaded registry refuses changes before authentication.
         if (policies_.read_only()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, policy::kReadOnlyMessage);
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
@@ -303,7 +320,7 @@ grpc::Status RuntimeService::RegisterPolicy(grpc::ServerContext* ctx, const macp
 
 grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const macp::v1::UnregisterPolicyRequest* req,
                                               macp::v1::UnregisterPolicyResponse* resp) {
-    return guarded("UnregisterPolicy", [&] {
+    return guarded(connection_limits_, ctx, "UnregisterPolicy", [&] {
         if (policies_.read_only()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, policy::kReadOnlyMessage);
         if (auto denied = require_manager(kernel_, ctx)) return *denied;
         auto r = policies_.unregister_policy(req->policy_id());  // RPC-UNREGP-1
@@ -315,7 +332,7 @@ grpc::Status RuntimeService::UnregisterPolicy(grpc::ServerContext* ctx, const ma
 
 grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1::GetPolicyRequest* req,
                                        macp::v1::GetPolicyResponse* resp) {
-    return guarded("GetPolicy", [&] {
+    return guarded(connection_limits_, ctx, "GetPolicy", [&] {
         if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity())))
             return kUnauthenticated;  // RPC-GEN-4
         auto p = policies_.find(req->policy_id());
@@ -329,7 +346,7 @@ grpc::Status RuntimeService::GetPolicy(grpc::ServerContext* ctx, const macp::v1:
 
 grpc::Status RuntimeService::ListPolicies(grpc::ServerContext* ctx, const macp::v1::ListPoliciesRequest* req,
                                           macp::v1::ListPoliciesResponse* resp) {
-    return guarded("ListPolicies", [&] {
+    return guarded(connection_limits_, ctx, "ListPolicies", [&] {
         if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()))) return kUnauthenticated;
         for (const auto& p : policies_.list(req->mode())) to_proto(p, resp->add_descriptors());  // RPC-LISTP-1
         return grpc::Status::OK;

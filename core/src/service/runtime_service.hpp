@@ -3,11 +3,14 @@
 // gRPC handler). RPCs not overridden here answer UNIMPLEMENTED (owned by later issues).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.grpc.pb.h"
 #include "service/blocking_work.hpp"
+#include "service/call_deadlines.hpp"
+#include "service/connection_limits.hpp"
 #include "service/service_events.hpp"
 #include "service/session_snapshots.hpp"
 
@@ -17,6 +20,10 @@ struct ServiceInfo {
     std::string version;  // RPC-INIT-4
     // The server's send limit: ListSessions fills an answer only up to it (issue #15).
     int64_t max_response_bytes = 1 << 20;
+    // MACP_CONCURRENCY_LIMIT_PER_CONNECTION: unary calls in flight per connection (CFG-18).
+    int64_t concurrency_limit_per_connection = 64;
+    // MACP_REQUEST_TIMEOUT_SECS: a Send not answered by then is answered DEADLINE_EXCEEDED (CFG-19).
+    int64_t request_timeout_secs = 30;
 };
 
 // The five Watch* server streams on the callback API (service/watch_reactor.hpp, issue #13).
@@ -87,11 +94,18 @@ public:
                               macp::v1::ListPoliciesResponse*) override;
 
 private:
+    // MACP_REQUEST_TIMEOUT_SECS for the synchronous RPCs that wait for a session (issue #14).
+    [[nodiscard]] std::chrono::milliseconds wait_limit() const {
+        return std::chrono::seconds(info_.request_timeout_secs);
+    }
+
     kernel::Kernel& kernel_;
     modes::ModeRegistry& modes_;
     policy::PolicyRegistry& policies_;
     ServiceEvents& events_;
     ServiceInfo info_;
+    ConnectionLimits connection_limits_{info_.concurrency_limit_per_connection};
+    CallDeadlines send_deadlines_;
     // Workers, declared last so they stop before the rest goes: WatchSessions' initial sync and the
     // StreamSession subscribe's storage reads.
     SessionSnapshots session_snapshots_{kernel_};

@@ -6,7 +6,10 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #endif
 
+#include "service/metrics_interceptor.hpp"
+#include "service/request_log.hpp"
 #include "service/tls_credentials.hpp"
+#include "util/log_setup.hpp"
 
 namespace macp::service {
 
@@ -21,7 +24,8 @@ Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::Polic
                ServiceEvents& events, const ServerOptions& options)
     : events_(events),
       runtime_(kernel, modes, policies, events,
-               ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead}),
+               ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead,
+                           options.concurrency_limit_per_connection, options.request_timeout_secs}),
       health_(options.storage_health) {}
 
 Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,
@@ -53,6 +57,16 @@ Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kerne
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                static_cast<int>(std::min<int64_t>(o.max_concurrent_streams, INT32_MAX)));
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    if (o.metrics != nullptr) {  // its methods were registered by wire_metrics (service/metrics_collectors.hpp)
+        interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(o.metrics->grpc));
+    }
+    // Levels are set once at start-up: without debug on the request target no call pays for it.
+    if (util::log_target(util::kRequestTarget).should_log(spdlog::level::debug)) {
+        interceptors.push_back(std::make_unique<RequestLogFactory>());
+    }
+    // Only when there is one: with any interceptor gRPC runs its interceptor machinery on every call.
+    if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.RegisterService(&s->runtime_);
     builder.RegisterService(&s->health_);
     s->server_ = builder.BuildAndStart();

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "kernel/kernel.hpp"
+#include "metrics/registry.hpp"
 #include "service/health_service.hpp"
 #include "service/runtime_service.hpp"
 #include "service/tls_credentials.hpp"
@@ -22,9 +23,13 @@ struct ServerOptions {
     int64_t tls_reload_secs = 60;    // the TLS files are re-read when they change, at this period
     int64_t max_payload_bytes = 1'048'576;
     std::string version;
-    int64_t max_concurrent_streams = 128;  // CFG-17
+    int64_t max_concurrent_streams = 128;           // CFG-17
+    int64_t concurrency_limit_per_connection = 64;  // CFG-18: unary calls in flight per connection
+    int64_t request_timeout_secs = 30;              // CFG-19: Send answered DEADLINE_EXCEEDED after this
     // Health reports NOT_SERVING while it says the store cannot write; null = not monitored.
     storage::StorageHealthMonitor* storage_health = nullptr;
+    // Records the grpc_server_* families of every call (an interceptor); null = no metrics.
+    metrics::Metrics* metrics = nullptr;
 };
 
 class Server {

@@ -36,6 +36,7 @@ Result<StreamLimits::Lease, grpc::Status> StreamLimits::acquire(const std::optio
                                          ", MACP_MAX_ANONYMOUS_STREAMS); authenticate or retry later"));
         }
         ++anonymous_held_;
+        ++total_held_;
         return Lease(this, std::nullopt);
     }
     auto& held = by_sender_[*sender];
@@ -47,6 +48,7 @@ Result<StreamLimits::Lease, grpc::Status> StreamLimits::acquire(const std::optio
                                      ", MACP_MAX_STREAMS_PER_IDENTITY); close one and retry"));
     }
     ++held;
+    ++total_held_;
     return Lease(this, sender);
 }
 
@@ -57,8 +59,14 @@ int64_t StreamLimits::held(const std::optional<std::string>& sender) const {
     return it == by_sender_.end() ? 0 : it->second;
 }
 
+int64_t StreamLimits::total_held() const {
+    std::lock_guard lock(mu_);
+    return total_held_;
+}
+
 void StreamLimits::release(const std::optional<std::string>& sender) {
     std::lock_guard lock(mu_);
+    --total_held_;
     if (!sender) {
         --anonymous_held_;
         return;

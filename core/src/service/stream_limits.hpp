@@ -51,6 +51,8 @@ public:
 
     // Slots held right now by `sender` (nullopt: the anonymous pool).
     [[nodiscard]] int64_t held(const std::optional<std::string>& sender) const;
+    // Slots held right now by everyone: the open streams (the active-streams metric).
+    [[nodiscard]] int64_t total_held() const;
 
 private:
     void release(const std::optional<std::string>& sender);
@@ -60,6 +62,7 @@ private:
     int64_t anonymous_ = kDefaultAnonymous;
     std::unordered_map<std::string, int64_t> by_sender_;  // only senders holding a slot: no growth
     int64_t anonymous_held_ = 0;
+    int64_t total_held_ = 0;
 };
 
 }  // namespace macp::service

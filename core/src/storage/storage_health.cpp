@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/log_setup.hpp"
+
 namespace macp::storage {
 StorageHealthMonitor::StorageHealthMonitor(StorageBackend& backend, HealthMonitorOptions options)
     : backend_(backend), options_(options), name_(backend.name()) {
@@ -104,10 +106,12 @@ void StorageHealthMonitor::check() {
     }
     if (!changed) return;
     if (healthy) {
-        spdlog::info("storage {} is writable again; health is SERVING: {}", name_, reason);
+        util::log_target(util::kStorageTarget)
+            .info("storage {} is writable again; health is SERVING: {}", name_, reason);
     } else {
-        spdlog::error("storage {} cannot write; health is NOT_SERVING and writes fail until it recovers: {}", name_,
-                      reason);
+        util::log_target(util::kStorageTarget)
+            .error("storage {} cannot write; health is NOT_SERVING and writes fail until it recovers: {}", name_,
+                   reason);
     }
     notify_listeners();
 }
@@ -118,7 +122,7 @@ void StorageHealthMonitor::notify_listeners() {
         try {
             listener();
         } catch (const std::exception& e) {
-            spdlog::warn("storage health listener failed: {}", e.what());
+            util::log_target(util::kStorageTarget).warn("storage health listener failed: {}", e.what());
         }
     }
 }
