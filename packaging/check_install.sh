@@ -78,12 +78,24 @@ tar -C "$root" -xf "$tarball"
 mkdir -p "$root/tmp/debs" "$root/tmp/tls"
 cp "$debs"/*.deb "$root/tmp/debs/"
 cp "$src/packaging/check_install_chroot.sh" "$root/tmp/"
+# The same packages under the next version (Version and the exact-version Depends bumped): the
+# chroot upgrades to them, so the maintainer scripts run a real "upgrade <old version>".
+mkdir -p "$root/tmp/debs-next" "$work/repack"
+for deb in "$debs"/*.deb; do
+  rm -rf "$work/repack/pkg"
+  dpkg-deb -R "$deb" "$work/repack/pkg"
+  version=$(sed -n 's/^Version: //p' "$work/repack/pkg/DEBIAN/control")
+  sed -i -e "s/^Version: .*/Version: ${version}+next1/" \
+    -e "s/(= ${version})/(= ${version}+next1)/g" "$work/repack/pkg/DEBIAN/control"
+  dpkg-deb -b "$work/repack/pkg" "$root/tmp/debs-next/" >/dev/null
+done
+rm -rf "$work/repack"
 # A real TLS set-up for the installed server (the chroot has no openssl binary).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$root/tmp/tls/key.pem" -out "$root/tmp/tls/cert.pem" \
   2>/dev/null
 
-echo "== install, run, reinstall, remove, purge in the bookworm root"
+echo "== install, run, reinstall, upgrade to the next version, remove, purge in the bookworm root"
 # A private mount namespace: /proc for the chroot vanishes with it, whatever happens.
 unshare --mount --propagation private -- sh -c '
   mount -t proc proc "$1/proc" &&

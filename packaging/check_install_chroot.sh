@@ -56,6 +56,8 @@ plugin_listed() {  # plugin-id
 
 step "install macp-runtime"
 dpkg_ -i /tmp/debs/macp-runtime_*.deb
+[ -x /usr/bin/macpctl ] || fail "/usr/bin/macpctl not installed"
+[ -f /usr/share/man/man1/macpctl.1.gz ] || fail "macpctl's man page not installed"
 check_user_and_dirs
 [ -f $conf ] || fail "$conf not installed"
 grep -qx $conf /var/lib/dpkg/info/macp-runtime.conffiles || fail "$conf is not a conffile"
@@ -110,6 +112,20 @@ grep -q "local edit by check_install" $conf || fail "reinstall replaced the edit
 check_user_and_dirs
 [ -L $wants ] || fail "unit no longer enabled after the upgrade"
 serve "storage-file after the upgrade" $secure $tokens MACP_STORAGE_BACKEND=file MACP_DATA_DIR=$data/file
+
+step "upgrade every package to the next version (/tmp/debs-next)"
+old_version=$(dpkg-query -W -f '${Version}' macp-runtime)
+dpkg_ -i /tmp/debs-next/*.deb
+new_version=$(dpkg-query -W -f '${Version}' macp-runtime)
+[ "$new_version" = "${old_version}+next1" ] || fail "after the upgrade macp-runtime is $new_version"
+for p in $(dpkg-query -W -f '${Package}\n' 'macp-runtime-*' | grep -v -e '-dev$' -e 'dbgsym'); do
+  [ "$(dpkg-query -W -f '${Version}' "$p")" = "$new_version" ] || fail "$p was not upgraded with the core"
+done
+grep -q "local edit by check_install" $conf || fail "the upgrade replaced the edited $conf"
+check_user_and_dirs
+[ -L $wants ] || fail "unit no longer enabled after the version upgrade"
+[ -x /usr/bin/macpctl ] || fail "/usr/bin/macpctl missing after the upgrade"
+serve "storage-file after the version upgrade" $secure $tokens MACP_STORAGE_BACKEND=file MACP_DATA_DIR=$data/file
 
 step "remove (dpkg -r)"
 plugins=$(dpkg-query -W -f '${Package}\n' 'macp-runtime-*' | grep -v -e '-dev$' -e 'dbgsym')

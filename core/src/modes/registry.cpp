@@ -34,6 +34,13 @@ bool reserved_name(const std::string& s) {
     return s.compare(0, kReservedPrefix.size(), kReservedPrefix) == 0;
 }
 
+// A promoted built-in is stored under "builtin:<name>" and an extension under its own name: an
+// extension named "builtin:..." would come back from storage as a promotion of a built-in (and
+// vanish, or rename one). Found by fuzz target ext_mode_descriptor (issue #15).
+bool storage_key_name(const std::string& s) {
+    return s.compare(0, kBuiltinKey.size(), kBuiltinKey) == 0;
+}
+
 // Types only the runtime may write (RFC-MACP-0001 §7.3): an extension must not declare them, or
 // a client could forge a cancel or an expiry through Send.
 bool runtime_reserved_type(const std::string& t) {
@@ -270,6 +277,7 @@ Result<void, std::string> ModeRegistry::register_extension(ModeDescriptor d) {
     if (blank(d.mode)) return fail(std::string("mode name must not be empty"));
     if (reserved_name(d.mode))
         return fail(std::string("cannot register extension with reserved macp.mode.* namespace"));
+    if (storage_key_name(d.mode)) return fail(std::string("mode names starting with 'builtin:' are reserved"));
     if (d.message_types.empty())
         return fail(std::string("extension descriptor must declare at least one message type"));
     if (blank(d.mode_version)) return fail(std::string("extension descriptor must bind mode_version"));
@@ -336,6 +344,7 @@ Result<std::string, std::string> ModeRegistry::promote(const std::string& name, 
         if (!new_name.empty() && blank(new_name)) return fail(std::string("promotion target name must not be empty"));
         target = new_name.empty() ? name : new_name;  // RPC-PROMO-1
         if (reserved_name(target)) return fail("cannot promote '" + name + "' into the reserved macp.mode.* namespace");
+        if (storage_key_name(target)) return fail(std::string("mode names starting with 'builtin:' are reserved"));
         if (target != name && find_entry(next, target) != nullptr) {
             return fail("cannot promote: target name '" + target + "' already exists");
         }
