@@ -81,6 +81,7 @@ public:
         k::KernelOptions options;
         options.max_payload_bytes = 64 * 1024;
         options.max_session_state_bytes = 1024 * 1024;
+        options.session_retention_ms = 0;  // a finished session leaves memory at the next sweep
         kernel_ = std::make_unique<k::Kernel>(options, *storage_, *modes_, *policies_, *authn_, *limiter_, sink_);
         if (auto r = modes_->load(); !r.ok()) finding("ModeRegistry::load: " + r.error());
         if (auto r = policies_->load(); !r.ok()) finding("PolicyRegistry::load: " + r.error());
@@ -117,7 +118,10 @@ public:
         if (target != 0 && !starts) {
             Live& s = live_[mode];
             const bool ended = ack.ok && ack.session_state != static_cast<int>(k::SessionState::Open);
-            if (ended || ++s.messages >= kMaxMessagesPerSession) s = start(mode);
+            if (ended || ++s.messages >= kMaxMessagesPerSession) {
+                retire(s.id);
+                s = start(mode);
+            }
         }
     }
 
@@ -155,6 +159,15 @@ private:
         return ack;
     }
 
+    // Ends the session (if it is still open) and sweeps: memory stays bounded over millions of
+    // inputs. A refusal (already ended) is fine.
+    void retire(const std::string& id) {
+        macp::auth::Identity who;
+        who.sender = kInitiator;
+        (void)kernel_->cancel(who, id, "fuzz: replaced");
+        if (++retired_ % 16 == 0) kernel_->sweep();
+    }
+
     std::string fresh_id() { return "fuzz-session-" + std::to_string(++serial_) + "-0000000000000000"; }
 
     Live start(size_t mode) {
@@ -189,6 +202,7 @@ private:
     std::unique_ptr<k::Kernel> kernel_;
     std::map<size_t, Live> live_;
     uint64_t serial_ = 0;
+    uint64_t retired_ = 0;
 };
 
 }  // namespace
