@@ -444,8 +444,7 @@ bool parse_decision_rules(std::string_view rules_json, DecisionRules& out, std::
         error = "rules are not a valid JSON document";
         return false;
     }
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(rules_json.data(),
-                                                                                   rules_json.size());
+    util::parse_numbers_exactly(rules_json, doc);
     if (doc.HasParseError()) {
         error = std::string("rules are not valid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError());
         return false;

@@ -38,17 +38,109 @@ int max_depth(std::string_view text, int limit) {
     return deepest;
 }
 
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// True when a number literal (outside strings) lies far below DBL_MIN or is very long. Debian's
+// RapidJSON 1.1.0 reads outside a table in its full-precision strtod for such numbers
+// (CVE-2024-38517; e.g. a 15-digit mantissa times 1e-340, or "0." and 330 zeros before the
+// digits), which fuzz target ext_mode_descriptor found as a crash (issue #15). Its normal-precision
+// path is safe and rounds them to zero or the nearest subnormal, as exactness needs nothing more.
+bool has_tiny_or_long_number(std::string_view text) {
+    constexpr long kLowestSafeExponent = -290;  // the first crashes are near -325
+    constexpr size_t kLongLiteral = 600;
+    bool in_string = false;
+    bool escaped = false;
+    size_t i = 0;
+    while (i < text.size()) {
+        const char c = text[i];
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            ++i;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            ++i;
+            continue;
+        }
+        if (c != '-' && !is_digit(c)) {
+            ++i;
+            continue;
+        }
+        const size_t start = i;
+        if (c == '-') ++i;
+        bool nonzero = false;
+        long magnitude = 0;  // decimal exponent of the first non-zero digit
+        long int_digits = 0;
+        while (i < text.size() && is_digit(text[i])) {
+            if (nonzero) {
+                ++magnitude;
+            } else if (text[i] != '0') {
+                nonzero = true;
+            }
+            ++int_digits;
+            ++i;
+        }
+        if (i < text.size() && text[i] == '.') {
+            ++i;
+            long zeros = 0;
+            while (i < text.size() && is_digit(text[i])) {
+                if (!nonzero) {
+                    if (text[i] == '0') {
+                        ++zeros;
+                    } else {
+                        nonzero = true;
+                        magnitude = -(zeros + 1);
+                    }
+                }
+                ++i;
+            }
+        }
+        long exponent = 0;
+        if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+            ++i;
+            bool negative = false;
+            if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
+            while (i < text.size() && is_digit(text[i])) {
+                if (exponent < 1'000'000) exponent = exponent * 10 + (text[i] - '0');
+                ++i;
+            }
+            if (negative) exponent = -exponent;
+        }
+        if (nonzero && magnitude + exponent < kLowestSafeExponent) return true;
+        if (i - start > kLongLiteral) return true;
+        if (i == start) ++i;  // a lone '-': not a number, move on
+    }
+    return false;
+}
+
 }  // namespace
+
+void parse_numbers_exactly(std::string_view text, rapidjson::Document& doc) {
+    if (has_tiny_or_long_number(text)) {
+        doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    } else {
+        doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    }
+}
 
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc) {
     if (text.size() > kMaxJsonBytes || max_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return false;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    parse_numbers_exactly(text, doc);
     return !doc.HasParseError();
 }
 
 bool parse_json_stored(std::string_view text, rapidjson::Document& doc) {
     if (max_depth(text, kMaxStoredJsonDepth) > kMaxStoredJsonDepth) return false;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    parse_numbers_exactly(text, doc);
     return !doc.HasParseError();
 }
 
