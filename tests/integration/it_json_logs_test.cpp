@@ -49,7 +49,7 @@ std::map<std::string, std::string> json_env(const std::string& rust_log) {
 // Starts a session, sends one message that is rejected and asks for a session that does not exist.
 std::string drive(const std::string& address) {
     Client client(address, "agent-a");
-    const auto sid = new_session_id();
+    auto sid = new_session_id();
     REQUIRE(
         client.send(envelope("SessionStart", sid, kMultiRound, "m1", session_start_payload({"agent-a", "b"}))).ok());
     auto rejected = client.send(envelope("Contribute", new_session_id(), kMultiRound, "m2", contribute_json("x")));

@@ -117,7 +117,9 @@ void GroupCommitter::run() {
             }
         }
         if (here) {
+            // NOLINTBEGIN(bugprone-use-after-move): moved above only when !here
             for (size_t i = 0; i < batch.size(); ++i) run_done(batch[i].done, statuses[i]);
+            // NOLINTEND(bugprone-use-after-move)
         }
         batch.clear();
     }

@@ -14,7 +14,7 @@ namespace macp::kernel {
 Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::ModeRegistry& modes,
                policy::PolicyRegistry& policies, auth::Authenticator& authenticator, auth::RateLimiter& limiter,
                EventSink& events)
-    : options_(std::move(options)),
+    : options_(options),
       storage_(storage),
       modes_(modes),
       policies_(policies),
