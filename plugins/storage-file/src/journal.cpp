@@ -194,18 +194,10 @@ void Journal::commit(const std::vector<Frame>& frames) {
     disk_.check_writable();
     size_t needed = 0;
     for (const Frame& f : frames) needed += kFramePrefix + kFrameBodyHeader + f.session_id.size() + f.record.size();
-    if (!active_) {
-        if (next_) {
-            active_ = std::move(next_);
-            next_.reset();
-            want_next_ = false;
-            cv_.notify_all();
-        } else {
-            open_first_segment();
-        }
-    }
+    ensure_active();
     if (active_->used > 0 && static_cast<size_t>(active_->used) + needed > active_->capacity) {
         rotate(lock, needed);
+        ensure_active();  // a checkpoint may have retired the active segment while rotate waited
     }
     scratch_.clear();
     for (const Frame& f : frames) encode_frame(scratch_, active_->seq, f);
@@ -215,6 +207,18 @@ void Journal::commit(const std::vector<Frame>& frames) {
     if (options_.background && !want_next_ && static_cast<size_t>(active_->used) >= active_->capacity / 2) {
         want_next_ = true;
         cv_.notify_all();
+    }
+}
+
+void Journal::ensure_active() {
+    if (active_) return;
+    if (next_) {
+        active_ = std::move(next_);
+        next_.reset();
+        want_next_ = false;
+        cv_.notify_all();
+    } else {
+        open_first_segment();
     }
 }
 
@@ -245,7 +249,12 @@ void Journal::rotate(std::unique_lock<std::mutex>& lock, size_t needed) {
         }
         cv_.notify_all();
         if (!too_big) return;  // keep growing the active segment until the next one is ready
-        cv_.wait(lock, [&] { return next_.has_value() || error_.has_value() || stop_; });
+        const uint64_t seen = active_->seq;
+        // Or another commit rotated (or a checkpoint retired the segment) meanwhile: then the
+        // segment this commit found full is no longer the one it will write to.
+        cv_.wait(lock,
+                 [&] { return next_.has_value() || error_.has_value() || stop_ || !active_ || active_->seq != seen; });
+        if (!active_ || active_->seq != seen) return;
         if (!next_) {
             const std::string why = error_.value_or("the journal is shutting down");
             error_.reset();
@@ -391,6 +400,7 @@ void Journal::checkpoint() {
         if (active_ && active_->used > 0) {
             batch.push_back(std::move(*active_));
             active_.reset();
+            cv_.notify_all();  // a commit waiting for a rotation of that segment goes on
         }
     }
     try {

@@ -85,7 +85,8 @@ private:
     [[nodiscard]] std::string segment_path(uint64_t seq) const;
     [[nodiscard]] std::string free_path(uint64_t seq) const;
 
-    // mu_ held by the callers of these three.
+    // mu_ held by the callers of these four.
+    void ensure_active();  // the next segment if one is ready, else a new first one
     void open_first_segment();
     void rotate(std::unique_lock<std::mutex>& lock, size_t needed);
     void write_frames(const std::string& bytes);

@@ -275,6 +275,40 @@ TEST_CASE("a record larger than four segments waits for the next segment, then l
     CHECK(load_log(*reopened, kA) == std::vector<std::string>{"small", huge, "after"});
 }
 
+TEST_CASE("huge records from several threads and concurrent flushes all land", "[journal]") {
+    auto fs = std::make_shared<CrashFs>();
+    JournalOptions options;
+    options.segment_bytes = 4096;  // background = true
+    auto store = open_store(fs, kData, options);
+    const std::vector<std::string> sessions = {kA, kB, "session-cccccccccccccccccccccc"};
+    for (const auto& sid : sessions) store->create_session_storage(sid);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < sessions.size(); ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 20; ++i) {
+                // Every other record is larger than four segments: commits wait for rotations.
+                const std::string rec = std::to_string(i) + std::string(i % 2 == 0 ? 5 * 4096 : 10, 'r');
+                store->append_log_entry(sessions[t], rec);
+            }
+        });
+    }
+    std::thread flusher([&] {
+        for (int i = 0; i < 20; ++i) store->flush();
+    });
+    for (auto& t : threads) t.join();
+    flusher.join();
+    store.reset();
+    auto reopened = open_store(fs->crash_image(kPowerLoss), kData, options);
+    recover(*reopened);
+    for (const auto& sid : sessions) {
+        const auto log = load_log(*reopened, sid);
+        REQUIRE(log.size() == 20);
+        for (int i = 0; i < 20; ++i) {
+            CHECK(log[static_cast<size_t>(i)] == std::to_string(i) + std::string(i % 2 == 0 ? 5 * 4096 : 10, 'r'));
+        }
+    }
+}
+
 TEST_CASE("a log that lost data older than the journal stops the start with CORRUPT", "[journal]") {
     auto fs = std::make_shared<CrashFs>();
     {
