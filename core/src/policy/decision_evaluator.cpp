@@ -444,9 +444,9 @@ bool parse_decision_rules(std::string_view rules_json, DecisionRules& out, std::
         error = "rules are not a valid JSON document";
         return false;
     }
-    util::parse_numbers_exactly(rules_json, doc);
-    if (doc.HasParseError()) {
-        error = std::string("rules are not valid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError());
+    const rapidjson::ParseResult parsed = util::parse_numbers_exactly(rules_json, doc);
+    if (parsed.IsError()) {
+        error = std::string("rules are not valid JSON: ") + rapidjson::GetParseError_En(parsed.Code());
         return false;
     }
     DecisionRules rules;

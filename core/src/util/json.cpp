@@ -1,6 +1,14 @@
 #include "util/json.hpp"
 
 #include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <algorithm>
 #include <vector>
@@ -38,110 +46,106 @@ int max_depth(std::string_view text, int limit) {
     return deepest;
 }
 
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
+// The document's SAX handler, with numbers arriving as text (kParseNumbersAsStringsFlag) and read
+// here with std::from_chars: exact (correctly rounded) and locale-free. RapidJSON 1.1.0's own
+// full-precision strtod, the only other exact reader it has, reads outside a table for numbers far
+// below DBL_MIN (CVE-2024-38517): a 15-digit mantissa times 1e-340 was an ASan SEGV found by fuzz
+// target ext_mode_descriptor (issue #15). Integers get the event RapidJSON would have sent, so the
+// values' types are unchanged; a number beyond the double range is an error, as it was.
+class ExactNumbers {
+public:
+    explicit ExactNumbers(rapidjson::Document& doc) : doc_(doc) {}
 
-// True when a number literal (outside strings) lies far below DBL_MIN or is very long. Debian's
-// RapidJSON 1.1.0 reads outside a table in its full-precision strtod for such numbers
-// (CVE-2024-38517; e.g. a 15-digit mantissa times 1e-340, or "0." and 330 zeros before the
-// digits), which fuzz target ext_mode_descriptor found as a crash (issue #15). Its normal-precision
-// path is safe and rounds them to zero or the nearest subnormal, as exactness needs nothing more.
-bool has_tiny_or_long_number(std::string_view text) {
-    constexpr long kLowestSafeExponent = -290;  // the first crashes are near -325
-    constexpr size_t kLongLiteral = 600;
-    bool in_string = false;
-    bool escaped = false;
-    size_t i = 0;
-    while (i < text.size()) {
-        const char c = text[i];
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-            ++i;
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-            ++i;
-            continue;
-        }
-        if (c != '-' && !is_digit(c)) {
-            ++i;
-            continue;
-        }
-        const size_t start = i;
-        if (c == '-') ++i;
-        bool nonzero = false;
-        long magnitude = 0;  // decimal exponent of the first non-zero digit
-        long int_digits = 0;
-        while (i < text.size() && is_digit(text[i])) {
-            if (nonzero) {
-                ++magnitude;
-            } else if (text[i] != '0') {
-                nonzero = true;
-            }
-            ++int_digits;
-            ++i;
-        }
-        if (i < text.size() && text[i] == '.') {
-            ++i;
-            long zeros = 0;
-            while (i < text.size() && is_digit(text[i])) {
-                if (!nonzero) {
-                    if (text[i] == '0') {
-                        ++zeros;
-                    } else {
-                        nonzero = true;
-                        magnitude = -(zeros + 1);
-                    }
+    bool Null() { return doc_.Null(); }
+    bool Bool(bool b) { return doc_.Bool(b); }
+    bool Int(int i) { return doc_.Int(i); }
+    bool Uint(unsigned u) { return doc_.Uint(u); }
+    bool Int64(int64_t i) { return doc_.Int64(i); }
+    bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+    bool Double(double d) { return doc_.Double(d); }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+    bool StartObject() { return doc_.StartObject(); }
+    bool EndObject(rapidjson::SizeType n) { return doc_.EndObject(n); }
+    bool StartArray() { return doc_.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) { return doc_.EndArray(n); }
+
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+        const char* end = s + n;
+        const bool integral = std::string_view(s, n).find_first_of(".eE") == std::string_view::npos;
+        if (integral) {
+            if (*s == '-') {
+                int64_t v = 0;
+                if (std::from_chars(s, end, v).ec == std::errc()) {
+                    return v >= std::numeric_limits<int32_t>::min() ? doc_.Int(static_cast<int>(v)) : doc_.Int64(v);
                 }
-                ++i;
+            } else {
+                uint64_t v = 0;
+                if (std::from_chars(s, end, v).ec == std::errc()) {
+                    return v <= std::numeric_limits<uint32_t>::max() ? doc_.Uint(static_cast<unsigned>(v))
+                                                                     : doc_.Uint64(v);
+                }
             }
+            // Beyond 64 bits: a double, as RapidJSON reads it.
         }
-        long exponent = 0;
-        if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-            ++i;
-            bool negative = false;
-            if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
-            while (i < text.size() && is_digit(text[i])) {
-                if (exponent < 1'000'000) exponent = exponent * 10 + (text[i] - '0');
-                ++i;
-            }
-            if (negative) exponent = -exponent;
+        double d = 0;
+        const auto r = std::from_chars(s, end, d);
+        if (r.ptr != end) return false;
+        // ERANGE: from_chars leaves d untouched on overflow and underflow alike. Underflow reads
+        // as zero (a value below the smallest subnormal); overflow is the error it always was.
+        if (r.ec == std::errc::result_out_of_range) {
+            if (!tiny(s, n)) return false;
+            d = *s == '-' ? -0.0 : 0.0;
+        } else if (r.ec != std::errc()) {
+            return false;
         }
-        if (nonzero && magnitude + exponent < kLowestSafeExponent) return true;
-        if (i - start > kLongLiteral) return true;
-        if (i == start) ++i;  // a lone '-': not a number, move on
+        return doc_.Double(d);
     }
-    return false;
-}
+
+private:
+    // from_chars reports overflow and underflow alike; strtod (the "C" locale: the runtime never
+    // sets another) tells them apart by its result.
+    static bool tiny(const char* s, rapidjson::SizeType n) {
+        const std::string copy(s, n);
+        return std::fabs(std::strtod(copy.c_str(), nullptr)) != HUGE_VAL;
+    }
+
+    rapidjson::Document& doc_;
+};
+
+// Document::Populate's generator: the iterative reader with numbers as text.
+struct ExactParse {
+    std::string_view text;
+    rapidjson::ParseResult result{};
+
+    bool operator()(rapidjson::Document& doc) {
+        constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+        rapidjson::MemoryStream stream(text.data(), text.size());
+        rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(stream);
+        rapidjson::Reader reader;
+        ExactNumbers handler(doc);
+        result = reader.Parse<kFlags>(input, handler);
+        return !result.IsError();
+    }
+};
 
 }  // namespace
 
-void parse_numbers_exactly(std::string_view text, rapidjson::Document& doc) {
-    if (has_tiny_or_long_number(text)) {
-        doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-    } else {
-        doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
-    }
+rapidjson::ParseResult parse_numbers_exactly(std::string_view text, rapidjson::Document& doc) {
+    ExactParse parse{text};
+    doc.Populate(parse);
+    if (parse.result.IsError()) doc.SetNull();
+    return parse.result;
 }
 
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc) {
     if (text.size() > kMaxJsonBytes || max_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return false;
-    parse_numbers_exactly(text, doc);
-    return !doc.HasParseError();
+    return !parse_numbers_exactly(text, doc).IsError();
 }
 
 bool parse_json_stored(std::string_view text, rapidjson::Document& doc) {
     if (max_depth(text, kMaxStoredJsonDepth) > kMaxStoredJsonDepth) return false;
-    parse_numbers_exactly(text, doc);
-    return !doc.HasParseError();
+    return !parse_numbers_exactly(text, doc).IsError();
 }
 
 std::string to_json(const rapidjson::Value& v) {

@@ -17,10 +17,10 @@ inline constexpr int kMaxJsonDepth = 128;
 
 // Parses `text` into `doc`; false on syntax error, oversize or nesting deeper than kMaxJsonDepth.
 bool parse_json_untrusted(std::string_view text, rapidjson::Document& doc);
-// Document::Parse, iterative, with numbers read to full precision except those Debian's RapidJSON
-// cannot read that way safely (far below DBL_MIN, or hundreds of digits: see json.cpp). No limits:
-// parse_json_untrusted and parse_json_stored apply them first.
-void parse_numbers_exactly(std::string_view text, rapidjson::Document& doc);
+// Document::Parse, iterative, with every number read exactly by std::from_chars instead of
+// RapidJSON's strtod (json.cpp says why). On error `doc` is null. No limits: parse_json_untrusted
+// and parse_json_stored apply them first.
+rapidjson::ParseResult parse_numbers_exactly(std::string_view text, rapidjson::Document& doc);
 
 // Parses what the runtime itself wrote (log records, snapshots, mode states): any size, since
 // whatever was accepted must read back (issue #8 cases 1, 2), but still iterative and with a
