@@ -11,14 +11,6 @@
 namespace macp::storage_file::testing {
 namespace {
 
-const std::string kData = "/data";
-const std::string kA = "session-aaaaaaaaaaaaaaaaaaaaaa";
-const std::string kB = "session-bbbbbbbbbbbbbbbbbbbbbb";
-
-std::string log_path(const std::string& sid) {
-    return kData + "/sessions/" + sid + "/log.jsonl";
-}
-
 struct Fixture {
     std::shared_ptr<CrashFs> fs = std::make_shared<CrashFs>();
     std::unique_ptr<FileStorage> store = open_store(fs, kData, no_journal());

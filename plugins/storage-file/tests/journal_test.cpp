@@ -13,14 +13,6 @@
 namespace macp::storage_file::testing {
 namespace {
 
-const std::string kData = "/data";
-const std::string kA = "session-aaaaaaaaaaaaaaaaaaaaaa";
-const std::string kB = "session-bbbbbbbbbbbbbbbbbbbbbb";
-
-std::string log_path(const std::string& sid) {
-    return kData + "/sessions/" + sid + "/log.jsonl";
-}
-
 // Files of the journal directory, without the recycled ones.
 std::vector<std::string> live_segments(CrashFs& fs) {
     std::vector<DirEntry> entries;

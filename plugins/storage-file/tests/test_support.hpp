@@ -14,6 +14,15 @@
 
 namespace macp::storage_file::testing {
 
+// The data directory and two sessions the fault and journal tests use.
+inline const std::string kData = "/data";
+inline const std::string kA = "session-aaaaaaaaaaaaaaaaaaaaaa";
+inline const std::string kB = "session-bbbbbbbbbbbbbbbbbbbbbb";
+
+inline std::string log_path(const std::string& sid) {
+    return kData + "/sessions/" + sid + "/log.jsonl";
+}
+
 // Everything an operation emits, as strings.
 template <class Fn>
 std::vector<std::string> collect(Fn&& fn) {

@@ -80,9 +80,6 @@ void fill(const std::string& path) {
     ::close(fd);
 }
 
-const std::string kA = "session-aaaaaaaaaaaaaaaaaaaaaa";
-const std::string kB = "session-bbbbbbbbbbbbbbbbbbbbbb";
-
 }  // namespace
 
 TEST_CASE("on a real full tmpfs writes fail cleanly and resume by themselves", "[tmpfs]") {
