@@ -118,14 +118,21 @@ std::string family_of(const std::string& series, const Page& page) {
 const std::string kSend = R"(grpc_method="Send",grpc_service="macp.v1.MACPRuntimeService",grpc_type="unary")";
 const std::string kGet = R"(grpc_method="GetSession",grpc_service="macp.v1.MACPRuntimeService",grpc_type="unary")";
 
+// A dev-mode server with its metrics endpoint on a free loopback port.
+struct MetricsServer {
+    TempDir dir;
+    int metrics_port = free_port();
+    ServerProcess server{
+        {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_METRICS_ADDR", "127.0.0.1:" + std::to_string(metrics_port)}},
+        dir.path() / "data"};
+};
+
 }  // namespace
 
 TEST_CASE("MACP_METRICS_ADDR serves Prometheus text that follows the RPCs", "[metrics]") {
-    TempDir dir;
-    const int metrics_port = free_port();
-    ServerProcess server(
-        {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_METRICS_ADDR", "127.0.0.1:" + std::to_string(metrics_port)}},
-        dir.path() / "data");
+    MetricsServer m;
+    const int metrics_port = m.metrics_port;
+    ServerProcess& server = m.server;
     REQUIRE(server.start());
     INFO(server.log());
 
@@ -195,11 +202,9 @@ TEST_CASE("MACP_METRICS_ADDR serves Prometheus text that follows the RPCs", "[me
 }
 
 TEST_CASE("the metrics endpoint counts open streams and answers only /metrics", "[metrics]") {
-    TempDir dir;
-    const int metrics_port = free_port();
-    ServerProcess server(
-        {{"MACP_ALLOW_INSECURE", "1"}, {"MACP_METRICS_ADDR", "127.0.0.1:" + std::to_string(metrics_port)}},
-        dir.path() / "data");
+    MetricsServer m;
+    const int metrics_port = m.metrics_port;
+    ServerProcess& server = m.server;
     REQUIRE(server.start());
     INFO(server.log());
 
