@@ -6,7 +6,7 @@
 #   make bench-callgrind  instructions per Send under valgrind (installs valgrind if missing)
 #   make fuzz   install clang, build the libFuzzer targets (ASan+UBSan) in build-fuzz, run each for
 #               FUZZ_SECONDS (default 600); e.g. make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS=log_replay
-#   make lint   clang-format check of every C/C++ file, clang-tidy of the sources changed since
+#   make lint   layer check (scripts/check-layers.sh), clang-format check of every C/C++ file, clang-tidy of the sources changed since
 #               TIDY_BASE (default HEAD~10; TIDY_BASE= for the whole tree)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -42,6 +42,7 @@ test: build
 TIDY_BASE ?= HEAD~10
 
 lint: configure
+	@./scripts/check-layers.sh
 	@./scripts/check-format.sh
 	@./scripts/run-clang-tidy.sh $(BUILD_DIR) "$(TIDY_BASE)"
 

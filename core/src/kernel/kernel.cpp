@@ -29,7 +29,7 @@ Kernel::Kernel(KernelOptions options, storage::StorageBackend& storage, modes::M
                      log_storage_failure("session " + id + ": snapshot save failed", why, false);
                  }),
       committer_(storage, &metrics_) {
-    for (size_t kind = 0; kind < kErrorKindCount; ++kind) {
+    for (size_t kind = 0; kind < protocol::kErrorKindCount; ++kind) {
         rejected_[kind] = &metrics_.rejected_counter(Error(static_cast<ErrorKind>(kind)).code());
     }
 }

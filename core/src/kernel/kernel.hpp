@@ -17,7 +17,7 @@
 
 #include "auth/authenticator.hpp"
 #include "auth/rate_limiter.hpp"
-#include "kernel/errors.hpp"
+#include "protocol/errors.hpp"
 #include "kernel/events.hpp"
 #include "kernel/group_commit.hpp"
 #include "kernel/records.hpp"
@@ -31,6 +31,10 @@
 #include "util/log_throttle.hpp"
 
 namespace macp::kernel {
+
+// The kernel answers with the protocol's errors (protocol/errors.hpp, below kernel and modes).
+using protocol::Error;
+using protocol::ErrorKind;
 
 struct KernelOptions {
     int64_t max_payload_bytes = 1'048'576;
@@ -230,7 +234,7 @@ private:
     std::unique_ptr<metrics::RuntimeMetrics> own_metrics_;  // only when options_.metrics is null
     metrics::RuntimeMetrics& metrics_;
     // One counter per ErrorKind, looked up once here so that counting a rejection takes no lock.
-    std::array<metrics::Counter*, kErrorKindCount> rejected_{};
+    std::array<metrics::Counter*, protocol::kErrorKindCount> rejected_{};
     SessionTable table_;
     const bool inline_storage_;  // storage_.completes_inline(): writes bypass the committer
     util::LogThrottle storage_log_{std::chrono::seconds(1)};

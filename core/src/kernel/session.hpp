@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "modes/mode_state.hpp"
+#include "modes/session_view.hpp"
 #include "policy/policy_definition.hpp"
 
 namespace macp::modes {
@@ -164,6 +165,11 @@ struct Session {
     // the dedup set, so reading a session costs the same however long it is.
     [[nodiscard]] Session metadata() const;
     [[nodiscard]] const policy::PolicyDefinition* bound_policy() const { return policy.get(); }
+    // What the session's mode may read of it (modes never see a Session).
+    [[nodiscard]] modes::SessionView view() const {
+        return {session_id,     initiator,    participants, mode_version, configuration_version,
+                policy_version, policy.get(), mode_state};
+    }
 };
 
 }  // namespace macp::kernel

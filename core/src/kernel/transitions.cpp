@@ -62,7 +62,7 @@ Result<Session, Error> build_session(const LogEntry& start, const macp::v1::Sess
     s.initiator = start.sender;
     s.max_suspend_ms = b.max_suspend_ms;
     s.semantics_rev = b.semantics_rev;
-    auto initial = mode->on_session_start(s);  // SS-11
+    auto initial = mode->on_session_start(s.view());  // SS-11
     if (!initial) return fail(initial.error());
     s.mode_state = modes::ModeStateBox(std::move(initial.value()));
     s.definition = std::move(mode);
@@ -76,7 +76,8 @@ Result<Session, Error> build_session(const LogEntry& start, const macp::v1::Sess
 Result<modes::Outcome, Error> evaluate_message(const Session& s, const modes::Mode& mode, const std::string& sender,
                                                const std::string& message_type, const std::string& payload,
                                                int64_t accepted_at_ms) {
-    modes::MessageContext ctx{s, sender, message_type, payload, accepted_at_ms};
+    const auto view = s.view();
+    modes::MessageContext ctx{view, sender, message_type, payload, accepted_at_ms};
     auto authz = mode.authorize(ctx);  // MODE-GEN-3: before validation
     if (!authz) return fail(authz.error());
     return mode.apply(ctx);

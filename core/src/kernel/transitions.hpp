@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "kernel/errors.hpp"
+#include "protocol/errors.hpp"
 #include "kernel/records.hpp"
 #include "kernel/session.hpp"
 #include "macp/v1/core.pb.h"
@@ -14,6 +14,10 @@
 #include "util/result.hpp"
 
 namespace macp::kernel {
+
+// The kernel answers with the protocol's errors (protocol/errors.hpp, below kernel and modes).
+using protocol::Error;
+using protocol::ErrorKind;
 
 // Everything a SessionStart binds, decided once at acceptance and recorded on its log entry.
 struct StartBinding {

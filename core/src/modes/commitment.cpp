@@ -7,8 +7,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 bool is_blank(const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
@@ -32,8 +32,7 @@ bool outcome_consistent(const std::string& action, bool outcome_positive) {
     return true;
 }
 
-Result<macp::v1::CommitmentPayload, Error> validate_commitment(const kernel::Session& session,
-                                                               const std::string& payload) {
+Result<macp::v1::CommitmentPayload, Error> validate_commitment(const SessionView& session, const std::string& payload) {
     macp::v1::CommitmentPayload c;
     if (!c.ParseFromString(payload))
         return fail(Error(ErrorKind::InvalidPayload, "commitment does not decode"));  // MODE-CMT-1

@@ -3,16 +3,16 @@
 
 #include <string>
 
-#include "kernel/errors.hpp"
-#include "kernel/session.hpp"
+#include "protocol/errors.hpp"
+#include "modes/session_view.hpp"
 #include "macp/v1/core.pb.h"
 #include "util/result.hpp"
 
 namespace macp::modes {
 
 // Decodes and validates a CommitmentPayload against the session's bound versions.
-Result<macp::v1::CommitmentPayload, kernel::Error> validate_commitment(const kernel::Session& session,
-                                                                       const std::string& payload);
+Result<macp::v1::CommitmentPayload, protocol::Error> validate_commitment(const SessionView& session,
+                                                                         const std::string& payload);
 
 // MODE-CMT-6/7: the action's suffix fixes outcome_positive.
 bool outcome_consistent(const std::string& action, bool outcome_positive);

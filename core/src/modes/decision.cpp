@@ -18,12 +18,12 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
 using policy::DecisionEvaluation;
 using policy::DecisionObjection;
 using policy::DecisionProposal;
 using policy::DecisionVote;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -276,7 +276,7 @@ Result<DecisionState, Error> decode_decision_state(const std::string& bytes) {
 
 DecisionMode::DecisionMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::unique_ptr<ModeState>> DecisionMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> DecisionMode::on_session_start(const SessionView& session) const {
     // MODE-DEC-1: at least one declared participant; the initiator need not be one.
     if (session.participants.empty()) return fail(Error(ErrorKind::InvalidPayload, "decision needs participants"));
     std::unique_ptr<ModeState> state = std::make_unique<DecisionModeState>();

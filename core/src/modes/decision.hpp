@@ -20,7 +20,7 @@ using policy::DecisionState;
 std::string encode_decision_state(const DecisionState& state);
 // Inverse of encode_decision_state; an empty string is the initial state. InvalidModeState when
 // the bytes are not a decision state.
-Result<DecisionState, kernel::Error> decode_decision_state(const std::string& bytes);
+Result<DecisionState, protocol::Error> decode_decision_state(const std::string& bytes);
 
 // What a decision session holds in memory between messages.
 using DecisionModeState = StateOf<DecisionState, &encode_decision_state>;
@@ -31,8 +31,7 @@ public:
     [[nodiscard]] const ModeDescriptor& descriptor() const override { return descriptor_; }
     [[nodiscard]] bool strict() const override { return true; }
     [[nodiscard]] bool standards_track() const override { return true; }
-    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(
-        const kernel::Session& session) const override;
+    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(const SessionView& session) const override;
     [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const override;
     [[nodiscard]] ModeResult<bool> authorize(const MessageContext& ctx) const override;
     [[nodiscard]] ModeResult<Outcome> apply(const MessageContext& ctx) const override;

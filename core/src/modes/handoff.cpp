@@ -20,8 +20,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -367,7 +367,7 @@ bool any_timed_out(const State& s, uint64_t timeout, int64_t now_ms) {
 
 HandoffMode::HandoffMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::unique_ptr<ModeState>> HandoffMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> HandoffMode::on_session_start(const SessionView& session) const {
     // MODE-HOFF-1 (unchanged in 0.6): ≥2 participants, the initiator (the current owner) among them.
     if (session.participants.size() < 2) {
         return fail(Error(ErrorKind::InvalidPayload, "handoff mode needs at least two participants"));

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "kernel/errors.hpp"
-#include "kernel/session.hpp"
+#include "protocol/errors.hpp"
+#include "modes/session_view.hpp"
 #include "modes/mode_state.hpp"
 #include "util/result.hpp"
 
@@ -31,7 +31,7 @@ struct ModeDescriptor {
 
 // Everything a mode may consult for one message.
 struct MessageContext {
-    const kernel::Session& session;
+    const SessionView& session;
     const std::string& sender;
     const std::string& message_type;
     const std::string& payload;
@@ -49,7 +49,7 @@ struct Outcome {
 };
 
 template <class T>
-using ModeResult = Result<T, kernel::Error>;
+using ModeResult = Result<T, protocol::Error>;
 
 class Mode {
 public:
@@ -59,8 +59,7 @@ public:
     [[nodiscard]] virtual bool strict() const = 0;
     [[nodiscard]] virtual bool standards_track() const = 0;
     // Validates mode-specific SessionStart rules and returns the initial mode state (SS-11).
-    [[nodiscard]] virtual ModeResult<std::unique_ptr<ModeState>> on_session_start(
-        const kernel::Session& session) const = 0;
+    [[nodiscard]] virtual ModeResult<std::unique_ptr<ModeState>> on_session_start(const SessionView& session) const = 0;
     // Reads back what ModeState::encode() wrote (checkpoints, snapshots: STO-CKPT-*). Must accept
     // every state this mode can reach, whatever its size; InvalidModeState for foreign bytes.
     [[nodiscard]] virtual ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const = 0;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "kernel/errors.hpp"
+#include "protocol/errors.hpp"
 #include "modes/mode.hpp"
 #include "policy/policy_definition.hpp"
 #include "util/result.hpp"
@@ -12,13 +12,13 @@
 namespace macp::modes {
 
 // A payload, phase or structure violation: INVALID_ENVELOPE with Display "InvalidPayload".
-inline kernel::Error invalid(const char* detail) {
-    return kernel::Error(kernel::ErrorKind::InvalidPayload, detail);
+inline protocol::Error invalid(const char* detail) {
+    return protocol::Error(protocol::ErrorKind::InvalidPayload, detail);
 }
 
 // MODE-GEN-4: a payload that does not decode as its message is INVALID_ENVELOPE.
 template <class P>
-Result<P, kernel::Error> decode_payload(const std::string& bytes, const char* what) {
+Result<P, protocol::Error> decode_payload(const std::string& bytes, const char* what) {
     P p;
     if (!p.ParseFromString(bytes)) return fail(invalid(what));
     return p;
@@ -27,10 +27,10 @@ Result<P, kernel::Error> decode_payload(const std::string& bytes, const char* wh
 // The session's state as the mode's concrete type. InvalidModeState if the session holds some
 // other mode's state (a programming error, never a client's).
 template <class T>
-Result<const T*, kernel::Error> state_of(const MessageContext& ctx) {
+Result<const T*, protocol::Error> state_of(const MessageContext& ctx) {
     const T* s = ctx.session.mode_state.template as<T>();
     if (s == nullptr)
-        return fail(kernel::Error(kernel::ErrorKind::InvalidModeState, "session holds no state of this mode"));
+        return fail(protocol::Error(protocol::ErrorKind::InvalidModeState, "session holds no state of this mode"));
     return s;
 }
 
@@ -38,7 +38,7 @@ Result<const T*, kernel::Error> state_of(const MessageContext& ctx) {
 inline ModeResult<bool> authorize_commitment(const MessageContext& ctx) {
     const auto& s = ctx.session;
     if (!policy::may_commit(s.bound_policy(), ctx.sender, s.initiator, s.participants)) {
-        return fail(kernel::Error(kernel::ErrorKind::Forbidden, "sender lacks commitment authority"));
+        return fail(protocol::Error(protocol::ErrorKind::Forbidden, "sender lacks commitment authority"));
     }
     return true;
 }

@@ -19,8 +19,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -146,7 +146,7 @@ MultiRoundMode::MultiRoundMode() {
         {{"protobuf", "buf.build/multiagentcoordinationprotocol/macp"}}};  // reference key
 }
 
-ModeResult<std::unique_ptr<ModeState>> MultiRoundMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> MultiRoundMode::on_session_start(const SessionView& session) const {
     if (session.participants.empty())
         return fail(Error(ErrorKind::InvalidPayload, "multi_round needs participants"));  // MODE-MR-1
     State s;

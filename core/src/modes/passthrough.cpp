@@ -13,8 +13,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -31,7 +31,7 @@ using PassthroughState = StateOf<std::string, &raw_bytes>;
 PassthroughMode::PassthroughMode(ModeDescriptor descriptor, bool promoted)
     : descriptor_(std::move(descriptor)), promoted_(promoted) {}
 
-ModeResult<std::unique_ptr<ModeState>> PassthroughMode::on_session_start(const kernel::Session&) const {
+ModeResult<std::unique_ptr<ModeState>> PassthroughMode::on_session_start(const SessionView&) const {
     std::unique_ptr<ModeState> state = std::make_unique<PassthroughState>();  // MODE-PT-2: empty, participants optional
     return state;
 }

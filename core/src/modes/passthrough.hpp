@@ -16,8 +16,7 @@ public:
     [[nodiscard]] const ModeDescriptor& descriptor() const override { return descriptor_; }
     [[nodiscard]] bool strict() const override { return promoted_; }
     [[nodiscard]] bool standards_track() const override { return promoted_; }
-    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(
-        const kernel::Session& session) const override;
+    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(const SessionView& session) const override;
     // Any bytes: the state is whatever payload came last (MODE-PT-5).
     [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const override;
     [[nodiscard]] ModeResult<bool> authorize(const MessageContext& ctx) const override;

@@ -22,8 +22,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -349,7 +349,7 @@ private:
 };
 
 // MODE-PROP-10: the acceptance criterion for one live proposal.
-bool meets_criterion(const std::string& criterion, const kernel::Session& session, const After& s,
+bool meets_criterion(const std::string& criterion, const SessionView& session, const After& s,
                      const ProposalRecord& p) {
     auto accepts_p = [&](const std::string& x) {
         const auto* a = s.accept_of(x);
@@ -368,7 +368,7 @@ bool meets_criterion(const std::string& criterion, const kernel::Session& sessio
 // MODE-PROP-10: whether some live proposal meets the criterion. Each participant accepts at most
 // one proposal, so only the proposals one or two participants accept can meet it; checking those
 // keeps a message's cost independent of how many proposals the session holds.
-bool converged(const std::string& criterion, const kernel::Session& session, const After& s) {
+bool converged(const std::string& criterion, const SessionView& session, const After& s) {
     auto meets_via = [&](const std::string& x) {
         const auto* a = s.accept_of(x);
         const auto* p = a != nullptr ? s.live(*a) : nullptr;
@@ -388,7 +388,7 @@ bool converged(const std::string& criterion, const kernel::Session& session, con
 }
 
 // MODE-PROP-9: the phase is recomputed after every message.
-Phase next_phase(const kernel::Session& session, const State& state, const Pending& pending) {
+Phase next_phase(const SessionView& session, const State& state, const Pending& pending) {
     const After s(state, pending);
     if (s.terminally_rejected()) return Phase::TerminalRejected;
     // MODE-PROP-10: policy acceptance.criterion, default all_parties (rules that fail to parse
@@ -441,7 +441,7 @@ bool is_live(const State& s, const std::string& pid) {
 
 ProposalMode::ProposalMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::unique_ptr<ModeState>> ProposalMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> ProposalMode::on_session_start(const SessionView& session) const {
     // MODE-PROP-1: at least one participant; the initial state has every collection empty.
     if (session.participants.empty()) return fail(invalid("proposal mode needs participants"));
     return std::unique_ptr<ModeState>(std::make_unique<ProposalState>());

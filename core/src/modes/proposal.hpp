@@ -15,8 +15,7 @@ public:
     [[nodiscard]] const ModeDescriptor& descriptor() const override { return descriptor_; }
     [[nodiscard]] bool strict() const override { return true; }
     [[nodiscard]] bool standards_track() const override { return true; }
-    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(
-        const kernel::Session& session) const override;
+    [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> on_session_start(const SessionView& session) const override;
     [[nodiscard]] ModeResult<std::unique_ptr<ModeState>> decode_state(const std::string& bytes) const override;
     [[nodiscard]] ModeResult<bool> authorize(const MessageContext& ctx) const override;
     [[nodiscard]] ModeResult<Outcome> apply(const MessageContext& ctx) const override;

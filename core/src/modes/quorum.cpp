@@ -17,8 +17,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -187,7 +187,7 @@ policy::QuorumTally tally(const State& s) {
 // MODE-QUO-5: a policy threshold with value > 0 replaces required_approvals. Rules that fail to
 // parse fall back to the defaults here (POL-SCH-8). Q-47: non-percentage values are rounded up, as
 // in the evaluator (the reference mode truncates).
-uint64_t effective_threshold(const kernel::Session& session, const Request& request) {
+uint64_t effective_threshold(const SessionView& session, const Request& request) {
     if (session.bound_policy() != nullptr) {
         auto rules = policy::quorum_rules_or_default(session.bound_policy());
         if (auto required = policy::quorum_policy_required_approvals(rules, session.participants.size())) {
@@ -199,7 +199,7 @@ uint64_t effective_threshold(const kernel::Session& session, const Request& requ
 
 // MODE-QUO-6: the threshold is reached, or it can no longer be reached (abstentions and rejects
 // both remove a potential approver).
-bool commitment_ready(const kernel::Session& session, const State& s) {
+bool commitment_ready(const SessionView& session, const State& s) {
     if (!s.has_request) return false;
     const uint64_t required = effective_threshold(session, s.request);
     const uint64_t approvals = tally(s).approve;
@@ -227,7 +227,7 @@ ModeResult<Outcome> cast_ballot(const State& s, const std::string& sender, const
 
 QuorumMode::QuorumMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::unique_ptr<ModeState>> QuorumMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> QuorumMode::on_session_start(const SessionView& session) const {
     // MODE-QUO-1: at least one participant (the initiator need not be one); state {"request":null,"ballots":{}}.
     if (session.participants.empty()) return fail(invalid("quorum mode needs participants"));
     std::unique_ptr<ModeState> state = std::make_unique<QuorumState>();

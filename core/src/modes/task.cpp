@@ -20,8 +20,8 @@
 
 namespace macp::modes {
 
-using kernel::Error;
-using kernel::ErrorKind;
+using protocol::Error;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -306,12 +306,12 @@ Result<const TaskRecord*, Error> require_task(const State& s, const std::string&
 
 // MODE-TASK-5: the requested assignee if one was named, else any declared participant other than
 // the initiator.
-bool can_respond(const kernel::Session& session, const TaskRecord& task, const std::string& sender) {
+bool can_respond(const SessionView& session, const TaskRecord& task, const std::string& sender) {
     if (!task.requested_assignee.empty()) return sender == task.requested_assignee;
     return session.is_participant(sender) && sender != session.initiator;
 }
 
-bool allow_reassignment(const kernel::Session& session) {
+bool allow_reassignment(const SessionView& session) {
     // MODE-TASK-6/7: the mode-side read falls back to the defaults on malformed rules (POL-SCH-8).
     return policy::task_rules_or_default(session.bound_policy()).allow_reassignment_on_reject;
 }
@@ -429,7 +429,7 @@ Result<Commit, Error> on_fail(const MessageContext& ctx, const State& s) {
 
 TaskMode::TaskMode(ModeDescriptor descriptor) : descriptor_(std::move(descriptor)) {}
 
-ModeResult<std::unique_ptr<ModeState>> TaskMode::on_session_start(const kernel::Session& session) const {
+ModeResult<std::unique_ptr<ModeState>> TaskMode::on_session_start(const SessionView& session) const {
     // MODE-TASK-1 (0.6): at least one participant other than the initiator; the initiator need not
     // be listed (its TaskRequest authority is by role).
     for (const auto& p : session.participants) {

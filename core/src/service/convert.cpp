@@ -10,8 +10,8 @@ namespace macp::service {
 
 namespace {
 // RPC-SEND-5: details only for POLICY_DENIED, as JSON {"reasons":[...]}.
-std::string error_details(const kernel::Error& e) {
-    if (e.kind != kernel::ErrorKind::PolicyDenied) return {};
+std::string error_details(const protocol::Error& e) {
+    if (e.kind != protocol::ErrorKind::PolicyDenied) return {};
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();

@@ -23,8 +23,6 @@
 
 namespace {
 
-using macp::kernel::Error;
-using macp::kernel::ErrorKind;
 using macp::kernel::Session;
 using macp::kernel::SessionState;
 using macp::modes::DecisionMode;
@@ -35,6 +33,8 @@ using macp::policy::DecisionPhase;
 using macp::policy::DecisionRules;
 using macp::policy::DecisionState;
 using macp::policy::PolicyDefinition;
+using macp::protocol::Error;
+using macp::protocol::ErrorKind;
 namespace pb = macp::modes::decision::v1;
 
 constexpr const char* kMode = "macp.mode.decision.v1";
@@ -64,7 +64,7 @@ Session make_session(std::vector<std::string> participants = {kInit, kA, kB},
 Session started(std::vector<std::string> participants = {kInit, kA, kB},
                 std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
     Session s = make_session(std::move(participants), std::move(policy));
-    auto init = mode().on_session_start(s);
+    auto init = mode().on_session_start(s.view());
     REQUIRE(init.ok());
     s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
     return s;
@@ -160,13 +160,13 @@ std::vector<std::string> eval(const std::string& rules, const DecisionState& st,
 
 TEST_CASE("MODE-DEC-1: SessionStart needs a participant and yields the initial state", "[decision]") {
     Session empty = make_session({});
-    auto r = mode().on_session_start(empty);
+    auto r = mode().on_session_start(empty.view());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().kind == ErrorKind::InvalidPayload);
     CHECK(std::string(r.error().code()) == "INVALID_ENVELOPE");
 
     Session s = make_session({kA});  // the initiator need not be a participant
-    auto init = mode().on_session_start(s);
+    auto init = mode().on_session_start(s.view());
     REQUIRE(init.ok());
     CHECK(init.value()->encode() ==
           R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Proposal"})");
@@ -1023,7 +1023,7 @@ void run_fixture(const std::filesystem::path& path) {
         s.policy_version = macp::policy::kDefaultPolicyId;
         s.policy = macp::policy::default_policy();
     }
-    auto init = mode().on_session_start(s);
+    auto init = mode().on_session_start(s.view());
     REQUIRE(init.ok());
     s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
 

@@ -21,7 +21,7 @@
 #include "mode_test_support.hpp"
 
 using namespace macp;
-using kernel::ErrorKind;
+using protocol::ErrorKind;
 namespace hpb = macp::modes::handoff::v1;
 
 namespace {
@@ -117,12 +117,12 @@ const char* kTimeout100 = R"({"acceptance":{"implicit_accept_timeout_ms":100}})"
 // ---- SessionStart -------------------------------------------------------------------------------------
 
 TEST_CASE("MODE-HOFF-1: SessionStart needs two participants including the initiator", "[handoff]") {
-    auto ok = mode().on_session_start(make_session({kOwner, kTarget}));
+    auto ok = mode().on_session_start(make_session({kOwner, kTarget}).view());
     REQUIRE(ok.ok());
     CHECK(ok.value()->encode() == R"({"offers":{},"contexts":{}})");
     for (auto parts :
          {std::vector<std::string>{kOwner}, std::vector<std::string>{}, std::vector<std::string>{kTarget, kOther}}) {
-        auto r = mode().on_session_start(make_session(parts));
+        auto r = mode().on_session_start(make_session(parts).view());
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidPayload);
     }
@@ -419,7 +419,8 @@ TEST_CASE("Handoff apply() validates without changing the state; the commit step
     REQUIRE(d.send(kOwner, "HandoffOffer", offer(), nullptr, 5'000).empty());
     const auto before = d.s.mode_state.encode();
     const std::string sender = kOwner, type = "Commitment", payload = commitment(true, "policy.test");
-    modes::MessageContext ctx{d.s, sender, type, payload, 5'100};
+    const auto ctx_view = d.s.view();
+    modes::MessageContext ctx{ctx_view, sender, type, payload, 5'100};
     auto out = mode().apply(ctx);
     REQUIRE(out.ok());
     CHECK(out->resolution == payload);
@@ -434,7 +435,8 @@ TEST_CASE("Handoff apply() validates without changing the state; the commit step
 
     SECTION("a session holding no handoff state is InvalidModeState") {
         kernel::Session empty = make_session({kOwner, kTarget});
-        modes::MessageContext c2{empty, sender, type, payload, 5'100};
+        const auto c2_view = empty.view();
+        modes::MessageContext c2{c2_view, sender, type, payload, 5'100};
         auto r = mode().apply(c2);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);

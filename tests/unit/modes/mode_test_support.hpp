@@ -84,7 +84,8 @@ macp::modes::ModeResult<macp::modes::Outcome> step(const Mode& mode, macp::kerne
                                                    const std::string& sender, const std::string& type,
                                                    const std::string& payload, int64_t now,
                                                    std::vector<std::string>* apply_reasons = nullptr) {
-    macp::modes::MessageContext ctx{s, sender, type, payload, now};
+    const auto ctx_view = s.view();
+    macp::modes::MessageContext ctx{ctx_view, sender, type, payload, now};
     auto authz = mode.authorize(ctx);
     if (!authz) return macp::fail(authz.error());
     auto out = mode.apply(ctx);
@@ -112,7 +113,7 @@ struct CodeDriver {
 
     CodeDriver(const Mode& m, macp::kernel::Session session, int64_t start_ms)
         : mode_(m), s(std::move(session)), now(start_ms) {
-        auto init = mode_.on_session_start(s);
+        auto init = mode_.on_session_start(s.view());
         REQUIRE(init.ok());
         s.mode_state = macp::modes::ModeStateBox(std::move(init.value()));
     }

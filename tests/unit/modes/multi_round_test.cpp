@@ -17,7 +17,7 @@
 #include "mode_test_support.hpp"
 
 using namespace macp;
-using kernel::ErrorKind;
+using protocol::ErrorKind;
 
 namespace {
 
@@ -73,11 +73,11 @@ std::string commitment() {
 }  // namespace
 
 TEST_CASE("MODE-MR-1/2: SessionStart needs participants; the initial state lists them", "[multi_round]") {
-    auto ok = mode().on_session_start(make_session());
+    auto ok = mode().on_session_start(make_session().view());
     REQUIRE(ok.ok());
     CHECK(ok.value()->encode() == R"({"round":0,"participants":["agent://alice","agent://bob"],"contributions":{},)"
                                   R"("convergence_type":"all_equal","converged":false})");
-    auto none = mode().on_session_start(make_session({}));
+    auto none = mode().on_session_start(make_session({}).view());
     REQUIRE_FALSE(none.ok());
     CHECK(none.error().kind == ErrorKind::InvalidPayload);
     CHECK(mode().strict());
@@ -150,7 +150,8 @@ TEST_CASE("Multi-round apply() validates without changing the state; the commit 
     REQUIRE(d.send(kAlice, "Contribute", contribute("red")).empty());
     const auto before = d.s.mode_state.encode();
     const std::string sender = kBob, type = "Contribute", payload = contribute("red");
-    modes::MessageContext ctx{d.s, sender, type, payload, 2'000'000};
+    const auto ctx_view = d.s.view();
+    modes::MessageContext ctx{ctx_view, sender, type, payload, 2'000'000};
     auto out = mode().apply(ctx);
     REQUIRE(out.ok());
     CHECK_FALSE(out->resolution.has_value());
@@ -164,7 +165,8 @@ TEST_CASE("Multi-round apply() validates without changing the state; the commit 
 
     SECTION("a session holding no multi_round state is InvalidModeState") {
         kernel::Session empty = make_session();
-        modes::MessageContext c2{empty, sender, type, payload, 2'000'000};
+        const auto c2_view = empty.view();
+        modes::MessageContext c2{c2_view, sender, type, payload, 2'000'000};
         auto r = mode().apply(c2);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);

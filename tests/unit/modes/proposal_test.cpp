@@ -20,12 +20,12 @@
 
 #include "mode_test_support.hpp"
 
-using macp::kernel::ErrorKind;
 using macp::kernel::Session;
 using macp::kernel::SessionState;
 using macp::modes::MessageContext;
 using macp::modes::ProposalMode;
 using macp::policy::PolicyDefinition;
+using macp::protocol::ErrorKind;
 namespace pb = macp::modes::proposal::v1;
 
 namespace {
@@ -55,14 +55,14 @@ Session make_session(std::vector<std::string> participants = {kBuyer, kSeller},
 struct Harness {
     Session s;
     explicit Harness(Session session) : s(std::move(session)) {
-        auto st = mode().on_session_start(s);
+        auto st = mode().on_session_start(s.view());
         REQUIRE(st.ok());
         s.mode_state = macp::modes::ModeStateBox(std::move(st.value()));
     }
     // nullopt = accepted
-    std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
-                                            const std::string& payload) {
-        if (s.state != SessionState::Open) return macp::kernel::Error(ErrorKind::SessionNotOpen);
+    std::optional<macp::protocol::Error> send(const std::string& sender, const std::string& type,
+                                              const std::string& payload) {
+        if (s.state != SessionState::Open) return macp::protocol::Error(ErrorKind::SessionNotOpen);
         auto o = mode_test::step(mode(), s, sender, type, payload, 1000);
         if (!o) return o.error();
         return std::nullopt;
@@ -123,7 +123,7 @@ std::string commitment_for(const Session& s, bool positive) {
     return c.SerializeAsString();
 }
 
-ErrorKind kind(const std::optional<macp::kernel::Error>& e) {
+ErrorKind kind(const std::optional<macp::protocol::Error>& e) {
     REQUIRE(e.has_value());
     return e->kind;
 }
@@ -132,12 +132,12 @@ ErrorKind kind(const std::optional<macp::kernel::Error>& e) {
 
 TEST_CASE("MODE-PROP-1: SessionStart needs a participant; initial state", "[proposal]") {
     Session empty = make_session({});
-    auto r = mode().on_session_start(empty);
+    auto r = mode().on_session_start(empty.view());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().kind == ErrorKind::InvalidPayload);
     CHECK(r.error().code() == std::string("INVALID_ENVELOPE"));
 
-    auto ok = mode().on_session_start(make_session());
+    auto ok = mode().on_session_start(make_session().view());
     REQUIRE(ok.ok());
     CHECK(ok.value()->encode() ==
           R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Negotiating"})");
@@ -431,14 +431,16 @@ TEST_CASE("MODE-PROP-11: Commitment", "[proposal]") {
                 .decode_state(
                     R"({"proposals":{},"accepts":{},"terminal_rejections":[],"rejections":[],"phase":"Committed"})")
                 .value());
-        MessageContext ctx{s, kSeller, "Proposal", proposal("p9"), 1};
+        const auto ctx_view = s.view();
+        MessageContext ctx{ctx_view, kSeller, "Proposal", proposal("p9"), 1};
         auto r = mode().apply(ctx);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::SessionNotOpen);
     }
     SECTION("a session without proposal state is InvalidModeState") {
         Session s = make_session();
-        MessageContext ctx{s, kSeller, "Proposal", proposal("p9"), 1};
+        const auto ctx_view = s.view();
+        MessageContext ctx{ctx_view, kSeller, "Proposal", proposal("p9"), 1};
         auto r = mode().apply(ctx);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);
@@ -499,7 +501,8 @@ TEST_CASE("A decoded state carries on like the one it was encoded from", "[propo
 TEST_CASE("apply() leaves the state alone; the commit step changes it", "[proposal]") {
     Harness h(make_session());
     const auto before = h.s.mode_state.encode();
-    MessageContext ctx{h.s, kSeller, "Proposal", proposal("p1"), 1};
+    const auto ctx_view = h.s.view();
+    MessageContext ctx{ctx_view, kSeller, "Proposal", proposal("p1"), 1};
     auto out = mode().apply(ctx);
     REQUIRE(out.ok());
     CHECK(h.s.mode_state.encode() == before);

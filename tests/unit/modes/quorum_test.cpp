@@ -16,12 +16,12 @@
 
 #include "mode_test_support.hpp"
 
-using macp::kernel::ErrorKind;
 using macp::kernel::Session;
 using macp::kernel::SessionState;
 using macp::modes::MessageContext;
 using macp::modes::QuorumMode;
 using macp::policy::PolicyDefinition;
+using macp::protocol::ErrorKind;
 namespace pb = macp::modes::quorum::v1;
 
 namespace {
@@ -53,13 +53,13 @@ Session make_session(std::vector<std::string> participants = {kAlice, kBob, kCar
 struct Harness {
     Session s;
     explicit Harness(Session session) : s(std::move(session)) {
-        auto st = mode().on_session_start(s);
+        auto st = mode().on_session_start(s.view());
         REQUIRE(st.ok());
         s.mode_state = macp::modes::ModeStateBox(std::move(st.value()));
     }
-    std::optional<macp::kernel::Error> send(const std::string& sender, const std::string& type,
-                                            const std::string& payload) {
-        if (s.state != SessionState::Open) return macp::kernel::Error(ErrorKind::SessionNotOpen);
+    std::optional<macp::protocol::Error> send(const std::string& sender, const std::string& type,
+                                              const std::string& payload) {
+        if (s.state != SessionState::Open) return macp::protocol::Error(ErrorKind::SessionNotOpen);
         auto o = mode_test::step(mode(), s, sender, type, payload, 1000);
         if (!o) return o.error();
         return std::nullopt;
@@ -110,7 +110,7 @@ std::string commitment(bool positive, const std::string& policy_version = "") {
     return c.SerializeAsString();
 }
 
-ErrorKind kind(const std::optional<macp::kernel::Error>& e) {
+ErrorKind kind(const std::optional<macp::protocol::Error>& e) {
     REQUIRE(e.has_value());
     return e->kind;
 }
@@ -118,10 +118,10 @@ ErrorKind kind(const std::optional<macp::kernel::Error>& e) {
 }  // namespace
 
 TEST_CASE("MODE-QUO-1: SessionStart needs a participant; initial state", "[quorum]") {
-    auto r = mode().on_session_start(make_session({}));
+    auto r = mode().on_session_start(make_session({}).view());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().kind == ErrorKind::InvalidPayload);
-    auto ok = mode().on_session_start(make_session({kAlice}));  // the initiator need not be a participant
+    auto ok = mode().on_session_start(make_session({kAlice}).view());  // the initiator need not be a participant
     REQUIRE(ok.ok());
     CHECK(ok.value()->encode() == R"({"request":null,"ballots":{}})");
     CHECK(mode().strict());
@@ -277,7 +277,8 @@ TEST_CASE("MODE-QUO-6/7: commitment eligibility and resolution", "[quorum]") {
         REQUIRE_FALSE(bad.ok());
         CHECK(bad.error().kind == ErrorKind::InvalidModeState);
         Session s = make_session();
-        MessageContext ctx{s, kCoord, "ApprovalRequest", request(1), 1};
+        const auto ctx_view = s.view();
+        MessageContext ctx{ctx_view, kCoord, "ApprovalRequest", request(1), 1};
         auto r = mode().apply(ctx);  // a session holding no quorum state
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == ErrorKind::InvalidModeState);
@@ -285,7 +286,8 @@ TEST_CASE("MODE-QUO-6/7: commitment eligibility and resolution", "[quorum]") {
         REQUIRE(initial.ok());
         CHECK(initial.value()->encode() == R"({"request":null,"ballots":{}})");
         s.mode_state = macp::modes::ModeStateBox(std::move(initial.value()));
-        MessageContext ctx2{s, kCoord, "ApprovalRequest", request(1), 1};
+        const auto ctx2_view = s.view();
+        MessageContext ctx2{ctx2_view, kCoord, "ApprovalRequest", request(1), 1};
         CHECK(mode().apply(ctx2).ok());
     }
 }

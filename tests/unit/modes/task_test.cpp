@@ -23,7 +23,7 @@
 #include "mode_test_support.hpp"
 
 using namespace macp;
-using kernel::ErrorKind;
+using protocol::ErrorKind;
 namespace tpb = macp::modes::task::v1;
 
 namespace {
@@ -141,19 +141,19 @@ const char* kRequireOutput = R"({"completion":{"require_output":true}})";
 
 TEST_CASE("MODE-TASK-1: SessionStart needs a participant other than the initiator (0.6)", "[task]") {
     SECTION("initiator and worker") {
-        auto r = mode().on_session_start(make_session({kPlanner, kWorker}));
+        auto r = mode().on_session_start(make_session({kPlanner, kWorker}).view());
         REQUIRE(r.ok());
         CHECK(r.value()->encode() == kInitialState);
     }
     SECTION("the initiator need not be listed; one other participant is enough") {
-        auto r = mode().on_session_start(make_session({kWorker}));
+        auto r = mode().on_session_start(make_session({kWorker}).view());
         REQUIRE(r.ok());
         CHECK(r.value()->encode() == kInitialState);
     }
     SECTION("only the initiator or nobody") {
         for (auto parts : {std::vector<std::string>{kPlanner}, std::vector<std::string>{},
                            std::vector<std::string>{kPlanner, kPlanner}}) {
-            auto r = mode().on_session_start(make_session(parts));
+            auto r = mode().on_session_start(make_session(parts).view());
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().kind == ErrorKind::InvalidPayload);
             CHECK(std::string(r.error().code()) == "INVALID_ENVELOPE");
@@ -542,7 +542,8 @@ TEST_CASE("apply() leaves the task state alone; the commit step changes it", "[t
     const std::string sender = kPlanner;
     const std::string type = "TaskRequest";
     const std::string payload = request();
-    modes::MessageContext ctx{d.s, sender, type, payload, 1};
+    const auto ctx_view = d.s.view();
+    modes::MessageContext ctx{ctx_view, sender, type, payload, 1};
     auto out = mode().apply(ctx);
     REQUIRE(out.ok());
     CHECK(d.s.mode_state.encode() == before);

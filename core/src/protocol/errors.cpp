@@ -1,6 +1,6 @@
-#include "kernel/errors.hpp"
+#include "protocol/errors.hpp"
 
-namespace macp::kernel {
+namespace macp::protocol {
 
 const char* Error::code() const {
     switch (kind) {
@@ -55,4 +55,4 @@ const char* Error::display() const {
     return "Internal";
 }
 
-}  // namespace macp::kernel
+}  // namespace macp::protocol

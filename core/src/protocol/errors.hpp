@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace macp::kernel {
+namespace macp::protocol {
 
 enum class ErrorKind {
     InvalidMacpVersion,       // ERR-1
@@ -53,4 +53,4 @@ struct Error {
     [[nodiscard]] const char* display() const;
 };
 
-}  // namespace macp::kernel
+}  // namespace macp::protocol
