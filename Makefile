@@ -4,7 +4,10 @@
 #   make bench  install missing packages, build the benchmark programs, run them (docs/performance.md);
 #               arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds=1 --only=throughput"
 #   make bench-callgrind  instructions per Send under valgrind (installs valgrind if missing)
-#   make fuzz   install clang, build the libFuzzer targets (ASan+UBSan) in build-fuzz, run each for
+#   make test-asan  install clang, build everything with ASan+UBSan in build-asan, run the suite; fails
+#               on any sanitizer report (packaging and lint tests excluded)
+#   make test-tsan  the same with TSan in build-tsan, for the concurrency, stream and watch tests
+#   make fuzz   build the libFuzzer targets in build-asan (the same tree), run each for
 #               FUZZ_SECONDS (default 600); e.g. make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS=log_replay
 #   make lint   layer check (scripts/check-layers.sh), clang-format check of every C/C++ file, clang-tidy of the sources changed since
 #               TIDY_BASE (default HEAD~10; TIDY_BASE= for the whole tree)
@@ -13,7 +16,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps configure build run test bench bench-callgrind fuzz lint clean
+.PHONY: deps configure build run test bench bench-callgrind san-deps test-asan test-tsan fuzz lint clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -59,18 +62,51 @@ bench-callgrind: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target macp_bench_programs
 	$(BUILD_DIR)/tests/bench/macp_bench --callgrind $(BENCH_ARGS)
 
-FUZZ_DIR ?= build-fuzz
+# Sanitizer builds (issue #15), clang-14 at -O1 -g1. One ASan+UBSan tree serves both the whole test
+# suite (make test-asan) and the libFuzzer targets (make fuzz): its code is compiled with
+# fuzzer-no-link, which only adds coverage hooks. A separate TSan tree builds what the concurrency
+# tests need (make test-tsan). scripts/run-sanitized-tests.sh fails on any report from any process.
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= $(ASAN_DIR)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
-FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined
+SAN_CMAKE := $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACP_WERROR=ON \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+ASAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+ASAN_LINK := -fsanitize=address,undefined
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+# The packaging tests build and install .debs (not what a sanitizer checks); lint.* reads sources.
+ASAN_EXCLUDE := ^(packaging|lint)\.
+# The TSan run: the kernel's concurrency test, the gRPC service's limits and deadlines, every
+# stream and watch test, and the session control RPCs under load.
+TSAN_TESTS := ^(unit\.kernel_concurrency_test|unit\.(call_deadlines|connection_limits|stream_limits)_test|it_(stream_session_test\.file|watch_streams_test|stream_limits_test|session_control_test|request_limits_test))$$
+TSAN_TARGETS := macp-runtime storage-file auth-static unit_kernel_concurrency_test unit_call_deadlines_test \
+  unit_connection_limits_test unit_stream_limits_test it_stream_session_test it_watch_streams_test \
+  it_stream_limits_test it_session_control_test it_request_limits_test
 
-fuzz:
+san-deps:
 	@./scripts/install-deps.sh clang-14 libclang-rt-14-dev
-	@if [ ! -f $(FUZZ_DIR)/CMakeCache.txt ]; then \
-	  CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	    -DMACP_BUILD_FUZZERS=ON "-DCMAKE_C_FLAGS=$(FUZZ_SAN)" "-DCMAKE_CXX_FLAGS=$(FUZZ_SAN)" \
-	    "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined"; \
-	fi
+
+$(ASAN_DIR)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(ASAN_DIR) $(SAN_CMAKE) -DMACP_BUILD_FUZZERS=ON \
+	  "-DCMAKE_C_FLAGS=$(ASAN_FLAGS)" "-DCMAKE_CXX_FLAGS=$(ASAN_FLAGS)" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=$(ASAN_LINK)" "-DCMAKE_SHARED_LINKER_FLAGS=$(ASAN_LINK)"
+
+$(TSAN_DIR)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_DIR) $(SAN_CMAKE) \
+	  "-DCMAKE_C_FLAGS=$(TSAN_FLAGS)" "-DCMAKE_CXX_FLAGS=$(TSAN_FLAGS)" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread"
+
+test-asan: san-deps $(ASAN_DIR)/CMakeCache.txt
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	./scripts/run-sanitized-tests.sh $(ASAN_DIR) asan -j $(JOBS) --timeout 900 -E '$(ASAN_EXCLUDE)'
+
+test-tsan: san-deps $(TSAN_DIR)/CMakeCache.txt
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TARGETS)
+	./scripts/run-sanitized-tests.sh $(TSAN_DIR) tsan -j $(JOBS) --timeout 900 -R '$(TSAN_TESTS)'
+
+fuzz: san-deps $(FUZZ_DIR)/CMakeCache.txt
 	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target macp_fuzzers
 	./scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 

@@ -21,7 +21,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 status=0
 # Justified third-party suppressions only (see the file); every other report stays.
-export UBSAN_OPTIONS="suppressions=$root/tests/fuzz/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 for t in "${targets[@]}"; do
   bin="$build/tests/fuzz/fuzz_$t"
   [ -x "$bin" ] || { echo "fuzz: $bin not built (make fuzz builds it)" >&2; exit 2; }
