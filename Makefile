@@ -71,7 +71,7 @@ TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= $(ASAN_DIR)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
-SAN_CMAKE := $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACP_WERROR=ON \
+SAN_CMAKE := $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACP_WERROR=ON -DMACP_TEST_TIMEOUT_SCALE=4 \
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
 ASAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 ASAN_LINK := -fsanitize=address,undefined

@@ -83,7 +83,13 @@ function(macp_add_plugin target)
   target_link_libraries(${target} PRIVATE ${sdk_target} ${P_LIBRARIES})
   # The entry point is the only symbol a plugin exports (weak std:: template instances included),
   # and every symbol must be resolved when the plugin is linked, not when the server loads it.
-  target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--version-script=${version_script})
+  # A sanitizer build is the exception: clang links the sanitizer runtime into executables only, so
+  # a plugin's references to it stay open until the (sanitized) server loads it.
+  if(CMAKE_CXX_FLAGS MATCHES "-fsanitize=")
+    target_link_options(${target} PRIVATE -Wl,--version-script=${version_script})
+  else()
+    target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--version-script=${version_script})
+  endif()
 
   set(werror ${MACP_PLUGIN_WERROR})
   if(P_WERROR)
@@ -97,6 +103,10 @@ function(macp_add_plugin target)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
      AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-error=restrict>)
+  endif()
+  # Clang in C++20: RapidJSON 1.1's member iterators trip -Wambiguous-reversed-operator (MacpWarnings.cmake).
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-ambiguous-reversed-operator>)
   endif()
 
   if(P_INSTALL OR P_DESTINATION OR P_COMPONENT OR MACP_PLUGIN_INSTALL_BY_DEFAULT)

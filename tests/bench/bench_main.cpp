@@ -13,7 +13,8 @@
 //   idle        memory per idle open session (file, then memory-only; VmRSS delta / sessions)
 //   recovery    log records/s of a restart (process start -> health SERVING) on a file store
 //   fanout      100 passive StreamSession subscribers of one session vs the no-op bidi fan-out,
-//               delivered envelopes/s at peak, and p99 delivery at half the no-op's rate
+//               delivered envelopes/s at peak, and p99 delivery at half and at a quarter of the
+//               no-op's rate (half of the 50% target)
 //
 //   macp_bench [--rounds=3] [--seconds=3] [--sessions=64] [--depth=1] [--channels=4]
 //              [--backends=memory,file,rocksdb,redis] [--only=PHASE,...] [--skip=PHASE,...]
@@ -390,6 +391,12 @@ private:
             FanoutOptions half = fo;
             half.rate = ceiling->delivered_per_second / 2 / fo.subscribers;  // envelopes sent per second
             if (auto r = one(o_.fanout_backend, half)) fan_half_[round] = *r;
+            // The issue's wording ("deliver >= 50% of the no-op's rate, with p99 <= 5 ms at half
+            // that rate") also reads as half of the 50% target: a quarter of the ceiling's rate, the
+            // load a runtime meeting the throughput target carries at half its peak. Both are shown.
+            FanoutOptions quarter = fo;
+            quarter.rate = ceiling->delivered_per_second / 4 / fo.subscribers;
+            if (auto r = one(o_.fanout_backend, quarter)) fan_quarter_[round] = *r;
         }
     }
 
@@ -610,19 +617,22 @@ private:
             }
             rows.push_back(row);
         }
-        if (!fan_half_.empty()) {
+        auto fan_latency_row = [&](const std::map<int, FanoutResult>& runs, const std::string& what) {
+            if (runs.empty()) return;
             std::vector<double> p50, p99, delivered, offered;
-            for (const auto& [round, r] : fan_half_) {
+            for (const auto& [round, r] : runs) {
                 p50.push_back(r.p50_us);
                 p99.push_back(r.p99_us);
                 delivered.push_back(r.delivered_per_second);
                 offered.push_back(r.offered_per_second);
             }
-            rows.push_back({"fan-out at half the ceiling rate (" + fmt("%.0f offered", median(offered)) +
+            rows.push_back({"fan-out at " + what + " (" + fmt("%.0f offered", median(offered)) +
                                 fmt(", %.0f delivered/s", median(delivered)) + "): p50 / p99 delivery",
                             fmt("%.2f", median(p50) / 1000) + " / " + fmt("%.2f ms", median(p99) / 1000), "-", "-",
                             "p99 ≤ 5 ms", median(p99) <= 5000});
-        }
+        };
+        fan_latency_row(fan_half_, "half the ceiling rate");
+        fan_latency_row(fan_quarter_, "half the 50% target (a quarter of the ceiling rate)");
         std::printf(
             "\nmacp_bench: median of %d round(s); ratio = value / ceiling measured in the same round "
             "(median of the per-round ratios)\n\n",
@@ -636,7 +646,7 @@ private:
     std::map<std::string, Runs> throughput_;
     std::map<std::string, Runs> serial_;
     Runs half_peak_;
-    std::map<int, FanoutResult> fan_noop_, fan_rt_, fan_half_;
+    std::map<int, FanoutResult> fan_noop_, fan_rt_, fan_half_, fan_quarter_;
     std::map<std::string, double> idle_bytes_;  // backend -> VmRSS bytes per idle session
     int64_t idle_n_ = 0;
     int64_t recovery_records_ = 0;
