@@ -72,16 +72,18 @@ FUZZ_DIR ?= $(ASAN_DIR)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 SAN_CMAKE := $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACP_WERROR=ON -DMACP_TEST_TIMEOUT_SCALE=4 \
+  -DMACP_UNITY_BUILD=ON -DMACP_BUILD_BENCH=OFF \
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
 ASAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 ASAN_LINK := -fsanitize=address,undefined
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 # The packaging tests build and install .debs (not what a sanitizer checks); lint.* reads sources.
 ASAN_EXCLUDE := ^(packaging|lint)\.
-# The TSan run: the kernel's concurrency test, the gRPC service's limits and deadlines, every
+# The TSan run: the kernel's concurrency test, the in-process sequence fuzzer (kernel restarts over
+# one store), the gRPC service's limits and deadlines, every
 # stream and watch test, and the session control RPCs under load.
-TSAN_TESTS := ^(unit\.kernel_concurrency_test|unit\.(call_deadlines|connection_limits|stream_limits)_test|it_(stream_session_test\.file|watch_streams_test|stream_limits_test|session_control_test|request_limits_test))$$
-TSAN_TARGETS := macp-runtime storage-file auth-static unit_kernel_concurrency_test unit_call_deadlines_test \
+TSAN_TESTS := ^(unit\.kernel_concurrency_test|fuzz\.sequence|unit\.(call_deadlines|connection_limits|stream_limits)_test|it_(stream_session_test\.file|watch_streams_test|stream_limits_test|session_control_test|request_limits_test))$$
+TSAN_TARGETS := macp-runtime storage-file auth-static unit_kernel_concurrency_test sequence_fuzz unit_call_deadlines_test \
   unit_connection_limits_test unit_stream_limits_test it_stream_session_test it_watch_streams_test \
   it_stream_limits_test it_session_control_test it_request_limits_test
 
@@ -94,7 +96,7 @@ $(ASAN_DIR)/CMakeCache.txt:
 	  "-DCMAKE_EXE_LINKER_FLAGS=$(ASAN_LINK)" "-DCMAKE_SHARED_LINKER_FLAGS=$(ASAN_LINK)"
 
 $(TSAN_DIR)/CMakeCache.txt:
-	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_DIR) $(SAN_CMAKE) \
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_DIR) $(SAN_CMAKE) -DMACP_TEST_TIMEOUT_SCALE=8 \
 	  "-DCMAKE_C_FLAGS=$(TSAN_FLAGS)" "-DCMAKE_CXX_FLAGS=$(TSAN_FLAGS)" \
 	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread"
 

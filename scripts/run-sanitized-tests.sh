@@ -6,7 +6,7 @@
 #   scripts/run-sanitized-tests.sh BUILD_DIR asan|tsan [ctest arguments...]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$1"
+build="$(cd "$1" && pwd)"  # absolute: log_path is relative to each process's own directory
 kind="$2"
 shift 2
 logs="$build/sanitizer-logs"

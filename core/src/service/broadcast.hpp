@@ -91,32 +91,54 @@ public:
         auto s = std::make_shared<Subscription>();
         std::lock_guard lock(mu_);
         if (closed_) s->close();
-        subs_.push_back(s);
+        auto next = std::make_shared<List>(*subs_);
+        next->push_back(s);
+        subs_ = std::move(next);
         return s;
     }
     void unsubscribe(const std::shared_ptr<Subscription>& s) {
         std::lock_guard lock(mu_);
-        subs_.erase(std::remove(subs_.begin(), subs_.end(), s), subs_.end());
+        auto next = std::make_shared<List>(*subs_);
+        next->erase(std::remove(next->begin(), next->end(), s), next->end());
+        subs_ = std::move(next);
     }
+    // Pushes to every subscriber without holding the list's lock: a push runs the subscriber's
+    // ready hook, which takes that stream's own lock, and a stream subscribes while holding it, so
+    // holding the list's lock across the hooks would order the two both ways (TSan's lock-order
+    // report, issue #15). The list is copy-on-write: a publish takes one reference to it.
+    // publish_mu_ (never taken by subscribe) keeps publishes whole, so every subscriber sees the
+    // items in one order.
     void publish(const T& item) {
-        std::lock_guard lock(mu_);
-        for (auto& s : subs_) s->push(item, capacity_);
+        std::lock_guard order(publish_mu_);
+        const auto subs = snapshot();  // named: a range-for over *snapshot() would outlive it
+        for (const auto& s : *subs) s->push(item, capacity_);
     }
     [[nodiscard]] bool empty() {
         std::lock_guard lock(mu_);
-        return subs_.empty();
+        return subs_->empty();
     }
     // Ends every current and future subscription (server shutdown).
     void close_all() {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-        for (auto& s : subs_) s->close();
+        std::lock_guard order(publish_mu_);
+        {
+            std::lock_guard lock(mu_);
+            closed_ = true;
+        }
+        const auto subs = snapshot();
+        for (const auto& s : *subs) s->close();
     }
 
 private:
+    using List = std::vector<std::shared_ptr<Subscription>>;
+    std::shared_ptr<const List> snapshot() {
+        std::lock_guard lock(mu_);
+        return subs_;
+    }
+
     size_t capacity_;
-    std::mutex mu_;
-    std::vector<std::shared_ptr<Subscription>> subs_;
+    std::mutex publish_mu_;  // held across a whole publish or close_all; before mu_, never after
+    std::mutex mu_;          // guards subs_ and closed_ only; nothing is called under it
+    std::shared_ptr<const List> subs_ = std::make_shared<const List>();  // replaced, never changed
     bool closed_ = false;
 };
 

@@ -78,9 +78,15 @@ void ServiceEvents::close_all() {
     policy_changes.close_all();
     mode_changes.close_all();
     shutdown.close_all();
-    std::lock_guard lock(feeds_mu_);
-    closed_ = true;
-    for (auto& [id, f] : feeds_) f->close_all();
+    // Closing runs the streams' ready hooks, which take their own locks; a stream attaches to a
+    // feed while holding its lock, so the feeds are closed after feeds_mu_ is released.
+    std::vector<std::shared_ptr<Feed>> feeds;
+    {
+        std::lock_guard lock(feeds_mu_);
+        closed_ = true;
+        for (auto& [id, f] : feeds_) feeds.push_back(f);
+    }
+    for (auto& f : feeds) f->close_all();
 }
 
 }  // namespace macp::service
