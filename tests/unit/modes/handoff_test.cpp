@@ -120,7 +120,7 @@ TEST_CASE("MODE-HOFF-1: SessionStart needs two participants including the initia
     auto ok = mode().on_session_start(make_session({kOwner, kTarget}).view());
     REQUIRE(ok.ok());
     CHECK(ok.value()->encode() == R"({"offers":{},"contexts":{}})");
-    for (auto parts :
+    for (const auto& parts :
          {std::vector<std::string>{kOwner}, std::vector<std::string>{}, std::vector<std::string>{kTarget, kOther}}) {
         auto r = mode().on_session_start(make_session(parts).view());
         REQUIRE_FALSE(r.ok());
@@ -546,7 +546,6 @@ TEST_CASE("POL-HOFF-1 / POL-EVAL-1 / POL-SCH-8: handoff evaluation", "[handoff][
 
 namespace {
 
-using mode_test::int_member;
 using mode_test::str_member;
 
 std::string fixture_payload(const std::string& type, const rapidjson::Value& p) {

@@ -58,7 +58,7 @@ inline macp::kernel::Session base_session(const std::string& mode_name, std::vec
 inline void bind_policy_or_default(macp::kernel::Session& s, std::optional<macp::policy::PolicyDefinition> pol) {
     if (pol) {
         s.policy_version = pol->policy_id;
-        s.policy = std::move(pol);
+        s.policy = pol;  // BoundPolicy shares a copy
     } else {
         s.policy_version = macp::policy::kDefaultPolicyId;
         s.policy = macp::policy::default_policy();

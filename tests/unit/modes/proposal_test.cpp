@@ -47,7 +47,7 @@ Session make_session(std::vector<std::string> participants = {kBuyer, kSeller},
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
     auto s = mode_test::base_session("macp.mode.proposal.v1", std::move(participants), kBuyer);
     s.policy_version = policy ? policy->policy_id : "";
-    s.policy = std::move(policy);
+    s.policy = policy;  // BoundPolicy shares a copy
     return s;
 }
 
@@ -161,7 +161,7 @@ TEST_CASE("MODE-PROP-2: authorization", "[proposal]") {
         CHECK(e->code() == std::string("INVALID_ENVELOPE"));
     }
     SECTION("Commitment: initiator only under the default policy and with no policy (POL-AUTH-3)") {
-        for (auto pol :
+        for (const auto& pol :
              {std::optional<PolicyDefinition>(macp::policy::default_policy()), std::optional<PolicyDefinition>()}) {
             Harness h(make_session({kBuyer, kSeller}, pol));
             REQUIRE_FALSE(h.send(kSeller, "Proposal", proposal("p1")));

@@ -45,7 +45,7 @@ Session make_session(std::vector<std::string> participants = {kAlice, kBob, kCar
                      std::optional<PolicyDefinition> policy = macp::policy::default_policy()) {
     auto s = mode_test::base_session("macp.mode.quorum.v1", std::move(participants), kCoord);
     s.policy_version = policy ? policy->policy_id : "";
-    s.policy = std::move(policy);
+    s.policy = policy;  // BoundPolicy shares a copy
     return s;
 }
 

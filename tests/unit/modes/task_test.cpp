@@ -151,8 +151,8 @@ TEST_CASE("MODE-TASK-1: SessionStart needs a participant other than the initiato
         CHECK(r.value()->encode() == kInitialState);
     }
     SECTION("only the initiator or nobody") {
-        for (auto parts : {std::vector<std::string>{kPlanner}, std::vector<std::string>{},
-                           std::vector<std::string>{kPlanner, kPlanner}}) {
+        for (const auto& parts : {std::vector<std::string>{kPlanner}, std::vector<std::string>{},
+                                  std::vector<std::string>{kPlanner, kPlanner}}) {
             auto r = mode().on_session_start(make_session(parts).view());
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().kind == ErrorKind::InvalidPayload);
