@@ -72,11 +72,13 @@ FUZZ_DIR ?= $(ASAN_DIR)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 SAN_CMAKE := $(if $(GENERATOR),-G Ninja,) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACP_WERROR=ON -DMACP_TEST_TIMEOUT_SCALE=4 \
-  -DMACP_UNITY_BUILD=ON -DMACP_BUILD_BENCH=OFF \
+  -DMACP_UNITY_BUILD=ON -DMACP_BUILD_BENCH=OFF -DMACP_TEST_CODE_OPT=-O0 \
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
 ASAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 ASAN_LINK := -fsanitize=address,undefined
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+# Many tests wait on servers, fsync and timers more than they compute: one more than the cores.
+ASAN_TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 # The packaging tests build and install .debs (not what a sanitizer checks); lint.* reads sources.
 ASAN_EXCLUDE := ^(packaging|lint)\.
 # The TSan run: the kernel's concurrency test, the in-process sequence fuzzer (kernel restarts over
@@ -102,7 +104,7 @@ $(TSAN_DIR)/CMakeCache.txt:
 
 test-asan: san-deps $(ASAN_DIR)/CMakeCache.txt
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
-	./scripts/run-sanitized-tests.sh $(ASAN_DIR) asan -j $(JOBS) --timeout 900 -E '$(ASAN_EXCLUDE)'
+	./scripts/run-sanitized-tests.sh $(ASAN_DIR) asan -j $(ASAN_TEST_JOBS) --timeout 900 -E '$(ASAN_EXCLUDE)'
 
 test-tsan: san-deps $(TSAN_DIR)/CMakeCache.txt
 	@cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TARGETS)
