@@ -80,7 +80,7 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 # Many tests wait on servers, fsync and timers more than they compute: one more than the cores.
 ASAN_TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 # The packaging tests build and install .debs (not what a sanitizer checks); lint.* reads sources;
-# storage_file.crash_states replays every crash cut point and passes 480 s under ASan (it runs in make test).
+# storage_file.crash_states replays every crash cut point and runs past 480 s under ASan (it runs in make test).
 ASAN_EXCLUDE := ^(packaging|lint)\.|^storage_file\.crash_states$$
 # The TSan run: the kernel's concurrency test, the in-process sequence fuzzer (kernel restarts over
 # one store), the gRPC service's limits and deadlines, every
