@@ -234,7 +234,8 @@ Result Store::append_batch(const std::vector<std::pair<std::string, std::string>
     std::vector<const macp_log_append*> pointers;
     c_items.reserve(items.size());
     for (const auto& [session_id, record] : items) {
-        c_items.push_back(macp_log_append{sizeof(macp_log_append), session_id.c_str(), bytes(record), record.size()});
+        c_items.push_back(
+            macp_log_append{sizeof(macp_log_append), session_id.c_str(), bytes(record), record.size(), 0});
     }
     for (const auto& item : c_items) pointers.push_back(&item);
     // As the runtime does (storage.h): every item starts as failed.

@@ -161,7 +161,8 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         raw.reserve(items.size());
         pointers.reserve(items.size());
         for (const auto& item : items) {
-            raw.push_back({sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record), item.record.size()});
+            raw.push_back(
+                {sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record), item.record.size(), 0});
         }
         for (const auto& r : raw) pointers.push_back(&r);
         // storage.h: every item starts as failed; only the plugin can turn one into OK.

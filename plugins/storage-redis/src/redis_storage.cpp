@@ -1,6 +1,8 @@
 // RedisStorage: see redis_storage.hpp for the layout and README.md for the contract it keeps.
 #include "redis_storage.hpp"
 
+#include "redis_scripts.hpp"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -107,6 +109,14 @@ std::string snapshot_key(std::string_view prefix, std::string_view session_id) {
 
 std::string log_key(std::string_view prefix, std::string_view session_id) {
     return session_base(prefix, session_id) + ":log";
+}
+
+std::string token_key(std::string_view prefix, std::string_view session_id) {
+    return session_base(prefix, session_id) + ":token";
+}
+
+std::string lease_key(std::string_view prefix, std::string_view session_id) {
+    return session_base(prefix, session_id) + ":lease";
 }
 
 std::string sessions_key(std::string_view prefix) {
@@ -456,10 +466,21 @@ void RedisStorage::resolve_pending(long long counter, const char* what) {
 void RedisStorage::undo_pending(const char* what) {
     std::vector<std::string> ends;
     ends.reserve(pending_->pushed.size());  // no reallocation: the Argv views stay valid
+    std::vector<FenceArgs> fences;
+    fences.reserve(pending_->pushed.size());
+    std::vector<std::vector<std::string_view>> keys;
+    keys.reserve(pending_->pushed.size());
     std::vector<Argv> undo;
-    for (const auto& [key, n] : pending_->pushed) {
-        ends.push_back(std::to_string(-(n + 1)));
-        undo.push_back({"LTRIM", key, "0", ends.back()});  // drops the last n elements
+    for (const auto& p : pending_->pushed) {
+        if (p.token == 0) {
+            ends.push_back(std::to_string(-(p.count + 1)));
+            undo.push_back({"LTRIM", p.key, "0", ends.back()});  // drops the last count elements
+        } else {
+            ends.push_back(std::to_string(p.count));
+            keys.push_back({p.key});
+            fences.emplace_back();
+            undo.push_back(fenced_write(p.session_id, p.token, "trim", keys.back(), {ends.back()}, fences.back()));
+        }
     }
     pending_->undone_at = last_counter_ + 1;
     try {
@@ -489,7 +510,7 @@ void RedisStorage::check_readable(const char* what, const sdk::CallContext& call
 }
 
 std::vector<long long> RedisStorage::transaction(const std::vector<Argv>& commands, const char* what, Wait wait,
-                                                 int* confirmed) {
+                                                 int* confirmed, std::vector<std::string>* texts) {
     const bool waits = settings_.wait_replicas > 0 && wait != Wait::skip;
     std::vector<Argv> cmds;
     cmds.reserve(commands.size() + 4);
@@ -528,6 +549,7 @@ std::vector<long long> RedisStorage::transaction(const std::vector<Argv>& comman
     }
     note_counter(incr->integer, what);
     std::vector<long long> results(n, 0);
+    if (texts != nullptr) texts->assign(n, std::string());
     for (std::size_t i = 0; i < n; ++i) {
         const redisReply* e = exec->element[i];
         if (e->type == REDIS_REPLY_ERROR) {
@@ -535,6 +557,9 @@ std::vector<long long> RedisStorage::transaction(const std::vector<Argv>& comman
                                                        text(*e) + "): not acknowledged");
         }
         if (e->type == REDIS_REPLY_INTEGER) results[i] = e->integer;
+        if (texts != nullptr && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)) {
+            (*texts)[i] = text(*e);
+        }
     }
     if (waits) {
         const ReplyPtr& w = r.back();
@@ -556,10 +581,42 @@ std::vector<long long> RedisStorage::transaction(const std::vector<Argv>& comman
 
 // ---- sessions ----------------------------------------------------------------------------------
 
+// ---- fencing (ABI 1.2) -----------------------------------------------------------------------------
+
+RedisStorage::Argv RedisStorage::fenced_write(std::string_view session_id, uint64_t token, std::string_view op,
+                                              const std::vector<std::string_view>& keys,
+                                              const std::vector<std::string_view>& values, FenceArgs& args) const {
+    args.token_key = token_key(settings_.prefix, session_id);
+    args.token = std::to_string(token);
+    args.numkeys = std::to_string(keys.size() + 1);
+    Argv cmd{"EVAL", scripts::kFencedWrite, args.numkeys, args.token_key};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.push_back(args.token);
+    cmd.push_back(op);
+    cmd.insert(cmd.end(), values.begin(), values.end());
+    return cmd;
+}
+
+std::string RedisStorage::fenced_message(const char* what, const std::string& session_id, uint64_t token) const {
+    return where() + ": " + what + ": session " + session_id + ": fencing token " + std::to_string(token) +
+           " is no longer the session's (another process holds its lease now): nothing written";
+}
+
+// ---- sessions ----------------------------------------------------------------------------------
+
 void RedisStorage::create_session_storage(const std::string& session_id, const sdk::CallContext& call) {
     const std::lock_guard<std::mutex> lock(mutex_);
     check_writable("create_session_storage", call);
-    transaction({{"SADD", sessions_key_, session_id}}, "create_session_storage", Wait::check);
+    const uint64_t token = call.fencing_token();
+    if (token == 0) {
+        transaction({{"SADD", sessions_key_, session_id}}, "create_session_storage", Wait::check);
+        return;
+    }
+    FenceArgs args;
+    const auto r =
+        transaction({fenced_write(session_id, token, "touch", {}, {}, args), {"SADD", sessions_key_, session_id}},
+                    "create_session_storage", Wait::check);
+    if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("create_session_storage", session_id, token));
 }
 
 void RedisStorage::save_session(const std::string& session_id, std::string_view snapshot,
@@ -567,7 +624,16 @@ void RedisStorage::save_session(const std::string& session_id, std::string_view 
     const std::lock_guard<std::mutex> lock(mutex_);
     check_writable("save_session", call);
     const std::string key = snapshot_key(settings_.prefix, session_id);
-    transaction({{"SET", key, snapshot}, {"SADD", sessions_key_, session_id}}, "save_session", Wait::check);
+    const uint64_t token = call.fencing_token();
+    if (token == 0) {
+        transaction({{"SET", key, snapshot}, {"SADD", sessions_key_, session_id}}, "save_session", Wait::check);
+        return;
+    }
+    FenceArgs args;
+    const auto r = transaction(
+        {fenced_write(session_id, token, "set", {key}, {snapshot}, args), {"SADD", sessions_key_, session_id}},
+        "save_session", Wait::check);
+    if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("save_session", session_id, token));
 }
 
 std::optional<std::string> RedisStorage::load_session(const std::string& session_id, const sdk::CallContext& call) {
@@ -585,7 +651,19 @@ void RedisStorage::delete_session(const std::string& session_id, const sdk::Call
     check_writable("delete_session", call);
     const std::string snap = snapshot_key(settings_.prefix, session_id);
     const std::string log = log_key(settings_.prefix, session_id);
-    transaction({{"DEL", snap, log}, {"SREM", sessions_key_, session_id}}, "delete_session", Wait::check);
+    const std::string lease = lease_key(settings_.prefix, session_id);
+    const std::string tokens = token_key(settings_.prefix, session_id);
+    const uint64_t token = call.fencing_token();
+    if (token == 0) {
+        transaction({{"DEL", snap, log, lease, tokens}, {"SREM", sessions_key_, session_id}}, "delete_session",
+                    Wait::check);
+        return;
+    }
+    FenceArgs args;
+    const auto r = transaction(
+        {fenced_write(session_id, token, "forget", {snap, log, lease, tokens, sessions_key_}, {session_id}, args)},
+        "delete_session", Wait::check);
+    if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("delete_session", session_id, token));
 }
 
 void RedisStorage::list_session_ids(const sdk::Emitter& out, const sdk::CallContext& call) {
@@ -601,8 +679,10 @@ void RedisStorage::list_session_ids(const sdk::Emitter& out, const sdk::CallCont
 // ---- log -------------------------------------------------------------------------------------------
 
 // One transaction for the whole group-commit batch: MULTI, one RPUSH per session (its records in
-// order), one SADD of every session, INCR, EXEC [, WAIT], all in one pipeline. A bad record fails
-// alone (and its session's later items); anything else failing throws, which fails every item.
+// order; the fenced-write script instead when the session's items carry a fencing token), one SADD
+// of every session, INCR, EXEC [, WAIT], all in one pipeline. A bad record fails alone (and its
+// session's later items), a stale token fails its session's items with FENCED; anything else
+// failing throws, which fails every item.
 void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& status,
                                   const sdk::CallContext& call, const char* what) {
     std::vector<std::string_view> order;  // sessions in first-appearance order
@@ -621,14 +701,31 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
     check_writable(what, call);
     std::vector<std::string> keys;
     keys.reserve(order.size());  // no reallocation: the Argv views below stay valid
+    std::vector<std::vector<std::string_view>> fenced_keys;
+    fenced_keys.reserve(order.size());
+    std::vector<FenceArgs> fences;
+    fences.reserve(order.size());
+    std::vector<uint64_t> tokens;  // per session: its first item's (a session's items share one holder)
+    tokens.reserve(order.size());
     std::vector<Argv> cmds;
     cmds.reserve(order.size() + 1);
     Argv sadd{"SADD", sessions_key_};
     for (const std::string_view sid : order) {
+        const std::vector<std::size_t>& mine = good[sid];
         keys.push_back(log_key(settings_.prefix, sid));
-        Argv rpush{"RPUSH", keys.back()};
-        for (const std::size_t i : good[sid]) rpush.push_back(items[i].record);
-        cmds.push_back(std::move(rpush));
+        tokens.push_back(items[mine.front()].fencing_token);
+        if (tokens.back() == 0) {
+            Argv rpush{"RPUSH", keys.back()};
+            for (const std::size_t i : mine) rpush.push_back(items[i].record);
+            cmds.push_back(std::move(rpush));
+        } else {
+            std::vector<std::string_view> values;
+            values.reserve(mine.size());
+            for (const std::size_t i : mine) values.push_back(items[i].record);
+            fenced_keys.push_back({keys.back()});
+            fences.emplace_back();
+            cmds.push_back(fenced_write(sid, tokens.back(), "rpush", fenced_keys.back(), values, fences.back()));
+        }
         sadd.push_back(sid);
     }
     cmds.push_back(std::move(sadd));
@@ -636,12 +733,14 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
     PendingAppend pending;
     pending.applied_at = last_counter_ + 1;
     for (std::size_t k = 0; k < order.size(); ++k) {
-        pending.pushed.emplace_back(keys[k], static_cast<long long>(good[order[k]].size()));
+        pending.pushed.push_back(
+            {std::string(order[k]), keys[k], static_cast<long long>(good[order[k]].size()), tokens[k]});
     }
     pending_ = std::move(pending);
     int confirmed = 0;
+    std::vector<long long> results;
     try {
-        transaction(cmds, what, Wait::report, &confirmed);
+        results = transaction(cmds, what, Wait::report, &confirmed);
     } catch (...) {
         // Connection lost before Redis' answer: the outcome is unknown, the next reconnect finds
         // out from the write counter (and takes the records back if they landed). Otherwise
@@ -668,8 +767,10 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
                 ": not acknowledged; " + outcome);
     }
     pending_.reset();
-    for (const std::string_view sid : order) {
-        for (const std::size_t i : good[sid]) status[i] = MACP_STATUS_OK;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        const bool fenced = tokens[k] != 0 && results[k] < 0;
+        if (fenced) call.note(fenced_message(what, std::string(order[k]), tokens[k]));
+        for (const std::size_t i : good[order[k]]) status[i] = fenced ? MACP_STATUS_FENCED : MACP_STATUS_OK;
     }
 }
 
@@ -677,7 +778,10 @@ void RedisStorage::append_log_entry(const std::string& session_id, std::string_v
                                     const sdk::CallContext& call) {
     sdk::check_record(record);
     std::vector<macp_status> status(1, MACP_STATUS_INTERNAL);
-    append_records({sdk::LogAppend{session_id, record}}, status, call, "append_log_entry");
+    append_records({sdk::LogAppend{session_id, record, call.fencing_token()}}, status, call, "append_log_entry");
+    if (status[0] == MACP_STATUS_FENCED) {
+        throw sdk::Error(status[0], fenced_message("append_log_entry", session_id, call.fencing_token()));
+    }
     if (status[0] != MACP_STATUS_OK) throw sdk::Error(status[0], where() + ": append_log_entry failed");
 }
 
@@ -772,6 +876,16 @@ void RedisStorage::replace_log(const std::string& session_id, const std::vector<
     const std::lock_guard<std::mutex> lock(mutex_);
     check_writable("replace_log", call);
     const std::string key = log_key(settings_.prefix, session_id);
+    const uint64_t token = call.fencing_token();
+    if (token != 0) {
+        FenceArgs args;
+        const std::vector<std::string_view> fenced_keys{key};
+        const auto r = transaction({fenced_write(session_id, token, "replace", fenced_keys, records, args),
+                                    {"SADD", sessions_key_, session_id}},
+                                   "replace_log", Wait::check);
+        if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("replace_log", session_id, token));
+        return;
+    }
     std::vector<Argv> cmds{{"DEL", key}};
     if (!records.empty()) {
         Argv rpush{"RPUSH", key};

@@ -7,9 +7,13 @@
 //   P r:<ns>          HASH    the keyed records of namespace <ns>: field = key, value = blob
 //   P meta:epoch      STRING  random marker written once per key space
 //   P meta:writes     STRING  write counter, INCR'd inside every write transaction
+//   P s:{<id>}:token  STRING  the session's fencing token (ABI 1.2), raised by each new lease holder
+//   P s:{<id>}:lease  STRING  the lease holder's name, expiring after the lease's TTL (PX)
 // Every key of one session carries the hash tag {<id>}. Every write is one MULTI ... EXEC sent as
 // one pipeline (one round trip), followed in the same pipeline by WAIT when
-// MACP_REDIS_WAIT_REPLICAS > 0.
+// MACP_REDIS_WAIT_REPLICAS > 0. A write carrying a fencing token runs its session's part as one
+// Lua script inside that transaction (redis_scripts.hpp): the token check and the write are one
+// atomic step on the server, and a refused session stores nothing while the others commit.
 //
 // One connection, guarded by one mutex (the instance is MACP_PLUGIN_FLAG_THREAD_SAFE). A broken
 // connection is dropped; the next call (or health poll) reconnects, at most once per backoff
@@ -52,6 +56,8 @@ std::string sessions_key(std::string_view prefix);                              
 std::string records_key(std::string_view prefix, std::string_view ns);           // P r:<ns>
 std::string epoch_key(std::string_view prefix);                                  // P meta:epoch
 std::string counter_key(std::string_view prefix);                                // P meta:writes
+std::string token_key(std::string_view prefix, std::string_view session_id);     // P s:{id}:token
+std::string lease_key(std::string_view prefix, std::string_view session_id);     // P s:{id}:lease
 
 // The validated configuration.
 struct Settings {
@@ -93,7 +99,7 @@ public:
 
     static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
                                                        sdk::op::flush | sdk::op::health | sdk::op::recover |
-                                                       sdk::op::check_config | sdk::op::scan_sessions;
+                                                       sdk::op::check_config | sdk::op::scan_sessions | sdk::op::leases;
 
     explicit RedisStorage(const sdk::Config& config);
     ~RedisStorage() = default;
@@ -122,6 +128,11 @@ public:
     void recover(const sdk::Emitter& repairs);
     // Start-up recovery (ABI 1.1): one round trip per batch of sessions instead of two per session.
     void scan_sessions(const sdk::ScanSink& out, const sdk::CallContext& call);
+    // Session leases and fencing (ABI 1.2, storage.h "FENCING"; redis_leases.cpp).
+    sdk::Lease acquire_lease(const std::string& session_id, const std::string& holder, uint32_t ttl_ms,
+                             uint64_t held_token, const sdk::CallContext& call);
+    void release_lease(const std::string& session_id, const std::string& holder, uint64_t token,
+                       const sdk::CallContext& call);
 
     [[nodiscard]] const Settings& settings() const { return settings_; }
     // The durability note as of the last start-up / reconnect / health poll.
@@ -143,8 +154,22 @@ private:
     // MULTI, `commands`, INCR meta:writes, EXEC [, WAIT] in one pipeline. Returns the integer
     // results of `commands` (0 for other replies). Throws if anything failed; with Wait::check
     // also if too few replicas confirmed; with Wait::report stores their number in *confirmed.
+    // With `texts`, also the string replies of `commands` ("" for other replies).
     std::vector<long long> transaction(const std::vector<Argv>& commands, const char* what, Wait wait,
-                                       int* confirmed = nullptr);
+                                       int* confirmed = nullptr, std::vector<std::string>* texts = nullptr);
+    // One session's write under a fencing token: EVAL of the fenced-write script doing `op` on
+    // `keys` with `values` once the session's token is `token` (redis_scripts.hpp). The returned
+    // command views `keys`, `values` and `args`, which must outlive it. Its reply is -1 when the
+    // token was stale (nothing written).
+    struct FenceArgs {
+        std::string token_key;
+        std::string token;
+        std::string numkeys;
+    };
+    Argv fenced_write(std::string_view session_id, uint64_t token, std::string_view op,
+                      const std::vector<std::string_view>& keys, const std::vector<std::string_view>& values,
+                      FenceArgs& args) const;
+    [[nodiscard]] std::string fenced_message(const char* what, const std::string& session_id, uint64_t token) const;
     void check_writable(const char* what, const sdk::CallContext& call);
     void check_readable(const char* what, const sdk::CallContext& call);
     // Reads epoch, counter and the persistence settings; marks the data as lost if Redis no longer
@@ -162,11 +187,19 @@ private:
     struct PendingAppend {
         long long applied_at = 0;  // the write counter once the append was applied
         long long undone_at = 0;   // the write counter once its undo was applied too (0: none sent)
-        std::vector<std::pair<std::string, long long>> pushed;  // log key, records appended to it
+        struct Pushed {
+            std::string session_id;
+            std::string key;      // its log key
+            long long count = 0;  // records appended to it
+            uint64_t token = 0;   // the append's fencing token: the undo is fenced by it too
+        };
+        std::vector<Pushed> pushed;
     };
     // Removes the pending append's records from the tail of each log again (nothing else can have
     // been appended to those sessions since: calls for one session are never concurrent, and every
-    // call resolves the pending append first). Clears pending_ once Redis confirmed the undo.
+    // call resolves the pending append first). A fenced append is undone only under its token: if
+    // the token moved on, its script had stored nothing and the tail is another holder's.
+    // Clears pending_ once Redis confirmed the undo.
     void undo_pending(const char* what);
     void resolve_pending(long long counter, const char* what);
 

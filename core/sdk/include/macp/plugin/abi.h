@@ -1,6 +1,7 @@
 /*
- * macp-runtime plugin ABI, version 1.1 (C99). Final: from 1.0 on, every change is additive.
+ * macp-runtime plugin ABI, version 1.2 (C99). Final: from 1.0 on, every change is additive.
  * 1.1: storage `scan_sessions` (storage.h).
+ * 1.2: storage session leases and fencing (`acquire_lease`, `release_lease`, per-item tokens; storage.h).
  *
  * This header is the whole contract between the macp-runtime core (the HOST) and a plugin shared
  * object. No C++ type, exception, allocator or protobuf object ever crosses it. storage.h and
@@ -66,7 +67,7 @@ extern "C" {
 /* The ABI this header describes. A plugin puts MACP_PLUGIN_ABI_MAJOR in its descriptor, but for
  * abi_minor the minor it needs (see VERSIONING): usually MACP_PLUGIN_ABI_MINOR_BASELINE. */
 #define MACP_PLUGIN_ABI_MAJOR 1
-#define MACP_PLUGIN_ABI_MINOR 1
+#define MACP_PLUGIN_ABI_MINOR 2
 #define MACP_PLUGIN_ABI_MINOR_BASELINE 0
 
 /* Name of the single exported entry symbol for ABI major 1. Since: 1.0 */
@@ -145,8 +146,8 @@ typedef struct macp_host_logger {
  *                    up at the deadline with MACP_STATUS_TIMEOUT; an append that gives up must not
  *                    have stored the record.
  * `fencing_token`    0 = none. When non-zero, a backend that supports fencing must refuse a write
- *                    whose token is older than the newest it has seen for the same data, with
- *                    MACP_STATUS_FENCED (used by the multi-process lease protocol).
+ *                    whose token is not the session's current one (an older holder's), with
+ *                    MACP_STATUS_FENCED (the lease protocol, storage.h "FENCING").
  * `logger`           the host logger; never NULL (see macp_host_logger). */
 typedef struct macp_call_context {
     uint32_t struct_size;

@@ -1,6 +1,8 @@
 /*
- * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.1. See abi.h first.
+ * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.2. See abi.h first.
  * 1.1 added the optional `scan_sessions` operation (and `macp_session_scan_sink`).
+ * 1.2 added session leases for multi-process deployments: the optional `acquire_lease` and
+ *     `release_lease` operations, `macp_lease`, and a per-item `fencing_token` in `macp_log_append`.
  *
  * A storage plugin is a BYTE STORE. The core owns the record encoding (docs/plugin-abi.md,
  * `json/1`), so every backend stores identical records and data can move between backends. A
@@ -29,6 +31,16 @@
  *
  * THREADING: see abi.h. Calls for one session are never concurrent; calls for different sessions
  * may be concurrent only if the descriptor sets MACP_PLUGIN_FLAG_THREAD_SAFE.
+ *
+ * FENCING (1.2, backends that implement `acquire_lease`): every session has a FENCING TOKEN, a
+ * counter the backend keeps beside the session's data, raised by one each time a new holder
+ * acquires the session's lease (0 = never leased). A write for one session (create_session_storage,
+ * save_session, delete_session, append_log_entry, replace_log, and each append_log_batch item)
+ * may carry a token: the item's `fencing_token`, else `ctx->fencing_token`; 0 = unfenced. The
+ * backend compares a non-zero token with the session's current one ATOMICALLY with the write
+ * (in the same transaction or script) and, when they differ, stores nothing of that session and
+ * answers MACP_STATUS_FENCED. So a process that lost a session's lease (paused, partitioned) can
+ * never append after the new holder's first write. Unfenced writes are never refused for fencing.
  */
 #ifndef MACP_PLUGIN_STORAGE_H
 #define MACP_PLUGIN_STORAGE_H
@@ -46,7 +58,27 @@ typedef struct macp_log_append {
     const char* session_id;
     const uint8_t* record;
     size_t record_len;
+    /* Since: 1.2. The item's fencing token (see FENCING); 0 = the call context's. Read it only when
+     * struct_size covers it: a 1.0/1.1 host passes shorter items. */
+    uint64_t fencing_token;
 } macp_log_append;
+
+/* The longest lease holder name, without its NUL. */
+#define MACP_LEASE_HOLDER_MAX 255
+
+/* What acquire_lease found. Since: 1.2
+ * OWNERSHIP: owned by the host; the plugin fills it during the call. */
+typedef struct macp_lease {
+    uint32_t struct_size;
+    /* 1 = the caller holds the lease now (acquired or renewed); 0 = another holder's lease is live. */
+    int granted;
+    /* The session's current fencing token (the caller's when granted). */
+    uint64_t token;
+    /* Milliseconds until the lease expires, as the backend's clock sees it (-1: unknown). */
+    int64_t remaining_ms;
+    /* The current holder (the caller when granted), NUL-terminated, "" when none. */
+    char holder[MACP_LEASE_HOLDER_MAX + 1];
+} macp_lease;
 
 /* Receives the stored sessions during `scan_sessions`. Since: 1.1
  * OWNERSHIP: BORROWED for the duration of the call; the callbacks copy their arguments before
@@ -169,6 +201,27 @@ typedef struct macp_storage_vtable {
      * list_session_ids + load_session + load_log. A plugin providing it still loads on 1.0 hosts
      * (they ignore it), so it does not need abi_minor 1. */
     macp_status (*scan_sessions)(void* instance, const macp_session_scan_sink* out, const macp_call_context* ctx);
+
+    /* ---- session leases (Since: 1.2; both or neither) ----
+     * A lease names the one process that may write a session (`holder`: printable ASCII, 1 to
+     * MACP_LEASE_HOLDER_MAX bytes, unique per process incarnation) for `ttl_ms` (1..3600000) on
+     * the BACKEND's clock, so holders need no synchronized clocks. A backend that implements them
+     * implements FENCING (above) for every session write. Neither call changes the session's data.
+     *
+     * acquire_lease with held_token == 0 (acquire): when no lease is live, raises the session's
+     * token by one and grants the lease to `holder`; when `holder` already holds it, renews it
+     * (token unchanged); when another holder's lease is live, grants nothing.
+     * acquire_lease with held_token != 0 (renew): renews the lease when the session's token is
+     * still held_token and no other holder's lease is live (an expired lease nobody took over is
+     * renewed under the same token); otherwise answers MACP_STATUS_FENCED: the caller lost the
+     * session and must stop serving it.
+     * In every OK or FENCED answer `out` describes the lease as it is afterwards. */
+    macp_status (*acquire_lease)(void* instance, const char* session_id, const char* holder, uint32_t ttl_ms,
+                                 uint64_t held_token, macp_lease* out, const macp_call_context* ctx);
+    /* Ends `holder`'s lease early when the session's token is still `token` (clean shutdown, hand
+     * over); OK also when the lease is already gone or held by another (nothing to release). */
+    macp_status (*release_lease)(void* instance, const char* session_id, const char* holder, uint64_t token,
+                                 const macp_call_context* ctx);
 } macp_storage_vtable;
 
 #ifdef __cplusplus

@@ -120,7 +120,8 @@ public:
                 .count();
         return now >= d;
     }
-    // 0 = none; otherwise refuse writes older than the newest token seen (MACP_STATUS_FENCED).
+    // 0 = none; otherwise a write whose token is not the session's current one is refused
+    // (MACP_STATUS_FENCED, storage.h "FENCING").
     [[nodiscard]] uint64_t fencing_token() const { return c_ != nullptr ? c_->fencing_token : 0; }
     [[nodiscard]] Logger logger() const { return Logger(c_ != nullptr ? c_->logger : nullptr); }
 

@@ -22,6 +22,14 @@
 //   op::recover           void recover(const macp::sdk::Emitter& repairs);
 //   op::check_config      static void check_config(const macp::sdk::Config&);  // no side effects
 //   op::scan_sessions     void scan_sessions(const macp::sdk::ScanSink& out);  // ABI 1.1, see below
+//   op::leases            macp::sdk::Lease acquire_lease(const std::string& session_id,
+//                                                        const std::string& holder,
+//                                                        uint32_t ttl_ms, uint64_t held_token);
+//                         void release_lease(const std::string& session_id,
+//                                            const std::string& holder, uint64_t token);
+//                         // ABI 1.2, storage.h "FENCING": a plugin listing op::leases must refuse
+//                         // stale tokens on every session write (CallContext::fencing_token(),
+//                         // LogAppend::fencing_token) with Error(MACP_STATUS_FENCED, ...).
 // Every non-static member may take a last `const macp::sdk::CallContext&` parameter (deadline,
 // fencing token, logger). Throw macp::sdk::Error(MACP_STATUS_..., "message") to fail a call.
 // Then export the class once (KEYS: a static macp_config_key array, or nullptr for none):
@@ -37,7 +45,9 @@
 #define MACP_PLUGIN_SDK_STORAGE_HPP
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +64,18 @@ namespace macp::sdk {
 struct LogAppend {
     std::string_view session_id;
     std::string_view record;
+    uint64_t fencing_token = 0;  // ABI 1.2: the item's token, already defaulted to the call's
+};
+
+// What acquire_lease found (storage.h macp_lease). Throw Error(MACP_STATUS_FENCED, ...) from a
+// renewal that lost the session only when the lease cannot be described; otherwise return it with
+// `fenced` set and the SDK answers MACP_STATUS_FENCED with this description.
+struct Lease {
+    bool granted = false;
+    bool fenced = false;
+    uint64_t token = 0;
+    int64_t remaining_ms = -1;
+    std::string holder;
 };
 
 // The record rule of storage.h: a log record is non-empty and holds no '\n' byte. Throws
@@ -135,6 +157,9 @@ MACP_SDK_OP_TRAITS(append_log_batch, std::declval<const std::vector<LogAppend>&>
 MACP_SDK_OP_TRAITS(replace_log, std::declval<Str>(), std::declval<const std::vector<std::string_view>&>())
 MACP_SDK_OP_TRAITS(recover, std::declval<Out>())
 MACP_SDK_OP_TRAITS(scan_sessions, std::declval<const ScanSink&>())
+MACP_SDK_OP_TRAITS(acquire_lease, std::declval<Str>(), std::declval<Str>(), std::declval<uint32_t>(),
+                   std::declval<uint64_t>())
+MACP_SDK_OP_TRAITS(release_lease, std::declval<Str>(), std::declval<Str>(), std::declval<uint64_t>())
 MACP_SDK_OP_TRAITS0(flush)
 
 #define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                                 \
@@ -238,7 +263,11 @@ struct StorageTrampolines {
             std::vector<LogAppend> batch;
             batch.reserve(n);
             for (size_t k = 0; k < n; ++k) {
-                batch.push_back({items[k]->session_id, view(items[k]->record, items[k]->record_len)});
+                const macp_log_append* it = items[k];
+                // A 1.0/1.1 host passes items without the token: they fall back to the call's.
+                const bool has_token = it->struct_size >= offsetof(macp_log_append, fencing_token) + sizeof(uint64_t);
+                const uint64_t token = has_token && it->fencing_token != 0 ? it->fencing_token : cc.fencing_token();
+                batch.push_back({it->session_id, view(it->record, it->record_len), token});
             }
             std::vector<macp_status> status(n, MACP_STATUS_INTERNAL);
             MACP_SDK_INVOKE(T, self(i), append_log_batch, cc, batch, status);
@@ -299,6 +328,31 @@ struct StorageTrampolines {
             return MACP_STATUS_OK;
         });
     }
+    static macp_status acquire_lease(void* i, const char* sid, const char* holder, uint32_t ttl_ms, uint64_t held,
+                                     macp_lease* out, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            const CallContext cc(c);
+            const Lease lease =
+                MACP_SDK_INVOKE(T, self(i), acquire_lease, cc, std::string(sid), std::string(holder), ttl_ms, held);
+            if (out != nullptr && out->struct_size >= sizeof(macp_lease)) {
+                out->granted = lease.granted ? 1 : 0;
+                out->token = lease.token;
+                out->remaining_ms = lease.remaining_ms;
+                const size_t n = std::min<size_t>(lease.holder.size(), MACP_LEASE_HOLDER_MAX);
+                std::memcpy(out->holder, lease.holder.data(), n);
+                out->holder[n] = '\0';
+            }
+            return lease.fenced ? MACP_STATUS_FENCED : MACP_STATUS_OK;
+        });
+    }
+    static macp_status release_lease(void* i, const char* sid, const char* holder, uint64_t token,
+                                     const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            const CallContext cc(c);
+            MACP_SDK_INVOKE(T, self(i), release_lease, cc, std::string(sid), std::string(holder), token);
+            return MACP_STATUS_OK;
+        });
+    }
 };
 
 }  // namespace detail
@@ -328,6 +382,14 @@ constexpr macp_storage_vtable make_storage_vtable() {
                   "macp plugin: health() must return std::string (the readiness and durability note)");
     MACP_SDK_CHECK_OPTIONAL(recover, "void recover(const macp::sdk::Emitter&)");
     MACP_SDK_CHECK_OPTIONAL(scan_sessions, "void scan_sessions(const macp::sdk::ScanSink&)");
+    static_assert(!declares<T>(op::leases) || ((acquire_lease_plain<T>::value || acquire_lease_ctx<T>::value) &&
+                                               (release_lease_plain<T>::value || release_lease_ctx<T>::value)),
+                  "macp storage plugin: op::leases needs `macp::sdk::Lease acquire_lease(const std::string&, "
+                  "const std::string&, uint32_t, uint64_t)` and `void release_lease(const std::string&, "
+                  "const std::string&, uint64_t)`");
+    static_assert(declares<T>(op::leases) || (!acquire_lease_named<T>::value && !release_lease_named<T>::value),
+                  "macp storage plugin: acquire_lease/release_lease are defined but op::leases is not listed in "
+                  "macp_optional_ops");
     MACP_SDK_CHECK_CHECK_CONFIG();
 
     using Tr = StorageTrampolines<T>;
@@ -352,6 +414,10 @@ constexpr macp_storage_vtable make_storage_vtable() {
     if constexpr (declares<T>(op::recover)) v.recover = &Tr::recover;
     if constexpr (declares<T>(op::check_config)) v.check_config = &check_config<T>;
     if constexpr (declares<T>(op::scan_sessions)) v.scan_sessions = &Tr::scan_sessions;
+    if constexpr (declares<T>(op::leases)) {
+        v.acquire_lease = &Tr::acquire_lease;
+        v.release_lease = &Tr::release_lease;
+    }
     return v;
 }
 

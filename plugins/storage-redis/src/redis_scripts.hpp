@@ -1,0 +1,79 @@
+// The Lua scripts of storage-redis's session leases and fencing (ABI 1.2, storage.h "FENCING").
+//
+// Why scripts: the token check and the write it guards must be one atomic step on the Redis server.
+// A MULTI transaction cannot make a write conditional (every queued command runs), and WATCH would
+// turn every fenced write into two round trips and retries. Each script touches only the keys of
+// one session, which share its hash tag {<id>} (delete_session's also the set of all sessions, as
+// its unfenced transaction does).
+//
+// Tokens are compared as the decimal strings INCR stores, never as Lua numbers (doubles that lose
+// precision above 2^53 and print in exponent form above 10^14).
+#ifndef MACP_STORAGE_REDIS_REDIS_SCRIPTS_HPP
+#define MACP_STORAGE_REDIS_REDIS_SCRIPTS_HPP
+
+namespace macp::storage_redis::scripts {
+
+// KEYS[1] the session's token key, KEYS[2..] the keys written.
+// ARGV[1] the writer's token; ARGV[2] the operation; ARGV[3..] its values.
+//   rpush    appends ARGV[3..] to KEYS[2]
+//   set      sets KEYS[2] to ARGV[3]
+//   replace  replaces the list KEYS[2] with ARGV[3..]
+//   forget   deletes KEYS[2..n-1] and removes ARGV[3] from the set KEYS[n] (delete_session; the
+//            set of every session lies outside the session's hash slot)
+//   trim     drops the last ARGV[3] elements of the list KEYS[2] (taking back an append whose
+//            answer was lost, redis_storage.hpp PendingAppend)
+//   touch    writes nothing (a fenced create_session_storage)
+// Returns -1 and writes nothing when the session's token is not ARGV[1]; 0 otherwise. Values are
+// pushed 1000 at a time: Lua's unpack() refuses a few thousand results at once.
+inline constexpr const char* kFencedWrite = R"lua(
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
+local op = ARGV[2]
+local function push(key)
+  for i = 3, #ARGV, 1000 do
+    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+if op == 'rpush' then push(KEYS[2])
+elseif op == 'set' then redis.call('SET', KEYS[2], ARGV[3])
+elseif op == 'replace' then redis.call('DEL', KEYS[2]) push(KEYS[2])
+elseif op == 'trim' then redis.call('LTRIM', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+elseif op == 'forget' then
+  redis.call('DEL', unpack(KEYS, 2, #KEYS - 1))
+  redis.call('SREM', KEYS[#KEYS], ARGV[3])
+elseif op ~= 'touch' then return redis.error_reply('macp fenced write: unknown operation ' .. op)
+end
+return 0
+)lua";
+
+// KEYS[1] the session's lease key, KEYS[2] its token key.
+// ARGV[1] the caller (holder name); ARGV[2] the lease's TTL in ms; ARGV[3] the token the caller
+// holds, '0' to acquire.
+// Returns 1 granted (acquired, raising the token, or renewed), 0 another holder's lease is live
+// (acquire), 2 fenced (renew: the token moved on, or another holder's lease is live).
+inline constexpr const char* kAcquireLease = R"lua(
+local holder = redis.call('GET', KEYS[1])
+local token = redis.call('GET', KEYS[2]) or '0'
+local other = holder and holder ~= ARGV[1]
+if ARGV[3] ~= '0' then
+  if token ~= ARGV[3] or other then return 2 end
+elseif other then
+  return 0
+elseif not holder then
+  redis.call('INCR', KEYS[2])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+)lua";
+
+// KEYS[1] the session's lease key, KEYS[2] its token key; ARGV[1] the holder, ARGV[2] its token.
+// Deletes the lease when the caller still holds it under that token; returns 1 if it did.
+inline constexpr const char* kReleaseLease = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] and (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+)lua";
+
+}  // namespace macp::storage_redis::scripts
+
+#endif  // MACP_STORAGE_REDIS_REDIS_SCRIPTS_HPP
