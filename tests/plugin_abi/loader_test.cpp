@@ -165,6 +165,13 @@ TEST_CASE("required operation missing", "[plugin_abi][loader]") {
                           " does not implement the required operation append_log_entry"));
 }
 
+TEST_CASE("half a lease pair (ABI 1.2) is refused", "[plugin_abi][loader]") {
+    REQUIRE_THAT(storage_error("storage-halflease"),
+                 Contains("plugin " + fixture("storage-halflease") +
+                          " implements only one of acquire_lease and release_lease (plugin ABI 1.2 needs both or "
+                          "neither)"));
+}
+
 TEST_CASE("vtable smaller than the required operations", "[plugin_abi][loader]") {
     REQUIRE_THAT(storage_error("storage-smallvtable"),
                  Contains("plugin " + fixture("storage-smallvtable") +

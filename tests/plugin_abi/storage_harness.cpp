@@ -28,9 +28,10 @@ const macp_host_logger* host_logger() {
 // therefore must not move while the call runs.
 class Call {
 public:
-    Call() {
+    explicit Call(uint64_t fencing_token = 0) {
         sink_ = macp_error_sink{sizeof(macp_error_sink), this, &Call::on_error};
         ctx_.struct_size = sizeof(ctx_);
+        ctx_.fencing_token = fencing_token;
         ctx_.error = &sink_;
         ctx_.logger = host_logger();
         emitter_ = macp_emitter{sizeof(macp_emitter), this, &Call::on_emit};
@@ -179,52 +180,52 @@ Store::~Store() {
 }
 
 Result Store::create_session_storage(const std::string& session_id) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().create_session_storage(instance_, session_id.c_str(), c.ctx()));
 }
 
 Result Store::save_session(const std::string& session_id, std::string_view snapshot) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().save_session(instance_, session_id.c_str(), bytes(snapshot), snapshot.size(), c.ctx()));
 }
 
 Result Store::load_session(const std::string& session_id) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().load_session(instance_, session_id.c_str(), c.out(), c.ctx()));
 }
 
 Result Store::delete_session(const std::string& session_id) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().delete_session(instance_, session_id.c_str(), c.ctx()));
 }
 
 Result Store::list_session_ids() {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().list_session_ids(instance_, c.out(), c.ctx()));
 }
 
 Result Store::append(const std::string& session_id, std::string_view record) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().append_log_entry(instance_, session_id.c_str(), bytes(record), record.size(), c.ctx()));
 }
 
 Result Store::load_log(const std::string& session_id) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().load_log(instance_, session_id.c_str(), c.out(), c.ctx()));
 }
 
 Result Store::put_record(const std::string& ns, const std::string& key, std::string_view blob) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().put_record(instance_, ns.c_str(), key.c_str(), bytes(blob), blob.size(), c.ctx()));
 }
 
 Result Store::delete_record(const std::string& ns, const std::string& key) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().delete_record(instance_, ns.c_str(), key.c_str(), c.ctx()));
 }
 
 Result Store::list_records(const std::string& ns) {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().list_records(instance_, ns.c_str(), c.out(), c.ctx()));
 }
 
@@ -240,8 +241,36 @@ Result Store::append_batch(const std::vector<std::pair<std::string, std::string>
     for (const auto& item : c_items) pointers.push_back(&item);
     // As the runtime does (storage.h): every item starts as failed.
     item_status.assign(items.size(), MACP_STATUS_INTERNAL);
-    Call c;
+    Call c(fence_);
     return c.finish(vt().append_log_batch(instance_, pointers.data(), pointers.size(), item_status.data(), c.ctx()));
+}
+
+Result Store::append_batch_fenced(const std::vector<FencedItem>& items, std::vector<macp_status>& item_status) {
+    std::vector<macp_log_append> c_items;
+    std::vector<const macp_log_append*> pointers;
+    c_items.reserve(items.size());
+    for (const auto& item : items) {
+        c_items.push_back(macp_log_append{sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record),
+                                          item.record.size(), item.fencing_token});
+    }
+    for (const auto& item : c_items) pointers.push_back(&item);
+    item_status.assign(items.size(), MACP_STATUS_INTERNAL);
+    Call c(fence_);
+    return c.finish(vt().append_log_batch(instance_, pointers.data(), pointers.size(), item_status.data(), c.ctx()));
+}
+
+Result Store::acquire_lease(const std::string& session_id, const std::string& holder, uint32_t ttl_ms,
+                            uint64_t held_token, macp_lease& out) {
+    out = macp_lease{};
+    out.struct_size = sizeof(macp_lease);
+    Call c(fence_);
+    return c.finish(
+        vt().acquire_lease(instance_, session_id.c_str(), holder.c_str(), ttl_ms, held_token, &out, c.ctx()));
+}
+
+Result Store::release_lease(const std::string& session_id, const std::string& holder, uint64_t token) {
+    Call c(fence_);
+    return c.finish(vt().release_lease(instance_, session_id.c_str(), holder.c_str(), token, c.ctx()));
 }
 
 Result Store::replace_log(const std::string& session_id, const std::vector<std::string>& records) {
@@ -251,22 +280,22 @@ Result Store::replace_log(const std::string& session_id, const std::vector<std::
         ptrs.push_back(bytes(r));
         lens.push_back(r.size());
     }
-    Call c;
+    Call c(fence_);
     return c.finish(vt().replace_log(instance_, session_id.c_str(), ptrs.data(), lens.data(), records.size(), c.ctx()));
 }
 
 Result Store::flush() {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().flush(instance_, c.ctx()));
 }
 
 Result Store::health() {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().health(instance_, c.ctx()));
 }
 
 Result Store::recover() {
-    Call c;
+    Call c(fence_);
     return c.finish(vt().recover(instance_, c.out(), c.ctx()));
 }
 

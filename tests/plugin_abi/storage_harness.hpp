@@ -98,11 +98,25 @@ public:
     Result health();
     Result recover();
 
+    // Session leases (ABI 1.2): check that vt().acquire_lease is non-null first.
+    struct FencedItem {
+        std::string session_id;
+        std::string record;
+        uint64_t fencing_token = 0;
+    };
+    Result append_batch_fenced(const std::vector<FencedItem>& items, std::vector<macp_status>& item_status);
+    Result acquire_lease(const std::string& session_id, const std::string& holder, uint32_t ttl_ms, uint64_t held_token,
+                         macp_lease& out);
+    Result release_lease(const std::string& session_id, const std::string& holder, uint64_t token);
+    // The fencing token every later call carries in its context (0 = none).
+    void set_fencing_token(uint64_t token) { fence_ = token; }
+
     // The plugin's instance, for tests that call an operation the methods above do not wrap.
     [[nodiscard]] void* instance() const { return instance_; }
 
 private:
     void* instance_ = nullptr;
+    uint64_t fence_ = 0;
 };
 
 }  // namespace macp::contract

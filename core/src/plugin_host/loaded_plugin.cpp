@@ -53,6 +53,11 @@ std::optional<std::string> check_storage_vtable(const std::string& label, const 
                " bytes, smaller than the plugin ABI 1.0 minimum of " + std::to_string(kStorageVTableMinSize) + " bytes";
     }
     const auto vt = copy_vtable<macp_storage_vtable>(vtable);
+    // Leases (ABI 1.2) come as a pair: a holder that can acquire but never release (or the reverse)
+    // would leave the host unable to keep storage.h's promise, so such a plugin is refused here.
+    if ((vt.acquire_lease == nullptr) != (vt.release_lease == nullptr)) {
+        return label + " implements only one of acquire_lease and release_lease (plugin ABI 1.2 needs both or neither)";
+    }
     return check_required(label, {{"create", vt.create != nullptr},
                                   {"destroy", vt.destroy != nullptr},
                                   {"create_session_storage", vt.create_session_storage != nullptr},
