@@ -45,6 +45,29 @@ end
 return 0
 )lua";
 
+// A group-commit batch's fenced appends in one script run (one Lua call instead of one per
+// session: 64 sessions per batch cost about a third of the Sends/s as separate calls).
+// KEYS: each session's token key and log key, in pairs. ARGV: per session, in the same order, its
+// token, its record count n (>= 1) and its n records. Returns one character per session: '1'
+// appended, '0' fenced (nothing of that session stored).
+inline constexpr const char* kFencedAppendBatch = R"lua(
+local out = {}
+local a = 1
+for k = 1, #KEYS, 2 do
+  local last = a + 1 + tonumber(ARGV[a + 1])
+  if (redis.call('GET', KEYS[k]) or '0') == ARGV[a] then
+    for i = a + 2, last, 1000 do
+      redis.call('RPUSH', KEYS[k + 1], unpack(ARGV, i, math.min(i + 999, last)))
+    end
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = '0'
+  end
+  a = last + 1
+end
+return table.concat(out)
+)lua";
+
 // KEYS[1] the session's lease key, KEYS[2] its token key.
 // ARGV[1] the caller (holder name); ARGV[2] the lease's TTL in ms; ARGV[3] the token the caller
 // holds, '0' to acquire.

@@ -393,7 +393,9 @@ void RedisStorage::verify(const char* what) {
                     ? " (Redis wants a password: redis://:password@host:port or MACP_REDIS_PASSWORD)"
                     : std::string();
             drop(t);
-            throw sdk::Error(error_status(*r[i]), where() + ": " + what + ": " + t + hint);
+            std::string message = where();
+            message.append(": ").append(what).append(": ").append(t).append(hint);
+            throw sdk::Error(error_status(*r[i]), message);
         }
     }
     const ReplyPtr& epoch = r[base];
@@ -446,14 +448,14 @@ void RedisStorage::verify(const char* what) {
 
 void RedisStorage::resolve_pending(long long counter, const char* what) {
     const PendingAppend& p = *pending_;
-    if (p.undone_at == 0 && counter == p.applied_at - 1) {
-        pending_.reset();  // the append never reached Redis: nothing to take back
+    const bool never_arrived = p.undone_at == 0 && counter == p.applied_at - 1;
+    const bool taken_back = p.undone_at != 0 && counter == p.undone_at;
+    if (never_arrived || taken_back) {
+        pending_.reset();  // nothing (left) to take back
     } else if (counter == p.applied_at) {
         log_.warn(where() + ": an append that was not acknowledged had reached Redis (write counter " +
                   std::to_string(counter) + "); removing its records again");
         undo_pending(what);
-    } else if (p.undone_at != 0 && counter == p.undone_at) {
-        pending_.reset();  // applied and taken back
     } else {
         log_.warn(where() + ": cannot tell whether an append that was not acknowledged reached Redis (write counter " +
                   std::to_string(counter) + ", expected " + std::to_string(p.applied_at - 1) + " or " +
@@ -699,16 +701,17 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
 
     const std::lock_guard<std::mutex> lock(mutex_);
     check_writable(what, call);
-    std::vector<std::string> keys;
-    keys.reserve(order.size());  // no reallocation: the Argv views below stay valid
-    std::vector<std::vector<std::string_view>> fenced_keys;
-    fenced_keys.reserve(order.size());
-    std::vector<FenceArgs> fences;
-    fences.reserve(order.size());
+    std::vector<std::string> keys;     // log keys, then token keys of fenced sessions
+    keys.reserve(2 * order.size());    // no reallocation: the Argv views below stay valid
+    std::vector<std::string> numbers;  // tokens and counts of fenced sessions
+    numbers.reserve(2 * order.size() + 1);
     std::vector<uint64_t> tokens;  // per session: its first item's (a session's items share one holder)
     tokens.reserve(order.size());
     std::vector<Argv> cmds;
-    cmds.reserve(order.size() + 1);
+    cmds.reserve(order.size() + 2);
+    // Fenced sessions all go through one script run (redis_scripts.hpp kFencedAppendBatch).
+    Argv fenced_keys;
+    Argv fenced_args;
     Argv sadd{"SADD", sessions_key_};
     for (const std::string_view sid : order) {
         const std::vector<std::size_t>& mine = good[sid];
@@ -719,14 +722,25 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
             for (const std::size_t i : mine) rpush.push_back(items[i].record);
             cmds.push_back(std::move(rpush));
         } else {
-            std::vector<std::string_view> values;
-            values.reserve(mine.size());
-            for (const std::size_t i : mine) values.push_back(items[i].record);
-            fenced_keys.push_back({keys.back()});
-            fences.emplace_back();
-            cmds.push_back(fenced_write(sid, tokens.back(), "rpush", fenced_keys.back(), values, fences.back()));
+            const std::string& log = keys.back();
+            keys.push_back(token_key(settings_.prefix, sid));
+            fenced_keys.push_back(keys.back());
+            fenced_keys.push_back(log);
+            numbers.push_back(std::to_string(tokens.back()));
+            fenced_args.push_back(numbers.back());
+            numbers.push_back(std::to_string(mine.size()));
+            fenced_args.push_back(numbers.back());
+            for (const std::size_t i : mine) fenced_args.push_back(items[i].record);
         }
         sadd.push_back(sid);
+    }
+    const std::size_t fenced_at = cmds.size();  // the script's reply index, when there is one
+    if (!fenced_keys.empty()) {
+        numbers.push_back(std::to_string(fenced_keys.size()));
+        Argv eval{"EVAL", scripts::kFencedAppendBatch, numbers.back()};
+        eval.insert(eval.end(), fenced_keys.begin(), fenced_keys.end());
+        eval.insert(eval.end(), fenced_args.begin(), fenced_args.end());
+        cmds.push_back(std::move(eval));
     }
     cmds.push_back(std::move(sadd));
 
@@ -738,9 +752,9 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
     }
     pending_ = std::move(pending);
     int confirmed = 0;
-    std::vector<long long> results;
+    std::vector<std::string> texts;
     try {
-        results = transaction(cmds, what, Wait::report, &confirmed);
+        transaction(cmds, what, Wait::report, &confirmed, &texts);
     } catch (...) {
         // Connection lost before Redis' answer: the outcome is unknown, the next reconnect finds
         // out from the write counter (and takes the records back if they landed). Otherwise
@@ -767,8 +781,15 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
                 ": not acknowledged; " + outcome);
     }
     pending_.reset();
+    const std::string verdicts = fenced_keys.empty() ? std::string() : texts[fenced_at];
+    std::size_t next_verdict = 0;
     for (std::size_t k = 0; k < order.size(); ++k) {
-        const bool fenced = tokens[k] != 0 && results[k] < 0;
+        bool fenced = false;
+        if (tokens[k] != 0) {
+            // A missing verdict cannot happen with this script; treat it as not stored, never as OK.
+            fenced = next_verdict >= verdicts.size() || verdicts[next_verdict] != '1';
+            ++next_verdict;
+        }
         if (fenced) call.note(fenced_message(what, std::string(order[k]), tokens[k]));
         for (const std::size_t i : good[order[k]]) status[i] = fenced ? MACP_STATUS_FENCED : MACP_STATUS_OK;
     }

@@ -236,6 +236,27 @@ TEST_CASE("fencing: a stale holder's writes store nothing, the current holder's 
     s->replace_log(x, views, new_token.cc());
     CHECK(log_of(*s, x) == many);
 
+    // A fenced batch longer than one unpack() slice, beside a stale session, in one script run.
+    {
+        std::vector<LogAppend> items;
+        std::vector<std::string> expected = many;
+        std::vector<std::string> more;
+        more.reserve(2500);
+        for (int i = 0; i < 2500; ++i) more.push_back("m" + std::to_string(i));
+        for (const auto& m : more) {
+            items.push_back({x, m, b.token});
+            expected.push_back(m);
+        }
+        items.push_back({other, "o-stale", 1});  // `other` was never leased: token 1 is not its token
+        std::vector<macp_status> status(items.size(), MACP_STATUS_INTERNAL);
+        s->append_log_batch(items, status, kUnfenced);
+        CHECK(status.back() == MACP_STATUS_FENCED);
+        status.pop_back();
+        CHECK(status == std::vector<macp_status>(more.size(), MACP_STATUS_OK));
+        CHECK(log_of(*s, x) == expected);
+        CHECK(log_of(*s, other) == std::vector<std::string>{"o1"});
+    }
+
     // delete_session under the current token removes the session, its lease and its token.
     s->delete_session(x, new_token.cc());
     CHECK(ids_of(*s) == std::set<std::string>{other});
