@@ -14,23 +14,19 @@
 
 #include "redis_server.hpp"
 #include "redis_storage.hpp"
+#include "redis_test_support.hpp"
 
 using macp::sdk::CallContext;
 using macp::sdk::Config;
 using macp::sdk::Lease;
 using macp::sdk::LogAppend;
 using macp::storage_redis::RedisStorage;
+using macp::storage_redis::testing::ids_of;
+using macp::storage_redis::testing::log_of;
+using macp::storage_redis::testing::status_of;
 using macp::test::RedisServer;
 
 namespace {
-
-#define REQUIRE_REDIS()                                                                    \
-    do {                                                                                   \
-        if (!macp::test::redis_server_available()) {                                       \
-            WARN("redis-server is not installed (scripts/install-deps.sh): test skipped"); \
-            return;                                                                        \
-        }                                                                                  \
-    } while (false)
 
 const CallContext kUnfenced(nullptr);
 
@@ -54,44 +50,6 @@ std::string sid(int i) {
 
 std::unique_ptr<RedisStorage> open(const RedisServer& redis) {
     return std::make_unique<RedisStorage>(Config({{"MACP_REDIS_URL", redis.url()}}));
-}
-
-class Sink {
-public:
-    Sink() : c_{sizeof(macp_emitter), this, &Sink::emit}, e_(&c_) {}
-    Sink(const Sink&) = delete;
-    Sink& operator=(const Sink&) = delete;
-    [[nodiscard]] const macp::sdk::Emitter& out() const { return e_; }
-    std::vector<std::string> items;
-
-private:
-    static void emit(void* self, const uint8_t* d, size_t n) {
-        static_cast<Sink*>(self)->items.emplace_back(reinterpret_cast<const char*>(d), n);
-    }
-    macp_emitter c_;
-    macp::sdk::Emitter e_;
-};
-
-std::vector<std::string> log_of(RedisStorage& s, const std::string& id) {
-    Sink sink;
-    s.load_log(id, sink.out(), kUnfenced);
-    return sink.items;
-}
-
-std::set<std::string> ids_of(RedisStorage& s) {
-    Sink sink;
-    s.list_session_ids(sink.out(), kUnfenced);
-    return {sink.items.begin(), sink.items.end()};
-}
-
-macp_status status_of(const std::function<void()>& fn, std::string* message = nullptr) {
-    try {
-        fn();
-    } catch (const macp::sdk::Error& e) {
-        if (message != nullptr) *message = e.what();
-        return e.status();
-    }
-    return MACP_STATUS_OK;
 }
 
 // Acquires for `holder` once the current lease has expired (bounded: 10 s).

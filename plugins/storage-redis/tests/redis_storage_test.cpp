@@ -15,11 +15,16 @@
 
 #include "redis_server.hpp"
 #include "redis_storage.hpp"
+#include "redis_test_support.hpp"
 
 using macp::sdk::CallContext;
 using macp::sdk::Config;
 using macp::sdk::LogAppend;
 using macp::storage_redis::RedisStorage;
+using macp::storage_redis::testing::ids_of;
+using macp::storage_redis::testing::log_of;
+using macp::storage_redis::testing::Sink;
+using macp::storage_redis::testing::status_of;
 using macp::test::RedisServer;
 
 namespace {
@@ -27,14 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const CallContext kNoContext(nullptr);
-
-#define REQUIRE_REDIS()                                                                    \
-    do {                                                                                   \
-        if (!macp::test::redis_server_available()) {                                       \
-            WARN("redis-server is not installed (scripts/install-deps.sh): test skipped"); \
-            return;                                                                        \
-        }                                                                                  \
-    } while (false)
 
 std::string sid(int i) {
     return "session-" + std::to_string(1000000000000000 + i);  // 22+ characters, valid id
@@ -56,52 +53,12 @@ macp::sdk::Error open_error(const std::string& url, std::map<std::string, std::s
     return macp::sdk::Error(MACP_STATUS_OK, "");
 }
 
-// Collects what an operation emits.
-class Sink {
-public:
-    Sink() : c_{sizeof(macp_emitter), this, &Sink::emit}, e_(&c_) {}
-    Sink(const Sink&) = delete;
-    Sink& operator=(const Sink&) = delete;
-    [[nodiscard]] const macp::sdk::Emitter& out() const { return e_; }
-    std::vector<std::string> items;
-
-private:
-    static void emit(void* self, const uint8_t* d, size_t n) {
-        static_cast<Sink*>(self)->items.emplace_back(reinterpret_cast<const char*>(d), n);
-    }
-    macp_emitter c_;
-    macp::sdk::Emitter e_;
-};
-
-std::vector<std::string> log_of(RedisStorage& s, const std::string& id) {
-    Sink sink;
-    s.load_log(id, sink.out(), kNoContext);
-    return sink.items;
-}
-
-std::set<std::string> ids_of(RedisStorage& s) {
-    Sink sink;
-    s.list_session_ids(sink.out(), kNoContext);
-    return {sink.items.begin(), sink.items.end()};
-}
-
 std::map<std::string, std::string> records_of(RedisStorage& s, const std::string& ns) {
     Sink sink;
     s.list_records(ns, sink.out(), kNoContext);
     std::map<std::string, std::string> out;
     for (size_t i = 0; i + 1 < sink.items.size(); i += 2) out[sink.items[i]] = sink.items[i + 1];
     return out;
-}
-
-// The status of the Error `fn` throws (OK if it throws none).
-macp_status status_of(const std::function<void()>& fn, std::string* message = nullptr) {
-    try {
-        fn();
-    } catch (const macp::sdk::Error& e) {
-        if (message != nullptr) *message = e.what();
-        return e.status();
-    }
-    return MACP_STATUS_OK;
 }
 
 // Polls health until it reports OK (bounded: 20 s, well above the 2 s maximal backoff).
