@@ -172,6 +172,12 @@ TEST_CASE("half a lease pair (ABI 1.2) is refused", "[plugin_abi][loader]") {
                           "neither)"));
 }
 
+TEST_CASE("renew_leases without the lease pair (ABI 1.2) is refused", "[plugin_abi][loader]") {
+    REQUIRE_THAT(storage_error("storage-renewonly"),
+                 Contains("plugin " + fixture("storage-renewonly") +
+                          " implements renew_leases without acquire_lease and release_lease (plugin ABI 1.2)"));
+}
+
 TEST_CASE("vtable smaller than the required operations", "[plugin_abi][loader]") {
     REQUIRE_THAT(storage_error("storage-smallvtable"),
                  Contains("plugin " + fixture("storage-smallvtable") +

@@ -65,6 +65,38 @@ TEST_CASE("leases: both operations or neither", "[contract][lease]") {
         return;
     }
     CHECK((vt.acquire_lease == nullptr) == (vt.release_lease == nullptr));
+    if (vt.renew_leases != nullptr) CHECK(vt.acquire_lease != nullptr);
+}
+
+TEST_CASE("renew_leases: each lease renewed or fenced, as acquire_lease would", "[contract][lease]") {
+    if (!has_leases() || target().vtable().renew_leases == nullptr) {
+        WARN("skipped for " << target().label << ": no renew_leases");
+        return;
+    }
+    LeaseFixture f;
+    Store& s = f.store;
+    const std::string x = lease_sid(10);
+    const std::string y = lease_sid(11);
+    macp_lease lx{};
+    macp_lease ly{};
+    REQUIRE(s.acquire_lease(x, "node-a/1", 60000, 0, lx).ok());
+    REQUIRE(s.acquire_lease(y, "node-a/1", 60000, 0, ly).ok());
+    REQUIRE(s.release_lease(y, "node-a/1", ly.token).ok());
+    macp_lease taken{};
+    REQUIRE(s.acquire_lease(y, "node-b/1", 60000, 0, taken).ok());
+    const char* ids[] = {x.c_str(), y.c_str()};
+    const uint64_t tokens[] = {lx.token, ly.token};
+    macp_status st[2] = {MACP_STATUS_INTERNAL, MACP_STATUS_INTERNAL};
+    macp_call_context ctx{};
+    ctx.struct_size = sizeof(ctx);
+    const macp_status r = s.vt().renew_leases(s.instance(), "node-a/1", 60000, ids, tokens, 2, st, &ctx);
+    CHECK(r == MACP_STATUS_PARTIAL);
+    CHECK(st[0] == MACP_STATUS_OK);
+    CHECK(st[1] == MACP_STATUS_FENCED);
+    macp_lease again{};
+    REQUIRE(s.acquire_lease(y, "node-c/1", 60000, 0, again).ok());
+    CHECK(again.granted == 0);  // node-b's lease is untouched by node-a's failed renewal
+    CHECK(std::string(again.holder) == "node-b/1");
 }
 
 TEST_CASE("leases: one holder at a time, takeover after expiry raises the token", "[contract][lease]") {

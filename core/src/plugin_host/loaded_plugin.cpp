@@ -58,6 +58,9 @@ std::optional<std::string> check_storage_vtable(const std::string& label, const 
     if ((vt.acquire_lease == nullptr) != (vt.release_lease == nullptr)) {
         return label + " implements only one of acquire_lease and release_lease (plugin ABI 1.2 needs both or neither)";
     }
+    if (vt.renew_leases != nullptr && vt.acquire_lease == nullptr) {
+        return label + " implements renew_leases without acquire_lease and release_lease (plugin ABI 1.2)";
+    }
     return check_required(label, {{"create", vt.create != nullptr},
                                   {"destroy", vt.destroy != nullptr},
                                   {"create_session_storage", vt.create_session_storage != nullptr},

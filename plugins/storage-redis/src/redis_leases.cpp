@@ -71,6 +71,38 @@ sdk::Lease RedisStorage::acquire_lease(const std::string& session_id, const std:
     return out;
 }
 
+void RedisStorage::renew_leases(const std::string& holder, uint32_t ttl_ms, const std::vector<sdk::LeaseRef>& leases,
+                                std::vector<macp_status>& status, const sdk::CallContext& call) {
+    check_lease_arguments(holder, ttl_ms);
+    if (leases.empty()) return;
+    const std::string ttl = std::to_string(ttl_ms);
+    std::vector<std::string> strings;  // keys and tokens: no reallocation, the Argv views stay valid
+    strings.reserve(3 * leases.size() + 1);
+    strings.push_back(std::to_string(2 * leases.size()));
+    Argv eval{"EVAL", scripts::kRenewLeases, strings.back()};
+    for (const auto& l : leases) {
+        strings.push_back(lease_key(settings_.prefix, l.session_id));
+        eval.push_back(strings.back());
+        strings.push_back(token_key(settings_.prefix, l.session_id));
+        eval.push_back(strings.back());
+    }
+    eval.push_back(holder);
+    eval.push_back(ttl);
+    for (const auto& l : leases) {
+        strings.push_back(std::to_string(l.token));
+        eval.push_back(strings.back());
+    }
+    const std::lock_guard<std::mutex> lock(mutex_);
+    check_writable("renew_leases", call);
+    std::vector<std::string> texts;
+    transaction({eval}, "renew_leases", Wait::check, nullptr, &texts);
+    const std::string& verdicts = texts[0];
+    for (std::size_t i = 0; i < leases.size(); ++i) {
+        // A missing verdict cannot happen with this script; it counts as lost, never as renewed.
+        status[i] = i < verdicts.size() && verdicts[i] == '1' ? MACP_STATUS_OK : MACP_STATUS_FENCED;
+    }
+}
+
 void RedisStorage::release_lease(const std::string& session_id, const std::string& holder, uint64_t token,
                                  const sdk::CallContext& call) {
     check_lease_arguments(holder, 1);

@@ -88,6 +88,25 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 )lua";
 
+// renew_leases: kAcquireLease's renewal for many sessions in one run.
+// KEYS: each session's lease key and token key, in pairs. ARGV[1] the holder, ARGV[2] the TTL in
+// ms, ARGV[3..] each session's held token, in the same order. Returns one character per session:
+// '1' renewed, '0' fenced.
+inline constexpr const char* kRenewLeases = R"lua(
+local out = {}
+for k = 1, #KEYS, 2 do
+  local holder = redis.call('GET', KEYS[k])
+  local token = redis.call('GET', KEYS[k + 1]) or '0'
+  if token == ARGV[2 + (k + 1) / 2] and (not holder or holder == ARGV[1]) then
+    redis.call('SET', KEYS[k], ARGV[1], 'PX', ARGV[2])
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = '0'
+  end
+end
+return table.concat(out)
+)lua";
+
 // KEYS[1] the session's lease key, KEYS[2] its token key; ARGV[1] the holder, ARGV[2] its token.
 // Deletes the lease when the caller still holds it under that token; returns 1 if it did.
 inline constexpr const char* kReleaseLease = R"lua(

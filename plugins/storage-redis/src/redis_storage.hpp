@@ -97,9 +97,9 @@ public:
     static constexpr const char* kCommandTimeoutKey = "MACP_REDIS_COMMAND_TIMEOUT_MS";
     static constexpr const char* kDefaultCommandTimeoutMs = "5000";
 
-    static constexpr std::uint32_t macp_optional_ops = sdk::op::append_log_batch | sdk::op::replace_log |
-                                                       sdk::op::flush | sdk::op::health | sdk::op::recover |
-                                                       sdk::op::check_config | sdk::op::scan_sessions | sdk::op::leases;
+    static constexpr std::uint32_t macp_optional_ops =
+        sdk::op::append_log_batch | sdk::op::replace_log | sdk::op::flush | sdk::op::health | sdk::op::recover |
+        sdk::op::check_config | sdk::op::scan_sessions | sdk::op::leases | sdk::op::renew_leases;
 
     explicit RedisStorage(const sdk::Config& config);
     ~RedisStorage() = default;
@@ -133,6 +133,8 @@ public:
                              uint64_t held_token, const sdk::CallContext& call);
     void release_lease(const std::string& session_id, const std::string& holder, uint64_t token,
                        const sdk::CallContext& call);
+    void renew_leases(const std::string& holder, uint32_t ttl_ms, const std::vector<sdk::LeaseRef>& leases,
+                      std::vector<macp_status>& status, const sdk::CallContext& call);
 
     [[nodiscard]] const Settings& settings() const { return settings_; }
     // The durability note as of the last start-up / reconnect / health poll.

@@ -101,5 +101,15 @@ int main(int argc, char** argv) {
         s.acquire_lease(one, "bench/1", 600000, one_token, none);
         return 1L;
     });
+    std::vector<std::string> leased;
+    std::vector<macp::sdk::LeaseRef> refs;
+    leased.reserve(1000);
+    for (int i = 0; i < 1000; ++i) leased.push_back("bench-session-3000000000" + std::to_string(1000 + i));
+    for (const auto& id : leased) refs.push_back({id, s.acquire_lease(id, "bench/1", 600000, 0, none).token});
+    run("renew_leases(1000)", seconds, [&] {
+        std::vector<macp_status> status(refs.size(), MACP_STATUS_INTERNAL);
+        s.renew_leases("bench/1", 600000, refs, status, none);
+        return static_cast<long>(refs.size());
+    });
     return 0;
 }

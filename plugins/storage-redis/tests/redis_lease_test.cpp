@@ -120,6 +120,45 @@ TEST_CASE("leases: one holder at a time; a takeover after expiry raises the toke
           MACP_STATUS_INVALID_ARGUMENT);
 }
 
+TEST_CASE("renew_leases: many leases in one call, each renewed or fenced", "[lease]") {
+    REQUIRE_REDIS();
+    RedisServer redis;
+    auto s = open(redis);
+    std::vector<std::string> ids;
+    std::vector<macp::sdk::LeaseRef> refs;
+    for (int i = 0; i < 300; ++i) ids.push_back(sid(100 + i));
+    for (const auto& id : ids) refs.push_back({id, s->acquire_lease(id, "node-a/1", 60000, 0, kUnfenced).token});
+    // ids[1] is taken over by another holder (released first), ids[2] is passed a wrong token,
+    // ids[3] was never leased; ids[4]'s lease expired but nobody took it: renewed.
+    s->release_lease(ids[1], "node-a/1", refs[1].token, kUnfenced);
+    REQUIRE(s->acquire_lease(ids[1], "node-b/1", 60000, 0, kUnfenced).granted);
+    refs[2].token += 5;
+    const std::string never = sid(99);
+    refs[3] = {never, 1};
+    redis.command({"DEL", macp::storage_redis::lease_key("macp:", ids[4])});
+    std::vector<macp_status> status(refs.size(), MACP_STATUS_INTERNAL);
+    s->renew_leases("node-a/1", 60000, refs, status, kUnfenced);
+    CHECK(status[0] == MACP_STATUS_OK);
+    CHECK(status[1] == MACP_STATUS_FENCED);
+    CHECK(status[2] == MACP_STATUS_FENCED);
+    CHECK(status[3] == MACP_STATUS_FENCED);
+    CHECK(status[4] == MACP_STATUS_OK);
+    for (std::size_t i = 5; i < refs.size(); ++i) CHECK(status[i] == MACP_STATUS_OK);
+    CHECK(redis.command({"GET", macp::storage_redis::lease_key("macp:", ids[4])}) == "node-a/1");
+    CHECK(redis.command({"GET", macp::storage_redis::lease_key("macp:", ids[1])}) == "node-b/1");
+    CHECK(redis.command({"EXISTS", macp::storage_redis::lease_key("macp:", never)}) == "0");
+
+    // Through the C vtable: PARTIAL with per-item statuses.
+    const macp_storage_vtable v = macp::sdk::make_storage_vtable<RedisStorage>();
+    const char* sids[] = {ids[0].c_str(), ids[1].c_str()};
+    const uint64_t tokens[] = {refs[0].token, refs[1].token};
+    macp_status st[2] = {MACP_STATUS_OK, MACP_STATUS_OK};
+    const macp_call_context none{sizeof(macp_call_context), nullptr, 0, 0, nullptr};
+    CHECK(v.renew_leases(s.get(), "node-a/1", 60000, sids, tokens, 2, st, &none) == MACP_STATUS_PARTIAL);
+    CHECK(st[0] == MACP_STATUS_OK);
+    CHECK(st[1] == MACP_STATUS_FENCED);
+}
+
 TEST_CASE("leases: release ends the lease only for its holder and token", "[lease]") {
     REQUIRE_REDIS();
     RedisServer redis;

@@ -1,8 +1,9 @@
 /*
  * macp-runtime storage plugin ABI (kind MACP_PLUGIN_KIND_STORAGE), version 1.2. See abi.h first.
  * 1.1 added the optional `scan_sessions` operation (and `macp_session_scan_sink`).
- * 1.2 added session leases for multi-process deployments: the optional `acquire_lease` and
- *     `release_lease` operations, `macp_lease`, and a per-item `fencing_token` in `macp_log_append`.
+ * 1.2 added session leases for multi-process deployments: the optional `acquire_lease`,
+ *     `release_lease` and `renew_leases` operations, `macp_lease`, and a per-item `fencing_token` in
+ *     `macp_log_append`.
  *
  * A storage plugin is a BYTE STORE. The core owns the record encoding (docs/plugin-abi.md,
  * `json/1`), so every backend stores identical records and data can move between backends. A
@@ -222,6 +223,17 @@ typedef struct macp_storage_vtable {
      * over); OK also when the lease is already gone or held by another (nothing to release). */
     macp_status (*release_lease)(void* instance, const char* session_id, const char* holder, uint64_t token,
                                  const macp_call_context* ctx);
+    /* Since: 1.2, optional even with leases (only together with them). Renews `count` leases of
+     * `holder` in one call: a process renews every session it serves once per interval, and one
+     * round trip per session would not scale. For each i, exactly what acquire_lease(session_ids[i],
+     * holder, ttl_ms, tokens[i]) does (tokens[i] != 0), without describing the lease:
+     * item_status[i] (INTERNAL on entry) becomes OK (renewed) or FENCED (lost). Returns OK when
+     * every item is OK, PARTIAL when the call completed with some FENCED, anything else when the
+     * call failed as a whole (the host then treats no lease as renewed). When NULL the host calls
+     * acquire_lease per session. */
+    macp_status (*renew_leases)(void* instance, const char* holder, uint32_t ttl_ms, const char* const* session_ids,
+                                const uint64_t* tokens, size_t count, macp_status* item_status,
+                                const macp_call_context* ctx);
 } macp_storage_vtable;
 
 #ifdef __cplusplus

@@ -28,6 +28,7 @@ inline constexpr std::uint32_t recover = 1u << 4;           // storage
 inline constexpr std::uint32_t check_config = 1u << 5;      // storage, auth (static member)
 inline constexpr std::uint32_t scan_sessions = 1u << 6;     // storage (ABI 1.1)
 inline constexpr std::uint32_t leases = 1u << 7;            // storage (ABI 1.2): acquire_lease + release_lease
+inline constexpr std::uint32_t renew_leases = 1u << 8;      // storage (ABI 1.2), only with leases
 }  // namespace op
 
 namespace detail {

@@ -27,6 +27,9 @@
 //                                                        uint32_t ttl_ms, uint64_t held_token);
 //                         void release_lease(const std::string& session_id,
 //                                            const std::string& holder, uint64_t token);
+//   op::renew_leases      void renew_leases(const std::string& holder, uint32_t ttl_ms,
+//                                           const std::vector<macp::sdk::LeaseRef>& leases,
+//                                           std::vector<macp_status>& status);  // OK or FENCED each
 //                         // ABI 1.2, storage.h "FENCING": a plugin listing op::leases must refuse
 //                         // stale tokens on every session write (CallContext::fencing_token(),
 //                         // LogAppend::fencing_token) with Error(MACP_STATUS_FENCED, ...).
@@ -70,6 +73,12 @@ struct LogAppend {
 // What acquire_lease found (storage.h macp_lease). Throw Error(MACP_STATUS_FENCED, ...) from a
 // renewal that lost the session only when the lease cannot be described; otherwise return it with
 // `fenced` set and the SDK answers MACP_STATUS_FENCED with this description.
+// One lease renew_leases renews: the session and the token its holder has.
+struct LeaseRef {
+    std::string_view session_id;
+    uint64_t token = 0;
+};
+
 struct Lease {
     bool granted = false;
     bool fenced = false;
@@ -160,6 +169,8 @@ MACP_SDK_OP_TRAITS(scan_sessions, std::declval<const ScanSink&>())
 MACP_SDK_OP_TRAITS(acquire_lease, std::declval<Str>(), std::declval<Str>(), std::declval<uint32_t>(),
                    std::declval<uint64_t>())
 MACP_SDK_OP_TRAITS(release_lease, std::declval<Str>(), std::declval<Str>(), std::declval<uint64_t>())
+MACP_SDK_OP_TRAITS(renew_leases, std::declval<Str>(), std::declval<uint32_t>(),
+                   std::declval<const std::vector<LeaseRef>&>(), std::declval<std::vector<macp_status>&>())
 MACP_SDK_OP_TRAITS0(flush)
 
 #define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                                 \
@@ -345,6 +356,26 @@ struct StorageTrampolines {
             return lease.fenced ? MACP_STATUS_FENCED : MACP_STATUS_OK;
         });
     }
+    static macp_status renew_leases(void* i, const char* holder, uint32_t ttl_ms, const char* const* sids,
+                                    const uint64_t* tokens, size_t n, macp_status* st,
+                                    const macp_call_context* c) noexcept {
+        // As append_log_batch: nothing counts as renewed until the member returned normally.
+        for (size_t k = 0; k < n; ++k) st[k] = MACP_STATUS_INTERNAL;
+        return guarded(c, [&]() -> macp_status {
+            const CallContext cc(c);
+            std::vector<LeaseRef> leases;
+            leases.reserve(n);
+            for (size_t k = 0; k < n; ++k) leases.push_back({sids[k], tokens[k]});
+            std::vector<macp_status> status(n, MACP_STATUS_INTERNAL);
+            MACP_SDK_INVOKE(T, self(i), renew_leases, cc, std::string(holder), ttl_ms, leases, status);
+            bool all_ok = status.size() == n;
+            for (size_t k = 0; k < n; ++k) {
+                st[k] = k < status.size() ? status[k] : MACP_STATUS_INTERNAL;
+                all_ok = all_ok && st[k] == MACP_STATUS_OK;
+            }
+            return all_ok ? MACP_STATUS_OK : MACP_STATUS_PARTIAL;
+        });
+    }
     static macp_status release_lease(void* i, const char* sid, const char* holder, uint64_t token,
                                      const macp_call_context* c) noexcept {
         return guarded(c, [&] {
@@ -387,6 +418,11 @@ constexpr macp_storage_vtable make_storage_vtable() {
                   "macp storage plugin: op::leases needs `macp::sdk::Lease acquire_lease(const std::string&, "
                   "const std::string&, uint32_t, uint64_t)` and `void release_lease(const std::string&, "
                   "const std::string&, uint64_t)`");
+    MACP_SDK_CHECK_OPTIONAL(renew_leases,
+                            "void renew_leases(const std::string&, uint32_t, const std::vector<macp::sdk::LeaseRef>&, "
+                            "std::vector<macp_status>&)");
+    static_assert(!declares<T>(op::renew_leases) || declares<T>(op::leases),
+                  "macp storage plugin: op::renew_leases needs op::leases (acquire_lease and release_lease)");
     static_assert(declares<T>(op::leases) || (!acquire_lease_named<T>::value && !release_lease_named<T>::value),
                   "macp storage plugin: acquire_lease/release_lease are defined but op::leases is not listed in "
                   "macp_optional_ops");
@@ -418,6 +454,7 @@ constexpr macp_storage_vtable make_storage_vtable() {
         v.acquire_lease = &Tr::acquire_lease;
         v.release_lease = &Tr::release_lease;
     }
+    if constexpr (declares<T>(op::renew_leases)) v.renew_leases = &Tr::renew_leases;
     return v;
 }
 
