@@ -70,15 +70,15 @@ struct LogAppend {
     uint64_t fencing_token = 0;  // ABI 1.2: the item's token, already defaulted to the call's
 };
 
-// What acquire_lease found (storage.h macp_lease). Throw Error(MACP_STATUS_FENCED, ...) from a
-// renewal that lost the session only when the lease cannot be described; otherwise return it with
-// `fenced` set and the SDK answers MACP_STATUS_FENCED with this description.
 // One lease renew_leases renews: the session and the token its holder has.
 struct LeaseRef {
     std::string_view session_id;
     uint64_t token = 0;
 };
 
+// What acquire_lease found (storage.h macp_lease). Throw Error(MACP_STATUS_FENCED, ...) from a
+// renewal that lost the session only when the lease cannot be described; otherwise return it with
+// `fenced` set and the SDK answers MACP_STATUS_FENCED with this description.
 struct Lease {
     bool granted = false;
     bool fenced = false;
