@@ -13,52 +13,58 @@
 
 namespace macp::storage_redis::scripts {
 
-// KEYS[1] the session's token key, KEYS[2..] the keys written.
-// ARGV[1] the writer's token; ARGV[2] the operation; ARGV[3..] its values.
-//   rpush    appends ARGV[3..] to KEYS[2]
-//   set      sets KEYS[2] to ARGV[3]
-//   replace  replaces the list KEYS[2] with ARGV[3..]
-//   forget   deletes KEYS[2..n-1] and removes ARGV[3] from the set KEYS[n] (delete_session; the
-//            set of every session lies outside the session's hash slot)
-//   trim     drops the last ARGV[3] elements of the list KEYS[2] (taking back an append whose
+// KEYS[1] the session's token key, KEYS[2] the set of every session, KEYS[3..] the keys written.
+// ARGV[1] the writer's token; ARGV[2] the operation; ARGV[3] the session id; ARGV[4..] its values.
+//   set      sets KEYS[3] to ARGV[4]
+//   replace  replaces the list KEYS[3] with ARGV[4..]
+//   touch    writes no data (a fenced create_session_storage)
+//   forget   deletes KEYS[3..] and removes the session from the set (delete_session)
+//   trim     drops the last ARGV[4] elements of the list KEYS[3] (taking back an append whose
 //            answer was lost, redis_storage.hpp PendingAppend)
-//   touch    writes nothing (a fenced create_session_storage)
-// Returns -1 and writes nothing when the session's token is not ARGV[1]; 0 otherwise. Values are
-// pushed 1000 at a time: Lua's unpack() refuses a few thousand results at once.
+// set, replace and touch also add the session to the set. Nothing happens, the set included, when
+// the session's token is not ARGV[1]: a refused writer must not bring back the id of a session its
+// new holder deleted. Returns -1 then, 0 otherwise. Values are pushed 1000 at a time: Lua's
+// unpack() refuses a few thousand results at once. The set lies outside the session's hash slot,
+// as in the unfenced transactions (standalone Redis only, README "Key layout").
 inline constexpr const char* kFencedWrite = R"lua(
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
 local op = ARGV[2]
-local function push(key)
-  for i = 3, #ARGV, 1000 do
-    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+if op == 'set' then redis.call('SET', KEYS[3], ARGV[4])
+elseif op == 'replace' then
+  redis.call('DEL', KEYS[3])
+  for i = 4, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
-end
-if op == 'rpush' then push(KEYS[2])
-elseif op == 'set' then redis.call('SET', KEYS[2], ARGV[3])
-elseif op == 'replace' then redis.call('DEL', KEYS[2]) push(KEYS[2])
-elseif op == 'trim' then redis.call('LTRIM', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+elseif op == 'trim' then
+  redis.call('LTRIM', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+  return 0
 elseif op == 'forget' then
-  redis.call('DEL', unpack(KEYS, 2, #KEYS - 1))
-  redis.call('SREM', KEYS[#KEYS], ARGV[3])
+  redis.call('DEL', unpack(KEYS, 3))
+  redis.call('SREM', KEYS[2], ARGV[3])
+  return 0
 elseif op ~= 'touch' then return redis.error_reply('macp fenced write: unknown operation ' .. op)
 end
+redis.call('SADD', KEYS[2], ARGV[3])
 return 0
 )lua";
 
 // A group-commit batch's fenced appends in one script run (one Lua call instead of one per
 // session: 64 sessions per batch cost about a third of the Sends/s as separate calls).
-// KEYS: each session's token key and log key, in pairs. ARGV: per session, in the same order, its
-// token, its record count n (>= 1) and its n records. Returns one character per session: '1'
-// appended, '0' fenced (nothing of that session stored).
+// KEYS: each session's token key and log key, in pairs, then the set of every session. ARGV: per
+// session, in the same order, its token, its record count n (>= 1), its id and its n records.
+// Returns one character per session: '1' appended (and the id added to the set), '0' fenced
+// (nothing of that session stored).
 inline constexpr const char* kFencedAppendBatch = R"lua(
 local out = {}
 local a = 1
-for k = 1, #KEYS, 2 do
-  local last = a + 1 + tonumber(ARGV[a + 1])
+local sessions = KEYS[#KEYS]
+for k = 1, #KEYS - 1, 2 do
+  local last = a + 2 + tonumber(ARGV[a + 1])
   if (redis.call('GET', KEYS[k]) or '0') == ARGV[a] then
-    for i = a + 2, last, 1000 do
+    for i = a + 3, last, 1000 do
       redis.call('RPUSH', KEYS[k + 1], unpack(ARGV, i, math.min(i + 999, last)))
     end
+    redis.call('SADD', sessions, ARGV[a + 2])
     out[#out + 1] = '1'
   else
     out[#out + 1] = '0'

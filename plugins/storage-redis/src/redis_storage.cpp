@@ -590,11 +590,12 @@ RedisStorage::Argv RedisStorage::fenced_write(std::string_view session_id, uint6
                                               const std::vector<std::string_view>& values, FenceArgs& args) const {
     args.token_key = token_key(settings_.prefix, session_id);
     args.token = std::to_string(token);
-    args.numkeys = std::to_string(keys.size() + 1);
-    Argv cmd{"EVAL", scripts::kFencedWrite, args.numkeys, args.token_key};
+    args.numkeys = std::to_string(keys.size() + 2);
+    Argv cmd{"EVAL", scripts::kFencedWrite, args.numkeys, args.token_key, sessions_key_};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.push_back(args.token);
     cmd.push_back(op);
+    cmd.push_back(session_id);
     cmd.insert(cmd.end(), values.begin(), values.end());
     return cmd;
 }
@@ -616,8 +617,7 @@ void RedisStorage::create_session_storage(const std::string& session_id, const s
     }
     FenceArgs args;
     const auto r =
-        transaction({fenced_write(session_id, token, "touch", {}, {}, args), {"SADD", sessions_key_, session_id}},
-                    "create_session_storage", Wait::check);
+        transaction({fenced_write(session_id, token, "touch", {}, {}, args)}, "create_session_storage", Wait::check);
     if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("create_session_storage", session_id, token));
 }
 
@@ -632,9 +632,8 @@ void RedisStorage::save_session(const std::string& session_id, std::string_view 
         return;
     }
     FenceArgs args;
-    const auto r = transaction(
-        {fenced_write(session_id, token, "set", {key}, {snapshot}, args), {"SADD", sessions_key_, session_id}},
-        "save_session", Wait::check);
+    const auto r =
+        transaction({fenced_write(session_id, token, "set", {key}, {snapshot}, args)}, "save_session", Wait::check);
     if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("save_session", session_id, token));
 }
 
@@ -662,9 +661,8 @@ void RedisStorage::delete_session(const std::string& session_id, const sdk::Call
         return;
     }
     FenceArgs args;
-    const auto r = transaction(
-        {fenced_write(session_id, token, "forget", {snap, log, lease, tokens, sessions_key_}, {session_id}, args)},
-        "delete_session", Wait::check);
+    const auto r = transaction({fenced_write(session_id, token, "forget", {snap, log, lease, tokens}, {}, args)},
+                               "delete_session", Wait::check);
     if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("delete_session", session_id, token));
 }
 
@@ -680,9 +678,10 @@ void RedisStorage::list_session_ids(const sdk::Emitter& out, const sdk::CallCont
 
 // ---- log -------------------------------------------------------------------------------------------
 
-// One transaction for the whole group-commit batch: MULTI, one RPUSH per session (its records in
-// order; the fenced-write script instead when the session's items carry a fencing token), one SADD
-// of every session, INCR, EXEC [, WAIT], all in one pipeline. A bad record fails alone (and its
+// One transaction for the whole group-commit batch: MULTI, one RPUSH per unfenced session (its
+// records in order), one run of the fenced-append script for the sessions whose items carry a
+// fencing token (it also adds their ids to the set when their token holds), one SADD of the
+// unfenced sessions, INCR, EXEC [, WAIT], all in one pipeline. A bad record fails alone (and its
 // session's later items), a stale token fails its session's items with FENCED; anything else
 // failing throws, which fails every item.
 void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std::vector<macp_status>& status,
@@ -730,19 +729,22 @@ void RedisStorage::append_records(const std::vector<sdk::LogAppend>& items, std:
             fenced_args.push_back(numbers.back());
             numbers.push_back(std::to_string(mine.size()));
             fenced_args.push_back(numbers.back());
+            fenced_args.push_back(sid);
             for (const std::size_t i : mine) fenced_args.push_back(items[i].record);
+            continue;  // the script adds the id to the set, only if the token holds
         }
         sadd.push_back(sid);
     }
     const std::size_t fenced_at = cmds.size();  // the script's reply index, when there is one
     if (!fenced_keys.empty()) {
+        fenced_keys.push_back(sessions_key_);
         numbers.push_back(std::to_string(fenced_keys.size()));
         Argv eval{"EVAL", scripts::kFencedAppendBatch, numbers.back()};
         eval.insert(eval.end(), fenced_keys.begin(), fenced_keys.end());
         eval.insert(eval.end(), fenced_args.begin(), fenced_args.end());
         cmds.push_back(std::move(eval));
     }
-    cmds.push_back(std::move(sadd));
+    if (sadd.size() > 2) cmds.push_back(std::move(sadd));
 
     PendingAppend pending;
     pending.applied_at = last_counter_ + 1;
@@ -901,8 +903,7 @@ void RedisStorage::replace_log(const std::string& session_id, const std::vector<
     if (token != 0) {
         FenceArgs args;
         const std::vector<std::string_view> fenced_keys{key};
-        const auto r = transaction({fenced_write(session_id, token, "replace", fenced_keys, records, args),
-                                    {"SADD", sessions_key_, session_id}},
+        const auto r = transaction({fenced_write(session_id, token, "replace", fenced_keys, records, args)},
                                    "replace_log", Wait::check);
         if (r[0] < 0) throw sdk::Error(MACP_STATUS_FENCED, fenced_message("replace_log", session_id, token));
         return;

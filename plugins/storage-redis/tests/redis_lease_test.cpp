@@ -260,6 +260,18 @@ TEST_CASE("fencing: a stale holder's writes store nothing, the current holder's 
     CHECK(log_of(*s, x).empty());
     CHECK(redis.command({"EXISTS", macp::storage_redis::token_key("macp:", x)}) == "0");
     CHECK(redis.command({"EXISTS", macp::storage_redis::lease_key("macp:", x)}) == "0");
+
+    // A refused writer never brings the deleted session's id back (a ghost id with no data).
+    CHECK(status_of([&] { s->create_session_storage(x, new_token.cc()); }) == MACP_STATUS_FENCED);
+    CHECK(status_of([&] { s->save_session(x, "ghost", new_token.cc()); }) == MACP_STATUS_FENCED);
+    CHECK(status_of([&] { s->replace_log(x, {"ghost"}, new_token.cc()); }) == MACP_STATUS_FENCED);
+    {
+        std::vector<macp_status> status(1, MACP_STATUS_INTERNAL);
+        s->append_log_batch({{x, "ghost", b.token}}, status, kUnfenced);
+        CHECK(status[0] == MACP_STATUS_FENCED);
+    }
+    CHECK(ids_of(*s) == std::set<std::string>{other});
+    CHECK(log_of(*s, x).empty());
 }
 
 TEST_CASE("fencing through the C ABI: FENCED statuses, macp_lease, 1.1-sized batch items", "[lease]") {
