@@ -147,6 +147,17 @@ inline std::string_view view(const uint8_t* p, size_t n) {
     return {reinterpret_cast<const char*>(p), n};
 }
 
+// Copies a per-item status vector the plugin filled into the host's array (an item the plugin
+// left out counts as failed) and answers OK when every item is OK, PARTIAL otherwise.
+inline macp_status report_items(const std::vector<macp_status>& status, macp_status* st, size_t n) {
+    bool all_ok = status.size() == n;
+    for (size_t k = 0; k < n; ++k) {
+        st[k] = k < status.size() ? status[k] : MACP_STATUS_INTERNAL;
+        all_ok = all_ok && st[k] == MACP_STATUS_OK;
+    }
+    return all_ok ? MACP_STATUS_OK : MACP_STATUS_PARTIAL;
+}
+
 using Str = const std::string&;
 using Bytes = std::string_view;
 using Out = const Emitter&;
@@ -282,12 +293,7 @@ struct StorageTrampolines {
             }
             std::vector<macp_status> status(n, MACP_STATUS_INTERNAL);
             MACP_SDK_INVOKE(T, self(i), append_log_batch, cc, batch, status);
-            bool all_ok = status.size() == n;
-            for (size_t k = 0; k < n; ++k) {
-                st[k] = k < status.size() ? status[k] : MACP_STATUS_INTERNAL;
-                all_ok = all_ok && st[k] == MACP_STATUS_OK;
-            }
-            return all_ok ? MACP_STATUS_OK : MACP_STATUS_PARTIAL;
+            return report_items(status, st, n);
         });
     }
     static macp_status replace_log(void* i, const char* sid, const uint8_t* const* recs, const size_t* lens, size_t n,
@@ -368,12 +374,7 @@ struct StorageTrampolines {
             for (size_t k = 0; k < n; ++k) leases.push_back({sids[k], tokens[k]});
             std::vector<macp_status> status(n, MACP_STATUS_INTERNAL);
             MACP_SDK_INVOKE(T, self(i), renew_leases, cc, std::string(holder), ttl_ms, leases, status);
-            bool all_ok = status.size() == n;
-            for (size_t k = 0; k < n; ++k) {
-                st[k] = k < status.size() ? status[k] : MACP_STATUS_INTERNAL;
-                all_ok = all_ok && st[k] == MACP_STATUS_OK;
-            }
-            return all_ok ? MACP_STATUS_OK : MACP_STATUS_PARTIAL;
+            return report_items(status, st, n);
         });
     }
     static macp_status release_lease(void* i, const char* sid, const char* holder, uint64_t token,
