@@ -14,6 +14,7 @@ declare -A allowed=(
   [policy]="util protocol storage"
   [modes]="util protocol policy storage macp"
   [kernel]="util protocol policy modes storage auth metrics macp"
+  [cluster]="util protocol policy modes storage auth metrics macp kernel"
 )
 
 status=0

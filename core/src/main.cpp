@@ -1,6 +1,7 @@
 // macp-runtime entry point: configuration -> plugins -> kernel -> recovery -> gRPC service.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -27,6 +28,8 @@
 #include "service/server.hpp"
 #include "service/service_events.hpp"
 #include "service/tls_credentials.hpp"
+#include "cluster/ownership.hpp"
+#include "service/cluster_peers.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
 #include "util/log_setup.hpp"
@@ -213,6 +216,54 @@ int check_config(macp::plugin_host::PluginHost& host, const macp::config::Config
     return 0;
 }
 
+// MACP_CLUSTER=1 (issue #16, docs/scale-out.md): the session ownership over the store's leases,
+// started (it adopts the sessions nobody serves), and the peers' channels.
+macp::Result<std::unique_ptr<macp::service::ClusterLink>, std::string> start_cluster(
+    const macp::config::Config& c, macp::storage::StorageBackend& storage, macp::kernel::Kernel& kernel,
+    std::unique_ptr<macp::cluster::Ownership>& ownership) {
+    if (!storage.supports_leases()) {
+        return macp::fail("MACP_CLUSTER=1: storage backend " + storage.name() +
+                    " has no session leases (plugin ABI 1.2 acquire_lease/release_lease); use "
+                    "MACP_STORAGE_BACKEND=redis");
+    }
+    macp::service::PeerOptions peers;
+    peers.tls = !c.tls_cert_path.empty() && !c.tls_key_path.empty();
+    peers.max_message_bytes = static_cast<int>(c.max_payload_bytes + 65536);
+    auto read = [](const std::string& path, std::string& out) -> std::optional<std::string> {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return "cannot read " + path;
+        out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        return std::nullopt;
+    };
+    if (peers.tls) {
+        if (!c.cluster_ca_path.empty()) {
+            if (auto why = read(c.cluster_ca_path, peers.ca_pem)) return macp::fail("MACP_CLUSTER_CA_PATH: " + *why);
+        }
+        // Peers that require client certificates get this process's own.
+        if (!c.tls_client_ca_path.empty()) {
+            if (auto why = read(c.tls_cert_path, peers.cert_pem)) return macp::fail("MACP_TLS_CERT_PATH: " + *why);
+            if (auto why = read(c.tls_key_path, peers.key_pem)) return macp::fail("MACP_TLS_KEY_PATH: " + *why);
+        }
+    }
+    macp::cluster::ClusterOptions co;
+    co.node_id = c.node_id;
+    co.advertise_addr = c.advertise_addr;
+    co.lease_ttl = std::chrono::milliseconds(c.cluster_lease_ttl_ms);
+    co.renew_interval = std::chrono::milliseconds(c.cluster_renew_interval_ms);
+    co.adopt_interval = std::chrono::milliseconds(c.cluster_adopt_interval_ms);
+    if (auto repairs = storage.recover(); !repairs) {
+        return macp::fail("storage recovery failed: " + repairs.error().message);
+    } else {
+        for (const auto& r : repairs.value()) spdlog::warn("storage repair: {}", r);
+    }
+    ownership = std::make_unique<macp::cluster::Ownership>(co, storage, kernel);
+    ownership->start();
+    spdlog::info("cluster: node {} ({}), advertised at {}, lease {} ms, renewed every {} ms; serving {} sessions",
+                 co.node_id, ownership->holder(), co.advertise_addr, co.lease_ttl.count(), co.renew_interval.count(),
+                 ownership->owned_count());
+    return std::make_unique<macp::service::ClusterLink>(*ownership, std::move(peers));
+}
+
 // --migrate-storage FROM TO (issue #10): opens the two sides and hands them to storage/migration.
 // The source is only read: a file source must already be a data directory (nothing is created
 // for a missing or empty one), a legacy reference directory is read without its plugin, and
@@ -387,10 +438,25 @@ int run(int argc, char** argv) {
         policies.set_read_only(true);
         spdlog::info("loaded {} governance policies from {}", loaded.value(), cfg.policies_dir);
     }
-    auto recovered = kernel.recover();
-    if (!recovered) {
-        spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
-        return 1;
+    // Issue #16: in a cluster, sessions are not recovered wholesale but taken over one by one
+    // under their leases (the orphan scan of Ownership::start(), then first use).
+    std::unique_ptr<macp::cluster::Ownership> ownership;
+    std::unique_ptr<macp::service::ClusterLink> cluster_link;
+    macp::Result<macp::kernel::RecoveryReport, std::string> recovered = macp::kernel::RecoveryReport{};
+    if (cfg.cluster) {
+        auto link = start_cluster(cfg, storage, kernel, ownership);
+        if (!link) {
+            spdlog::critical("{}", link.error());
+            return 1;
+        }
+        cluster_link = std::move(link.value());
+        recovered->recovered = ownership->owned_count();
+    } else {
+        recovered = kernel.recover();
+        if (!recovered) {
+            spdlog::critical("recovery failed (MACP_STRICT_RECOVERY=1): {}", recovered.error());
+            return 1;
+        }
     }
     // Listening before the gRPC server, so that a scraper finds it as soon as calls can be made.
     // Declared after the kernel: stopped before what its scrapes read goes away.
@@ -419,6 +485,7 @@ int run(int argc, char** argv) {
     so.tls_client_ca_path = cfg.tls_client_ca_path;
     so.tls_reload_secs = cfg.tls_reload_secs;
     if (!cfg.metrics_addr.empty()) so.metrics = &metrics;
+    so.cluster = cluster_link.get();
     auto server = macp::service::Server::start(kernel, modes, policies, events, so);
     if (!server) {
         spdlog::critical("{}", server.error());
@@ -446,6 +513,7 @@ int run(int argc, char** argv) {
                  cfg.shutdown_drain_secs);
     server.value()->drain(cfg.shutdown_drain_secs);
     kernel.shutdown();
+    if (ownership) ownership->release_all();  // the other processes take the sessions over at once
     spdlog::info("state persisted, goodbye");
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <system_error>
 #include <variant>
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
 #include "config/values.hpp"
@@ -41,6 +43,10 @@ constexpr IntRange kPositiveInt32{1, INT32_MAX};  // gRPC takes these as int
 // Storage health checks: at most an hour apart, a check that never runs is no check.
 constexpr IntRange kHealthIntervalMs{1, 3'600'000};
 constexpr IntRange kTlsReloadSecs{1, 86400};
+// A lease shorter than a second would expire between renewals on a busy machine; ten minutes
+// would leave a crashed process's sessions unserved for that long.
+constexpr IntRange kLeaseTtlMs{1000, 600'000};
+constexpr IntRange kClusterIntervalMs{0, 600'000};
 // gRPC's receive limit is the payload limit plus 64 KiB of envelope (CFG-23) and must fit an int.
 constexpr IntRange kPayloadBytes{1, INT32_MAX - 65536};
 
@@ -162,6 +168,37 @@ constexpr std::array kSpecs{
     Spec{.env = "MACP_POLICIES_DIR",
          .help = "Directory of policy JSON files; makes the policy registry read-only",
          .member = &Config::policies_dir},
+    Spec{.env = "MACP_CLUSTER",
+         .help = "1 = one of several processes serving one deployment through the redis backend "
+                 "(docs/scale-out.md)",
+         .member = &Config::cluster},
+    Spec{.env = "MACP_NODE_ID",
+         .help = "This process's name in the cluster (letters, digits, . _ -); default: the host name",
+         .member = &Config::node_id,
+         .rule = values::node_id,
+         .empty_means_unset = true},
+    Spec{.env = "MACP_ADVERTISE_ADDR",
+         .help = "host:port where the other cluster processes reach this one; default: MACP_BIND_ADDR unless it "
+                 "is a wildcard address",
+         .member = &Config::advertise_addr,
+         .rule = values::host_port,
+         .empty_means_unset = true},
+    Spec{.env = "MACP_CLUSTER_LEASE_TTL_MS",
+         .help = "Milliseconds a session's lease lasts without renewal: how soon a crashed process's sessions "
+                 "are taken over",
+         .member = &Config::cluster_lease_ttl_ms,
+         .range = kLeaseTtlMs},
+    Spec{.env = "MACP_CLUSTER_RENEW_INTERVAL_MS",
+         .help = "Milliseconds between lease renewals; 0 = a third of MACP_CLUSTER_LEASE_TTL_MS",
+         .member = &Config::cluster_renew_interval_ms,
+         .range = kClusterIntervalMs},
+    Spec{.env = "MACP_CLUSTER_ADOPT_INTERVAL_MS",
+         .help = "Milliseconds between scans for open sessions nobody serves; 0 = MACP_CLUSTER_LEASE_TTL_MS",
+         .member = &Config::cluster_adopt_interval_ms,
+         .range = kClusterIntervalMs},
+    Spec{.env = "MACP_CLUSTER_CA_PATH",
+         .help = "PEM roots that verify the other processes' certificates when TLS is on; default: the system's",
+         .member = &Config::cluster_ca_path},
     Spec{.env = "RUST_LOG",
          .help = "Log level (trace|debug|info|warn|error|off), or per-target directives like "
                  "macp_runtime=debug,storage=info",
@@ -346,6 +383,47 @@ void check_state_bound(const Config& config, Problems& problems) {
     }
 }
 
+// Issue #16: what a cluster process needs, explained (docs/scale-out.md).
+void check_cluster(Config& config, Problems& problems) {
+    if (!config.cluster) return;
+    if (config.memory_only || config.storage_backend != "redis") {
+        report(problems, "MACP_CLUSTER",
+               "needs MACP_STORAGE_BACKEND=redis (the processes share sessions through Redis, with leases); "
+               "got " + (config.memory_only ? std::string("MACP_MEMORY_ONLY=1") : "'" + config.storage_backend + "'"));
+    }
+    if (config.tls_client_identity) {
+        report(problems, "MACP_CLUSTER",
+               "cannot be combined with MACP_TLS_CLIENT_IDENTITY=1: a call forwarded to a session's owner carries "
+               "the caller's bearer token, not its client certificate");
+    }
+    if (config.node_id.empty()) {
+        char host[256] = {};
+        if (gethostname(host, sizeof host - 1) != 0 || !values::node_id(host)) {
+            report(problems, "MACP_NODE_ID", "not set, and the host name is not a usable node id; set it");
+        } else {
+            config.node_id = host;
+        }
+    }
+    if (config.advertise_addr.empty()) {
+        const auto& bind = config.bind_addr;
+        if (bind.rfind("0.0.0.0:", 0) == 0 || bind.rfind("[::]:", 0) == 0) {
+            report(problems, "MACP_ADVERTISE_ADDR",
+                   "not set, and MACP_BIND_ADDR (" + bind +
+                       ") listens on every address: name the one the other processes reach this one at");
+        } else {
+            config.advertise_addr = bind;
+        }
+    }
+    if (config.cluster_renew_interval_ms == 0) config.cluster_renew_interval_ms = config.cluster_lease_ttl_ms / 3;
+    if (config.cluster_adopt_interval_ms == 0) config.cluster_adopt_interval_ms = config.cluster_lease_ttl_ms;
+    if (config.cluster_renew_interval_ms * 2 > config.cluster_lease_ttl_ms) {
+        report(problems, "MACP_CLUSTER_RENEW_INTERVAL_MS",
+               std::to_string(config.cluster_renew_interval_ms) +
+                   " is more than half of MACP_CLUSTER_LEASE_TTL_MS (" + std::to_string(config.cluster_lease_ttl_ms) +
+                   "): one late renewal would lose every session");
+    }
+}
+
 // Plugins resolve their keys from `settings`, so a default the core knows must be visible there.
 void fill_default(const Spec& spec, Config& config, std::map<std::string, std::string>& settings) {
     auto value = format(spec, config);
@@ -378,6 +456,7 @@ Config build_config(std::map<std::string, std::string> settings, Problems& probl
     }
     check_tls(config, problems);
     check_state_bound(config, problems);
+    check_cluster(config, problems);
     config.settings = std::move(settings);
     return config;
 }

@@ -109,6 +109,14 @@ Result<std::string, std::string> literal_socket_address(std::string_view text) {
     return std::string(text);
 }
 
+Result<std::string, std::string> node_id(std::string_view text) {
+    const bool ok = !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+    });
+    if (!ok) return fail(quoted(text) + " is not a node id (1 to 64 letters, digits, '.', '_' or '-')");
+    return std::string(text);
+}
+
 Result<std::string, std::string> host_port(std::string_view text) {
     const auto parts = split_host_port(text);
     const bool host_ok = parts && (parts->bracketed ? is_ip(AF_INET6, parts->host) : is_dns_name(parts->host));

@@ -35,6 +35,8 @@ Result<std::string, std::string> backend_name(std::string_view text);  // MACP_S
 Result<std::string, std::string> auth_plugin_list(std::string_view text);
 Result<std::string, std::string> plugin_path(std::string_view text);  // colon list of absolute dirs
 Result<std::string, std::string> non_empty(std::string_view text);
+// MACP_NODE_ID: 1..64 of [A-Za-z0-9._-] (it names the process in lease holders and logs).
+Result<std::string, std::string> node_id(std::string_view text);
 
 // The command-line flag for an environment variable: MACP_BIND_ADDR -> bind-addr, RUST_LOG -> log-level.
 std::string flag_name(std::string_view env_name);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "auth/authenticator.hpp"
@@ -142,6 +143,21 @@ public:
     void sweep();
     // Stops the sweeper and saves every session snapshot (STO-REC-10).
     void shutdown();
+
+    // ---- cluster mode (docs/scale-out.md, core/src/cluster) ----
+    // Rebuilds `session_id` from its stored log into the table, replacing any copy this process
+    // kept from an earlier lease: the caller has just acquired the session's lease, and what the
+    // store holds now is the truth. false when nothing is stored under the id (a new session).
+    Result<bool, std::string> adopt(const std::string& session_id);
+    // Forgets a session this process lost (its lease went to another process): later work on it
+    // answers UNKNOWN_SESSION here, and the service routes the caller to the new owner.
+    void drop(const std::string& session_id);
+    // Whether the session is in memory or evicted but still due for disk retention: while it is,
+    // this process still writes it and keeps its lease.
+    [[nodiscard]] bool holds(const std::string& session_id) const;
+    // Sessions not in this process's memory, read from their stored snapshots (ListSessions in a
+    // cluster: the other processes' sessions as of their last snapshot). Unreadable ones are skipped.
+    std::vector<Session> stored_sessions_except(const std::unordered_set<std::string>& known);
 
     [[nodiscard]] const modes::ModeRegistry& modes() const { return modes_; }
     [[nodiscard]] const policy::PolicyRegistry& policies() const { return policies_; }

@@ -47,6 +47,8 @@ public:
     HostCallContext& operator=(const HostCallContext&) = delete;
 
     [[nodiscard]] const macp_call_context* get() const { return &ctx_; }
+    // The token of the session this call writes (storage.h FENCING); 0 = unfenced.
+    void set_fencing_token(uint64_t token) { ctx_.fencing_token = token; }
     // The last message the plugin reported (empty if none).
     [[nodiscard]] const std::string& message() const { return message_; }
 

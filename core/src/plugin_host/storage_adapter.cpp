@@ -1,13 +1,17 @@
 #include "plugin_host/storage_adapter.hpp"
 
 #include <exception>
+#include <mutex>
 #include <set>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 namespace macp::plugin_host {
 namespace {
 
 static_assert(storage::kStatusUnsupported == MACP_STATUS_UNSUPPORTED);
+static_assert(storage::kStatusFenced == MACP_STATUS_FENCED);
 
 const uint8_t* bytes(std::string_view s) {
     return reinterpret_cast<const uint8_t*>(s.data());
@@ -67,14 +71,142 @@ storage::StorageResult<std::vector<std::string>> StorageAdapter::collecting_call
     }
 }
 
+template <class F>
+storage::Status StorageAdapter::fenced_call(const char* op, const std::string& session_id, F&& fn) {
+    const auto token = fence_of(session_id);
+    if (!token) {
+        return fail(error(op, MACP_STATUS_FENCED, "this process holds no lease for session " + session_id));
+    }
+    try {
+        HostCallContext cc(instance_->logger());
+        cc.set_fencing_token(*token);
+        const macp_status status = instance_->call([&](void* inst) { return fn(inst, cc.get()); });
+        if (status == MACP_STATUS_OK) return {};
+        if (status == MACP_STATUS_FENCED) report_fenced(session_id);
+        return fail(error(op, status, cc.message()));
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+std::optional<uint64_t> StorageAdapter::fence_of(const std::string& session_id) const {
+    if (!fencing_.load(std::memory_order_acquire)) return uint64_t{0};
+    std::shared_lock lock(fences_mu_);
+    const auto found = fences_.find(session_id);
+    if (found != fences_.end()) return found->second;
+    if (fences_required_) return std::nullopt;
+    return uint64_t{0};
+}
+
+void StorageAdapter::report_fenced(const std::string& session_id) const {
+    if (!fenced_listener_) return;
+    try {
+        fenced_listener_(session_id);
+    } catch (const std::exception& e) {
+        spdlog::error("session {}: the lost-lease handler failed: {}", session_id, e.what());
+    }
+}
+
+void StorageAdapter::set_fence(const std::string& session_id, uint64_t token) {
+    std::unique_lock lock(fences_mu_);
+    if (token == 0) {
+        fences_.erase(session_id);
+    } else {
+        fences_[session_id] = token;
+    }
+    fencing_.store(true, std::memory_order_release);
+}
+
+void StorageAdapter::require_fences(bool on) {
+    std::unique_lock lock(fences_mu_);
+    fences_required_ = on;
+    fencing_.store(true, std::memory_order_release);
+}
+
+void StorageAdapter::on_fenced(std::function<void(const std::string&)> fn) {
+    fenced_listener_ = std::move(fn);
+}
+
+bool StorageAdapter::supports_leases() const {
+    return vt_.acquire_lease != nullptr && vt_.release_lease != nullptr;
+}
+
+storage::StorageResult<storage::Lease> StorageAdapter::acquire_lease(const std::string& session_id,
+                                                                     const std::string& holder, uint32_t ttl_ms,
+                                                                     uint64_t held_token) {
+    constexpr const char* op = "acquire_lease";
+    if (!supports_leases()) return fail(error(op, MACP_STATUS_UNSUPPORTED, "this backend has no session leases"));
+    try {
+        HostCallContext cc(instance_->logger());
+        macp_lease raw{};
+        raw.struct_size = sizeof(macp_lease);
+        const macp_status status = instance_->call([&](void* inst) {
+            return vt_.acquire_lease(inst, session_id.c_str(), holder.c_str(), ttl_ms, held_token, &raw, cc.get());
+        });
+        if (status != MACP_STATUS_OK) return fail(error(op, status, cc.message()));
+        raw.holder[MACP_LEASE_HOLDER_MAX] = '\0';
+        return storage::Lease{raw.granted != 0, raw.token, raw.remaining_ms, std::string(raw.holder)};
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+storage::Status StorageAdapter::release_lease(const std::string& session_id, const std::string& holder,
+                                              uint64_t token) {
+    if (!supports_leases()) {
+        return fail(error("release_lease", MACP_STATUS_UNSUPPORTED, "this backend has no session leases"));
+    }
+    return simple_call("release_lease", [&](void* inst, const macp_call_context* c) {
+        return vt_.release_lease(inst, session_id.c_str(), holder.c_str(), token, c);
+    });
+}
+
+storage::StorageResult<std::vector<bool>> StorageAdapter::renew_leases(
+    const std::string& holder, uint32_t ttl_ms, const std::vector<std::pair<std::string, uint64_t>>& held) {
+    constexpr const char* op = "renew_leases";
+    std::vector<bool> renewed;
+    if (held.empty()) return renewed;
+    if (!supports_leases()) return fail(error(op, MACP_STATUS_UNSUPPORTED, "this backend has no session leases"));
+    try {
+        renewed.reserve(held.size());
+        if (vt_.renew_leases == nullptr) {  // storage.h: then one acquire_lease per session
+            for (const auto& [id, token] : held) {
+                auto one = acquire_lease(id, holder, ttl_ms, token);
+                if (!one && one.error().status != MACP_STATUS_FENCED) return fail(std::move(one.error()));
+                renewed.push_back(one && one->granted && one->token == token);
+            }
+            return renewed;
+        }
+        std::vector<const char*> ids;
+        std::vector<uint64_t> tokens;
+        ids.reserve(held.size());
+        tokens.reserve(held.size());
+        for (const auto& [id, token] : held) {
+            ids.push_back(id.c_str());
+            tokens.push_back(token);
+        }
+        std::vector<macp_status> item_status(held.size(), MACP_STATUS_INTERNAL);
+        HostCallContext cc(instance_->logger());
+        const macp_status status = instance_->call([&](void* inst) {
+            return vt_.renew_leases(inst, holder.c_str(), ttl_ms, ids.data(), tokens.data(), ids.size(),
+                                    item_status.data(), cc.get());
+        });
+        if (status != MACP_STATUS_OK && status != MACP_STATUS_PARTIAL) return fail(error(op, status, cc.message()));
+        for (const macp_status s : item_status) renewed.push_back(s == MACP_STATUS_OK);
+        return renewed;
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
 storage::Status StorageAdapter::create_session_storage(const std::string& session_id) {
-    return simple_call("create_session_storage", [&](void* inst, const macp_call_context* c) {
+    return fenced_call("create_session_storage", session_id, [&](void* inst, const macp_call_context* c) {
         return vt_.create_session_storage(inst, session_id.c_str(), c);
     });
 }
 
 storage::Status StorageAdapter::save_session(const std::string& session_id, std::string_view snapshot) {
-    return simple_call("save_session", [&](void* inst, const macp_call_context* c) {
+    return fenced_call("save_session", session_id, [&](void* inst, const macp_call_context* c) {
         return vt_.save_session(inst, session_id.c_str(), bytes(snapshot), snapshot.size(), c);
     });
 }
@@ -98,7 +230,7 @@ storage::StorageResult<std::optional<std::string>> StorageAdapter::load_session(
 }
 
 storage::Status StorageAdapter::delete_session(const std::string& session_id) {
-    return simple_call("delete_session", [&](void* inst, const macp_call_context* c) {
+    return fenced_call("delete_session", session_id, [&](void* inst, const macp_call_context* c) {
         return vt_.delete_session(inst, session_id.c_str(), c);
     });
 }
@@ -110,7 +242,7 @@ storage::StorageResult<std::vector<std::string>> StorageAdapter::list_session_id
 }
 
 storage::Status StorageAdapter::append_log_entry(const std::string& session_id, std::string_view record) {
-    return simple_call("append_log_entry", [&](void* inst, const macp_call_context* c) {
+    return fenced_call("append_log_entry", session_id, [&](void* inst, const macp_call_context* c) {
         return vt_.append_log_entry(inst, session_id.c_str(), bytes(record), record.size(), c);
     });
 }
@@ -142,12 +274,21 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                                        "not attempted: an earlier record of session " + item.session_id + " failed")));
                         continue;
                     }
+                    const auto token = fence_of(item.session_id);
+                    if (!token) {
+                        failed_sessions.insert(item.session_id);
+                        result.push_back(fail(error(op, MACP_STATUS_FENCED,
+                                                    "this process holds no lease for session " + item.session_id)));
+                        continue;
+                    }
                     HostCallContext cc(instance_->logger());
+                    cc.set_fencing_token(*token);
                     const macp_status status = vt_.append_log_entry(inst, item.session_id.c_str(), bytes(item.record),
                                                                     item.record.size(), cc.get());
                     if (status == MACP_STATUS_OK) {
                         result.emplace_back();
                     } else {
+                        if (status == MACP_STATUS_FENCED) report_fenced(item.session_id);
                         failed_sessions.insert(item.session_id);
                         result.push_back(fail(error(op, status, cc.message())));
                     }
@@ -160,18 +301,38 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         std::vector<const macp_log_append*> pointers;
         raw.reserve(items.size());
         pointers.reserve(items.size());
-        for (const auto& item : items) {
+        // Items of a session this process holds no lease for (fences required) never reach the
+        // plugin; `unsent[i]` marks them.
+        std::vector<bool> unsent(items.size(), false);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const auto& item = items[i];
+            const auto token = fence_of(item.session_id);
+            if (!token) {
+                unsent[i] = true;
+                continue;
+            }
             raw.push_back(
-                {sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record), item.record.size(), 0});
+                {sizeof(macp_log_append), item.session_id.c_str(), bytes(item.record), item.record.size(), *token});
         }
         for (const auto& r : raw) pointers.push_back(&r);
         // storage.h: every item starts as failed; only the plugin can turn one into OK.
-        std::vector<macp_status> item_status(items.size(), MACP_STATUS_INTERNAL);
+        std::vector<macp_status> item_status(raw.size(), MACP_STATUS_INTERNAL);
         HostCallContext cc(instance_->logger());
-        const macp_status overall = instance_->call([&](void* inst) {
+        const macp_status overall = raw.empty() ? MACP_STATUS_OK : instance_->call([&](void* inst) {
             return vt_.append_log_batch(inst, pointers.data(), pointers.size(), item_status.data(), cc.get());
         });
-        return batch_outcome(overall, item_status, cc.message());
+        auto sent = batch_outcome(overall, item_status, cc.message());
+        std::size_t next = 0;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (unsent[i]) {
+                result.push_back(fail(error(op, MACP_STATUS_FENCED,
+                                            "this process holds no lease for session " + items[i].session_id)));
+                continue;
+            }
+            if (!sent[next] && sent[next].error().status == MACP_STATUS_FENCED) report_fenced(items[i].session_id);
+            result.push_back(std::move(sent[next++]));
+        }
+        return result;
     } catch (const std::exception& e) {
         // A host-side failure part-way: report every item as failed. Items the plugin may already
         // have stored are re-sent by nobody: the kernel never acknowledged them.
@@ -377,7 +538,7 @@ storage::Status StorageAdapter::replace_log(const std::string& session_id, const
     } catch (const std::exception& e) {
         return fail(error("replace_log", MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
     }
-    return simple_call("replace_log", [&](void* inst, const macp_call_context* c) {
+    return fenced_call("replace_log", session_id, [&](void* inst, const macp_call_context* c) {
         return vt_.replace_log(inst, session_id.c_str(), pointers.data(), lengths.data(), records.size(), c);
     });
 }

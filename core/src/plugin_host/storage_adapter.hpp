@@ -1,8 +1,13 @@
 // storage::StorageBackend implemented over a storage plugin's C vtable.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "macp/plugin/storage.h"
 #include "plugin_host/plugin_instance.hpp"
@@ -55,7 +60,27 @@ public:
     storage::StorageResult<std::string> health() override;
     storage::StorageResult<std::vector<std::string>> recover() override;
 
+    [[nodiscard]] bool supports_leases() const override;
+    storage::StorageResult<storage::Lease> acquire_lease(const std::string& session_id, const std::string& holder,
+                                                         uint32_t ttl_ms, uint64_t held_token) override;
+    storage::Status release_lease(const std::string& session_id, const std::string& holder, uint64_t token) override;
+    storage::StorageResult<std::vector<bool>> renew_leases(
+        const std::string& holder, uint32_t ttl_ms,
+        const std::vector<std::pair<std::string, uint64_t>>& held) override;
+    void set_fence(const std::string& session_id, uint64_t token) override;
+    void require_fences(bool on) override;
+    void on_fenced(std::function<void(const std::string&)> fn) override;
+
 private:
+    // Runs one write of one session with its fencing token on the call context; reports a FENCED
+    // answer to the listener. Refused without calling the plugin when fences are required and
+    // this process holds none for the session.
+    template <class F>
+    storage::Status fenced_call(const char* op, const std::string& session_id, F&& fn);
+    // The token writes of `session_id` carry: 0 when unfenced, nullopt when a fence is required
+    // and missing.
+    [[nodiscard]] std::optional<uint64_t> fence_of(const std::string& session_id) const;
+    void report_fenced(const std::string& session_id) const;
     // Runs one plugin operation that reports only a status.
     template <class F>
     storage::Status simple_call(const char* op, F&& fn);
@@ -70,6 +95,13 @@ private:
 
     macp_storage_vtable vt_;                    // host copy; members beyond the plugin's struct_size are NULL
     std::unique_ptr<PluginInstance> instance_;  // owns the executor and keeps the library loaded
+
+    // Fencing (docs/scale-out.md): empty and unchecked in a single-process deployment.
+    mutable std::shared_mutex fences_mu_;
+    std::unordered_map<std::string, uint64_t> fences_;
+    std::atomic<bool> fencing_{false};  // a fence was ever set or required: look the table up
+    bool fences_required_ = false;      // under fences_mu_
+    std::function<void(const std::string&)> fenced_listener_;  // set before serving
 };
 
 }  // namespace macp::plugin_host

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 #include <optional>
+#include <thread>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -56,6 +58,45 @@ constexpr int32_t kMaxPageSize = 1000;
 
 }  // namespace
 
+// Cluster mode (docs/scale-out.md): the synchronous RPCs about one session run where it is served.
+// A caller's call is routed, and routed again while the owner moves or cannot be reached, until
+// MACP_REQUEST_TIMEOUT_SECS; a peer's forward is answered here or UNAVAILABLE (its origin retries).
+template <class Local, class Remote>
+grpc::Status RuntimeService::routed(grpc::ServerContext* ctx, const std::string& session_id, Local&& local,
+                                    Remote&& remote) {
+    if (info_.cluster == nullptr || session_id.empty() || info_.cluster->ownership.owns(session_id)) return local();
+    return catching("routing", [&] { return route_and_call(ctx, session_id, local, remote); });
+}
+
+template <class Local, class Remote>
+grpc::Status RuntimeService::route_and_call(grpc::ServerContext* ctx, const std::string& session_id, Local& local,
+                                            Remote& remote) {
+    // Unauthenticated callers are answered without touching any lease.
+    if (!kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()))) return kUnauthenticated;
+    const bool from_peer = is_forwarded(*ctx);
+    const auto md = from_peer ? std::vector<std::pair<std::string, std::string>>{} : forwardable_metadata(*ctx);
+    const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(info_.request_timeout_secs);
+    std::string why;
+    while (std::chrono::system_clock::now() < expires && !ctx->IsCancelled()) {
+        auto route = info_.cluster->ownership.route(session_id);
+        if (route.kind == cluster::Route::Local) return local();
+        if (route.kind == cluster::Route::Remote) {
+            if (from_peer) return {grpc::StatusCode::UNAVAILABLE, "session is served by " + route.owner};
+            auto client = forwarding_context(md, info_.cluster->ownership.options().node_id, expires);
+            auto status = remote(info_.cluster->peers.stub(route.address), client.get());
+            if (!reroute_after(status)) return status;
+            why = status.error_message();
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            continue;
+        }
+        if (from_peer) return {grpc::StatusCode::UNAVAILABLE, route.detail};
+        why = route.detail;
+        std::this_thread::sleep_for(
+            std::clamp(route.retry_after, std::chrono::milliseconds(50), std::chrono::milliseconds(500)));
+    }
+    return {grpc::StatusCode::UNAVAILABLE, util::bounded_message("no process of the cluster could answer: " + why)};
+}
+
 grpc::Status RuntimeService::Initialize(grpc::ServerContext* ctx, const macp::v1::InitializeRequest* req,
                                         macp::v1::InitializeResponse* resp) {
     return guarded(connection_limits_, ctx, "Initialize", [&] {
@@ -101,12 +142,19 @@ grpc::Status RuntimeService::Initialize(grpc::ServerContext* ctx, const macp::v1
 grpc::Status RuntimeService::GetSession(grpc::ServerContext* ctx, const macp::v1::GetSessionRequest* req,
                                         macp::v1::GetSessionResponse* resp) {
     return guarded(connection_limits_, ctx, "GetSession", [&] {
-        auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
-        if (!id) return kUnauthenticated;
-        auto s = kernel_.get_session(*id, req->session_id(), wait_limit());
-        if (!s) return to_status(s.error());
-        to_proto(*s, resp->mutable_metadata());
-        return grpc::Status::OK;
+        return routed(
+            ctx, req->session_id(),
+            [&] {
+                auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
+                if (!id) return kUnauthenticated;
+                auto s = kernel_.get_session(*id, req->session_id(), wait_limit());
+                if (!s) return to_status(s.error());
+                to_proto(*s, resp->mutable_metadata());
+                return grpc::Status::OK;
+            },
+            [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) {
+                return owner.GetSession(c, *req, resp);
+            });
     });
 }
 
@@ -116,6 +164,14 @@ grpc::Status RuntimeService::ListSessions(grpc::ServerContext* ctx, const macp::
         auto id = kernel_.authenticate(metadata_of(*ctx, kernel_.needs_peer_identity()));
         if (!id) return kUnauthenticated;  // RPC-GEN-4
         auto sessions = kernel_.list_sessions();
+        if (info_.cluster != nullptr) {
+            // The other processes' sessions as of their last snapshot (docs/scale-out.md).
+            std::unordered_set<std::string> here;
+            for (const auto& s : sessions) here.insert(s.session_id);
+            auto others = kernel_.stored_sessions_except(here);
+            sessions.insert(sessions.end(), std::make_move_iterator(others.begin()),
+                            std::make_move_iterator(others.end()));
+        }
         // Stable order so that page tokens (proto 0.1.6) resume exactly where the last page ended.
         std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
             return a.started_at_ms != b.started_at_ms ? a.started_at_ms < b.started_at_ms : a.session_id < b.session_id;
@@ -185,23 +241,38 @@ grpc::Status control_rpc(const char* name, ConnectionLimits& limits, kernel::Ker
 
 grpc::Status RuntimeService::CancelSession(grpc::ServerContext* ctx, const macp::v1::CancelSessionRequest* req,
                                            macp::v1::CancelSessionResponse* resp) {
-    return control_rpc("CancelSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
-        return kernel_.cancel(id, req->session_id(), req->reason(), wait_limit());
-    });
+    return routed(
+        ctx, req->session_id(),
+        [&] {
+            return control_rpc("CancelSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+                return kernel_.cancel(id, req->session_id(), req->reason(), wait_limit());
+            });
+        },
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.CancelSession(c, *req, resp); });
 }
 
 grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp::v1::SuspendSessionRequest* req,
                                             macp::v1::SuspendSessionResponse* resp) {
-    return control_rpc("SuspendSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
-        return kernel_.suspend(id, req->session_id(), req->reason(), wait_limit());
-    });
+    return routed(
+        ctx, req->session_id(),
+        [&] {
+            return control_rpc("SuspendSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+                return kernel_.suspend(id, req->session_id(), req->reason(), wait_limit());
+            });
+        },
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.SuspendSession(c, *req, resp); });
 }
 
 grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp::v1::ResumeSessionRequest* req,
                                            macp::v1::ResumeSessionResponse* resp) {
-    return control_rpc("ResumeSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
-        return kernel_.resume(id, req->session_id(), req->reason(), wait_limit());
-    });
+    return routed(
+        ctx, req->session_id(),
+        [&] {
+            return control_rpc("ResumeSession", connection_limits_, kernel_, ctx, resp, [&](const auth::Identity& id) {
+                return kernel_.resume(id, req->session_id(), req->reason(), wait_limit());
+            });
+        },
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.ResumeSession(c, *req, resp); });
 }
 
 grpc::Status RuntimeService::GetManifest(grpc::ServerContext* ctx, const macp::v1::GetManifestRequest* req,

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "kernel/kernel.hpp"
 #include "macp/v1/core.grpc.pb.h"
 #include "service/blocking_work.hpp"
+#include "service/cluster_peers.hpp"
 #include "service/call_deadlines.hpp"
 #include "service/connection_limits.hpp"
 #include "service/service_events.hpp"
@@ -24,6 +26,9 @@ struct ServiceInfo {
     int64_t concurrency_limit_per_connection = 64;
     // MACP_REQUEST_TIMEOUT_SECS: a Send not answered by then is answered DEADLINE_EXCEEDED (CFG-19).
     int64_t request_timeout_secs = 30;
+    // MACP_CLUSTER=1 (docs/scale-out.md): calls for sessions owned by another process go there;
+    // null = a single process.
+    ClusterLink* cluster = nullptr;
 };
 
 // The five Watch* server streams on the callback API (service/watch_reactor.hpp, issue #13).
@@ -94,6 +99,22 @@ public:
                               macp::v1::ListPoliciesResponse*) override;
 
 private:
+    // ---- cluster mode (docs/scale-out.md) ----
+    struct SendCall;  // service/send_call.cpp
+    // Routes one Send (possibly again, after its owner moved) and answers it here or through the
+    // owner. Runs on route_work_: a route may wait for the store.
+    void dispatch_send(const std::shared_ptr<SendCall>& call);
+    void forward_send(const std::shared_ptr<SendCall>& call, const std::string& address);
+    void submit_local(const std::shared_ptr<SendCall>& call);
+    // Routes the Send again after `delay` (the owner moved or cannot be reached yet).
+    void reroute_later(const std::shared_ptr<SendCall>& call, std::chrono::milliseconds delay);
+    // A synchronous RPC about one session: `local()` when this process serves it, else
+    // `remote(stub, client_context)` at its owner, routing again while the owner moves.
+    template <class Local, class Remote>
+    grpc::Status routed(grpc::ServerContext* ctx, const std::string& session_id, Local&& local, Remote&& remote);
+    template <class Local, class Remote>
+    grpc::Status route_and_call(grpc::ServerContext* ctx, const std::string& session_id, Local& local, Remote& remote);
+
     // MACP_REQUEST_TIMEOUT_SECS for the synchronous RPCs that wait for a session (issue #14).
     [[nodiscard]] std::chrono::milliseconds wait_limit() const {
         return std::chrono::seconds(info_.request_timeout_secs);
@@ -110,6 +131,9 @@ private:
     // StreamSession subscribe's storage reads.
     SessionSnapshots session_snapshots_{kernel_};
     BlockingWork stream_reads_{"macp-history", 2};
+    // Cluster mode: Sends whose route needs the store (a first touch, a takeover, an owner that
+    // moved) wait here instead of on a gRPC thread.
+    BlockingWork route_work_{"macp-route", 16};
 };
 
 }  // namespace macp::service

@@ -25,7 +25,7 @@ Server::Server(kernel::Kernel& kernel, modes::ModeRegistry& modes, policy::Polic
     : events_(events),
       runtime_(kernel, modes, policies, events,
                ServiceInfo{options.version, options.max_payload_bytes + kEnvelopeOverhead,
-                           options.concurrency_limit_per_connection, options.request_timeout_secs}),
+                           options.concurrency_limit_per_connection, options.request_timeout_secs, options.cluster}),
       health_(options.storage_health) {}
 
 Result<std::unique_ptr<Server>, std::string> Server::start(kernel::Kernel& kernel, modes::ModeRegistry& modes,

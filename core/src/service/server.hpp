@@ -30,6 +30,8 @@ struct ServerOptions {
     storage::StorageHealthMonitor* storage_health = nullptr;
     // Records the grpc_server_* families of every call (an interceptor); null = no metrics.
     metrics::Metrics* metrics = nullptr;
+    // MACP_CLUSTER=1: session ownership and the peers (docs/scale-out.md); null = one process.
+    ClusterLink* cluster = nullptr;
 };
 
 class Server {

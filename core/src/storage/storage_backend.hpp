@@ -32,6 +32,17 @@ struct LogAppend {
     std::string record;
 };
 
+// MACP_STATUS_FENCED of macp/plugin/abi.h: a write carried a stale fencing token (storage.h FENCING).
+inline constexpr int32_t kStatusFenced = 10;
+
+// What acquire_lease found (storage.h, plugin ABI 1.2).
+struct Lease {
+    bool granted = false;     // the caller holds the lease now
+    uint64_t token = 0;       // the session's current fencing token
+    int64_t remaining_ms = -1;  // until the lease expires on the backend's clock; -1 unknown
+    std::string holder;       // the current holder, "" when none
+};
+
 // Receives the stored sessions of one scan_sessions call (start-up recovery, plugin ABI 1.1).
 // Called on one thread at a time, never concurrently; must not throw.
 class SessionScanVisitor {
@@ -94,6 +105,33 @@ public:
     virtual Status scan_sessions(SessionScanVisitor& /*visitor*/) {
         return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no scan_sessions"});
     }
+
+    // ---- session leases and fencing (multi-process deployments, docs/scale-out.md) ----
+    // True when the backend implements acquire_lease / release_lease (storage.h FENCING).
+    [[nodiscard]] virtual bool supports_leases() const { return false; }
+    // held_token 0: acquire (or renew one's own live lease); non-zero: renew, FENCED when lost.
+    virtual StorageResult<Lease> acquire_lease(const std::string& /*session_id*/, const std::string& /*holder*/,
+                                               uint32_t /*ttl_ms*/, uint64_t /*held_token*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
+    }
+    virtual Status release_lease(const std::string& /*session_id*/, const std::string& /*holder*/,
+                                 uint64_t /*token*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
+    }
+    // Renews many leases: one entry per id, true = renewed, false = lost (FENCED). An error when
+    // the call failed as a whole (then nothing counts as renewed).
+    virtual StorageResult<std::vector<bool>> renew_leases(const std::string& /*holder*/, uint32_t /*ttl_ms*/,
+                                                          const std::vector<std::pair<std::string, uint64_t>>& /*held*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
+    }
+    // Every later write for `session_id` carries `token` (0: the session is no longer fenced by
+    // this process). With require_fences(true), a write for a session without a token is refused
+    // (FENCED) instead of being stored unfenced: in a cluster only a lease holder may write.
+    virtual void set_fence(const std::string& /*session_id*/, uint64_t /*token*/) {}
+    virtual void require_fences(bool /*on*/) {}
+    // `fn(session_id)` runs (on the storage thread, must not block) whenever a write is refused
+    // FENCED: this process lost the session. Set once, before serving.
+    virtual void on_fenced(std::function<void(const std::string&)> /*fn*/) {}
 
     virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;
     virtual Status delete_record(const std::string& ns, const std::string& key) = 0;

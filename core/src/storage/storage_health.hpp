@@ -147,11 +147,27 @@ public:
     Status replace_log(const std::string& session_id, const std::vector<std::string>& records) override;
     Status flush() override;
     StorageResult<std::string> health() override { return inner_.health(); }
+    [[nodiscard]] bool supports_leases() const override { return inner_.supports_leases(); }
+    StorageResult<Lease> acquire_lease(const std::string& session_id, const std::string& holder, uint32_t ttl_ms,
+                                       uint64_t held_token) override {
+        return inner_.acquire_lease(session_id, holder, ttl_ms, held_token);
+    }
+    Status release_lease(const std::string& session_id, const std::string& holder, uint64_t token) override {
+        return inner_.release_lease(session_id, holder, token);
+    }
+    StorageResult<std::vector<bool>> renew_leases(const std::string& holder, uint32_t ttl_ms,
+                                                  const std::vector<std::pair<std::string, uint64_t>>& held) override {
+        return inner_.renew_leases(holder, ttl_ms, held);
+    }
+    void set_fence(const std::string& session_id, uint64_t token) override { inner_.set_fence(session_id, token); }
+    void require_fences(bool on) override { inner_.require_fences(on); }
+    void on_fenced(std::function<void(const std::string&)> fn) override { inner_.on_fenced(std::move(fn)); }
     StorageResult<std::vector<std::string>> recover() override { return inner_.recover(); }
 
 private:
     Status watched(Status st) {
-        if (!st) monitor_.poke();
+        // A fenced write says this process lost a session, not that the store cannot write.
+        if (!st && st.error().status != kStatusFenced) monitor_.poke();
         return st;
     }
     StorageBackend& inner_;
