@@ -29,6 +29,7 @@
 #include "service/service_events.hpp"
 #include "service/tls_credentials.hpp"
 #include "cluster/ownership.hpp"
+#include "service/cluster_events.hpp"
 #include "service/cluster_peers.hpp"
 #include "storage/migration.hpp"
 #include "storage/storage_health.hpp"
@@ -442,6 +443,7 @@ int run(int argc, char** argv) {
     // under their leases (the orphan scan of Ownership::start(), then first use).
     std::unique_ptr<macp::cluster::Ownership> ownership;
     std::unique_ptr<macp::service::ClusterLink> cluster_link;
+    std::unique_ptr<macp::service::ClusterEvents> cluster_events;
     macp::Result<macp::kernel::RecoveryReport, std::string> recovered = macp::kernel::RecoveryReport{};
     if (cfg.cluster) {
         auto link = start_cluster(cfg, storage, kernel, ownership);
@@ -450,6 +452,13 @@ int run(int argc, char** argv) {
             return 1;
         }
         cluster_link = std::move(link.value());
+        // Watchers here see the other processes' sessions and signals; registries follow theirs.
+        cluster_events =
+            std::make_unique<macp::service::ClusterEvents>(storage, events, modes, policies, ownership->holder());
+        if (auto started = cluster_events->start(); !started) {
+            spdlog::critical("MACP_CLUSTER=1: {}", started.error());
+            return 1;
+        }
         recovered->recovered = ownership->owned_count();
     } else {
         recovered = kernel.recover();

@@ -277,6 +277,138 @@ TEST_CASE("a clean shutdown hands the sessions over at once", "[integration][red
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(kLeaseTtlMs));
 }
 
+TEST_CASE("a watcher on one process sees sessions started and resolved on the others", "[integration][redis][cluster]") {
+    Cluster c;
+    Client watcher(c[0].address(), "watcher");
+    auto ctx = watcher.context();
+    ctx->set_deadline(std::chrono::system_clock::now() + 30s);
+    auto reader = watcher.stub().WatchSessions(ctx.get(), macp::v1::WatchSessionsRequest{});
+    auto sctx = watcher.context();
+    sctx->set_deadline(std::chrono::system_clock::now() + 30s);
+    auto signals = watcher.stub().WatchSignals(sctx.get(), macp::v1::WatchSignalsRequest{});
+    std::this_thread::sleep_for(300ms);  // both watches subscribed before the events below
+
+    const auto on_b = new_session_id(), on_c = new_session_id();
+    Client coord_b(c[1].address(), "coordinator"), coord_c(c[2].address(), "coordinator");
+    Client alice_c(c[2].address(), "alice");
+    REQUIRE(coord_b.send(envelope("SessionStart", on_b, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+    REQUIRE(coord_c.send(envelope("SessionStart", on_c, kMultiRound, "s", session_start_payload({"alice"}))).ok());
+    REQUIRE(alice_c.send(envelope("Contribute", on_c, kMultiRound, "a", contribute_json("v"))).ok());
+    REQUIRE(coord_c.send(envelope("Commitment", on_c, kMultiRound, "c", commitment_payload("multi_round.converged", true)))
+                .ok());
+    macp::v1::SignalPayload sp;
+    sp.set_signal_type("heartbeat");
+    auto sig = coord_b.send(envelope("Signal", "", "", "sig-1", sp.SerializeAsString()));
+    INFO(sig.error().code() << " " << sig.error().message());
+    REQUIRE(sig.ok());
+
+    std::set<std::pair<std::string, int>> seen;
+    macp::v1::WatchSessionsResponse r;
+    while (seen.size() < 3 && reader->Read(&r)) {
+        seen.insert({r.event().session().session_id(), static_cast<int>(r.event().event_type())});
+    }
+    using E = macp::v1::SessionLifecycleEvent;
+    CHECK(seen.count({on_b, E::EVENT_TYPE_CREATED}) == 1);
+    CHECK(seen.count({on_c, E::EVENT_TYPE_CREATED}) == 1);
+    CHECK(seen.count({on_c, E::EVENT_TYPE_RESOLVED}) == 1);
+    // An ambient Signal accepted on B reaches the watcher on A.
+    macp::v1::WatchSignalsResponse s;
+    REQUIRE(signals->Read(&s));
+    CHECK(s.envelope().message_id() == "sig-1");
+    CHECK(s.envelope().sender() == "coordinator");
+    ctx->TryCancel();
+    sctx->TryCancel();
+}
+
+TEST_CASE("registries follow changes made through any process", "[integration][redis][cluster]") {
+    Cluster c(2);
+    Client admin(c[0].address(), "admin"), other(c[1].address(), "admin");
+    auto pctx = other.context();
+    pctx->set_deadline(std::chrono::system_clock::now() + 30s);
+    auto policies = other.stub().WatchPolicies(pctx.get(), macp::v1::WatchPoliciesRequest{});
+    macp::v1::WatchPoliciesResponse p;
+    REQUIRE(policies->Read(&p));  // the initial list
+    REQUIRE(p.descriptors_size() == 1);
+
+    macp::v1::RegisterPolicyRequest preq;
+    preq.mutable_policy_descriptor()->set_policy_id("policy.shared");
+    preq.mutable_policy_descriptor()->set_mode("*");
+    preq.mutable_policy_descriptor()->set_rules("{}");
+    preq.mutable_policy_descriptor()->set_schema_version(1);
+    macp::v1::RegisterPolicyResponse presp;
+    {
+        auto ctx = admin.context();
+        REQUIRE(admin.stub().RegisterPolicy(ctx.get(), preq, &presp).ok());
+        REQUIRE(presp.ok());
+    }
+    // The watcher on the other process hears of it, and that process binds sessions to it.
+    REQUIRE(policies->Read(&p));
+    REQUIRE(p.descriptors_size() == 2);
+    CHECK(p.descriptors(1).policy_id() == "policy.shared");
+    const auto sid = new_session_id();
+    auto start = other.send(envelope("SessionStart", sid, kMultiRound, "s",
+                                     session_start_payload({"alice"}, 60'000, "1.0.0", "cfg-1", "policy.shared")));
+    INFO(start.error().code() << " " << start.error().message());
+    CHECK(start.ok());
+
+    macp::v1::RegisterExtModeRequest mreq;
+    auto* d = mreq.mutable_mode_descriptor();
+    d->set_mode("ext.shared.v1");
+    d->set_mode_version("1.0.0");
+    d->add_message_types("Commitment");
+    d->add_terminal_message_types("Commitment");
+    macp::v1::RegisterExtModeResponse mresp;
+    {
+        auto ctx = admin.context();
+        REQUIRE(admin.stub().RegisterExtMode(ctx.get(), mreq, &mresp).ok());
+        REQUIRE(mresp.ok());
+    }
+    bool listed = false;
+    for (int i = 0; i < 100 && !listed; ++i) {
+        macp::v1::ListExtModesResponse modes;
+        auto ctx = other.context();
+        REQUIRE(other.stub().ListExtModes(ctx.get(), macp::v1::ListExtModesRequest{}, &modes).ok());
+        for (const auto& m : modes.modes()) listed = listed || m.mode() == "ext.shared.v1";
+        if (!listed) std::this_thread::sleep_for(50ms);
+    }
+    CHECK(listed);
+    pctx->TryCancel();
+}
+
+TEST_CASE("StreamSession through a process that does not own the session", "[integration][redis][cluster]") {
+    Cluster c(2);
+    const auto sid = new_session_id();
+    Client coord(c[0].address(), "coordinator");  // node0 owns the session
+    REQUIRE(coord.send(envelope("SessionStart", sid, kMultiRound, "s", session_start_payload({"alice", "bob"}))).ok());
+
+    Client alice(c[1].address(), "alice");
+    auto ctx = alice.context();
+    ctx->set_deadline(std::chrono::system_clock::now() + 30s);
+    auto stream = alice.stub().StreamSession(ctx.get());
+    macp::v1::StreamSessionRequest req;
+    *req.mutable_envelope() = envelope("Contribute", sid, kMultiRound, "a1", contribute_json("x"));
+    REQUIRE(stream->Write(req));
+    macp::v1::StreamSessionResponse resp;
+    REQUIRE(stream->Read(&resp));  // the accepted envelope comes back on the stream (STR-SS-8)
+    CHECK(resp.envelope().message_id() == "a1");
+    // A message another participant sends directly to the owner reaches this stream too.
+    Client bob(c[0].address(), "bob");
+    REQUIRE(bob.send(envelope("Contribute", sid, kMultiRound, "b1", contribute_json("y"))).ok());
+    REQUIRE(stream->Read(&resp));
+    CHECK(resp.envelope().message_id() == "b1");
+    // Errors come back inline, from the owner (MODE-MR-4).
+    *req.mutable_envelope() = envelope("Commitment", sid, kMultiRound, "x", commitment_payload("multi_round.converged", true));
+    REQUIRE(stream->Write(req));
+    REQUIRE(stream->Read(&resp));
+    CHECK(resp.error().code() == "FORBIDDEN");
+    stream->WritesDone();
+    while (stream->Read(&resp)) {
+    }
+    auto st = stream->Finish();
+    INFO(st.error_message());
+    CHECK(st.ok());
+}
+
 TEST_CASE("rate limits are per process: each process admits its own quota", "[integration][redis][cluster]") {
     // docs/scale-out.md "Limits": a process enforces MACP_SESSION_START_LIMIT_PER_MINUTE,
     // MACP_MESSAGE_LIMIT_PER_MINUTE and max_open_sessions for the calls it serves.

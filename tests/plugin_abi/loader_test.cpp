@@ -178,6 +178,13 @@ TEST_CASE("renew_leases without the lease pair (ABI 1.2) is refused", "[plugin_a
                           " implements renew_leases without acquire_lease and release_lease (plugin ABI 1.2)"));
 }
 
+TEST_CASE("some but not all of the event operations (ABI 1.2) are refused", "[plugin_abi][loader]") {
+    REQUIRE_THAT(storage_error("storage-halfevents"),
+                 Contains("plugin " + fixture("storage-halfevents") +
+                          " implements only some of publish_events, subscribe_events and unsubscribe_events (plugin "
+                          "ABI 1.2 needs all three or none)"));
+}
+
 TEST_CASE("vtable smaller than the required operations", "[plugin_abi][loader]") {
     REQUIRE_THAT(storage_error("storage-smallvtable"),
                  Contains("plugin " + fixture("storage-smallvtable") +

@@ -125,7 +125,7 @@ std::optional<std::pair<ModeDescriptor, bool>> decode_descriptor(const std::stri
     return std::make_pair(std::move(d), util::get_bool(doc, "promoted"));
 }
 
-ModeRegistry::ModeRegistry(storage::StorageBackend* storage) : storage_(storage) {
+ModeRegistry::Entries ModeRegistry::builtins() {
     Entries entries;
     int order = 0;
     for (auto& d : standard_descriptors()) {
@@ -134,7 +134,19 @@ ModeRegistry::ModeRegistry(storage::StorageBackend* storage) : storage_(storage)
     }
     auto mr = std::make_shared<MultiRoundMode>();
     entries.push_back({mr->descriptor().mode, mr, true, false, order++});
-    publish(std::move(entries));
+    return entries;
+}
+
+ModeRegistry::ModeRegistry(storage::StorageBackend* storage) : storage_(storage) {
+    publish(builtins());
+}
+
+Result<size_t, std::string> ModeRegistry::reload() {
+    return load_stored(true);
+}
+
+Result<size_t, std::string> ModeRegistry::load() {
+    return load_stored(false);
 }
 
 ModeRegistry::Entry* ModeRegistry::find_entry(Entries& entries, const std::string& name) {
@@ -150,12 +162,12 @@ ModeDescriptor ModeRegistry::descriptor_of(const Entry& e) const {
     return d;
 }
 
-Result<size_t, std::string> ModeRegistry::load() {
+Result<size_t, std::string> ModeRegistry::load_stored(bool fresh) {
     if (storage_ == nullptr) return size_t{0};
     auto records = storage_->list_records(kModeNamespace);
     if (!records) return fail("cannot load registered modes: " + records.error().message);
     std::lock_guard lock(write_mu_);
-    Entries next = *snapshot();
+    Entries next = fresh ? builtins() : *snapshot();
     size_t n = 0;
     for (const auto& [key, blob] : *records) {
         auto decoded = decode_descriptor(blob);

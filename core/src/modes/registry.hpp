@@ -29,6 +29,10 @@ public:
 
     // Loads persisted registrations and promotions; call once at start-up, before recovery.
     Result<size_t, std::string> load();
+    // Replaces every registration with what storage holds now (the built-ins plus the stored
+    // ones): another process of a cluster changed the registry (docs/scale-out.md). Does not
+    // call the on_change listener.
+    Result<size_t, std::string> reload();
 
     [[nodiscard]] std::shared_ptr<const Mode> find(const std::string& name) const;
     // RPC-LM-1: standards-track, built-ins in their fixed order first, then promoted by name.
@@ -57,6 +61,7 @@ public:
     void on_change(std::function<void()> listener) { listener_ = std::move(listener); }
 
 private:
+    Result<size_t, std::string> load_stored(bool fresh);
     struct Entry {
         std::string name;
         std::shared_ptr<const Mode> mode;
@@ -65,6 +70,7 @@ private:
         int order = 0;  // fixed order of the built-in standards-track modes
     };
     using Entries = std::vector<Entry>;
+    static Entries builtins();
     [[nodiscard]] static Entry* find_entry(Entries& entries, const std::string& name);
     [[nodiscard]] ModeDescriptor descriptor_of(const Entry& e) const;
     [[nodiscard]] std::shared_ptr<const Entries> snapshot() const { return entries_.load(std::memory_order_acquire); }

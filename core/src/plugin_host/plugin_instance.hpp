@@ -128,6 +128,13 @@ public:
         return executor_.run(fn);
     }
 
+    // Runs fn(instance) on the calling thread, outside the executor and the serializing lock: only
+    // for operations the ABI lets the host call from any thread (publish_events).
+    template <class F>
+    std::invoke_result_t<F&, void*> call_here(F&& fn) {
+        return fn(instance_);
+    }
+
     [[nodiscard]] const LoadedPlugin& plugin() const { return *plugin_; }
     [[nodiscard]] bool runs_inline() const { return executor_.thread_count() == 0; }
     // Valid until this object is destroyed, i.e. after the plugin's destroy() has returned.

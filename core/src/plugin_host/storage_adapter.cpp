@@ -127,6 +127,105 @@ void StorageAdapter::on_fenced(std::function<void(const std::string&)> fn) {
     fenced_listener_ = std::move(fn);
 }
 
+bool StorageAdapter::supports_events() const {
+    return vt_.publish_events != nullptr && vt_.subscribe_events != nullptr && vt_.unsubscribe_events != nullptr;
+}
+
+storage::Status StorageAdapter::publish_events(const std::string& channel, const std::vector<std::string>& messages) {
+    constexpr const char* op = "publish_events";
+    if (!supports_events()) return fail(error(op, MACP_STATUS_UNSUPPORTED, "this backend has no events"));
+    if (messages.empty()) return {};
+    try {
+        std::vector<const uint8_t*> pointers;
+        std::vector<size_t> lengths;
+        pointers.reserve(messages.size());
+        lengths.reserve(messages.size());
+        for (const auto& m : messages) {
+            pointers.push_back(bytes(m));
+            lengths.push_back(m.size());
+        }
+        HostCallContext cc(instance_->logger());
+        // storage.h: publish_events may run on any host thread (not behind the log's writes).
+        const macp_status status = instance_->call_here([&](void* inst) {
+            return vt_.publish_events(inst, channel.c_str(), pointers.data(), lengths.data(), messages.size(),
+                                      cc.get());
+        });
+        if (status == MACP_STATUS_OK) return {};
+        return fail(error(op, status, cc.message()));
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
+namespace {
+
+// One subscription of subscribe_events: owns the C sink the plugin borrows, and ends the plugin's
+// subscription before the sink and the handlers go.
+class PluginEventSubscription final : public storage::StorageBackend::EventSubscription {
+public:
+    PluginEventSubscription(storage::StorageBackend::EventHandlers handlers, void (*unsubscribe)(void*, void*),
+                            void* instance)
+        : handlers_(std::move(handlers)), unsubscribe_(unsubscribe), instance_(instance) {
+        sink_.struct_size = sizeof(macp_event_sink);
+        sink_.ctx = this;
+        sink_.deliver = &PluginEventSubscription::deliver;
+        sink_.state = &PluginEventSubscription::state;
+    }
+    ~PluginEventSubscription() override {
+        if (handle_ != nullptr) unsubscribe_(instance_, handle_);
+    }
+    PluginEventSubscription(const PluginEventSubscription&) = delete;
+    PluginEventSubscription& operator=(const PluginEventSubscription&) = delete;
+
+    [[nodiscard]] const macp_event_sink* sink() const { return &sink_; }
+    void set_handle(void* handle) { handle_ = handle; }
+
+private:
+    static void deliver(void* ctx, const uint8_t* message, size_t len) noexcept {
+        auto& self = *static_cast<PluginEventSubscription*>(ctx);
+        try {
+            if (self.handlers_.deliver) self.handlers_.deliver(std::string_view(reinterpret_cast<const char*>(message), len));
+        } catch (const std::exception& e) {
+            spdlog::error("event handler failed: {}", e.what());
+        }
+    }
+    static void state(void* ctx, int connected, const char* detail) noexcept {
+        auto& self = *static_cast<PluginEventSubscription*>(ctx);
+        try {
+            if (self.handlers_.state) self.handlers_.state(connected != 0, detail != nullptr ? detail : "");
+        } catch (const std::exception& e) {
+            spdlog::error("event state handler failed: {}", e.what());
+        }
+    }
+
+    storage::StorageBackend::EventHandlers handlers_;
+    void (*unsubscribe_)(void*, void*);
+    void* instance_;
+    macp_event_sink sink_{};
+    void* handle_ = nullptr;
+};
+
+}  // namespace
+
+storage::StorageResult<std::unique_ptr<storage::StorageBackend::EventSubscription>> StorageAdapter::subscribe_events(
+    const std::string& channel, EventHandlers handlers) {
+    constexpr const char* op = "subscribe_events";
+    if (!supports_events()) return fail(error(op, MACP_STATUS_UNSUPPORTED, "this backend has no events"));
+    try {
+        void* instance = instance_->call_here([](void* inst) { return inst; });
+        auto sub = std::make_unique<PluginEventSubscription>(std::move(handlers), vt_.unsubscribe_events, instance);
+        HostCallContext cc(instance_->logger());
+        void* handle = nullptr;
+        const macp_status status = instance_->call(
+            [&](void* inst) { return vt_.subscribe_events(inst, channel.c_str(), sub->sink(), &handle, cc.get()); });
+        if (status != MACP_STATUS_OK) return fail(error(op, status, cc.message()));
+        sub->set_handle(handle);
+        return std::unique_ptr<EventSubscription>(std::move(sub));
+    } catch (const std::exception& e) {
+        return fail(error(op, MACP_STATUS_INTERNAL, std::string("host error: ") + e.what()));
+    }
+}
+
 bool StorageAdapter::supports_leases() const {
     return vt_.acquire_lease != nullptr && vt_.release_lease != nullptr;
 }

@@ -144,11 +144,19 @@ PolicyRegistry::PolicyRegistry(storage::StorageBackend* storage) : storage_(stor
 }
 
 Result<size_t, std::string> PolicyRegistry::load() {
+    return load_stored(false);
+}
+
+Result<size_t, std::string> PolicyRegistry::reload() {
+    return load_stored(true);
+}
+
+Result<size_t, std::string> PolicyRegistry::load_stored(bool fresh) {
     if (storage_ == nullptr) return size_t{0};
     auto records = storage_->list_records(kPolicyNamespace);
     if (!records) return fail("cannot load registered policies: " + records.error().message);
     std::lock_guard lock(write_mu_);
-    Map next = *snapshot();
+    Map next = fresh ? Map{{kDefaultPolicyId, share_policy(default_policy())}} : *snapshot();
     size_t n = 0;
     for (const auto& [key, blob] : *records) {
         auto p = decode_policy(blob);

@@ -38,6 +38,9 @@ public:
 
     // Loads persisted registrations; call once at start-up, before recovery.
     Result<size_t, std::string> load();
+    // Replaces every registration with the default policy plus what storage holds now: another
+    // process of a cluster changed the registry (docs/scale-out.md). Does not call on_change.
+    Result<size_t, std::string> reload();
 
     [[nodiscard]] std::optional<PolicyDefinition> find(const std::string& policy_id) const;
     // The registry's own immutable copy (rules parsed at registration, issue #13), or null: what
@@ -66,6 +69,7 @@ public:
     void on_change(std::function<void()> listener) { listener_ = std::move(listener); }
 
 private:
+    Result<size_t, std::string> load_stored(bool fresh);
     // What readers see: an immutable map, replaced whole by each change (issue #13), so a
     // reader copies one pointer and never waits for a writer, however slow its storage write.
     using Map = std::map<std::string, std::shared_ptr<const PolicyDefinition>>;

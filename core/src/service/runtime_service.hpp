@@ -129,7 +129,7 @@ private:
     CallDeadlines send_deadlines_;
     // Workers, declared last so they stop before the rest goes: WatchSessions' initial sync and the
     // StreamSession subscribe's storage reads.
-    SessionSnapshots session_snapshots_{kernel_};
+    SessionSnapshots session_snapshots_{kernel_, info_.cluster != nullptr};
     BlockingWork stream_reads_{"macp-history", 2};
     // Cluster mode: Sends whose route needs the store (a first touch, a takeover, an owner that
     // moved) wait here instead of on a gRPC thread.

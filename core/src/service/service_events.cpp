@@ -27,6 +27,7 @@ void ServiceEvents::on_lifecycle(kernel::Lifecycle event, const kernel::Session&
     to_proto(session, e.mutable_session());
     e.set_observed_at_unix_ms(observed_at_ms);
     lifecycle.publish(e);
+    if (auto* relay = relay_.load(std::memory_order_acquire)) relay->lifecycle(e);
 }
 
 void ServiceEvents::on_envelope(const macp::v1::Envelope& envelope, uint64_t sequence) {
@@ -61,13 +62,22 @@ void ServiceEvents::release(const std::string& session_id, const std::shared_ptr
 }
 
 void ServiceEvents::on_signal(const macp::v1::Envelope& envelope) {
-    signals.publish(envelope);
-}  // SIG-4
+    signals.publish(envelope);  // SIG-4
+    if (auto* relay = relay_.load(std::memory_order_acquire)) relay->signal(envelope);
+}
 
 void ServiceEvents::policies_changed() {
     policy_changes.publish(kernel::now_ms());
+    if (auto* relay = relay_.load(std::memory_order_acquire)) relay->policies_changed();
 }
 void ServiceEvents::modes_changed() {
+    mode_changes.publish(kernel::now_ms());
+    if (auto* relay = relay_.load(std::memory_order_acquire)) relay->modes_changed();
+}
+void ServiceEvents::remote_policies_changed() {
+    policy_changes.publish(kernel::now_ms());
+}
+void ServiceEvents::remote_modes_changed() {
     mode_changes.publish(kernel::now_ms());
 }
 

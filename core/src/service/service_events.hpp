@@ -8,12 +8,24 @@
 #include "service/envelope_publisher.hpp"
 #include "service/stream_limits.hpp"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 namespace macp::service {
+
+// Cluster mode (docs/scale-out.md): hears what this process committed, to tell the other
+// processes. Called under the session's lock: must not block.
+class EventRelay {
+public:
+    virtual ~EventRelay() = default;
+    virtual void lifecycle(const macp::v1::SessionLifecycleEvent& event) = 0;
+    virtual void signal(const macp::v1::Envelope& envelope) = 0;
+    virtual void policies_changed() = 0;
+    virtual void modes_changed() = 0;
+};
 
 class ServiceEvents final : public kernel::EventSink {
 public:
@@ -25,6 +37,14 @@ public:
     void policies_changed();
     void modes_changed();
     void close_all();
+
+    // Cluster mode: set once before serving (null: a single process).
+    void set_relay(EventRelay* relay) { relay_.store(relay, std::memory_order_release); }
+    // What another process of the cluster committed: delivered to this process's watchers only.
+    void remote_lifecycle(const macp::v1::SessionLifecycleEvent& event) { lifecycle.publish(event); }
+    void remote_signal(const macp::v1::Envelope& envelope) { signals.publish(envelope); }
+    void remote_policies_changed();
+    void remote_modes_changed();
 
     Broadcast<macp::v1::SessionLifecycleEvent> lifecycle{64};  // CFG-13 capacities
     Broadcast<macp::v1::Envelope> signals{256};
@@ -44,6 +64,7 @@ public:
 
 private:
     kernel::LoggingEventSink log_;
+    std::atomic<EventRelay*> relay_{nullptr};
     std::mutex feeds_mu_;
     std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
     bool closed_ = false;

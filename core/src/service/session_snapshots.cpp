@@ -33,10 +33,17 @@ void SessionSnapshots::run() {
         }
         std::optional<SessionSnapshot> snapshot;
         try {
-            auto sessions = std::make_shared<const std::vector<kernel::Session>>(kernel_.list_sessions());
+            auto listed = kernel_.list_sessions();
             auto ids = std::make_shared<std::unordered_set<std::string>>();
-            ids->reserve(sessions->size());
-            for (const auto& s : *sessions) ids->insert(s.session_id);
+            ids->reserve(listed.size());
+            for (const auto& s : listed) ids->insert(s.session_id);
+            if (whole_cluster_) {
+                for (auto& s : kernel_.stored_sessions_except(*ids)) {
+                    ids->insert(s.session_id);
+                    listed.push_back(std::move(s));
+                }
+            }
+            auto sessions = std::make_shared<const std::vector<kernel::Session>>(std::move(listed));
             snapshot = SessionSnapshot{std::move(sessions), std::move(ids)};
         } catch (const std::exception& e) {
             spdlog::error("WatchSessions: cannot list the sessions: {}", e.what());

@@ -30,7 +30,8 @@ public:
     // Called on the worker thread; nullopt when the snapshot could not be taken.
     using Done = std::function<void(std::optional<SessionSnapshot>)>;
 
-    explicit SessionSnapshots(kernel::Kernel& kernel) : kernel_(kernel) {}
+    // `whole_cluster`: the other processes' sessions too, as of their last snapshot (MACP_CLUSTER).
+    SessionSnapshots(kernel::Kernel& kernel, bool whole_cluster) : kernel_(kernel), whole_cluster_(whole_cluster) {}
     ~SessionSnapshots();  // joins the worker; requests still queued are dropped unanswered
     SessionSnapshots(const SessionSnapshots&) = delete;
     SessionSnapshots& operator=(const SessionSnapshots&) = delete;
@@ -43,6 +44,7 @@ private:
     void run();
 
     kernel::Kernel& kernel_;
+    const bool whole_cluster_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::vector<Done> pending_;

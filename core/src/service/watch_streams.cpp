@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "kernel/kernel.hpp"
+#include "service/cluster_stream.hpp"
 #include "service/convert.hpp"
 #include "service/runtime_service.hpp"
 #include "service/session_stream.hpp"
@@ -63,6 +64,11 @@ Result<StreamLimits::Lease, grpc::Status> open_slot(kernel::Kernel& kernel, Serv
 
 grpc::ServerBidiReactor<macp::v1::StreamSessionRequest, macp::v1::StreamSessionResponse>* RuntimeService::StreamSession(
     grpc::CallbackServerContext* ctx) {
+    // Cluster mode: relayed to the session's owner, where the call arrives marked as forwarded.
+    if (info_.cluster != nullptr && !is_forwarded(*ctx)) {
+        return make_cluster_stream(ctx, kernel_, *info_.cluster, route_work_,
+                                   std::chrono::seconds(info_.request_timeout_secs));
+    }
     return make_session_stream(ctx, kernel_, events_, stream_reads_);
 }
 

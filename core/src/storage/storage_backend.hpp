@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -132,6 +133,31 @@ public:
     // `fn(session_id)` runs (on the storage thread, must not block) whenever a write is refused
     // FENCED: this process lost the session. Set once, before serving.
     virtual void on_fenced(std::function<void(const std::string&)> /*fn*/) {}
+
+    // ---- events between processes (plugin ABI 1.2 publish/subscribe_events) ----
+    [[nodiscard]] virtual bool supports_events() const { return false; }
+    // Publishes messages on `channel`, in order; any thread, never behind the log's writes.
+    virtual Status publish_events(const std::string& /*channel*/, const std::vector<std::string>& /*messages*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no events"});
+    }
+    // Delivers what is published on `channel` to `deliver` and connection changes to `state`
+    // (false: events may be missed until the next true), from a thread of the backend's, until
+    // the returned subscription is destroyed. Neither callback may block or throw.
+    struct EventHandlers {
+        std::function<void(std::string_view)> deliver;
+        std::function<void(bool connected, const std::string& detail)> state;
+    };
+    class EventSubscription {
+    public:
+        EventSubscription() = default;
+        virtual ~EventSubscription() = default;
+        EventSubscription(const EventSubscription&) = delete;
+        EventSubscription& operator=(const EventSubscription&) = delete;
+    };
+    virtual StorageResult<std::unique_ptr<EventSubscription>> subscribe_events(const std::string& /*channel*/,
+                                                                               EventHandlers /*handlers*/) {
+        return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no events"});
+    }
 
     virtual Status put_record(const std::string& ns, const std::string& key, std::string_view blob) = 0;
     virtual Status delete_record(const std::string& ns, const std::string& key) = 0;

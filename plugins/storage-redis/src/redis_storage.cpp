@@ -1,6 +1,8 @@
 // RedisStorage: see redis_storage.hpp for the layout and README.md for the contract it keeps.
 #include "redis_storage.hpp"
 
+#include "redis_events.hpp"
+
 #include "redis_scripts.hpp"
 
 #include <poll.h>

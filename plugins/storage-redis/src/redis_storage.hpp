@@ -39,6 +39,10 @@
 #include "redis_url.hpp"
 
 namespace macp::storage_redis {
+class RedisPublisher;
+}
+
+namespace macp::storage_redis {
 
 struct ContextDeleter {
     void operator()(redisContext* c) const { redisFree(c); }
@@ -99,10 +103,10 @@ public:
 
     static constexpr std::uint32_t macp_optional_ops =
         sdk::op::append_log_batch | sdk::op::replace_log | sdk::op::flush | sdk::op::health | sdk::op::recover |
-        sdk::op::check_config | sdk::op::scan_sessions | sdk::op::leases | sdk::op::renew_leases;
+        sdk::op::check_config | sdk::op::scan_sessions | sdk::op::leases | sdk::op::renew_leases | sdk::op::events;
 
     explicit RedisStorage(const sdk::Config& config);
-    ~RedisStorage() = default;
+    ~RedisStorage();  // in redis_events.cpp, where RedisPublisher is complete
     RedisStorage(const RedisStorage&) = delete;
     RedisStorage& operator=(const RedisStorage&) = delete;
 
@@ -135,6 +139,10 @@ public:
                        const sdk::CallContext& call);
     void renew_leases(const std::string& holder, uint32_t ttl_ms, const std::vector<sdk::LeaseRef>& leases,
                       std::vector<macp_status>& status, const sdk::CallContext& call);
+
+    // Events between processes (redis_events.hpp).
+    void publish_events(const std::string& channel, const std::vector<std::string_view>& messages);
+    std::unique_ptr<sdk::EventSubscription> subscribe_events(const std::string& channel, const sdk::EventSink& sink);
 
     [[nodiscard]] const Settings& settings() const { return settings_; }
     // The durability note as of the last start-up / reconnect / health poll.
@@ -207,6 +215,8 @@ private:
 
     Settings settings_;
     sdk::Logger log_;
+    std::once_flag publisher_once_;
+    std::unique_ptr<RedisPublisher> publisher_;  // made on first publish
     std::optional<PendingAppend> pending_;
 
     mutable std::mutex mutex_;

@@ -3,7 +3,8 @@
  * 1.1 added the optional `scan_sessions` operation (and `macp_session_scan_sink`).
  * 1.2 added session leases for multi-process deployments: the optional `acquire_lease`,
  *     `release_lease` and `renew_leases` operations, `macp_lease`, and a per-item `fencing_token` in
- *     `macp_log_append`.
+ *     `macp_log_append`; and events between the processes of one deployment: the optional
+ *     `publish_events`, `subscribe_events` and `unsubscribe_events` operations, `macp_event_sink`.
  *
  * A storage plugin is a BYTE STORE. The core owns the record encoding (docs/plugin-abi.md,
  * `json/1`), so every backend stores identical records and data can move between backends. A
@@ -80,6 +81,23 @@ typedef struct macp_lease {
     /* The current holder (the caller when granted), NUL-terminated, "" when none. */
     char holder[MACP_LEASE_HOLDER_MAX + 1];
 } macp_lease;
+
+/* Receives the events of one `subscribe_events` subscription. Since: 1.2
+ * OWNERSHIP: BORROWED by the plugin from subscribe_events until unsubscribe_events returns; the
+ * callbacks copy their arguments before returning.
+ * THREADING: called on a thread of the plugin's own, one call at a time per subscription, never
+ * after unsubscribe_events returned. They must not block for long and must not call the plugin. */
+typedef struct macp_event_sink {
+    uint32_t struct_size;
+    void* ctx;
+    /* One event published on the subscribed channel (by any process, this one included), in the
+     * order its publisher published it. */
+    void (*deliver)(void* ctx, const uint8_t* message, size_t message_len);
+    /* The subscription's connection changed: `connected` 1 = subscribed (first time or again),
+     * 0 = lost (events published until the next 1 are not delivered). `detail` is a
+     * NUL-terminated message for logs. */
+    void (*state)(void* ctx, int connected, const char* detail);
+} macp_event_sink;
 
 /* Receives the stored sessions during `scan_sessions`. Since: 1.1
  * OWNERSHIP: BORROWED for the duration of the call; the callbacks copy their arguments before
@@ -234,6 +252,31 @@ typedef struct macp_storage_vtable {
     macp_status (*renew_leases)(void* instance, const char* holder, uint32_t ttl_ms, const char* const* session_ids,
                                 const uint64_t* tokens, size_t count, macp_status* item_status,
                                 const macp_call_context* ctx);
+
+    /* ---- events between processes (Since: 1.2; all three or none) ----
+     * The processes of one deployment tell each other what they committed (session lifecycle,
+     * ambient signals, registry changes) through the backend: publish/subscribe, at most once,
+     * in publication order per publisher, to every process subscribed at the time. The backend
+     * scopes channels to its own key space (two deployments sharing a server never see each
+     * other's events). Nothing here is durable: a subscriber that was disconnected misses what
+     * was published meanwhile (sink->state says when) and catches up from storage. */
+
+    /* Publishes `count` messages (message i: `messages[i]`, `lens[i]` bytes, arbitrary) on
+     * `channel`, in order. OK once the backend took them (not a delivery promise).
+     * THREADING: unlike the other operations, the host may call it on any of its threads,
+     * concurrently with any other call except create/destroy: the plugin serialises it itself (a
+     * publisher must not wait behind the log's writes). */
+    macp_status (*publish_events)(void* instance, const char* channel, const uint8_t* const* messages,
+                                  const size_t* lens, size_t count, const macp_call_context* ctx);
+    /* Starts delivering the messages published on `channel` to `sink`, from a thread of the
+     * plugin's own, until unsubscribe_events. Returns once the subscription is set up: OK with
+     * *out_subscription set (the connection may still be lost and regained later, see
+     * sink->state), or non-OK with nothing started. */
+    macp_status (*subscribe_events)(void* instance, const char* channel, const macp_event_sink* sink,
+                                    void** out_subscription, const macp_call_context* ctx);
+    /* Stops a subscription and releases it; no sink callback runs once this returns. Must not
+     * fail. THREADING: any host thread, never from a sink callback. */
+    void (*unsubscribe_events)(void* instance, void* subscription);
 } macp_storage_vtable;
 
 #ifdef __cplusplus

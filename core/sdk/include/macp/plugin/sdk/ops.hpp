@@ -29,6 +29,7 @@ inline constexpr std::uint32_t check_config = 1u << 5;      // storage, auth (st
 inline constexpr std::uint32_t scan_sessions = 1u << 6;     // storage (ABI 1.1)
 inline constexpr std::uint32_t leases = 1u << 7;            // storage (ABI 1.2): acquire_lease + release_lease
 inline constexpr std::uint32_t renew_leases = 1u << 8;      // storage (ABI 1.2), only with leases
+inline constexpr std::uint32_t events = 1u << 9;            // storage (ABI 1.2): publish/subscribe_events
 }  // namespace op
 
 namespace detail {

@@ -33,6 +33,13 @@
 //                         // ABI 1.2, storage.h "FENCING": a plugin listing op::leases must refuse
 //                         // stale tokens on every session write (CallContext::fencing_token(),
 //                         // LogAppend::fencing_token) with Error(MACP_STATUS_FENCED, ...).
+//   op::events            void publish_events(const std::string& channel,
+//                                             const std::vector<std::string_view>& messages);
+//                         std::unique_ptr<macp::sdk::EventSubscription> subscribe_events(
+//                             const std::string& channel, const macp::sdk::EventSink& sink);
+//                         // ABI 1.2: publish_events may run on any host thread, concurrently
+//                         // with the other members (serialise it yourself); destroying the
+//                         // returned subscription stops it (no sink call after its destructor).
 // Every non-static member may take a last `const macp::sdk::CallContext&` parameter (deadline,
 // fencing token, logger). Throw macp::sdk::Error(MACP_STATUS_..., "message") to fail a call.
 // Then export the class once (KEYS: a static macp_config_key array, or nullptr for none):
@@ -51,6 +58,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +93,33 @@ struct Lease {
     uint64_t token = 0;
     int64_t remaining_ms = -1;
     std::string holder;
+};
+
+// Where a subscription delivers (storage.h macp_event_sink); copyable, valid until the
+// subscription is destroyed. Call it from the subscription's own thread only.
+class EventSink {
+public:
+    explicit EventSink(const macp_event_sink* sink) : sink_(sink) {}
+    void deliver(std::string_view message) const {
+        sink_->deliver(sink_->ctx, reinterpret_cast<const uint8_t*>(message.data()), message.size());
+    }
+    // connected: subscribed (again); false: lost, events may be missed until the next true.
+    void state(bool connected, const std::string& detail) const {
+        if (sink_->state != nullptr) sink_->state(sink_->ctx, connected ? 1 : 0, detail.c_str());
+    }
+
+private:
+    const macp_event_sink* sink_;
+};
+
+// A running subscription of subscribe_events. Its destructor stops it: once the destructor
+// returned, the sink is never called again. It must not throw.
+class EventSubscription {
+public:
+    EventSubscription() = default;
+    virtual ~EventSubscription() = default;
+    EventSubscription(const EventSubscription&) = delete;
+    EventSubscription& operator=(const EventSubscription&) = delete;
 };
 
 // The record rule of storage.h: a log record is non-empty and holds no '\n' byte. Throws
@@ -182,6 +217,8 @@ MACP_SDK_OP_TRAITS(acquire_lease, std::declval<Str>(), std::declval<Str>(), std:
 MACP_SDK_OP_TRAITS(release_lease, std::declval<Str>(), std::declval<Str>(), std::declval<uint64_t>())
 MACP_SDK_OP_TRAITS(renew_leases, std::declval<Str>(), std::declval<uint32_t>(),
                    std::declval<const std::vector<LeaseRef>&>(), std::declval<std::vector<macp_status>&>())
+MACP_SDK_OP_TRAITS(publish_events, std::declval<Str>(), std::declval<const std::vector<std::string_view>&>())
+MACP_SDK_OP_TRAITS(subscribe_events, std::declval<Str>(), std::declval<const EventSink&>())
 MACP_SDK_OP_TRAITS0(flush)
 
 #define MACP_SDK_REQUIRE_OP(NAME, SIGNATURE)                                                 \
@@ -377,6 +414,32 @@ struct StorageTrampolines {
             return report_items(status, st, n);
         });
     }
+    static macp_status publish_events(void* i, const char* channel, const uint8_t* const* messages,
+                                      const size_t* lens, size_t n, const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            const CallContext cc(c);
+            std::vector<std::string_view> views;
+            views.reserve(n);
+            for (size_t k = 0; k < n; ++k) views.emplace_back(reinterpret_cast<const char*>(messages[k]), lens[k]);
+            MACP_SDK_INVOKE(T, self(i), publish_events, cc, std::string(channel), views);
+            return MACP_STATUS_OK;
+        });
+    }
+    static macp_status subscribe_events(void* i, const char* channel, const macp_event_sink* sink, void** out,
+                                        const macp_call_context* c) noexcept {
+        return guarded(c, [&] {
+            const CallContext cc(c);
+            const EventSink events(sink);
+            std::unique_ptr<EventSubscription> sub =
+                MACP_SDK_INVOKE(T, self(i), subscribe_events, cc, std::string(channel), events);
+            if (!sub) throw Error(MACP_STATUS_INTERNAL, "subscribe_events returned no subscription");
+            *out = sub.release();
+            return MACP_STATUS_OK;
+        });
+    }
+    static void unsubscribe_events(void* /*instance*/, void* subscription) noexcept {
+        delete static_cast<EventSubscription*>(subscription);  // NOLINT(cppcoreguidelines-owning-memory): the ABI's handle
+    }
     static macp_status release_lease(void* i, const char* sid, const char* holder, uint64_t token,
                                      const macp_call_context* c) noexcept {
         return guarded(c, [&] {
@@ -427,6 +490,14 @@ constexpr macp_storage_vtable make_storage_vtable() {
     static_assert(declares<T>(op::leases) || (!acquire_lease_named<T>::value && !release_lease_named<T>::value),
                   "macp storage plugin: acquire_lease/release_lease are defined but op::leases is not listed in "
                   "macp_optional_ops");
+    static_assert(!declares<T>(op::events) || ((publish_events_plain<T>::value || publish_events_ctx<T>::value) &&
+                                               (subscribe_events_plain<T>::value || subscribe_events_ctx<T>::value)),
+                  "macp storage plugin: op::events needs `void publish_events(const std::string&, "
+                  "const std::vector<std::string_view>&)` and `std::unique_ptr<macp::sdk::EventSubscription> "
+                  "subscribe_events(const std::string&, const macp::sdk::EventSink&)`");
+    static_assert(declares<T>(op::events) || (!publish_events_named<T>::value && !subscribe_events_named<T>::value),
+                  "macp storage plugin: publish_events/subscribe_events are defined but op::events is not listed in "
+                  "macp_optional_ops");
     MACP_SDK_CHECK_CHECK_CONFIG();
 
     using Tr = StorageTrampolines<T>;
@@ -456,6 +527,11 @@ constexpr macp_storage_vtable make_storage_vtable() {
         v.release_lease = &Tr::release_lease;
     }
     if constexpr (declares<T>(op::renew_leases)) v.renew_leases = &Tr::renew_leases;
+    if constexpr (declares<T>(op::events)) {
+        v.publish_events = &Tr::publish_events;
+        v.subscribe_events = &Tr::subscribe_events;
+        v.unsubscribe_events = &Tr::unsubscribe_events;
+    }
     return v;
 }
 
