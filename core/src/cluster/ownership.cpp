@@ -109,6 +109,7 @@ Route Ownership::route(const std::string& session_id) {
     auto lease = storage_.acquire_lease(session_id, holder_, ttl_ms(options_.lease_ttl), 0);
     if (!lease) {
         r.detail = "cannot acquire the session's lease: " + lease.error().message;
+        r.store_failed = true;
         return r;
     }
     if (!lease->granted) {
@@ -137,6 +138,7 @@ Route Ownership::route(const std::string& session_id) {
     if (!adopted) {
         forget(session_id, true);
         r.detail = adopted.error();
+        r.store_failed = true;
         spdlog::error("cluster: {}", adopted.error());
         return r;
     }

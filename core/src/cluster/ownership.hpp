@@ -46,6 +46,9 @@ struct Route {
     std::string detail;   // Unavailable: why (for logs and the gRPC status)
     // Unavailable: when asking again may succeed (the current lease's remaining time), 0 = now.
     std::chrono::milliseconds retry_after{0};
+    // Unavailable because the store failed (not because another process holds the session):
+    // asking again at once is pointless, and the caller is answered as a failed write would be.
+    bool store_failed = false;
 };
 
 // The holder name of a process incarnation: "<node id>@<address>#<incarnation>", so that a

@@ -144,7 +144,7 @@ private:
                 break;
             }
             if (route.kind == cluster::Route::Local) break;
-            if (std::chrono::steady_clock::now() >= until) {
+            if (route.store_failed || std::chrono::steady_clock::now() >= until) {
                 std::lock_guard lock(mu_);
                 return finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, route.detail));
             }

@@ -89,7 +89,9 @@ grpc::Status RuntimeService::route_and_call(grpc::ServerContext* ctx, const std:
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             continue;
         }
-        if (from_peer) return {grpc::StatusCode::UNAVAILABLE, route.detail};
+        if (from_peer || route.store_failed) {
+            return {grpc::StatusCode::UNAVAILABLE, util::bounded_message(route.detail)};
+        }
         why = route.detail;
         std::this_thread::sleep_for(
             std::clamp(route.retry_after, std::chrono::milliseconds(50), std::chrono::milliseconds(500)));

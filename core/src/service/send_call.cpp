@@ -176,6 +176,15 @@ void RuntimeService::dispatch_send(const std::shared_ptr<SendCall>& call) {
                 }
                 return forward_send(call, route.address);
             case cluster::Route::Unavailable:
+                if (route.store_failed) {
+                    // As a single process answers a write the store refused (ERR-15): at once.
+                    spdlog::warn("cluster: session {}: {}", sid, route.detail);
+                    kernel::Ack ack;
+                    ack.message_id = call->envelope.message_id();
+                    ack.session_id = sid;
+                    ack.error = kernel::Error(kernel::ErrorKind::StorageFailed, route.detail);
+                    return call->answer(ack);
+                }
                 if (call->from_peer) return call->answer(grpc::Status(grpc::StatusCode::UNAVAILABLE, route.detail));
                 spdlog::debug("cluster: {}; routing again", route.detail);
                 return reroute_later(call, std::clamp(route.retry_after, std::chrono::milliseconds(50),
