@@ -82,7 +82,16 @@ bool parse_mix(const std::string& mix, std::vector<Weighted>& out, std::string& 
 
 // Separate connections: a channel argument of its own per channel, and a local subchannel pool,
 // so gRPC does not share one TCP connection between them.
+// `address` may list several servers ("a,b,c", the processes of one cluster): channel i goes to
+// the (i mod n)-th, so sessions are spread over them.
 std::vector<std::unique_ptr<Stub>> make_stubs(const std::string& address, int channels) {
+    std::vector<std::string> addresses;
+    for (size_t at = 0; at <= address.size();) {
+        const size_t comma = std::min(address.find(',', at), address.size());
+        if (comma > at) addresses.push_back(address.substr(at, comma - at));
+        at = comma + 1;
+    }
+    if (addresses.empty()) addresses.push_back(address);
     std::vector<std::unique_ptr<Stub>> stubs;
     for (int i = 0; i < std::max(1, channels); ++i) {
         grpc::ChannelArguments args;
@@ -90,8 +99,8 @@ std::vector<std::unique_ptr<Stub>> make_stubs(const std::string& address, int ch
         args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
         args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
         args.SetMaxSendMessageSize(64 * 1024 * 1024);
-        stubs.push_back(
-            MACPRuntimeService::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+        stubs.push_back(MACPRuntimeService::NewStub(grpc::CreateCustomChannel(
+            addresses[static_cast<size_t>(i) % addresses.size()], grpc::InsecureChannelCredentials(), args)));
     }
     return stubs;
 }
@@ -258,6 +267,17 @@ public:
            const LoadOptions& o)
         : stubs_(stubs), sessions_(sessions), o_(o), pad_(static_cast<size_t>(std::max(0, o.payload_bytes)), 'x') {}
 
+    // The server's CPU seconds: the process's, plus those of the other processes of its cluster.
+    std::optional<double> cpu_of(pid_t server_pid) const {
+        auto total = process_cpu_seconds(server_pid);
+        for (pid_t p : o_.more_pids) {
+            auto more = process_cpu_seconds(p);
+            if (!total || !more) return std::nullopt;
+            *total += *more;
+        }
+        return total;
+    }
+
     LoadResult run(pid_t server_pid) {
         LoadResult r;
         const int64_t t_start = now_ns();
@@ -269,7 +289,7 @@ public:
         auto open_window = [&] {
             w0 = now_ns();
             window_start_.store(w0);
-            if (server_pid > 0) cpu0 = process_cpu_seconds(server_pid);
+            if (server_pid > 0) cpu0 = cpu_of(server_pid);
         };
         if (o_.rate <= 0) {
             for (size_t s = 0; s < sessions_.size(); ++s) {
@@ -306,7 +326,7 @@ public:
         const int64_t w1 = now_ns();
         window_end_.store(w1);
         std::optional<double> cpu1;
-        if (server_pid > 0) cpu1 = process_cpu_seconds(server_pid);
+        if (server_pid > 0) cpu1 = cpu_of(server_pid);
         stop_.store(true);
         {
             std::unique_lock lock(mu_);
@@ -358,7 +378,7 @@ private:
                                  measured_payload(sess.mode, n, pad_));
         in_flight_.fetch_add(1);
         call->intended_ns = o_.rate > 0 ? intended_ns : now_ns();
-        stubs_[sess.channel % stubs_.size()]->async()->Send(&call->ctx, &call->req, &call->resp,
+        stubs_[(sess.channel + o_.send_channel_offset) % stubs_.size()]->async()->Send(&call->ctx, &call->req, &call->resp,
                                                             [this, call](const grpc::Status& st) { done(call, st); });
     }
 

@@ -31,6 +31,12 @@ struct LoadOptions {
     std::string mix = "multi_round";
     int payload_bytes = 0;   // extra text in each measured message (0: a short value)
     int open_parallel = 64;  // SessionStarts in flight while opening sessions
+    // Measured Sends go to the channel this many after the one the session was opened on: with a
+    // cluster's addresses ("a,b,c") and an offset that is not a multiple of their count, every
+    // measured Send reaches a process that does not own its session (forwarding measured).
+    int send_channel_offset = 0;
+    // The other processes of the server's cluster: their CPU counts as the server's.
+    std::vector<pid_t> more_pids;
     int deadline_seconds = 30;
     // Called once the sessions are open, right before the first measured Send, and right after
     // the last one is answered (callgrind_control -z / -d around exactly the measured Sends).

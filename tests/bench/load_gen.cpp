@@ -4,13 +4,15 @@
 //   macp_load [--server=memory|file|rocksdb|redis|noop | --address=127.0.0.1:PORT [--pid=PID]]
 //             [--sessions=64] [--depth=1] [--channels=4] [--seconds=3] [--warmup=0.5]
 //             [--max-sends=10000000] [--sends-per-session=0] [--rate=0] [--max-outstanding=20000]
-//             [--mix=multi_round] [--payload-bytes=0] [--rounds=1]
+//             [--mix=multi_round] [--payload-bytes=0] [--rounds=1] [--send-channel-offset=0]
 //
 // --server starts that server itself on a free 127.0.0.1 port (the runtime with MACP_MEMORY_ONLY=1
 // or MACP_STORAGE_BACKEND=<backend>, its data in a temporary directory; redis with a redis-server
 // of its own, appendonly yes + appendfsync always) and stops it by PID at the end; its CPU per
 // Send is measured from /proc/<pid>/stat. --address drives a server already running (give --pid
-// to measure its CPU). --rate R: open loop at R Sends/s in total (latency from the intended send
+// to measure its CPU); it may list several processes of one cluster, "a,b,c" (channels spread over
+// them; --send-channel-offset=1 then sends each measured message to a process that does not own
+// its session). --rate R: open loop at R Sends/s in total (latency from the intended send
 // time). --mix: e.g. multi_round:70,decision:10,proposal:10,task:10.
 //
 // Prints one line per round: server, settings and the figures (acks/s, p50/p90/p99 latency,
@@ -39,7 +41,17 @@ int main(int argc, char** argv) {
         } else if (flag_value(a, "--address", v)) {
             address = v;
         } else if (flag_value(a, "--pid", v)) {
-            pid = static_cast<pid_t>(std::atoi(v.c_str()));
+            // "p1,p2,...": the processes of one cluster; their CPU is summed.
+            for (size_t at = 0; at < v.size();) {
+                const size_t comma = std::min(v.find(',', at), v.size());
+                const auto p = static_cast<pid_t>(std::atoi(v.substr(at, comma - at).c_str()));
+                if (pid == 0) {
+                    pid = p;
+                } else {
+                    o.more_pids.push_back(p);
+                }
+                at = comma + 1;
+            }
         } else if (flag_value(a, "--sessions", v)) {
             o.sessions = std::max(1, std::atoi(v.c_str()));
         } else if (flag_value(a, "--depth", v)) {
@@ -54,6 +66,8 @@ int main(int argc, char** argv) {
             o.max_sends = std::max<int64_t>(1, std::atoll(v.c_str()));
         } else if (flag_value(a, "--sends-per-session", v)) {
             o.sends_per_session = std::max<int64_t>(0, std::atoll(v.c_str()));
+        } else if (flag_value(a, "--send-channel-offset", v)) {
+            o.send_channel_offset = std::max(0, std::atoi(v.c_str()));
         } else if (flag_value(a, "--rate", v)) {
             o.rate = std::max(0.0, std::atof(v.c_str()));
         } else if (flag_value(a, "--max-outstanding", v)) {

@@ -101,6 +101,7 @@ Route Ownership::route(const std::string& session_id) {
         r.kind = Route::Local;
         return r;
     }
+    if (auto remote = known_remote(session_id)) return *remote;
     std::lock_guard claim(claim_lock(session_id));
     if (owns(session_id)) {  // claimed by the call we waited for
         r.kind = Route::Local;
@@ -125,8 +126,16 @@ Route Ownership::route(const std::string& session_id) {
             return r;
         }
         r.kind = Route::Remote;
+        {
+            std::lock_guard lock(remote_mu_);
+            remote_[session_id] = Remote{r.address, r.owner,
+                                         std::chrono::steady_clock::now() +
+                                             std::chrono::milliseconds(std::clamp<int64_t>(
+                                                 lease->remaining_ms, 0, options_.lease_ttl.count()))};
+        }
         return r;
     }
+    forget_remote(session_id);
     storage_.set_fence(session_id, lease->token);
     {
         std::unique_lock lock(mu_);
@@ -145,6 +154,22 @@ Route Ownership::route(const std::string& session_id) {
     if (*adopted) spdlog::info("cluster: took over session {} (fencing token {})", session_id, lease->token);
     r.kind = Route::Local;
     return r;
+}
+
+std::optional<Route> Ownership::known_remote(const std::string& session_id) const {
+    std::lock_guard lock(remote_mu_);
+    const auto found = remote_.find(session_id);
+    if (found == remote_.end() || found->second.until <= std::chrono::steady_clock::now()) return std::nullopt;
+    Route r;
+    r.kind = Route::Remote;
+    r.address = found->second.address;
+    r.owner = found->second.owner;
+    return r;
+}
+
+void Ownership::forget_remote(const std::string& session_id) {
+    std::lock_guard lock(remote_mu_);
+    remote_.erase(session_id);
 }
 
 void Ownership::forget(const std::string& session_id, bool release) {
@@ -206,6 +231,11 @@ void Ownership::tick() {
     }
     for (const auto& id : lost) {
         if (!owns(id)) kernel_.drop(id);  // unless it was claimed again meanwhile
+    }
+    {
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard lock(remote_mu_);
+        std::erase_if(remote_, [&](const auto& kv) { return kv.second.until <= now; });
     }
     renew();
 }

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -75,6 +76,11 @@ public:
     [[nodiscard]] bool owns(const std::string& session_id) const;
     // Where calls for `session_id` go; takes the session over when nobody holds it. May block.
     Route route(const std::string& session_id);
+    // The owner route() last found for a session another process holds, while that lease is known
+    // to last (no store round trip): nullopt when unknown. Never blocks.
+    [[nodiscard]] std::optional<Route> known_remote(const std::string& session_id) const;
+    // A forward to that owner failed: ask the store again next time.
+    void forget_remote(const std::string& session_id);
 
     [[nodiscard]] const std::string& holder() const { return holder_; }
     [[nodiscard]] const ClusterOptions& options() const { return options_; }
@@ -110,6 +116,16 @@ private:
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> held_elsewhere_;
 
     std::array<std::mutex, 64> claim_mu_;  // one claim of a session at a time
+
+    // Owners of sessions held elsewhere, until their lease's known end (bounded by what was
+    // routed within one lease; expired entries are dropped by the background thread).
+    struct Remote {
+        std::string address;
+        std::string owner;
+        std::chrono::steady_clock::time_point until;
+    };
+    mutable std::mutex remote_mu_;
+    std::unordered_map<std::string, Remote> remote_;
 
     std::mutex thread_mu_;
     std::condition_variable wake_;

@@ -85,6 +85,7 @@ grpc::Status RuntimeService::route_and_call(grpc::ServerContext* ctx, const std:
             auto client = forwarding_context(md, info_.cluster->ownership.options().node_id, expires);
             auto status = remote(info_.cluster->peers.stub(route.address), client.get());
             if (!reroute_after(status)) return status;
+            info_.cluster->ownership.forget_remote(session_id);
             why = status.error_message();
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             continue;

@@ -114,6 +114,8 @@ grpc::ServerUnaryReactor* RuntimeService::Send(grpc::CallbackServerContext* ctx,
         if (!call->from_peer) call->forward_md = forwardable_metadata(*ctx);
         if (info_.cluster->ownership.owns(sid)) {
             submit_local(call);
+        } else if (auto remote = info_.cluster->ownership.known_remote(sid); remote && !call->from_peer) {
+            forward_send(call, remote->address);  // asynchronous: no store round trip, no thread hop
         } else {
             route_work_.post([this, call] { dispatch_send(call); });
         }
@@ -211,6 +213,7 @@ void RuntimeService::forward_send(const std::shared_ptr<SendCall>& call, const s
                                return call->finish(grpc::Status::OK);
                            }
                            if (!reroute_after(status)) return call->answer(status);
+                           info_.cluster->ownership.forget_remote(call->envelope.session_id());
                            spdlog::debug("cluster: forward to {} failed ({}); routing again", address,
                                          status.error_message());
                            try {
