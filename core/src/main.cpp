@@ -224,8 +224,8 @@ macp::Result<std::unique_ptr<macp::service::ClusterLink>, std::string> start_clu
     std::unique_ptr<macp::cluster::Ownership>& ownership) {
     if (!storage.supports_leases()) {
         return macp::fail("MACP_CLUSTER=1: storage backend " + storage.name() +
-                    " has no session leases (plugin ABI 1.2 acquire_lease/release_lease); use "
-                    "MACP_STORAGE_BACKEND=redis");
+                          " has no session leases (plugin ABI 1.2 acquire_lease/release_lease); use "
+                          "MACP_STORAGE_BACKEND=redis");
     }
     macp::service::PeerOptions peers;
     peers.tls = !c.tls_cert_path.empty() && !c.tls_key_path.empty();

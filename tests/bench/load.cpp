@@ -378,8 +378,8 @@ private:
                                  measured_payload(sess.mode, n, pad_));
         in_flight_.fetch_add(1);
         call->intended_ns = o_.rate > 0 ? intended_ns : now_ns();
-        stubs_[(sess.channel + o_.send_channel_offset) % stubs_.size()]->async()->Send(&call->ctx, &call->req, &call->resp,
-                                                            [this, call](const grpc::Status& st) { done(call, st); });
+        stubs_[(sess.channel + o_.send_channel_offset) % stubs_.size()]->async()->Send(
+            &call->ctx, &call->req, &call->resp, [this, call](const grpc::Status& st) { done(call, st); });
     }
 
     void done(Call* call, const grpc::Status& st) {

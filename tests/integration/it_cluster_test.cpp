@@ -266,8 +266,8 @@ TEST_CASE("a clean shutdown hands the sessions over at once", "[integration][red
     Cluster c(2);
     const auto sid = new_session_id();
     Client coord0(c[0].address(), "coordinator"), coord1(c[1].address(), "coordinator");
-    REQUIRE(coord0.send(envelope("SessionStart", sid, kMultiRound, "start", session_start_payload({"alice", "bob"})))
-                .ok());
+    REQUIRE(
+        coord0.send(envelope("SessionStart", sid, kMultiRound, "start", session_start_payload({"alice", "bob"}))).ok());
     REQUIRE(c[0].stop(SIGTERM) == 0);
     // Released at shutdown: node1 serves it without waiting for the lease to run out.
     Client b(c[1].address(), "alice");
@@ -277,7 +277,8 @@ TEST_CASE("a clean shutdown hands the sessions over at once", "[integration][red
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(kLeaseTtlMs));
 }
 
-TEST_CASE("a watcher on one process sees sessions started and resolved on the others", "[integration][redis][cluster]") {
+TEST_CASE("a watcher on one process sees sessions started and resolved on the others",
+          "[integration][redis][cluster]") {
     Cluster c;
     Client watcher(c[0].address(), "watcher");
     auto ctx = watcher.context();
@@ -294,8 +295,9 @@ TEST_CASE("a watcher on one process sees sessions started and resolved on the ot
     REQUIRE(coord_b.send(envelope("SessionStart", on_b, kMultiRound, "s", session_start_payload({"alice"}))).ok());
     REQUIRE(coord_c.send(envelope("SessionStart", on_c, kMultiRound, "s", session_start_payload({"alice"}))).ok());
     REQUIRE(alice_c.send(envelope("Contribute", on_c, kMultiRound, "a", contribute_json("v"))).ok());
-    REQUIRE(coord_c.send(envelope("Commitment", on_c, kMultiRound, "c", commitment_payload("multi_round.converged", true)))
-                .ok());
+    REQUIRE(
+        coord_c.send(envelope("Commitment", on_c, kMultiRound, "c", commitment_payload("multi_round.converged", true)))
+            .ok());
     macp::v1::SignalPayload sp;
     sp.set_signal_type("heartbeat");
     auto sig = coord_b.send(envelope("Signal", "", "", "sig-1", sp.SerializeAsString()));
@@ -397,7 +399,8 @@ TEST_CASE("StreamSession through a process that does not own the session", "[int
     REQUIRE(stream->Read(&resp));
     CHECK(resp.envelope().message_id() == "b1");
     // Errors come back inline, from the owner (MODE-MR-4).
-    *req.mutable_envelope() = envelope("Commitment", sid, kMultiRound, "x", commitment_payload("multi_round.converged", true));
+    *req.mutable_envelope() =
+        envelope("Commitment", sid, kMultiRound, "x", commitment_payload("multi_round.converged", true));
     REQUIRE(stream->Write(req));
     REQUIRE(stream->Read(&resp));
     CHECK(resp.error().code() == "FORBIDDEN");

@@ -128,10 +128,10 @@ Route Ownership::route(const std::string& session_id) {
         r.kind = Route::Remote;
         {
             std::lock_guard lock(remote_mu_);
-            remote_[session_id] = Remote{r.address, r.owner,
-                                         std::chrono::steady_clock::now() +
-                                             std::chrono::milliseconds(std::clamp<int64_t>(
-                                                 lease->remaining_ms, 0, options_.lease_ttl.count()))};
+            remote_[session_id] = Remote{
+                r.address, r.owner,
+                std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::clamp<int64_t>(lease->remaining_ms, 0, options_.lease_ttl.count()))};
         }
         return r;
     }
@@ -311,8 +311,8 @@ void Ownership::adopt_orphans() {
             ++adopted;
             held_elsewhere_.erase(id);
         } else {
-            const auto wait = r.kind == Route::Remote ? options_.lease_ttl
-                                                      : std::max(r.retry_after, std::chrono::milliseconds(100));
+            const auto wait =
+                r.kind == Route::Remote ? options_.lease_ttl : std::max(r.retry_after, std::chrono::milliseconds(100));
             held_elsewhere_[id] = now + wait;
         }
     }

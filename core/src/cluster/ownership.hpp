@@ -31,8 +31,8 @@
 namespace macp::cluster {
 
 struct ClusterOptions {
-    std::string node_id;         // MACP_NODE_ID
-    std::string advertise_addr;  // MACP_ADVERTISE_ADDR: where the other processes reach this one
+    std::string node_id;                               // MACP_NODE_ID
+    std::string advertise_addr;                        // MACP_ADVERTISE_ADDR: where the other processes reach this one
     std::chrono::milliseconds lease_ttl{10'000};       // MACP_CLUSTER_LEASE_TTL_MS
     std::chrono::milliseconds renew_interval{3'000};   // MACP_CLUSTER_RENEW_INTERVAL_MS
     std::chrono::milliseconds adopt_interval{10'000};  // MACP_CLUSTER_ADOPT_INTERVAL_MS

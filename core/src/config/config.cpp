@@ -389,7 +389,8 @@ void check_cluster(Config& config, Problems& problems) {
     if (config.memory_only || config.storage_backend != "redis") {
         report(problems, "MACP_CLUSTER",
                "needs MACP_STORAGE_BACKEND=redis (the processes share sessions through Redis, with leases); "
-               "got " + (config.memory_only ? std::string("MACP_MEMORY_ONLY=1") : "'" + config.storage_backend + "'"));
+               "got " +
+                   (config.memory_only ? std::string("MACP_MEMORY_ONLY=1") : "'" + config.storage_backend + "'"));
     }
     if (config.tls_client_identity) {
         report(problems, "MACP_CLUSTER",
@@ -418,9 +419,8 @@ void check_cluster(Config& config, Problems& problems) {
     if (config.cluster_adopt_interval_ms == 0) config.cluster_adopt_interval_ms = config.cluster_lease_ttl_ms;
     if (config.cluster_renew_interval_ms * 2 > config.cluster_lease_ttl_ms) {
         report(problems, "MACP_CLUSTER_RENEW_INTERVAL_MS",
-               std::to_string(config.cluster_renew_interval_ms) +
-                   " is more than half of MACP_CLUSTER_LEASE_TTL_MS (" + std::to_string(config.cluster_lease_ttl_ms) +
-                   "): one late renewal would lose every session");
+               std::to_string(config.cluster_renew_interval_ms) + " is more than half of MACP_CLUSTER_LEASE_TTL_MS (" +
+                   std::to_string(config.cluster_lease_ttl_ms) + "): one late renewal would lose every session");
     }
 }
 

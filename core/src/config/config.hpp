@@ -55,13 +55,13 @@ struct Config {
     int64_t session_disk_retention_secs = 0;           // MACP_SESSION_DISK_RETENTION_SECS (>= 0, 0 = keep) (CFG-20)
     std::string policies_dir;                          // MACP_POLICIES_DIR, empty = off (CFG-21)
     // Scale-out (issue #16, docs/scale-out.md).
-    bool cluster = false;                    // MACP_CLUSTER == "1" (needs a backend with leases: redis)
-    std::string node_id;                     // MACP_NODE_ID, default: the host name
-    std::string advertise_addr;              // MACP_ADVERTISE_ADDR, default: MACP_BIND_ADDR when specific
-    int64_t cluster_lease_ttl_ms = 10000;    // MACP_CLUSTER_LEASE_TTL_MS (1000..600000)
-    int64_t cluster_renew_interval_ms = 0;   // MACP_CLUSTER_RENEW_INTERVAL_MS, 0 = a third of the TTL
-    int64_t cluster_adopt_interval_ms = 0;   // MACP_CLUSTER_ADOPT_INTERVAL_MS, 0 = the TTL
-    std::string cluster_ca_path;             // MACP_CLUSTER_CA_PATH: roots that verify peers over TLS
+    bool cluster = false;                   // MACP_CLUSTER == "1" (needs a backend with leases: redis)
+    std::string node_id;                    // MACP_NODE_ID, default: the host name
+    std::string advertise_addr;             // MACP_ADVERTISE_ADDR, default: MACP_BIND_ADDR when specific
+    int64_t cluster_lease_ttl_ms = 10000;   // MACP_CLUSTER_LEASE_TTL_MS (1000..600000)
+    int64_t cluster_renew_interval_ms = 0;  // MACP_CLUSTER_RENEW_INTERVAL_MS, 0 = a third of the TTL
+    int64_t cluster_adopt_interval_ms = 0;  // MACP_CLUSTER_ADOPT_INTERVAL_MS, 0 = the TTL
+    std::string cluster_ca_path;            // MACP_CLUSTER_CA_PATH: roots that verify peers over TLS
 
     // Every setting by environment-variable name after merging environment and flags, including
     // MACP_* variables the core does not know itself: plugins' declared keys are resolved here.

@@ -52,8 +52,9 @@ std::vector<Session> Kernel::stored_sessions_except(const std::unordered_set<std
     }
     constexpr size_t kBatch = 256;  // one storage round trip per batch
     for (size_t at = 0; at < others.size(); at += kBatch) {
-        std::vector<std::string> batch(others.begin() + static_cast<std::ptrdiff_t>(at),
-                                       others.begin() + static_cast<std::ptrdiff_t>(std::min(others.size(), at + kBatch)));
+        std::vector<std::string> batch(
+            others.begin() + static_cast<std::ptrdiff_t>(at),
+            others.begin() + static_cast<std::ptrdiff_t>(std::min(others.size(), at + kBatch)));
         auto snapshots = storage_.load_sessions(batch);
         for (size_t i = 0; i < batch.size() && i < snapshots.size(); ++i) {
             if (!snapshots[i] || !snapshots[i]->has_value()) continue;

@@ -61,8 +61,8 @@ std::optional<std::string> check_storage_vtable(const std::string& label, const 
     if (vt.renew_leases != nullptr && vt.acquire_lease == nullptr) {
         return label + " implements renew_leases without acquire_lease and release_lease (plugin ABI 1.2)";
     }
-    const int event_ops = (vt.publish_events != nullptr) + (vt.subscribe_events != nullptr) +
-                          (vt.unsubscribe_events != nullptr);
+    const int event_ops =
+        (vt.publish_events != nullptr) + (vt.subscribe_events != nullptr) + (vt.unsubscribe_events != nullptr);
     if (event_ops != 0 && event_ops != 3) {
         return label +
                " implements only some of publish_events, subscribe_events and unsubscribe_events (plugin ABI 1.2 "

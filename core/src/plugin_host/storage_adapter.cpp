@@ -184,7 +184,8 @@ private:
     static void deliver(void* ctx, const uint8_t* message, size_t len) noexcept {
         auto& self = *static_cast<PluginEventSubscription*>(ctx);
         try {
-            if (self.handlers_.deliver) self.handlers_.deliver(std::string_view(reinterpret_cast<const char*>(message), len));
+            if (self.handlers_.deliver)
+                self.handlers_.deliver(std::string_view(reinterpret_cast<const char*>(message), len));
         } catch (const std::exception& e) {
             spdlog::error("event handler failed: {}", e.what());
         }
@@ -424,8 +425,8 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         std::size_t next = 0;
         for (std::size_t i = 0; i < items.size(); ++i) {
             if (unsent[i]) {
-                result.push_back(fail(error(op, MACP_STATUS_FENCED,
-                                            "this process holds no lease for session " + items[i].session_id)));
+                result.push_back(fail(
+                    error(op, MACP_STATUS_FENCED, "this process holds no lease for session " + items[i].session_id)));
                 continue;
             }
             if (!sent[next] && sent[next].error().status == MACP_STATUS_FENCED) report_fenced(items[i].session_id);

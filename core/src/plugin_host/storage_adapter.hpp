@@ -65,8 +65,7 @@ public:
                                                          uint32_t ttl_ms, uint64_t held_token) override;
     storage::Status release_lease(const std::string& session_id, const std::string& holder, uint64_t token) override;
     storage::StorageResult<std::vector<bool>> renew_leases(
-        const std::string& holder, uint32_t ttl_ms,
-        const std::vector<std::pair<std::string, uint64_t>>& held) override;
+        const std::string& holder, uint32_t ttl_ms, const std::vector<std::pair<std::string, uint64_t>>& held) override;
     void set_fence(const std::string& session_id, uint64_t token) override;
     void require_fences(bool on) override;
     void on_fenced(std::function<void(const std::string&)> fn) override;
@@ -103,8 +102,8 @@ private:
     // Fencing (docs/scale-out.md): empty and unchecked in a single-process deployment.
     mutable std::shared_mutex fences_mu_;
     std::unordered_map<std::string, uint64_t> fences_;
-    std::atomic<bool> fencing_{false};  // a fence was ever set or required: look the table up
-    bool fences_required_ = false;      // under fences_mu_
+    std::atomic<bool> fencing_{false};                         // a fence was ever set or required: look the table up
+    bool fences_required_ = false;                             // under fences_mu_
     std::function<void(const std::string&)> fenced_listener_;  // set before serving
 };
 

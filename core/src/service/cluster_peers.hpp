@@ -22,9 +22,9 @@ namespace macp::service {
 inline constexpr const char* kForwardedHeader = "x-macp-forwarded-by";
 
 struct PeerOptions {
-    bool tls = false;          // the processes serve TLS: peers are reached over TLS too
-    std::string ca_pem;        // roots that verify the peers' certificates ("" = the system's)
-    std::string cert_pem;      // presented to peers that require client certificates ("" = none)
+    bool tls = false;      // the processes serve TLS: peers are reached over TLS too
+    std::string ca_pem;    // roots that verify the peers' certificates ("" = the system's)
+    std::string cert_pem;  // presented to peers that require client certificates ("" = none)
     std::string key_pem;
     int max_message_bytes = 0;  // the payload limit plus envelope room (CFG-23); 0 = gRPC's default
 };
@@ -38,7 +38,8 @@ public:
 private:
     PeerOptions options_;
     std::mutex mu_;
-    std::map<std::string, std::pair<std::shared_ptr<grpc::Channel>, std::unique_ptr<macp::v1::MACPRuntimeService::Stub>>>
+    std::map<std::string,
+             std::pair<std::shared_ptr<grpc::Channel>, std::unique_ptr<macp::v1::MACPRuntimeService::Stub>>>
         stubs_;
 };
 

@@ -251,7 +251,9 @@ grpc::Status RuntimeService::CancelSession(grpc::ServerContext* ctx, const macp:
                 return kernel_.cancel(id, req->session_id(), req->reason(), wait_limit());
             });
         },
-        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.CancelSession(c, *req, resp); });
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) {
+            return owner.CancelSession(c, *req, resp);
+        });
 }
 
 grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp::v1::SuspendSessionRequest* req,
@@ -263,7 +265,9 @@ grpc::Status RuntimeService::SuspendSession(grpc::ServerContext* ctx, const macp
                 return kernel_.suspend(id, req->session_id(), req->reason(), wait_limit());
             });
         },
-        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.SuspendSession(c, *req, resp); });
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) {
+            return owner.SuspendSession(c, *req, resp);
+        });
 }
 
 grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp::v1::ResumeSessionRequest* req,
@@ -275,7 +279,9 @@ grpc::Status RuntimeService::ResumeSession(grpc::ServerContext* ctx, const macp:
                 return kernel_.resume(id, req->session_id(), req->reason(), wait_limit());
             });
         },
-        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) { return owner.ResumeSession(c, *req, resp); });
+        [&](macp::v1::MACPRuntimeService::Stub& owner, grpc::ClientContext* c) {
+            return owner.ResumeSession(c, *req, resp);
+        });
 }
 
 grpc::Status RuntimeService::GetManifest(grpc::ServerContext* ctx, const macp::v1::GetManifestRequest* req,

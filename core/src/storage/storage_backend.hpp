@@ -38,10 +38,10 @@ inline constexpr int32_t kStatusFenced = 10;
 
 // What acquire_lease found (storage.h, plugin ABI 1.2).
 struct Lease {
-    bool granted = false;     // the caller holds the lease now
-    uint64_t token = 0;       // the session's current fencing token
+    bool granted = false;       // the caller holds the lease now
+    uint64_t token = 0;         // the session's current fencing token
     int64_t remaining_ms = -1;  // until the lease expires on the backend's clock; -1 unknown
-    std::string holder;       // the current holder, "" when none
+    std::string holder;         // the current holder, "" when none
 };
 
 // Receives the stored sessions of one scan_sessions call (start-up recovery, plugin ABI 1.1).
@@ -115,14 +115,14 @@ public:
                                                uint32_t /*ttl_ms*/, uint64_t /*held_token*/) {
         return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
     }
-    virtual Status release_lease(const std::string& /*session_id*/, const std::string& /*holder*/,
-                                 uint64_t /*token*/) {
+    virtual Status release_lease(const std::string& /*session_id*/, const std::string& /*holder*/, uint64_t /*token*/) {
         return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
     }
     // Renews many leases: one entry per id, true = renewed, false = lost (FENCED). An error when
     // the call failed as a whole (then nothing counts as renewed).
-    virtual StorageResult<std::vector<bool>> renew_leases(const std::string& /*holder*/, uint32_t /*ttl_ms*/,
-                                                          const std::vector<std::pair<std::string, uint64_t>>& /*held*/) {
+    virtual StorageResult<std::vector<bool>> renew_leases(
+        const std::string& /*holder*/, uint32_t /*ttl_ms*/,
+        const std::vector<std::pair<std::string, uint64_t>>& /*held*/) {
         return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no session leases"});
     }
     // Every later write for `session_id` carries `token` (0: the session is no longer fenced by

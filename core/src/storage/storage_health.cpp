@@ -172,9 +172,9 @@ Status HealthReportingStorage::append_log_entry(const std::string& session_id, s
 
 std::vector<Status> HealthReportingStorage::append_log_batch(const std::vector<LogAppend>& items) {
     auto statuses = inner_.append_log_batch(items);
-    const bool failed = statuses.size() < items.size() || std::any_of(statuses.begin(), statuses.end(), [](const Status& s) {
-                            return !s.ok() && s.error().status != kStatusFenced;
-                        });
+    const bool failed = statuses.size() < items.size() ||
+                        std::any_of(statuses.begin(), statuses.end(),
+                                    [](const Status& s) { return !s.ok() && s.error().status != kStatusFenced; });
     if (failed) monitor_.poke();
     return statuses;
 }

@@ -24,7 +24,8 @@ ReplyPtr command(redisContext* c, const std::vector<std::string_view>& args) {
         argv.push_back(a.data());
         lens.push_back(a.size());
     }
-    return ReplyPtr(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    return ReplyPtr(
+        static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
 }
 
 // How long the subscriber waits for data before it looks at its stop flag again.
@@ -49,7 +50,8 @@ ContextPtr open_connection(const Settings& settings, int timeout_ms, const char*
     if (c->err != 0) throw sdk::Error(MACP_STATUS_UNAVAILABLE, where + ": cannot connect: " + c->errstr);
     redisSetTimeout(c.get(), timeval_of(timeout_ms));
     if (e.has_password) {
-        auto r = e.user.empty() ? command(c.get(), {"AUTH", e.password}) : command(c.get(), {"AUTH", e.user, e.password});
+        auto r =
+            e.user.empty() ? command(c.get(), {"AUTH", e.password}) : command(c.get(), {"AUTH", e.user, e.password});
         if (!r || r->type == REDIS_REPLY_ERROR) {
             throw sdk::Error(MACP_STATUS_UNAVAILABLE,
                              where + ": authentication failed" + (r ? ": " + std::string(r->str, r->len) : ""));

@@ -414,8 +414,8 @@ struct StorageTrampolines {
             return report_items(status, st, n);
         });
     }
-    static macp_status publish_events(void* i, const char* channel, const uint8_t* const* messages,
-                                      const size_t* lens, size_t n, const macp_call_context* c) noexcept {
+    static macp_status publish_events(void* i, const char* channel, const uint8_t* const* messages, const size_t* lens,
+                                      size_t n, const macp_call_context* c) noexcept {
         return guarded(c, [&] {
             const CallContext cc(c);
             std::vector<std::string_view> views;
@@ -438,7 +438,8 @@ struct StorageTrampolines {
         });
     }
     static void unsubscribe_events(void* /*instance*/, void* subscription) noexcept {
-        delete static_cast<EventSubscription*>(subscription);  // NOLINT(cppcoreguidelines-owning-memory): the ABI's handle
+        delete static_cast<EventSubscription*>(
+            subscription);  // NOLINT(cppcoreguidelines-owning-memory): the ABI's handle
     }
     static macp_status release_lease(void* i, const char* sid, const char* holder, uint64_t token,
                                      const macp_call_context* c) noexcept {
