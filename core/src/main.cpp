@@ -472,6 +472,7 @@ int run(int argc, char** argv) {
     std::unique_ptr<macp::service::MetricsEndpoint> metrics_endpoint;
     if (!cfg.metrics_addr.empty()) {
         macp::service::wire_metrics(metrics, kernel, events);
+        if (cluster_link) macp::service::wire_cluster_metrics(metrics, *cluster_link, *cluster_events);
         auto endpoint =
             macp::service::MetricsEndpoint::start(cfg.metrics_addr, [&metrics] { return metrics.render(); });
         if (!endpoint) {

@@ -23,6 +23,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "metrics_page.hpp"
 
 using namespace macp::test;
 using namespace std::chrono_literals;
@@ -48,6 +49,8 @@ public:
                                                    {"MACP_MESSAGE_LIMIT_PER_MINUTE", "1000000"},
                                                    {"MACP_SESSION_START_LIMIT_PER_MINUTE", "1000000"}};
             for (const auto& [k, v] : extra) env[k] = v;
+            metrics_ports.push_back(free_port());
+            env["MACP_METRICS_ADDR"] = "127.0.0.1:" + std::to_string(metrics_ports.back());
             nodes.push_back(std::make_unique<ServerProcess>(env, dir.path() / ("node" + std::to_string(i))));
         }
         for (auto& n : nodes) {
@@ -57,6 +60,12 @@ public:
         }
     }
     ServerProcess& operator[](size_t i) { return *nodes[i]; }
+    // One sample of node i's metrics page (-1 when absent or the scrape failed).
+    [[nodiscard]] double metric(size_t i, const std::string& series) const {
+        const auto reply = http_request(metrics_ports[i], "GET", "/metrics");
+        if (reply.status != 200) return -1;
+        return parse(reply.body).value(series);
+    }
     [[nodiscard]] std::string logs() const {
         std::string all;
         for (size_t i = 0; i < nodes.size(); ++i) {
@@ -66,6 +75,7 @@ public:
     }
 
     TempDir dir;
+    std::vector<int> metrics_ports;
     std::vector<std::unique_ptr<ServerProcess>> nodes;
 };
 
@@ -140,6 +150,10 @@ TEST_CASE("any process answers any call, with the owner's answers", "[integratio
         for (const auto& md : all) listed.insert(md.session_id());
         for (const auto& id : ids) CHECK(listed.count(id) == 1);
     }
+    // Two of every three contributions were forwarded (macp_cluster_forwarded_total, docs/metrics.md).
+    double forwarded = 0;
+    for (size_t i = 0; i < 3; ++i) forwarded += c.metric(i, R"(macp_cluster_forwarded_total{call="send"})");
+    CHECK(forwarded >= 2 * kSessions);
     // An unknown session is NOT_FOUND through any process.
     macp::v1::SessionMetadata none;
     CHECK(alice[1]->get_session(new_session_id(), &none).error_code() == grpc::StatusCode::NOT_FOUND);
@@ -215,6 +229,8 @@ TEST_CASE("SIGKILL of a process under load: its sessions continue elsewhere, not
     }
     INFO(c.logs());
     CHECK(c.logs().find("took over session") != std::string::npos);
+    // The survivors took over the dead process's three sessions (macp_cluster_takeovers_total).
+    CHECK(c.metric(1, "macp_cluster_takeovers_total") + c.metric(2, "macp_cluster_takeovers_total") >= 3);
 }
 
 TEST_CASE("an owner paused past its lease is fenced: its writes are refused, the session has one history",
@@ -250,6 +266,8 @@ TEST_CASE("an owner paused past its lease is fenced: its writes are refused, the
     }();
     INFO(c[0].log());
     CHECK(lost);
+    CHECK(c.metric(0, "macp_cluster_sessions_lost_total") >= 1);
+    CHECK(c.metric(1, "macp_cluster_takeovers_total") >= 1);
     // One history, whichever process is asked; every message once.
     for (Client* via : {&a, &b}) {
         macp::v1::SessionMetadata md;
@@ -318,6 +336,7 @@ TEST_CASE("a watcher on one process sees sessions started and resolved on the ot
     REQUIRE(signals->Read(&s));
     CHECK(s.envelope().message_id() == "sig-1");
     CHECK(s.envelope().sender() == "coordinator");
+    CHECK(c.metric(0, R"(macp_cluster_events_total{direction="received"})") >= 4);
     ctx->TryCancel();
     sctx->TryCancel();
 }

@@ -151,7 +151,10 @@ Route Ownership::route(const std::string& session_id) {
         spdlog::error("cluster: {}", adopted.error());
         return r;
     }
-    if (*adopted) spdlog::info("cluster: took over session {} (fencing token {})", session_id, lease->token);
+    if (*adopted) {
+        takeovers_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::info("cluster: took over session {} (fencing token {})", session_id, lease->token);
+    }
     r.kind = Route::Local;
     return r;
 }
@@ -197,6 +200,7 @@ void Ownership::lost(const std::string& session_id) {
         if (owned_.erase(session_id) == 0) return;
         lost_.push_back(session_id);
     }
+    losses_.fetch_add(1, std::memory_order_relaxed);
     storage_.set_fence(session_id, 0);
     spdlog::warn("cluster: lost session {}: the store refused a write of ours (another process holds it now)",
                  session_id);
@@ -277,6 +281,7 @@ void Ownership::renew() {
         }
         storage_.set_fence(id, 0);
         kernel_.drop(id);
+        losses_.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("cluster: lost session {}: its lease went to another process", id);
     }
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -85,6 +86,10 @@ public:
     [[nodiscard]] const std::string& holder() const { return holder_; }
     [[nodiscard]] const ClusterOptions& options() const { return options_; }
     [[nodiscard]] size_t owned_count() const;
+    // Sessions taken over with a stored history (a crashed or stopped owner's), and sessions this
+    // process lost to another (metrics: macp_cluster_*).
+    [[nodiscard]] uint64_t takeovers() const { return takeovers_.load(std::memory_order_relaxed); }
+    [[nodiscard]] uint64_t losses() const { return losses_.load(std::memory_order_relaxed); }
 
 private:
     struct Held {
@@ -116,6 +121,8 @@ private:
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> held_elsewhere_;
 
     std::array<std::mutex, 64> claim_mu_;  // one claim of a session at a time
+    std::atomic<uint64_t> takeovers_{0};
+    std::atomic<uint64_t> losses_{0};
 
     // Owners of sessions held elsewhere, until their lease's known end (bounded by what was
     // routed within one lease; expired entries are dropped by the background thread).

@@ -108,6 +108,10 @@ void ClusterEvents::run() {
         if (auto st = storage_.publish_events(kChannel, batch); !st) {
             spdlog::warn("cluster: {} events not published to the other processes: {}", batch.size(),
                          st.error().message);
+            std::lock_guard count(mu_);
+            dropped_ += batch.size();
+        } else {
+            published_.fetch_add(batch.size(), std::memory_order_relaxed);
         }
         batch.clear();
         lock.lock();
@@ -119,6 +123,7 @@ void ClusterEvents::receive(std::string_view frame) {
     const auto origin_len = static_cast<unsigned char>(frame[1]);
     if (frame.size() < 2 + static_cast<size_t>(origin_len)) return;
     if (frame.substr(2, origin_len) == origin_) return;  // our own, already delivered here
+    received_.fetch_add(1, std::memory_order_relaxed);
     const std::string_view payload = frame.substr(2 + origin_len);
     switch (frame[0]) {
         case kLifecycle: {

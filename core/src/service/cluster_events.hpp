@@ -13,6 +13,7 @@
 // the queue in batches. Received events are handled on the store's subscriber thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -46,8 +47,11 @@ public:
     void policies_changed() override;
     void modes_changed() override;
 
-    // Events dropped because the queue was full (the store too slow or unreachable).
+    // Events dropped because the queue was full or the store refused them, published, and received
+    // from the other processes (metrics: macp_cluster_events_*).
     [[nodiscard]] uint64_t dropped() const;
+    [[nodiscard]] uint64_t published() const { return published_.load(std::memory_order_relaxed); }
+    [[nodiscard]] uint64_t received() const { return received_.load(std::memory_order_relaxed); }
 
 private:
     void enqueue(char kind, const std::string& payload);
@@ -65,6 +69,8 @@ private:
     std::condition_variable cv_;
     std::deque<std::string> queue_;
     uint64_t dropped_ = 0;
+    std::atomic<uint64_t> published_{0};
+    std::atomic<uint64_t> received_{0};
     bool stop_ = false;
     std::thread publisher_;
     std::unique_ptr<storage::StorageBackend::EventSubscription> subscription_;

@@ -4,6 +4,7 @@
 // kForwardedHeader, which tells the owner not to forward it any further.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -48,6 +49,10 @@ struct ClusterLink {
     ClusterLink(cluster::Ownership& o, PeerOptions p) : ownership(o), peers(std::move(p)) {}
     cluster::Ownership& ownership;
     PeerChannels peers;
+    // Calls passed on to another process (metrics: macp_cluster_forwarded_total).
+    std::atomic<uint64_t> forwarded_sends{0};
+    std::atomic<uint64_t> forwarded_unary{0};  // GetSession, Cancel/Suspend/ResumeSession
+    std::atomic<uint64_t> relayed_streams{0};  // StreamSession
 };
 
 // True when the call came from another process of the cluster (it must not be forwarded again).

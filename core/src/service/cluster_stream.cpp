@@ -156,6 +156,7 @@ private:
         for (const auto& [k, v] : metadata_) upstream_.context.AddMetadata(k, v);
         upstream_.context.AddMetadata(kForwardedHeader, own.options().node_id);
         cluster_.peers.stub(address).async()->StreamSession(&upstream_.context, &upstream_);
+        cluster_.relayed_streams.fetch_add(1, std::memory_order_relaxed);
         connected_ = true;
         upstream_.outgoing = request_;
         upstream_.StartWrite(&upstream_.outgoing);

@@ -30,4 +30,28 @@ void wire_metrics(metrics::Metrics& metrics, kernel::Kernel& kernel, ServiceEven
     });
 }
 
+void wire_cluster_metrics(metrics::Metrics& metrics, ClusterLink& cluster, ClusterEvents& relay) {
+    metrics.add_collector([&cluster, &relay](metrics::Exposition& out) {
+        const auto& own = cluster.ownership;
+        out.family("macp_cluster_sessions_owned", "gauge", "Sessions whose lease this process holds.");
+        out.sample("macp_cluster_sessions_owned", {}, static_cast<uint64_t>(own.owned_count()));
+        out.family("macp_cluster_takeovers_total", "counter",
+                   "Sessions with a stored history this process took over (their owner crashed, stopped or left).");
+        out.sample("macp_cluster_takeovers_total", {}, own.takeovers());
+        out.family("macp_cluster_sessions_lost_total", "counter",
+                   "Sessions this process lost to another (a renewal or a write answered FENCED).");
+        out.sample("macp_cluster_sessions_lost_total", {}, own.losses());
+        out.family("macp_cluster_forwarded_total", "counter",
+                   "Calls passed on to the process that owns their session, by kind.");
+        out.sample("macp_cluster_forwarded_total", {{"call", "send"}}, cluster.forwarded_sends.load());
+        out.sample("macp_cluster_forwarded_total", {{"call", "unary"}}, cluster.forwarded_unary.load());
+        out.sample("macp_cluster_forwarded_total", {{"call", "stream"}}, cluster.relayed_streams.load());
+        out.family("macp_cluster_events_total", "counter",
+                   "Events between processes: published by this one, received from the others, dropped.");
+        out.sample("macp_cluster_events_total", {{"direction", "published"}}, relay.published());
+        out.sample("macp_cluster_events_total", {{"direction", "received"}}, relay.received());
+        out.sample("macp_cluster_events_total", {{"direction", "dropped"}}, relay.dropped());
+    });
+}
+
 }  // namespace macp::service

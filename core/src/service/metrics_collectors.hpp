@@ -6,6 +6,8 @@
 
 #include "kernel/kernel.hpp"
 #include "metrics/registry.hpp"
+#include "service/cluster_events.hpp"
+#include "service/cluster_peers.hpp"
 #include "service/service_events.hpp"
 
 namespace macp::service {
@@ -13,5 +15,8 @@ namespace macp::service {
 // OWNERSHIP: `kernel` and `events` must outlive every scrape (main stops the endpoint first).
 // Call once, before the metrics endpoint and the gRPC server start.
 void wire_metrics(metrics::Metrics& metrics, kernel::Kernel& kernel, ServiceEvents& events);
+// MACP_CLUSTER=1 (docs/scale-out.md): sessions owned, takeovers, losses, forwarded calls, events.
+// Same OWNERSHIP rule for `cluster` and `relay`.
+void wire_cluster_metrics(metrics::Metrics& metrics, ClusterLink& cluster, ClusterEvents& relay);
 
 }  // namespace macp::service

@@ -83,6 +83,7 @@ grpc::Status RuntimeService::route_and_call(grpc::ServerContext* ctx, const std:
         if (route.kind == cluster::Route::Remote) {
             if (from_peer) return {grpc::StatusCode::UNAVAILABLE, "session is served by " + route.owner};
             auto client = forwarding_context(md, info_.cluster->ownership.options().node_id, expires);
+            info_.cluster->forwarded_unary.fetch_add(1, std::memory_order_relaxed);
             auto status = remote(info_.cluster->peers.stub(route.address), client.get());
             if (!reroute_after(status)) return status;
             info_.cluster->ownership.forget_remote(session_id);

@@ -200,6 +200,7 @@ void RuntimeService::dispatch_send(const std::shared_ptr<SendCall>& call) {
 
 void RuntimeService::forward_send(const std::shared_ptr<SendCall>& call, const std::string& address) {
     auto& stub = info_.cluster->peers.stub(address);
+    info_.cluster->forwarded_sends.fetch_add(1, std::memory_order_relaxed);
     call->client_ctx = forwarding_context(call->forward_md, info_.cluster->ownership.options().node_id, call->expires);
     *call->forward_req.mutable_envelope() = call->envelope;
     call->forward_resp.Clear();
