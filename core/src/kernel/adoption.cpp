@@ -36,7 +36,10 @@ void Kernel::drop(const std::string& session_id) {
 }
 
 bool Kernel::holds(const std::string& session_id) const {
-    return table_.find(session_id) != nullptr || table_.is_evicted(session_id);
+    if (table_.find(session_id) != nullptr) return true;
+    // An evicted session is written once more only by the disk retention's deletion (CFG-20);
+    // without one, nothing of it is written again and its lease can go.
+    return options_.session_disk_retention_ms > 0 && table_.is_evicted(session_id);
 }
 
 std::vector<Session> Kernel::stored_sessions_except(const std::unordered_set<std::string>& known) {
@@ -51,6 +54,7 @@ std::vector<Session> Kernel::stored_sessions_except(const std::unordered_set<std
         if (known.count(id) == 0) others.push_back(std::move(id));
     }
     constexpr size_t kBatch = 256;  // one storage round trip per batch
+    const int64_t now = now_ms();
     for (size_t at = 0; at < others.size(); at += kBatch) {
         std::vector<std::string> batch(
             others.begin() + static_cast<std::ptrdiff_t>(at),
@@ -61,6 +65,11 @@ std::vector<Session> Kernel::stored_sessions_except(const std::unordered_set<std
             auto snap = decode_snapshot(**snapshots[i], false);
             if (!snap) continue;
             if (snap->session.session_id.empty()) snap->session.session_id = batch[i];
+            // As on the process that served it (STO-RET-1): a finished session past its retention
+            // has left memory and is no longer listed.
+            if (is_terminal(snap->session.state) && snap->session.started_at_ms < now - options_.session_retention_ms) {
+                continue;
+            }
             out.push_back(snap->session.metadata());
         }
     }

@@ -152,11 +152,13 @@ public:
     // Forgets a session this process lost (its lease went to another process): later work on it
     // answers UNKNOWN_SESSION here, and the service routes the caller to the new owner.
     void drop(const std::string& session_id);
-    // Whether the session is in memory or evicted but still due for disk retention: while it is,
-    // this process still writes it and keeps its lease.
+    // Whether the session is in memory, or evicted but still due for deletion by the disk
+    // retention: while it is, this process may write it and keeps its lease.
     [[nodiscard]] bool holds(const std::string& session_id) const;
     // Sessions not in this process's memory, read from their stored snapshots (ListSessions in a
-    // cluster: the other processes' sessions as of their last snapshot). Unreadable ones are skipped.
+    // cluster: the other processes' sessions as of their last snapshot), without the finished ones
+    // past MACP_SESSION_RETENTION_SECS (as their owner lists them). Reads every stored snapshot, 256
+    // per storage round trip. Unreadable ones are skipped.
     std::vector<Session> stored_sessions_except(const std::unordered_set<std::string>& known);
 
     [[nodiscard]] const modes::ModeRegistry& modes() const { return modes_; }

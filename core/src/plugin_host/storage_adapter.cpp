@@ -123,8 +123,8 @@ void StorageAdapter::require_fences(bool on) {
     fencing_.store(true, std::memory_order_release);
 }
 
-void StorageAdapter::on_fenced(std::function<void(const std::string&)> fn) {
-    fenced_listener_ = std::move(fn);
+void StorageAdapter::on_fenced(const std::function<void(const std::string&)>& fn) {
+    fenced_listener_ = fn;
 }
 
 bool StorageAdapter::supports_events() const {
@@ -209,12 +209,12 @@ private:
 }  // namespace
 
 storage::StorageResult<std::unique_ptr<storage::StorageBackend::EventSubscription>> StorageAdapter::subscribe_events(
-    const std::string& channel, EventHandlers handlers) {
+    const std::string& channel, const EventHandlers& handlers) {
     constexpr const char* op = "subscribe_events";
     if (!supports_events()) return fail(error(op, MACP_STATUS_UNSUPPORTED, "this backend has no events"));
     try {
         void* instance = instance_->call_here([](void* inst) { return inst; });
-        auto sub = std::make_unique<PluginEventSubscription>(std::move(handlers), vt_.unsubscribe_events, instance);
+        auto sub = std::make_unique<PluginEventSubscription>(handlers, vt_.unsubscribe_events, instance);
         HostCallContext cc(instance_->logger());
         void* handle = nullptr;
         const macp_status status = instance_->call(

@@ -68,11 +68,11 @@ public:
         const std::string& holder, uint32_t ttl_ms, const std::vector<std::pair<std::string, uint64_t>>& held) override;
     void set_fence(const std::string& session_id, uint64_t token) override;
     void require_fences(bool on) override;
-    void on_fenced(std::function<void(const std::string&)> fn) override;
+    void on_fenced(const std::function<void(const std::string&)>& fn) override;
     [[nodiscard]] bool supports_events() const override;
     storage::Status publish_events(const std::string& channel, const std::vector<std::string>& messages) override;
     storage::StorageResult<std::unique_ptr<EventSubscription>> subscribe_events(const std::string& channel,
-                                                                                EventHandlers handlers) override;
+                                                                                const EventHandlers& handlers) override;
 
 private:
     // Runs one write of one session with its fencing token on the call context; reports a FENCED

@@ -50,7 +50,7 @@ Result<void, std::string> ClusterEvents::start() {
             reload_registries();  // registry changes made meanwhile
         }
     };
-    auto sub = storage_.subscribe_events(kChannel, std::move(handlers));
+    auto sub = storage_.subscribe_events(kChannel, handlers);
     if (!sub) return fail("cannot subscribe to the cluster's events: " + sub.error().message);
     subscription_ = std::move(sub.value());
     publisher_ = std::thread([this] { run(); });

@@ -204,23 +204,24 @@ void RuntimeService::forward_send(const std::shared_ptr<SendCall>& call, const s
     call->client_ctx = forwarding_context(call->forward_md, info_.cluster->ownership.options().node_id, call->expires);
     *call->forward_req.mutable_envelope() = call->envelope;
     call->forward_resp.Clear();
-    stub.async()->Send(
-        call->client_ctx.get(), &call->forward_req, &call->forward_resp, [this, call, address](grpc::Status status) {
-            if (status.ok()) {
-                if (!call->claim()) return;
-                call->deadline.release();
-                *call->resp = call->forward_resp;
-                return call->finish(grpc::Status::OK);
-            }
-            if (!reroute_after(status)) return call->answer(status);
-            info_.cluster->ownership.forget_remote(call->envelope.session_id());
-            spdlog::debug("cluster: forward to {} failed ({}); routing again", address, status.error_message());
-            try {
-                reroute_later(call, std::chrono::milliseconds(100));
-            } catch (const std::exception&) {
-                call->answer(status);
-            }
-        });
+    stub.async()->Send(call->client_ctx.get(), &call->forward_req, &call->forward_resp,
+                       [this, call, address](const grpc::Status& status) {
+                           if (status.ok()) {
+                               if (!call->claim()) return;
+                               call->deadline.release();
+                               *call->resp = call->forward_resp;
+                               return call->finish(grpc::Status::OK);
+                           }
+                           if (!reroute_after(status)) return call->answer(status);
+                           info_.cluster->ownership.forget_remote(call->envelope.session_id());
+                           spdlog::debug("cluster: forward to {} failed ({}); routing again", address,
+                                         status.error_message());
+                           try {
+                               reroute_later(call, std::chrono::milliseconds(100));
+                           } catch (const std::exception&) {
+                               call->answer(status);
+                           }
+                       });
 }
 
 }  // namespace macp::service

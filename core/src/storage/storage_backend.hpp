@@ -132,7 +132,7 @@ public:
     virtual void require_fences(bool /*on*/) {}
     // `fn(session_id)` runs (on the storage thread, must not block) whenever a write is refused
     // FENCED: this process lost the session. Set once, before serving.
-    virtual void on_fenced(std::function<void(const std::string&)> /*fn*/) {}
+    virtual void on_fenced(const std::function<void(const std::string&)>& /*fn*/) {}
 
     // ---- events between processes (plugin ABI 1.2 publish/subscribe_events) ----
     [[nodiscard]] virtual bool supports_events() const { return false; }
@@ -155,7 +155,7 @@ public:
         EventSubscription& operator=(const EventSubscription&) = delete;
     };
     virtual StorageResult<std::unique_ptr<EventSubscription>> subscribe_events(const std::string& /*channel*/,
-                                                                               EventHandlers /*handlers*/) {
+                                                                               const EventHandlers& /*handlers*/) {
         return fail(StorageError{kStatusUnsupported, "storage backend " + name() + " has no events"});
     }
 

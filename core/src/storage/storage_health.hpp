@@ -161,14 +161,14 @@ public:
     }
     void set_fence(const std::string& session_id, uint64_t token) override { inner_.set_fence(session_id, token); }
     void require_fences(bool on) override { inner_.require_fences(on); }
-    void on_fenced(std::function<void(const std::string&)> fn) override { inner_.on_fenced(std::move(fn)); }
+    void on_fenced(const std::function<void(const std::string&)>& fn) override { inner_.on_fenced(fn); }
     [[nodiscard]] bool supports_events() const override { return inner_.supports_events(); }
     Status publish_events(const std::string& channel, const std::vector<std::string>& messages) override {
         return inner_.publish_events(channel, messages);
     }
     StorageResult<std::unique_ptr<EventSubscription>> subscribe_events(const std::string& channel,
-                                                                       EventHandlers handlers) override {
-        return inner_.subscribe_events(channel, std::move(handlers));
+                                                                       const EventHandlers& handlers) override {
+        return inner_.subscribe_events(channel, handlers);
     }
     StorageResult<std::vector<std::string>> recover() override { return inner_.recover(); }
 

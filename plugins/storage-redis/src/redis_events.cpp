@@ -95,9 +95,8 @@ void RedisPublisher::publish(const std::string& channel, const std::vector<std::
     }
 }
 
-RedisSubscription::RedisSubscription(const Settings& settings, std::string channel, const sdk::EventSink& sink,
-                                     sdk::Logger log)
-    : settings_(settings), channel_(event_channel(settings.prefix, channel)), sink_(sink), log_(std::move(log)) {}
+RedisSubscription::RedisSubscription(const Settings& settings, const std::string& channel, const sdk::EventSink& sink)
+    : settings_(settings), channel_(event_channel(settings.prefix, channel)), sink_(sink) {}
 
 RedisSubscription::~RedisSubscription() {
     stop_.store(true);
@@ -163,7 +162,7 @@ void RedisSubscription::run() {
             c = subscribe();
             backoff = std::chrono::milliseconds(100);
             sink_.state(true, "subscribed to " + channel_ + " again");
-        } catch (const sdk::Error& e) {
+        } catch (const sdk::Error&) {  // still down: the next attempt waits longer
             backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         }
     }
@@ -180,7 +179,7 @@ void RedisStorage::publish_events(const std::string& channel, const std::vector<
 
 std::unique_ptr<sdk::EventSubscription> RedisStorage::subscribe_events(const std::string& channel,
                                                                        const sdk::EventSink& sink) {
-    auto sub = std::make_unique<RedisSubscription>(settings_, channel, sink, log_);
+    auto sub = std::make_unique<RedisSubscription>(settings_, channel, sink);
     sub->start();
     return sub;
 }

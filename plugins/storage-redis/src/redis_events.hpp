@@ -44,7 +44,7 @@ private:
 
 class RedisSubscription final : public sdk::EventSubscription {
 public:
-    RedisSubscription(const Settings& settings, std::string channel, const sdk::EventSink& sink, sdk::Logger log);
+    RedisSubscription(const Settings& settings, const std::string& channel, const sdk::EventSink& sink);
     ~RedisSubscription() override;  // stops and joins the thread
 
     // Connects and subscribes once on the calling thread, so that a subscription that cannot
@@ -60,7 +60,6 @@ private:
     const Settings& settings_;
     const std::string channel_;
     const sdk::EventSink sink_;
-    sdk::Logger log_;
     std::atomic<bool> stop_{false};
     ContextPtr first_;  // the connection start() opened, handed to the thread
     std::thread thread_;
