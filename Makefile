@@ -84,11 +84,12 @@ ASAN_TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 ASAN_EXCLUDE := ^(packaging|lint)\.|^storage_file\.crash_states$$
 # The TSan run: the kernel's concurrency test, the in-process sequence fuzzer (kernel restarts over
 # one store), the gRPC service's limits and deadlines, every
-# stream and watch test, and the session control RPCs under load.
-TSAN_TESTS := ^(unit\.kernel_concurrency_test|fuzz\.sequence|unit\.(call_deadlines|connection_limits|stream_limits)_test|it_(stream_session_test\.file|watch_streams_test|stream_limits_test|session_control_test|request_limits_test))$$
+# stream and watch test, the session control RPCs under load, and the cluster (issue #16: several
+# processes, forwarding, stream relays, events between processes).
+TSAN_TESTS := ^(unit\.kernel_concurrency_test|fuzz\.sequence|unit\.(call_deadlines|connection_limits|stream_limits)_test|it_(stream_session_test\.file|watch_streams_test|stream_limits_test|session_control_test|request_limits_test|cluster_test)|storage_redis\.events)$$
 TSAN_TARGETS := macp-runtime storage-file auth-static unit_kernel_concurrency_test sequence_fuzz unit_call_deadlines_test \
   unit_connection_limits_test unit_stream_limits_test it_stream_session_test it_watch_streams_test \
-  it_stream_limits_test it_session_control_test it_request_limits_test
+  it_stream_limits_test it_session_control_test it_request_limits_test storage-redis it_cluster_test storage_redis_test
 
 san-deps:
 	@./scripts/install-deps.sh clang-14 libclang-rt-14-dev

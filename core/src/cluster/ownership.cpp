@@ -44,6 +44,7 @@ Ownership::Ownership(ClusterOptions options, storage::StorageBackend& storage, k
       holder_(holder_name(options_.node_id, options_.advertise_addr, random_incarnation())) {}
 
 Ownership::~Ownership() {
+    storage_.on_fenced({});  // the store may still refuse a write of the kernel's after this is gone
     {
         std::lock_guard lock(thread_mu_);
         stop_ = true;
@@ -137,19 +138,25 @@ Route Ownership::route(const std::string& session_id) {
     }
     forget_remote(session_id);
     storage_.set_fence(session_id, lease->token);
-    {
-        std::unique_lock lock(mu_);
-        owned_[session_id] = Held{lease->token, std::chrono::steady_clock::now()};
-    }
     // Rebuilt from what the store holds now: the previous owner's last acknowledged write is in
-    // its log, and nothing it writes from now on can land (its token is stale).
+    // its log, and nothing it writes from now on can land (its token is stale). Only then does
+    // owns() say yes: a call for the session that arrives meanwhile waits on the claim lock above
+    // instead of reaching a kernel that does not have the session yet (where a SessionStart would
+    // start it a second time).
     auto adopted = kernel_.adopt(session_id);
     if (!adopted) {
-        forget(session_id, true);
+        storage_.set_fence(session_id, 0);
+        if (auto st = storage_.release_lease(session_id, holder_, lease->token); !st) {
+            spdlog::warn("cluster: cannot release the lease of session {}: {}", session_id, st.error().message);
+        }
         r.detail = adopted.error();
         r.store_failed = true;
         spdlog::error("cluster: {}", adopted.error());
         return r;
+    }
+    {
+        std::unique_lock lock(mu_);
+        owned_[session_id] = Held{lease->token, std::chrono::steady_clock::now()};
     }
     if (*adopted) {
         takeovers_.fetch_add(1, std::memory_order_relaxed);

@@ -99,9 +99,14 @@ std::optional<uint64_t> StorageAdapter::fence_of(const std::string& session_id) 
 }
 
 void StorageAdapter::report_fenced(const std::string& session_id) const {
-    if (!fenced_listener_) return;
+    std::function<void(const std::string&)> listener;
+    {
+        std::shared_lock lock(fences_mu_);  // set and cleared by the cluster's owner while serving
+        listener = fenced_listener_;
+    }
+    if (!listener) return;
     try {
-        fenced_listener_(session_id);
+        listener(session_id);
     } catch (const std::exception& e) {
         spdlog::error("session {}: the lost-lease handler failed: {}", session_id, e.what());
     }
@@ -124,6 +129,7 @@ void StorageAdapter::require_fences(bool on) {
 }
 
 void StorageAdapter::on_fenced(const std::function<void(const std::string&)>& fn) {
+    std::unique_lock lock(fences_mu_);
     fenced_listener_ = fn;
 }
 

@@ -104,7 +104,7 @@ private:
     std::unordered_map<std::string, uint64_t> fences_;
     std::atomic<bool> fencing_{false};                         // a fence was ever set or required: look the table up
     bool fences_required_ = false;                             // under fences_mu_
-    std::function<void(const std::string&)> fenced_listener_;  // set before serving
+    std::function<void(const std::string&)> fenced_listener_;  // under fences_mu_
 };
 
 }  // namespace macp::plugin_host

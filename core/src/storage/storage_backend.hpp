@@ -130,8 +130,8 @@ public:
     // (FENCED) instead of being stored unfenced: in a cluster only a lease holder may write.
     virtual void set_fence(const std::string& /*session_id*/, uint64_t /*token*/) {}
     virtual void require_fences(bool /*on*/) {}
-    // `fn(session_id)` runs (on the storage thread, must not block) whenever a write is refused
-    // FENCED: this process lost the session. Set once, before serving.
+    // `fn(session_id)` runs (on the writing thread, must not block) whenever a write is refused
+    // FENCED: this process lost the session. An empty `fn` stops the calls.
     virtual void on_fenced(const std::function<void(const std::string&)>& /*fn*/) {}
 
     // ---- events between processes (plugin ABI 1.2 publish/subscribe_events) ----
