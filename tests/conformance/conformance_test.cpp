@@ -3,8 +3,12 @@
 // the real server over gRPC: inline policy registered, session started, each message sent as its
 // sender (dev-mode bearer = sender), accept/reject and error codes checked, then the final state,
 // the resolution and the mode state (read from the latest snapshot the server encoded).
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <google/protobuf/util/json_util.h>
@@ -20,19 +24,47 @@ namespace pb = google::protobuf;
 
 namespace {
 
+// MACP_CONFORMANCE_CLUSTER=1 (ctest conformance.cluster, issue #16): every fixture through two
+// processes of one cluster over Redis. The policy is registered on the second process and used by
+// the first (registries follow each other); the session starts on the first; the messages go
+// through the two in turn (every other one forwarded to the owner); GetSession asks the second.
+bool cluster_mode() {
+    const char* c = std::getenv("MACP_CONFORMANCE_CLUSTER");
+    return c != nullptr && std::string(c) == "1";
+}
+
 void run_fixture(const fs::path& file) {
     rapidjson::Document fx;
     fx.Parse(slurp(file).c_str());
     REQUIRE_FALSE(fx.HasParseError());
     TempDir dir;
     const auto data = dir.path() / "data";
-    ServerProcess server(server_env(), data);
-    REQUIRE(server.start());
+    std::vector<std::unique_ptr<ServerProcess>> servers;
+    if (cluster_mode()) {
+        const std::string prefix = "conformance-" + new_session_id().substr(0, 8) + ":";
+        for (int i = 0; i < 2; ++i) {
+            auto env = server_env();
+            env["MACP_CLUSTER"] = "1";
+            env["MACP_NODE_ID"] = "conformance" + std::to_string(i);
+            env["MACP_STORAGE_BACKEND"] = "redis";
+            env["MACP_REDIS_KEY_PREFIX"] = prefix;
+            servers.push_back(std::make_unique<ServerProcess>(env, dir.path() / ("node" + std::to_string(i))));
+        }
+    } else {
+        servers.push_back(std::make_unique<ServerProcess>(server_env(), data));
+    }
+    for (auto& s : servers) {
+        const bool started = s->start();
+        INFO(s->log());
+        REQUIRE(started);
+    }
+    ServerProcess& server = *servers.front();  // where the session starts (its owner)
+    ServerProcess& other = *servers.back();
     const std::string mode = str(fx, "mode");
     const std::string initiator = str(fx, "initiator");
 
     if (fx.HasMember("policy")) {  // CONF-4
-        Client admin(server.address(), initiator);
+        Client admin(other.address(), initiator);
         auto req = policy_request(fx);
         macp::v1::RegisterPolicyResponse resp;
         auto ctx = admin.context();
@@ -40,6 +72,19 @@ void run_fixture(const fs::path& file) {
         REQUIRE(st.ok());
         INFO("RegisterPolicy error: " << resp.error());
         REQUIRE(resp.ok());
+        if (&other != &server) {  // the owner learns of it through the cluster's events (bounded wait)
+            Client owner(server.address(), initiator);
+            bool known = false;
+            for (int i = 0; i < 200 && !known; ++i) {
+                macp::v1::GetPolicyRequest get;
+                get.set_policy_id(req.policy_descriptor().policy_id());
+                macp::v1::GetPolicyResponse got;
+                auto c = owner.context();
+                known = owner.stub().GetPolicy(c.get(), get, &got).ok();
+                if (!known) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+            }
+            REQUIRE(known);
+        }
     }
 
     const auto sid = new_session_id();
@@ -55,7 +100,7 @@ void run_fixture(const fs::path& file) {
         const std::string sender = str(m, "sender");
         const std::string type = str(m, "message_type");
         const std::string payload = encode_payload(str(m, "payload_type"), m["payload"], fx.GetAllocator());
-        Client c(server.address(), sender);
+        Client c((i % 2 == 0 ? server : other).address(), sender);
         auto a = c.send(envelope(type, sid, mode, "m" + std::to_string(i), payload));
         INFO("message " << i << " " << type << " from " << sender << " -> ok=" << a.ok() << " code=" << a.error().code()
                         << " (" << a.error().message() << ")");
@@ -68,15 +113,16 @@ void run_fixture(const fs::path& file) {
     }
 
     macp::v1::SessionMetadata md;  // CONF-14
-    REQUIRE(init.get_session(sid, &md).ok());
+    Client reader(other.address(), initiator);
+    REQUIRE(reader.get_session(sid, &md).ok());
     const std::string expected_state = str(fx, "expected_final_state");
     CHECK(md.state() == state_from_name(expected_state));
 
     // Resolution and mode state are read from the latest snapshot the server encoded, which only
     // a stored data directory holds: on the memory backend the answers and states above are the check.
-    REQUIRE(server.stop(15) == 0);
+    for (auto& s : servers) REQUIRE(s->stop(15) == 0);
     const char* backend = std::getenv("MACP_TEST_STORAGE_BACKEND");
-    if (backend != nullptr && std::string(backend) == "memory") return;
+    if (backend != nullptr && std::string(backend) != "file") return;
     rapidjson::Document snap;
     snap.Parse(final_snapshot(data, sid).c_str());
     REQUIRE_FALSE(snap.HasParseError());

@@ -58,11 +58,14 @@ public:
         std::lock_guard lock(mu_);
         return messages;
     }
-
-    std::vector<std::string> messages;
-    std::vector<bool> states;
+    bool state(size_t i) {  // the i-th connection change (wait_states first)
+        std::lock_guard lock(mu_);
+        return states.at(i);
+    }
 
 private:
+    std::vector<std::string> messages;  // under mu_: written by the subscription's thread
+    std::vector<bool> states;
     macp_event_sink raw_{};
     std::mutex mu_;
     std::condition_variable cv_;
@@ -118,17 +121,17 @@ TEST_CASE("events: a subscription survives a Redis restart and reports the gap",
     Inbox inbox;
     auto sub = s->subscribe_events("events", inbox.sink());
     REQUIRE(inbox.wait_states(1));
-    CHECK(inbox.states.front());
+    CHECK(inbox.state(0));
     redis.kill9();
     // Publishing while Redis is down fails (nothing is queued for later).
     std::string why;
     CHECK(macp::storage_redis::testing::status_of([&] { s->publish_events("events", {"lost"}); }, &why) !=
           MACP_STATUS_OK);
     REQUIRE(inbox.wait_states(2));  // lost
-    CHECK_FALSE(inbox.states[1]);
+    CHECK_FALSE(inbox.state(1));
     redis.start();
     REQUIRE(inbox.wait_states(3));  // back
-    CHECK(inbox.states[2]);
+    CHECK(inbox.state(2));
     s->publish_events("events", {"again"});
     REQUIRE(inbox.wait_messages(1));
     CHECK(inbox.taken() == std::vector<std::string>{"again"});
