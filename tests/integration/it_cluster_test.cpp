@@ -449,6 +449,38 @@ TEST_CASE("rate limits are per process: each process admits its own quota", "[in
     }
 }
 
+TEST_CASE("with bearer tokens: forwarded calls are authenticated by the owner; max_open_sessions is per process",
+          "[integration][redis][cluster]") {
+    const std::string tokens = R"([
+      {"token": "tok-limited", "sender": "agent://limited", "max_open_sessions": 1},
+      {"token": "tok-alice", "sender": "agent://alice"}
+    ])";
+    Cluster c(2, {{"MACP_AUTH_TOKENS_JSON", tokens}});
+    Client limited0(c[0].address(), "tok-limited"), limited1(c[1].address(), "tok-limited");
+    const auto first = new_session_id();
+    REQUIRE(limited0.send(envelope("SessionStart", first, kMultiRound, "s", session_start_payload({"agent://alice"})))
+                .ok());
+    auto second =
+        limited0.send(envelope("SessionStart", new_session_id(), kMultiRound, "s", session_start_payload({"a"})));
+    CHECK(second.error().code() == "RATE_LIMITED");  // node0 serves one open session of this sender
+    auto elsewhere =
+        limited1.send(envelope("SessionStart", new_session_id(), kMultiRound, "s", session_start_payload({"a"})));
+    CHECK(elsewhere.ok());  // node1 counts its own
+
+    // A participant's message through the process that does not own the session: its token
+    // travels with the forwarded call and the owner binds the sender from it.
+    Client alice1(c[1].address(), "tok-alice");
+    auto contribution = alice1.send(envelope("Contribute", first, kMultiRound, "a1", contribute_json("x")));
+    INFO(contribution.error().code() << " " << contribution.error().message());
+    CHECK(contribution.ok());
+    Client stranger(c[1].address(), "tok-nobody");
+    auto refused = stranger.send(envelope("Contribute", first, kMultiRound, "z", contribute_json("x")));
+    CHECK(refused.error().code() == "UNAUTHENTICATED");
+    macp::v1::SessionMetadata md;
+    REQUIRE(alice1.get_session(first, &md).ok());
+    CHECK(contributions(md) == 1);
+}
+
 TEST_CASE("--check-config explains a wrong cluster configuration", "[integration][cluster]") {
     std::string out;
     const int code = ServerProcess::run_to_exit(
