@@ -235,7 +235,7 @@ TEST_CASE("SIGKILL of a process under load: its sessions continue elsewhere, not
 
 TEST_CASE("an owner paused past its lease is fenced: its writes are refused, the session has one history",
           "[integration][redis][cluster]") {
-    Cluster c(2);
+    Cluster c;  // node2 only watches: the session moves between node0 and node1 alone
     const auto sid = new_session_id();
     Client a(c[0].address(), "alice"), b(c[1].address(), "alice");
     Client coord(c[0].address(), "coordinator");
@@ -269,7 +269,8 @@ TEST_CASE("an owner paused past its lease is fenced: its writes are refused, the
     CHECK(c.metric(0, "macp_cluster_sessions_lost_total") >= 1);
     CHECK(c.metric(1, "macp_cluster_takeovers_total") >= 1);
     // One history, whichever process is asked; every message once.
-    for (Client* via : {&a, &b}) {
+    Client third(c[2].address(), "alice");
+    for (Client* via : {&a, &b, &third}) {
         macp::v1::SessionMetadata md;
         REQUIRE(via->get_session(sid, &md).ok());
         CHECK(contributions(md) == 3);
