@@ -154,6 +154,10 @@ TEST_CASE("any process answers any call, with the owner's answers", "[integratio
     double forwarded = 0;
     for (size_t i = 0; i < 3; ++i) forwarded += c.metric(i, R"(macp_cluster_forwarded_total{call="send"})");
     CHECK(forwarded >= 2 * kSessions);
+    // A malformed id is refused as by one process (SS-1), without any routing.
+    auto malformed = coord[1]->send(
+        envelope("SessionStart", "not a session id", kMultiRound, "bad", session_start_payload({"alice"})));
+    CHECK(malformed.error().code() == "INVALID_SESSION_ID");
     // An unknown session is NOT_FOUND through any process.
     macp::v1::SessionMetadata none;
     CHECK(alice[1]->get_session(new_session_id(), &none).error_code() == grpc::StatusCode::NOT_FOUND);

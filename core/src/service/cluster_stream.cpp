@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/session_id.hpp"
 #include "service/convert.hpp"
 
 namespace macp::service {
@@ -136,7 +137,8 @@ private:
         auto& own = cluster_.ownership;
         std::string address = own.options().advertise_addr;  // sessionless: served here (it answers the error)
         const auto until = std::chrono::steady_clock::now() + route_limit_;
-        while (!sid.empty()) {
+        // Without a well-formed session id the stream is answered here (the error a single process gives).
+        while (kernel::valid_session_id(sid)) {
             if (cancelled()) return;
             auto route = own.route(sid);
             if (route.kind == cluster::Route::Remote) {

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/session_id.hpp"
 #include "service/convert.hpp"
 #include "util/echo.hpp"
 #include "util/json.hpp"
@@ -64,7 +65,11 @@ constexpr int32_t kMaxPageSize = 1000;
 template <class Local, class Remote>
 grpc::Status RuntimeService::routed(grpc::ServerContext* ctx, const std::string& session_id, Local&& local,
                                     Remote&& remote) {
-    if (info_.cluster == nullptr || session_id.empty() || info_.cluster->ownership.owns(session_id)) return local();
+    // A malformed id names no session anywhere: answered here as by one process, without a lease.
+    if (info_.cluster == nullptr || !kernel::valid_session_id(session_id) ||
+        info_.cluster->ownership.owns(session_id)) {
+        return local();
+    }
     return catching("routing", [&] { return route_and_call(ctx, session_id, local, remote); });
 }
 

@@ -22,6 +22,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/session_id.hpp"
 #include "service/convert.hpp"
 #include "service/runtime_service.hpp"
 
@@ -102,7 +103,9 @@ grpc::ServerUnaryReactor* RuntimeService::Send(grpc::CallbackServerContext* ctx,
                                               "send it again with the same message_id to learn its outcome"));
             });
         const auto& sid = req->envelope().session_id();
-        if (info_.cluster == nullptr || sid.empty()) {  // ambient messages belong to no session
+        // Ambient messages belong to no session, and a malformed id names none (the kernel refuses
+        // it as one process would, SS-1 / MSG-1): neither is routed, so no lease is taken for it.
+        if (info_.cluster == nullptr || sid.empty() || !kernel::valid_session_id(sid)) {
             kernel_.submit(metadata_of(*ctx, kernel_.needs_peer_identity()), req->envelope(),
                            [call](const kernel::Ack& ack) { call->answer(ack); });
             return reactor;
