@@ -534,6 +534,16 @@ TEST_CASE("the storage adapter fences every write of a cluster process", "[integ
     store->set_fence(x, theirs->token);
     CHECK(store->append_log_entry(x, "x3").ok());
     CHECK(store->load_log(x).value() == std::vector<std::string>{"x1", "x2", "x3"});
+    // A record queued under the old token goes out under it, even once the table holds the new
+    // one: refused by the store, and not reported as a loss of the lease held now.
+    const std::vector<macp::storage::LogAppend> late{{x, "queued-before", mine->token}, {y, "y2", 0}};
+    auto late_statuses = store->append_log_batch(late);
+    REQUIRE(late_statuses.size() == 2);
+    CHECK(late_statuses[0].error().status == macp::storage::kStatusFenced);
+    CHECK(late_statuses[1].error().status == macp::storage::kStatusFenced);  // y: still no lease here
+    CHECK(store->append_log_batch({{x, "x4", theirs->token}}).front().ok());
+    CHECK(store->load_log(x).value() == std::vector<std::string>{"x1", "x2", "x3", "x4"});
+    CHECK(lost == std::vector<std::string>{x});  // still only the one report above
     store->on_fenced({});
 }
 

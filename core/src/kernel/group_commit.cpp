@@ -157,7 +157,7 @@ std::vector<storage::Status> GroupCommitter::store(std::deque<Write>& batch) {
                 continue;
             }
         }
-        items.push_back({w.session_id, std::move(w.record)});
+        items.push_back({w.session_id, std::move(w.record), w.fencing_token});
         index.push_back(i);
     }
     if (!items.empty()) {

@@ -39,6 +39,8 @@ public:
         // committer, so a SessionStart costs no extra round trip before its ack (SS-12).
         bool create_session = false;
         Done done;
+        // Cluster mode: the session's fencing token when the write was queued (LogAppend).
+        uint64_t fencing_token = 0;
     };
 
     // `metrics` (may be null) receives each batch's size and append latency.

@@ -149,6 +149,7 @@ void Kernel::start_session(const auth::Identity& id, macp::v1::Envelope env, int
     if (!built) return done(err(env, built.error(), now));
 
     auto slot = std::make_shared<SessionSlot>(env.session_id(), env.sender());
+    slot->fence = storage_.fence_token(slot->session_id);  // cluster mode: the lease routing took
     std::unique_lock slot_lock(slot->mu);
     const auto limit = id.max_open_sessions;
     auto reserved = table_.reserve(slot, [&](const SessionTable::Slots& mine) {

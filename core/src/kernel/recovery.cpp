@@ -175,6 +175,7 @@ std::optional<Session> Kernel::finished_from_snapshot(const std::string& session
 
 void Kernel::install(Session s) {
     auto slot = std::make_shared<SessionSlot>(s.session_id, s.initiator);
+    slot->fence = storage_.fence_token(slot->session_id);
     slot->session = std::move(s);
     slot->live = true;
     table_.insert(slot);

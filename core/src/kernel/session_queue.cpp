@@ -55,7 +55,8 @@ void Kernel::write(SessionSlot& slot, std::string record, Continuation then, boo
                                run_completed(*keep, out);
                            }
                            deliver(out);
-                       }});
+                       },
+                       slot.fence});
 }
 
 void Kernel::run_completed(SessionSlot& slot, Outbox& out) {

@@ -43,6 +43,9 @@ struct SessionSlot : std::enable_shared_from_this<SessionSlot> {
     const std::string initiator;  // immutable, readable without the lock (max_open_sessions)
     std::mutex mu;
     bool live = false;  // false while a SessionStart is being made durable, or after rollback/removal
+    // Cluster mode: the fencing token this process held when it made this slot (adopted or
+    // started the session); its records go out under it. 0 in a single process.
+    uint64_t fence = 0;
     // A write of this session failed: the backend may or may not hold it (storage.h: a failed call
     // has an unknown outcome). The session is reloaded from storage before its next use.
     bool in_doubt = false;

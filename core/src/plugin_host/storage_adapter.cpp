@@ -98,6 +98,23 @@ std::optional<uint64_t> StorageAdapter::fence_of(const std::string& session_id) 
     return uint64_t{0};
 }
 
+std::optional<uint64_t> StorageAdapter::fence_of(const storage::LogAppend& item) const {
+    if (item.fencing_token != 0) return item.fencing_token;
+    return fence_of(item.session_id);
+}
+
+uint64_t StorageAdapter::fence_token(const std::string& session_id) const {
+    if (!fencing_.load(std::memory_order_acquire)) return 0;
+    std::shared_lock lock(fences_mu_);
+    const auto found = fences_.find(session_id);
+    return found == fences_.end() ? 0 : found->second;
+}
+
+void StorageAdapter::report_fenced(const std::string& session_id, uint64_t token) const {
+    if (token != 0 && token != fence_token(session_id)) return;
+    report_fenced(session_id);
+}
+
 void StorageAdapter::report_fenced(const std::string& session_id) const {
     std::function<void(const std::string&)> listener;
     {
@@ -380,7 +397,7 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                                        "not attempted: an earlier record of session " + item.session_id + " failed")));
                         continue;
                     }
-                    const auto token = fence_of(item.session_id);
+                    const auto token = fence_of(item);
                     if (!token) {
                         failed_sessions.insert(item.session_id);
                         result.push_back(fail(error(op, MACP_STATUS_FENCED,
@@ -394,7 +411,7 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                     if (status == MACP_STATUS_OK) {
                         result.emplace_back();
                     } else {
-                        if (status == MACP_STATUS_FENCED) report_fenced(item.session_id);
+                        if (status == MACP_STATUS_FENCED) report_fenced(item.session_id, *token);
                         failed_sessions.insert(item.session_id);
                         result.push_back(fail(error(op, status, cc.message())));
                     }
@@ -412,7 +429,7 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
         std::vector<bool> unsent(items.size(), false);
         for (std::size_t i = 0; i < items.size(); ++i) {
             const auto& item = items[i];
-            const auto token = fence_of(item.session_id);
+            const auto token = fence_of(item);
             if (!token) {
                 unsent[i] = true;
                 continue;
@@ -435,7 +452,9 @@ std::vector<storage::Status> StorageAdapter::append_log_batch(const std::vector<
                     error(op, MACP_STATUS_FENCED, "this process holds no lease for session " + items[i].session_id)));
                 continue;
             }
-            if (!sent[next] && sent[next].error().status == MACP_STATUS_FENCED) report_fenced(items[i].session_id);
+            if (!sent[next] && sent[next].error().status == MACP_STATUS_FENCED) {
+                report_fenced(items[i].session_id, raw[next].fencing_token);
+            }
             result.push_back(std::move(sent[next++]));
         }
         return result;

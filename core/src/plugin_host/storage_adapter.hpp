@@ -67,6 +67,7 @@ public:
     storage::StorageResult<std::vector<bool>> renew_leases(
         const std::string& holder, uint32_t ttl_ms, const std::vector<std::pair<std::string, uint64_t>>& held) override;
     void set_fence(const std::string& session_id, uint64_t token) override;
+    [[nodiscard]] uint64_t fence_token(const std::string& session_id) const override;
     void require_fences(bool on) override;
     void on_fenced(const std::function<void(const std::string&)>& fn) override;
     [[nodiscard]] bool supports_events() const override;
@@ -83,7 +84,12 @@ private:
     // The token writes of `session_id` carry: 0 when unfenced, nullopt when a fence is required
     // and missing.
     [[nodiscard]] std::optional<uint64_t> fence_of(const std::string& session_id) const;
+    // The token an append item goes out under: its own when it carries one, else fence_of().
+    [[nodiscard]] std::optional<uint64_t> fence_of(const storage::LogAppend& item) const;
     void report_fenced(const std::string& session_id) const;
+    // The same for a refused write that carried `token`: reported only when it is still the
+    // session's current token here (a stale record's refusal says nothing about the lease held now).
+    void report_fenced(const std::string& session_id, uint64_t token) const;
     // Runs one plugin operation that reports only a status.
     template <class F>
     storage::Status simple_call(const char* op, F&& fn);

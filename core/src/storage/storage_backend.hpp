@@ -31,6 +31,10 @@ using StorageResult = Result<T, StorageError>;
 struct LogAppend {
     std::string session_id;
     std::string record;
+    // Cluster mode: the fencing token the session held when this record was queued, so that a
+    // record queued under a lease this process has since lost and taken back goes out under the
+    // old token (and is refused) instead of the new one; 0: the token set_fence() holds now.
+    uint64_t fencing_token = 0;
 };
 
 // MACP_STATUS_FENCED of macp/plugin/abi.h: a write carried a stale fencing token (storage.h FENCING).
@@ -129,6 +133,8 @@ public:
     // this process). With require_fences(true), a write for a session without a token is refused
     // (FENCED) instead of being stored unfenced: in a cluster only a lease holder may write.
     virtual void set_fence(const std::string& /*session_id*/, uint64_t /*token*/) {}
+    // The token set_fence() holds for the session now; 0 when none.
+    [[nodiscard]] virtual uint64_t fence_token(const std::string& /*session_id*/) const { return 0; }
     virtual void require_fences(bool /*on*/) {}
     // `fn(session_id)` runs (on the writing thread, must not block) whenever a write is refused
     // FENCED: this process lost the session. An empty `fn` stops the calls.

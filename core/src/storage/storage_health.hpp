@@ -160,6 +160,9 @@ public:
         return inner_.renew_leases(holder, ttl_ms, held);
     }
     void set_fence(const std::string& session_id, uint64_t token) override { inner_.set_fence(session_id, token); }
+    [[nodiscard]] uint64_t fence_token(const std::string& session_id) const override {
+        return inner_.fence_token(session_id);
+    }
     void require_fences(bool on) override { inner_.require_fences(on); }
     void on_fenced(const std::function<void(const std::string&)>& fn) override { inner_.on_fenced(fn); }
     [[nodiscard]] bool supports_events() const override { return inner_.supports_events(); }
