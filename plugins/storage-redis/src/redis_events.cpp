@@ -10,13 +10,6 @@ namespace macp::storage_redis {
 
 namespace {
 
-timeval timeval_of(int ms) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(ms / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-    return tv;
-}
-
 ReplyPtr command(redisContext* c, const std::vector<std::string_view>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -42,13 +35,13 @@ std::string event_channel(std::string_view prefix, std::string_view channel) {
 
 ContextPtr open_connection(const Settings& settings, int timeout_ms, const char* what) {
     const Endpoint& e = settings.endpoint;
-    const timeval connect_timeout = timeval_of(settings.connect_timeout_ms);
+    const timeval connect_timeout = to_timeval(settings.connect_timeout_ms);
     ContextPtr c(e.kind == Endpoint::Kind::tcp ? redisConnectWithTimeout(e.host.c_str(), e.port, connect_timeout)
                                                : redisConnectUnixWithTimeout(e.path.c_str(), connect_timeout));
     const std::string where = "storage-redis " + e.display + ": " + what;
     if (!c) throw sdk::Error(MACP_STATUS_INTERNAL, where + ": cannot allocate a hiredis context");
     if (c->err != 0) throw sdk::Error(MACP_STATUS_UNAVAILABLE, where + ": cannot connect: " + c->errstr);
-    redisSetTimeout(c.get(), timeval_of(timeout_ms));
+    redisSetTimeout(c.get(), to_timeval(timeout_ms));
     if (e.has_password) {
         auto r =
             e.user.empty() ? command(c.get(), {"AUTH", e.password}) : command(c.get(), {"AUTH", e.user, e.password});

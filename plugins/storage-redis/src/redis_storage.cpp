@@ -50,13 +50,6 @@ bool bool_key(const sdk::Config& config, const char* key) {
     throw sdk::Error(MACP_STATUS_INVALID_ARGUMENT, std::string(key) + " must be 0 or 1, got '" + v + "'");
 }
 
-timeval to_timeval(int ms) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(ms / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-    return tv;
-}
-
 std::string text(const redisReply& r) {
     return r.str != nullptr ? std::string(r.str, r.len) : std::string();
 }
@@ -104,6 +97,13 @@ std::string session_base(std::string_view prefix, std::string_view session_id) {
 }
 
 }  // namespace
+
+timeval to_timeval(int ms) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    return tv;
+}
 
 std::string snapshot_key(std::string_view prefix, std::string_view session_id) {
     return session_base(prefix, session_id) + ":snap";

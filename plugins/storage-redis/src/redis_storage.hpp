@@ -64,6 +64,9 @@ std::string token_key(std::string_view prefix, std::string_view session_id);    
 std::string lease_key(std::string_view prefix, std::string_view session_id);     // P s:{id}:lease
 
 // The validated configuration.
+// A millisecond timeout as hiredis takes it (connect and command timeouts).
+timeval to_timeval(int ms);
+
 struct Settings {
     Endpoint endpoint;
     std::string prefix;
